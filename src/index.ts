@@ -1,0 +1,3 @@
+// sipkit: the root entry re-exports every layer; import `sipkit/<layer>` to take only one.
+export * from './parser/index.js';
+export * from './digest/index.js';

@@ -1,0 +1,406 @@
+import { SipParseError } from './errors.js';
+import { trimLws } from './chars.js';
+import { displayName, headerKey, isListHeader } from './header-names.js';
+import { firstOfList, splitList } from './list.js';
+import { CONTACT_WILDCARD, NameAddr, parseNameAddr } from './name-addr.js';
+import { parseCSeq, parseContentType, parseReason, parseUnsigned, type CSeq, type ContentType, type Reason } from './scalars.js';
+import { parseUri, type Uri } from './uri.js';
+import { Via, parseVia } from './via.js';
+
+/** Anything whose `toString()` is a header value: a string, a Via, a NameAddr, … */
+export type HeaderValue = string | number | { toString(): string };
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * State shared by requests and responses: an ordered header list kept as the
+ * raw (unfolded) values, with typed views parsed on first access and cached.
+ * Raw values are the source of truth; typed views are snapshots, so change a
+ * header with `set`/`append`/`prepend`/`remove`.
+ */
+export abstract class SipMessage {
+  abstract readonly type: 'request' | 'response';
+  /** SIP-Version as received (e.g. `SIP/2.0`). */
+  version: string;
+  /** The body bytes, exact. Content-Length is computed from this on serialization. */
+  body: Uint8Array;
+  /** True when the message had conflicting Content-Length headers (RFC 4475 §3.3.9). */
+  framingError = false;
+
+  // Parallel arrays rather than per-header objects: one allocation per field, not per header.
+  protected readonly names: string[];
+  protected readonly keys: string[];
+  protected readonly values: string[];
+
+  private cVia: Via[] | undefined;
+  private cFrom: NameAddr | undefined;
+  private cTo: NameAddr | undefined;
+  private cCSeq: CSeq | undefined;
+
+  constructor(names: string[], keys: string[], values: string[], body: Uint8Array | undefined, version: string) {
+    this.names = names;
+    this.keys = keys;
+    this.values = values;
+    this.body = body ?? EMPTY;
+    this.version = version;
+  }
+
+  abstract startLine(): string;
+  abstract clone(): SipMessage;
+
+  // ---- generic header access -------------------------------------------------
+
+  /** Number of header lines. */
+  get headerCount(): number {
+    return this.keys.length;
+  }
+
+  /** Header lines as [name as written, raw value], in order. */
+  headerLines(): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (let i = 0; i < this.keys.length; i++) out.push([this.names[i]!, this.values[i]!]);
+    return out;
+  }
+
+  has(name: string): boolean {
+    return this.keys.indexOf(headerKey(name)) >= 0;
+  }
+
+  /** First value: the first element of a list header, else the first line's value. */
+  get(name: string): string | undefined {
+    const key = headerKey(name);
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] === key) {
+        const v = this.values[i]!;
+        if (!isListHeader(key)) return v;
+        const first = firstOfList(v);
+        if (first.length > 0) return first;
+      }
+    }
+    return undefined;
+  }
+
+  /** Every value: repeated lines, and list headers split into their elements. */
+  getAll(name: string): string[] {
+    const key = headerKey(name);
+    const list = isListHeader(key);
+    const out: string[] = [];
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] !== key) continue;
+      if (list) for (const e of splitList(this.values[i]!)) out.push(e);
+      else out.push(this.values[i]!);
+    }
+    return out;
+  }
+
+  /** Replace every line of `name` with one line (at the first one's position). */
+  set(name: string, value: HeaderValue): this {
+    const key = headerKey(name);
+    const v = String(value);
+    let first = -1;
+    for (let i = this.keys.length - 1; i >= 0; i--) {
+      if (this.keys[i] === key) {
+        if (first >= 0) this.spliceAt(first, 1);
+        first = i;
+      }
+    }
+    if (first >= 0) {
+      this.names[first] = name;
+      this.values[first] = v;
+    } else {
+      this.names.push(name);
+      this.keys.push(key);
+      this.values.push(v);
+    }
+    this.invalidate(key);
+    return this;
+  }
+
+  /** Add a line after the existing ones. */
+  append(name: string, value: HeaderValue): this {
+    const key = headerKey(name);
+    this.names.push(name);
+    this.keys.push(key);
+    this.values.push(String(value));
+    this.invalidate(key);
+    return this;
+  }
+
+  /** Add a line before the first line of the same header (or first of all): Via, Record-Route. */
+  prepend(name: string, value: HeaderValue): this {
+    const key = headerKey(name);
+    let at = this.keys.indexOf(key);
+    if (at < 0) at = 0;
+    this.names.splice(at, 0, name);
+    this.keys.splice(at, 0, key);
+    this.values.splice(at, 0, String(value));
+    this.invalidate(key);
+    return this;
+  }
+
+  /** Remove every line of `name`; returns how many were removed. */
+  remove(name: string): number {
+    const key = headerKey(name);
+    let n = 0;
+    for (let i = this.keys.length - 1; i >= 0; i--) {
+      if (this.keys[i] === key) {
+        this.spliceAt(i, 1);
+        n++;
+      }
+    }
+    if (n > 0) this.invalidate(key);
+    return n;
+  }
+
+  /** Remove the first element of a list header (e.g. the top Via or Route). */
+  removeFirst(name: string): string | undefined {
+    const key = headerKey(name);
+    const i = this.keys.indexOf(key);
+    if (i < 0) return undefined;
+    const elems = isListHeader(key) ? splitList(this.values[i]!) : [this.values[i]!];
+    const first = elems.shift();
+    if (elems.length === 0) this.spliceAt(i, 1);
+    else this.values[i] = elems.join(', ');
+    this.invalidate(key);
+    return first;
+  }
+
+  private spliceAt(i: number, n: number): void {
+    this.names.splice(i, n);
+    this.keys.splice(i, n);
+    this.values.splice(i, n);
+  }
+
+  private invalidate(key: string): void {
+    switch (key) {
+      case 'via':
+        this.cVia = undefined;
+        break;
+      case 'from':
+        this.cFrom = undefined;
+        break;
+      case 'to':
+        this.cTo = undefined;
+        break;
+      case 'cseq':
+        this.cCSeq = undefined;
+        break;
+    }
+  }
+
+  private firstRaw(key: string): string | undefined {
+    const i = this.keys.indexOf(key);
+    return i < 0 ? undefined : this.values[i];
+  }
+
+  private required(key: string, label: string): string {
+    const v = this.firstRaw(key);
+    if (v === undefined) throw new SipParseError('BAD_HEADER', `missing ${label} header`, key);
+    return v;
+  }
+
+  // ---- typed views ------------------------------------------------------------
+
+  /** Every Via, top first. Throws SipParseError on a malformed one. */
+  get via(): Via[] {
+    if (this.cVia) return this.cVia;
+    const out: Via[] = [];
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] !== 'via') continue;
+      const v = this.values[i]!;
+      if (v.indexOf(',') < 0) out.push(parseVia(v));
+      else for (const e of splitList(v)) out.push(parseVia(e));
+    }
+    return (this.cVia = out);
+  }
+
+  get topVia(): Via | undefined {
+    if (this.cVia) return this.cVia[0];
+    const v = this.firstRaw('via');
+    return v === undefined ? undefined : parseVia(firstOfList(v));
+  }
+
+  get from(): NameAddr {
+    return (this.cFrom ??= parseNameAddr(this.required('from', 'From'), 'from'));
+  }
+
+  get to(): NameAddr {
+    return (this.cTo ??= parseNameAddr(this.required('to', 'To'), 'to'));
+  }
+
+  get callId(): string {
+    return trimLws(this.required('call-id', 'Call-ID'));
+  }
+
+  get cseq(): CSeq {
+    return (this.cCSeq ??= parseCSeq(this.required('cseq', 'CSeq')));
+  }
+
+  get maxForwards(): number | undefined {
+    const v = this.firstRaw('max-forwards');
+    return v === undefined ? undefined : parseUnsigned(v, 'max-forwards', 255);
+  }
+
+  /** The declared Content-Length (the serializer always writes the real one). */
+  get contentLength(): number | undefined {
+    const v = this.firstRaw('content-length');
+    return v === undefined ? undefined : parseUnsigned(v, 'content-length', 0x7fffffff);
+  }
+
+  get contentType(): ContentType | undefined {
+    const v = this.firstRaw('content-type');
+    return v === undefined ? undefined : parseContentType(v);
+  }
+
+  /** Contact bindings, or '*' for the REGISTER wildcard. */
+  get contact(): NameAddr[] | typeof CONTACT_WILDCARD {
+    const all = this.getAll('contact');
+    if (all.length === 1 && all[0] === '*') return CONTACT_WILDCARD;
+    return all.map((c) => parseNameAddr(c, 'contact'));
+  }
+
+  get route(): NameAddr[] {
+    return this.getAll('route').map((c) => parseNameAddr(c, 'route'));
+  }
+
+  get recordRoute(): NameAddr[] {
+    return this.getAll('record-route').map((c) => parseNameAddr(c, 'record-route'));
+  }
+
+  /** Reason headers (RFC 3326), e.g. `Q.850;cause=16`. */
+  get reasons(): Reason[] {
+    return this.getAll('reason').map(parseReason);
+  }
+
+  /** Body decoded as UTF-8. */
+  get bodyText(): string {
+    return Buffer.from(this.body.buffer, this.body.byteOffset, this.body.byteLength).toString('utf8');
+  }
+
+  // ---- serialization ------------------------------------------------------------
+
+  /** Start line and headers with the terminating empty line; Content-Length is the body's real length. */
+  head(): string {
+    let s = this.startLine() + '\r\n';
+    const keys = this.keys;
+    let wroteLength = false;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      if (key === 'content-length') {
+        if (!wroteLength) {
+          s += 'Content-Length: ' + this.body.length + '\r\n';
+          wroteLength = true;
+        }
+        continue;
+      }
+      s += (displayName(key) ?? this.names[i]) + ': ' + this.values[i] + '\r\n';
+    }
+    if (!wroteLength) s += 'Content-Length: ' + this.body.length + '\r\n';
+    return s + '\r\n';
+  }
+
+  toBytes(): Buffer {
+    const head = this.head();
+    const body = this.body;
+    if (body.length === 0) return Buffer.from(head, 'utf8');
+    const hl = Buffer.byteLength(head, 'utf8');
+    const out = Buffer.allocUnsafe(hl + body.length);
+    out.write(head, 0, 'utf8');
+    out.set(body, hl);
+    return out;
+  }
+
+  toString(): string {
+    return this.head() + (this.body.length ? this.bodyText : '');
+  }
+
+  protected copyHeaders(): [string[], string[], string[]] {
+    return [this.names.slice(), this.keys.slice(), this.values.slice()];
+  }
+}
+
+export class SipRequest extends SipMessage {
+  readonly type = 'request' as const;
+  method: string;
+  private uriText: string;
+  private cUri: Uri | undefined;
+
+  constructor(
+    method: string,
+    uri: string,
+    names: string[] = [],
+    keys: string[] = [],
+    values: string[] = [],
+    body?: Uint8Array,
+    version = 'SIP/2.0',
+  ) {
+    super(names, keys, values, body, version);
+    this.method = method;
+    this.uriText = uri;
+  }
+
+  /** The Request-URI as written. */
+  get uri(): string {
+    return this.uriText;
+  }
+
+  set uri(u: string) {
+    this.uriText = u;
+    this.cUri = undefined;
+  }
+
+  /** The Request-URI parsed (throws SipParseError('BAD_URI') when malformed). */
+  get requestUri(): Uri {
+    return (this.cUri ??= parseUri(this.uriText));
+  }
+
+  startLine(): string {
+    return this.method + ' ' + this.uriText + ' ' + this.version;
+  }
+
+  clone(): SipRequest {
+    const [n, k, v] = this.copyHeaders();
+    return new SipRequest(this.method, this.uriText, n, k, v, this.body, this.version);
+  }
+}
+
+export class SipResponse extends SipMessage {
+  readonly type = 'response' as const;
+  status: number;
+  /** Reason-Phrase (UTF-8, may be empty). */
+  reason: string;
+
+  constructor(
+    status: number,
+    reason: string,
+    names: string[] = [],
+    keys: string[] = [],
+    values: string[] = [],
+    body?: Uint8Array,
+    version = 'SIP/2.0',
+  ) {
+    super(names, keys, values, body, version);
+    this.status = status;
+    this.reason = reason;
+  }
+
+  startLine(): string {
+    return this.version + ' ' + this.status + ' ' + this.reason;
+  }
+
+  clone(): SipResponse {
+    const [n, k, v] = this.copyHeaders();
+    return new SipResponse(this.status, this.reason, n, k, v, this.body, this.version);
+  }
+}
+
+export function isRequest(m: SipMessage): m is SipRequest {
+  return m.type === 'request';
+}
+
+export function isResponse(m: SipMessage): m is SipResponse {
+  return m.type === 'response';
+}

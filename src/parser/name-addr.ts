@@ -1,0 +1,136 @@
+import { SipParseError } from './errors.js';
+import { TOKEN, isWs, quote, trimLws } from './chars.js';
+import { Params, endOfQuoted, parseParams, unquote } from './params.js';
+import { parseUri, schemeLength, type Uri } from './uri.js';
+
+/**
+ * name-addr / addr-spec with header parameters (RFC 3261 §20.10, §25.1):
+ * From, To, Contact, Route, Record-Route, Reply-To, Refer-To, …
+ * The URI is parsed lazily: many messages are routed on the tag alone.
+ */
+export class NameAddr {
+  /** Display name, unquoted and unescaped; undefined when absent. */
+  displayName: string | undefined;
+  /** The URI text as written, without angle brackets. */
+  uriText: string;
+  params: Params;
+  private parsed: Uri | undefined;
+
+  constructor(uri: string | Uri, params: Params = new Params(), displayName?: string) {
+    if (typeof uri === 'string') {
+      this.uriText = uri;
+    } else {
+      this.uriText = uri.toString();
+      this.parsed = uri;
+    }
+    this.params = params;
+    this.displayName = displayName;
+  }
+
+  /** The parsed URI (throws SipParseError('BAD_URI') when it is malformed). */
+  get uri(): Uri {
+    return (this.parsed ??= parseUri(this.uriText));
+  }
+
+  set uri(u: Uri) {
+    this.parsed = u;
+    this.uriText = u.toString();
+  }
+
+  get tag(): string | undefined {
+    const t = this.params.get('tag');
+    return t == null ? undefined : t;
+  }
+
+  set tag(t: string | undefined) {
+    if (t === undefined) this.params.delete('tag');
+    else this.params.set('tag', t);
+  }
+
+  get expires(): number | undefined {
+    const e = this.params.get('expires');
+    if (e == null || !/^\d{1,10}$/.test(e)) return undefined;
+    return Number(e);
+  }
+
+  get q(): number | undefined {
+    const q = this.params.get('q');
+    return q == null ? undefined : Number(q);
+  }
+
+  clone(): NameAddr {
+    const c = new NameAddr(this.uriText, this.params.clone(), this.displayName);
+    return c;
+  }
+
+  /** Always the name-addr form: `<…>` keeps URI parameters apart from header parameters. */
+  toString(): string {
+    const dn = this.displayName;
+    return (dn !== undefined && dn !== '' ? quote(dn) + ' ' : '') + '<' + this.uriText + '>' + this.params.toString();
+  }
+}
+
+/** `Contact: *` (RFC 3261 §10.2.2): remove all bindings. */
+export const CONTACT_WILDCARD = '*' as const;
+
+/** Parse one name-addr or addr-spec (one list element) with its parameters. */
+export function parseNameAddr(s: string, header = 'name-addr'): NameAddr {
+  const n = s.length;
+  let i = 0;
+  while (i < n && isWs(s.charCodeAt(i))) i++;
+  if (i >= n) throw new SipParseError('BAD_HEADER', `empty ${header}`, header);
+  let display: string | undefined;
+  let lt: number;
+  if (s.charCodeAt(i) === 34) {
+    const e = endOfQuoted(s, i);
+    if (e < 0) throw new SipParseError('BAD_HEADER', `unterminated quoted display name in ${header}`, header);
+    display = unquote(s.slice(i, e + 1));
+    i = e + 1;
+    while (i < n && isWs(s.charCodeAt(i))) i++;
+    if (s.charCodeAt(i) !== 60) throw new SipParseError('BAD_HEADER', `expected '<' after display name in ${header}`, header);
+    lt = i;
+  } else {
+    lt = s.indexOf('<', i);
+    if (lt >= 0) {
+      // display-name = *(token LWS): anything else must be quoted (RFC 4475 §3.1.2.15).
+      for (let k = i; k < lt; k++) {
+        const c = s.charCodeAt(k);
+        if (!(c >= 128 || TOKEN[c] === 1 || isWs(c))) {
+          throw new SipParseError('BAD_HEADER', `unquoted display name with special characters in ${header}`, header);
+        }
+      }
+      const d = trimLws(s.slice(i, lt));
+      display = d.length > 0 ? d.replace(/[ \t]+/g, ' ') : undefined;
+    }
+  }
+  let uriText: string;
+  let rest: number;
+  if (lt >= 0) {
+    const gt = s.indexOf('>', lt + 1);
+    if (gt < 0) throw new SipParseError('BAD_HEADER', `missing '>' in ${header}`, header);
+    uriText = s.slice(lt + 1, gt);
+    // No LWS inside the brackets (RFC 4475 §3.1.2.14).
+    if (uriText.length === 0 || isWs(uriText.charCodeAt(0)) || isWs(uriText.charCodeAt(uriText.length - 1))) {
+      throw new SipParseError('BAD_HEADER', `whitespace inside <> in ${header}`, header);
+    }
+    if (schemeLength(uriText) === 0) throw new SipParseError('BAD_HEADER', `URI without scheme in ${header}`, header);
+    rest = gt + 1;
+  } else {
+    // addr-spec: the URI ends at the first ';' — those are header parameters (§20.10).
+    let e = i;
+    while (e < n) {
+      const c = s.charCodeAt(e);
+      if (c === 59 || isWs(c)) break;
+      e++;
+    }
+    uriText = s.slice(i, e);
+    if (schemeLength(uriText) === 0) throw new SipParseError('BAD_HEADER', `malformed URI in ${header}`, header);
+    // Unbracketed URIs must not contain '?' or ',' (§20): they need name-addr form.
+    if (uriText.indexOf('?') >= 0 || uriText.indexOf(',') >= 0) {
+      throw new SipParseError('BAD_HEADER', `URI with headers must be enclosed in <> in ${header}`, header);
+    }
+    rest = e;
+  }
+  const params = parseParams(s, rest, header);
+  return new NameAddr(uriText, params, display);
+}

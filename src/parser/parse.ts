@@ -1,0 +1,224 @@
+import { SipParseError } from './errors.js';
+import { TOKEN, isWs, trimLws } from './chars.js';
+import { headerKey } from './header-names.js';
+import { SipRequest, SipResponse } from './message.js';
+import { schemeLength } from './uri.js';
+
+export interface ParseLimits {
+  /** Largest message accepted, in bytes (default 65 535, the UDP maximum). */
+  maxMessageSize: number;
+  /** Most header lines (default 256). */
+  maxHeaders: number;
+  /** Longest single line in the header section, in characters (default 16 384). */
+  maxLineLength: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<ParseLimits> = Object.freeze({
+  maxMessageSize: 65_535,
+  maxHeaders: 256,
+  maxLineLength: 16_384,
+});
+
+export interface ParseOptions {
+  limits?: Partial<ParseLimits>;
+  /**
+   * Stream transport framing (RFC 3261 §18.3): Content-Length is mandatory and
+   * the input must be exactly one message. Default false (datagram rules:
+   * a missing Content-Length means "to the end of the datagram").
+   */
+  stream?: boolean;
+}
+
+const SIP_VERSION = /^SIP\/[0-9]{1,3}\.[0-9]{1,3}$/i;
+
+function toBuffer(input: Uint8Array | string): Buffer {
+  if (typeof input === 'string') return Buffer.from(input, 'utf8');
+  if (Buffer.isBuffer(input)) return input;
+  return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+}
+
+function resolveLimits(l: Partial<ParseLimits> | undefined): ParseLimits {
+  return l === undefined ? DEFAULT_LIMITS : { ...DEFAULT_LIMITS, ...l };
+}
+
+/**
+ * Parse one SIP message. Throws SipParseError on anything that cannot be framed
+ * or read (bad start line, header line without a colon, bad Content-Length, a
+ * limit exceeded). Semantic problems — a malformed From, a CSeq out of range —
+ * are left to the typed accessors and `validate()`, so a proxy can still
+ * forward what it does not need to understand.
+ *
+ * The body is a view into the input bytes, not a copy.
+ */
+export function parseMessage(input: Uint8Array | string, options?: ParseOptions): SipRequest | SipResponse {
+  const buf = toBuffer(input);
+  const limits = resolveLimits(options?.limits);
+  const stream = options?.stream === true;
+  const len = buf.length;
+  if (len > limits.maxMessageSize) throw new SipParseError('TOO_LARGE', `message of ${len} bytes exceeds ${limits.maxMessageSize}`);
+
+  // §7.5: empty lines before the start line are ignored.
+  let start = 0;
+  while (start < len && (buf[start] === 13 || buf[start] === 10)) start++;
+  if (start === len) throw new SipParseError('EMPTY', 'no message');
+
+  // Find the empty line that ends the header section (CRLF CRLF, or bare LFs, liberally).
+  let headEnd: number;
+  let bodyStart: number;
+  const crlf = buf.indexOf('\r\n\r\n', start, 'latin1');
+  const lf = buf.indexOf('\n\n', start, 'latin1');
+  if (crlf >= 0 && (lf < 0 || crlf + 1 <= lf)) {
+    headEnd = crlf;
+    bodyStart = crlf + 4;
+  } else if (lf >= 0) {
+    const mixed = buf.indexOf('\n\r\n', start, 'latin1');
+    if (mixed >= 0 && mixed < lf) {
+      headEnd = mixed;
+      bodyStart = mixed + 3;
+    } else {
+      headEnd = lf;
+      bodyStart = lf + 2;
+    }
+  } else {
+    if (stream) throw new SipParseError('BAD_HEADER', 'header section is not terminated by an empty line');
+    // A datagram whose header section runs to its end (RFC 4475 §3.1.2.15's archive copy):
+    // read the headers, and let the Content-Length check below decide about a body.
+    headEnd = len;
+    while (headEnd > start && (buf[headEnd - 1] === 10 || buf[headEnd - 1] === 13)) headEnd--;
+    bodyStart = len;
+  }
+
+  const head = buf.toString('utf8', start, headEnd);
+  const maxLine = limits.maxLineLength;
+  let eol = head.indexOf('\n');
+  if (eol < 0) eol = head.length;
+  let lineEnd = eol > 0 && head.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
+  if (lineEnd > maxLine) throw new SipParseError('LINE_TOO_LONG', 'start line too long');
+  const startLine = head.slice(0, lineEnd);
+
+  const names: string[] = [];
+  const keys: string[] = [];
+  const values: string[] = [];
+  let clValue: string | undefined;
+  let clConflict = false;
+  const maxHeaders = limits.maxHeaders;
+
+  let pos = eol + 1;
+  const hl = head.length;
+  while (pos < hl) {
+    eol = head.indexOf('\n', pos);
+    if (eol < 0) eol = hl;
+    lineEnd = eol > pos && head.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
+    if (lineEnd - pos > maxLine) throw new SipParseError('LINE_TOO_LONG', 'header line too long');
+    const c0 = head.charCodeAt(pos);
+    if (c0 === 32 || c0 === 9) {
+      // Folded continuation (§7.3.1): joined with a single SP.
+      const last = values.length - 1;
+      if (last < 0) throw new SipParseError('BAD_HEADER', 'continuation line before the first header');
+      const more = trimLws(head.slice(pos, lineEnd));
+      if (more.length > 0) values[last] = values[last]!.length > 0 ? values[last] + ' ' + more : more;
+      if (values[last]!.length > maxLine) throw new SipParseError('LINE_TOO_LONG', 'folded header too long');
+      if (keys[last] === 'content-length') clValue = values[last];
+      pos = eol + 1;
+      continue;
+    }
+    const colon = head.indexOf(':', pos);
+    if (colon < 0 || colon >= lineEnd) throw new SipParseError('BAD_HEADER', `header line without a colon: ${snippet(head.slice(pos, lineEnd))}`);
+    let ne = colon;
+    while (ne > pos && isWs(head.charCodeAt(ne - 1))) ne--;
+    if (ne === pos) throw new SipParseError('BAD_HEADER', 'empty header name');
+    for (let k = pos; k < ne; k++) {
+      const c = head.charCodeAt(k);
+      if (c > 127 || TOKEN[c] === 0) throw new SipParseError('BAD_HEADER', `bad header name: ${snippet(head.slice(pos, ne))}`);
+    }
+    if (keys.length >= maxHeaders) throw new SipParseError('TOO_MANY_HEADERS', `more than ${maxHeaders} header lines`);
+    const name = head.slice(pos, ne);
+    const key = headerKey(name);
+    const value = trimLws(head.slice(colon + 1, lineEnd));
+    names.push(name);
+    keys.push(key);
+    values.push(value);
+    if (key === 'content-length') {
+      if (clValue !== undefined && trimLws(clValue) !== value) clConflict = true;
+      clValue = value;
+    }
+    pos = eol + 1;
+  }
+
+  // Framing by Content-Length (§18.3, §20.14).
+  let body: Uint8Array;
+  const available = len - bodyStart;
+  if (clConflict) {
+    if (stream) throw new SipParseError('BAD_CONTENT_LENGTH', 'conflicting Content-Length headers', 'content-length');
+    body = buf.subarray(bodyStart);
+  } else if (clValue !== undefined) {
+    const cl = trimLws(clValue);
+    let n = 0;
+    for (let k = 0; k < cl.length; k++) {
+      const c = cl.charCodeAt(k);
+      if (c < 48 || c > 57 || k >= 10) throw new SipParseError('BAD_CONTENT_LENGTH', `bad Content-Length: ${snippet(cl)}`, 'content-length');
+      n = n * 10 + (c - 48);
+    }
+    if (cl.length === 0) throw new SipParseError('BAD_CONTENT_LENGTH', 'empty Content-Length', 'content-length');
+    if (n > available) {
+      throw new SipParseError('CONTENT_LENGTH_MISMATCH', `Content-Length ${n} exceeds the ${available} body bytes received`, 'content-length');
+    }
+    if (stream && n < available) throw new SipParseError('CONTENT_LENGTH_MISMATCH', 'bytes after the message body', 'content-length');
+    // Datagram: octets past Content-Length are discarded (§18.3).
+    body = buf.subarray(bodyStart, bodyStart + n);
+  } else {
+    if (stream) throw new SipParseError('MISSING_CONTENT_LENGTH', 'Content-Length is mandatory on stream transports', 'content-length');
+    body = buf.subarray(bodyStart);
+  }
+
+  const msg = parseStartLine(startLine, names, keys, values, body);
+  if (clConflict) msg.framingError = true;
+  return msg;
+}
+
+function parseStartLine(line: string, names: string[], keys: string[], values: string[], body: Uint8Array): SipRequest | SipResponse {
+  if (line.length > 4 && line.charCodeAt(0) === 83 && line.startsWith('SIP/')) {
+    // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+    const sp = line.indexOf(' ');
+    if (sp < 0) throw new SipParseError('BAD_START_LINE', 'status line without status code');
+    const version = line.slice(0, sp);
+    if (!SIP_VERSION.test(version)) throw new SipParseError('BAD_START_LINE', 'bad SIP version in status line');
+    const c1 = line.charCodeAt(sp + 1) - 48;
+    const c2 = line.charCodeAt(sp + 2) - 48;
+    const c3 = line.charCodeAt(sp + 3) - 48;
+    const after = line.charCodeAt(sp + 4);
+    if (!(c1 >= 1 && c1 <= 6 && c2 >= 0 && c2 <= 9 && c3 >= 0 && c3 <= 9) || !(Number.isNaN(after) || after === 32)) {
+      throw new SipParseError('BAD_START_LINE', `bad status code: ${snippet(line.slice(sp + 1))}`);
+    }
+    const status = c1 * 100 + c2 * 10 + c3;
+    const reason = sp + 5 <= line.length ? line.slice(sp + 5) : '';
+    return new SipResponse(status, reason, names, keys, values, body, version);
+  }
+  // Request-Line = Method SP Request-URI SP SIP-Version (exactly single SPs: RFC 4475 §3.1.2.9/10)
+  const sp1 = line.indexOf(' ');
+  if (sp1 <= 0) throw new SipParseError('BAD_START_LINE', `not a SIP start line: ${snippet(line)}`);
+  const method = line.slice(0, sp1);
+  for (let k = 0; k < sp1; k++) {
+    const c = method.charCodeAt(k);
+    if (c > 127 || TOKEN[c] === 0) throw new SipParseError('BAD_START_LINE', `method is not a token: ${snippet(method)}`);
+  }
+  const sp2 = line.indexOf(' ', sp1 + 1);
+  if (sp2 < 0) throw new SipParseError('BAD_START_LINE', 'request line needs Method SP Request-URI SP SIP-Version');
+  const uri = line.slice(sp1 + 1, sp2);
+  const version = line.slice(sp2 + 1);
+  if (uri.length === 0) throw new SipParseError('BAD_START_LINE', 'extra whitespace in request line');
+  if (schemeLength(uri) === 0) throw new SipParseError('BAD_START_LINE', `Request-URI is not a URI: ${snippet(uri)}`);
+  if (!SIP_VERSION.test(version)) {
+    throw new SipParseError('BAD_START_LINE', `bad SIP version or whitespace in request line: ${snippet(version)}`);
+  }
+  for (let k = 0; k < uri.length; k++) {
+    const c = uri.charCodeAt(k);
+    if (c < 33 || c === 127) throw new SipParseError('BAD_START_LINE', 'control character in Request-URI');
+  }
+  return new SipRequest(method, uri, names, keys, values, body, version);
+}
+
+function snippet(s: string): string {
+  const t = s.length > 40 ? s.slice(0, 40) + '…' : s;
+  return JSON.stringify(t);
+}

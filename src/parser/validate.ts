@@ -1,0 +1,140 @@
+import { SipParseError } from './errors.js';
+import { WORD } from './chars.js';
+import { SINGLE_HEADERS } from './header-names.js';
+import type { SipMessage, SipRequest, SipResponse } from './message.js';
+import { parseUri } from './uri.js';
+
+export interface ValidateOptions {
+  /**
+   * `uas` (default) checks Require; `proxy` checks Proxy-Require and answers
+   * 483 to Max-Forwards: 0 (§16.3). A B2BUA forwarding a call is a proxy here.
+   */
+  role?: 'uas' | 'proxy';
+  /** Request-URI schemes accepted (default sip, sips, tel); others get 416. */
+  schemes?: readonly string[];
+  /** Option tags this element supports; others in Require/Proxy-Require get 420. */
+  supported?: readonly string[];
+  /** Body media types accepted; when set, other Content-Types get 415 (§8.2.3). */
+  accept?: readonly string[];
+}
+
+export interface ValidationFailure {
+  /** The status to answer with (for a response: drop it). */
+  status: number;
+  /** Reason phrase carrying the specific problem, e.g. `Missing Call-ID`. */
+  reason: string;
+  /** Stable code for logs and metrics. */
+  code: string;
+  /** Extra headers the answer needs: Unsupported for 420, Accept for 415. */
+  headers?: Array<[string, string]>;
+}
+
+const DEFAULT_SCHEMES = ['sip', 'sips', 'tel'];
+const REQUIRED = ['via', 'to', 'from', 'call-id', 'cseq'] as const;
+const LABEL: Record<string, string> = {
+  via: 'Via', to: 'To', from: 'From', 'call-id': 'Call-ID', cseq: 'CSeq', 'max-forwards': 'Max-Forwards',
+  'content-length': 'Content-Length', 'content-type': 'Content-Type',
+};
+const RFC1123_GMT = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+function fail(status: number, reason: string, code: string, headers?: Array<[string, string]>): ValidationFailure {
+  return headers ? { status, reason, code, headers } : { status, reason, code };
+}
+
+/** Syntax checks common to requests and responses; returns a 400-class failure or null. */
+function checkCommon(m: SipMessage): ValidationFailure | null {
+  if (m.framingError) return fail(400, 'Conflicting Content-Length', 'CONTENT_LENGTH_CONFLICT');
+  const missing = REQUIRED.filter((key) => !m.has(key));
+  if (missing.length > 0) return fail(400, 'Missing ' + missing.map((k) => LABEL[k]).join(', '), 'MISSING_HEADER');
+  // Headers that may appear once (RFC 4475 §3.3.8).
+  for (const key of SINGLE_HEADERS) {
+    if (m.getAll(key).length > 1) return fail(400, `Multiple ${LABEL[key]} headers`, 'DUPLICATE_HEADER');
+  }
+  const callId = m.callId;
+  if (callId.length === 0) return fail(400, 'Bad Call-ID', 'BAD_CALL_ID');
+  for (let i = 0; i < callId.length; i++) {
+    const c = callId.charCodeAt(i);
+    if (c !== 64 && (c > 127 || WORD[c] === 0)) return fail(400, 'Bad Call-ID', 'BAD_CALL_ID');
+  }
+  try {
+    m.via;
+    m.from;
+    m.to;
+    m.cseq;
+    m.contentLength;
+    m.contentType;
+    if (m.has('contact')) {
+      const c = m.contact;
+      if (c !== '*') for (const na of c) na.uri;
+    }
+    m.route;
+    m.recordRoute;
+    const mf = m.get('max-forwards');
+    if (mf !== undefined && !/^\s*\d{1,10}\s*$/.test(mf)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
+    const date = m.get('date');
+    // Date must be an RFC 1123 date in GMT (§20.17, RFC 4475 §3.1.2.12).
+    if (date !== undefined && !RFC1123_GMT.test(date)) return fail(400, 'Bad Date', 'BAD_HEADER');
+  } catch (err) {
+    if (err instanceof SipParseError) return fail(400, badHeaderPhrase(err), err.code);
+    throw err;
+  }
+  return null;
+}
+
+function badHeaderPhrase(err: SipParseError): string {
+  const h = err.header;
+  if (!h) return 'Bad Request';
+  return 'Bad ' + (LABEL[h] ?? h.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase()));
+}
+
+/**
+ * Stateless checks of a received request before any transaction exists
+ * (RFC 3261 §8.2, §16.3). Returns the response to send, or null when the
+ * request may proceed. The RFC 4475 invalid and semantic cases are its test.
+ */
+export function validateRequest(req: SipRequest, options: ValidateOptions = {}): ValidationFailure | null {
+  if (req.version.toUpperCase() !== 'SIP/2.0') return fail(505, 'Version Not Supported', 'VERSION');
+  const common = checkCommon(req);
+  if (common) return common;
+  if (req.cseq.method !== req.method) return fail(400, 'CSeq method does not match', 'CSEQ_METHOD');
+  let uri;
+  try {
+    uri = parseUri(req.uri);
+  } catch {
+    return fail(400, 'Bad Request-URI', 'BAD_URI');
+  }
+  const schemes = options.schemes ?? DEFAULT_SCHEMES;
+  if (!schemes.includes(uri.scheme.toLowerCase())) return fail(416, 'Unsupported URI Scheme', 'URI_SCHEME');
+  // Headers are not allowed in a Request-URI (§19.1.1, Table 1; RFC 4475 §3.1.2.11).
+  if (uri.kind === 'sip' && uri.headersRaw !== undefined) return fail(400, 'Headers in Request-URI', 'BAD_URI');
+  const role = options.role ?? 'uas';
+  if (role === 'proxy' && req.maxForwards === 0) return fail(483, 'Too Many Hops', 'MAX_FORWARDS');
+  // §8.2.2.3: Require is never rejected on ACK or CANCEL.
+  const extHeader = role === 'proxy' ? 'proxy-require' : 'require';
+  if (req.method !== 'ACK' && req.method !== 'CANCEL') {
+    const supported = options.supported ?? [];
+    const unsupported = req.getAll(extHeader).filter((t) => !supported.includes(t));
+    if (unsupported.length > 0) return fail(420, 'Bad Extension', 'EXTENSION', [['Unsupported', unsupported.join(', ')]]);
+  }
+  if (options.accept && req.body.length > 0) {
+    const ct = req.contentType;
+    if (ct && !options.accept.includes(ct.mediaType)) {
+      return fail(415, 'Unsupported Media Type', 'MEDIA_TYPE', [['Accept', options.accept.join(', ')]]);
+    }
+  }
+  return null;
+}
+
+/**
+ * Checks of a received response (§18.1.2): a failure means drop it (and count it).
+ * Status codes above 699 never get here: the parser refuses them.
+ */
+export function validateResponse(res: SipResponse): ValidationFailure | null {
+  if (res.version.toUpperCase() !== 'SIP/2.0') return fail(505, 'Version Not Supported', 'VERSION');
+  return checkCommon(res);
+}
+
+/** `validateRequest` or `validateResponse`, by message type. */
+export function validate(m: SipRequest | SipResponse, options?: ValidateOptions): ValidationFailure | null {
+  return m.type === 'request' ? validateRequest(m, options) : validateResponse(m);
+}

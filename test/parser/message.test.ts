@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createRequest,
+  createResponse,
+  parseMessage,
+  SipParseError,
+  SipRequest,
+  SipResponse,
+  validate,
+  type SipParseErrorCode,
+} from '../../src/parser/index.js';
+
+function codeOf(fn: () => unknown): SipParseErrorCode | undefined {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof SipParseError) return e.code;
+    throw e;
+  }
+  return undefined;
+}
+
+const OPTIONS = 'OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n';
+
+describe('parseMessage', () => {
+  it('parses a response, including an empty reason phrase and a UTF-8 one', () => {
+    const r = parseMessage('SIP/2.0 100 \r\nContent-Length: 0\r\n\r\n') as SipResponse;
+    expect(r.status).toBe(100);
+    expect(r.reason).toBe('');
+    const u = parseMessage('SIP/2.0 486 Занято\r\nl: 0\r\n\r\n') as SipResponse;
+    expect(u.reason).toBe('Занято');
+    expect(u.toString()).toContain('SIP/2.0 486 Занято\r\n');
+  });
+
+  it('accepts bytes and strings alike and skips leading CRLFs (§7.5)', () => {
+    const s = '\r\n\r\n' + OPTIONS + 'Content-Length: 0\r\n\r\n';
+    const a = parseMessage(s);
+    const b = parseMessage(new Uint8Array(Buffer.from(s)));
+    expect(a.toString()).toBe(b.toString());
+  });
+
+  it('keeps binary bodies exact (NULs, bare LFs)', () => {
+    const body = Buffer.from([0, 10, 13, 0, 255, 10, 10, 0]);
+    const msg = Buffer.concat([Buffer.from(OPTIONS + `Content-Length: ${body.length}\r\n\r\n`), body]);
+    const m = parseMessage(msg);
+    expect(Buffer.from(m.body).equals(body)).toBe(true);
+    expect(parseMessage(m.toBytes()).body).toEqual(m.body);
+  });
+
+  it('discards datagram octets past Content-Length (§18.3)', () => {
+    const m = parseMessage(OPTIONS + 'Content-Length: 2\r\n\r\nabcdef');
+    expect(m.bodyText).toBe('ab');
+  });
+
+  it('takes a datagram without Content-Length to its end', () => {
+    expect(parseMessage(OPTIONS + '\r\nhello').bodyText).toBe('hello');
+  });
+
+  it('accepts bare-LF line ends liberally', () => {
+    const m = parseMessage(OPTIONS.replace(/\r\n/g, '\n') + 'l: 2\n\nhi');
+    expect(m.callId).toBe('c1');
+    expect(m.bodyText).toBe('hi');
+  });
+
+  it.each<[string, string, SipParseErrorCode]>([
+    ['empty input', '\r\n\r\n', 'EMPTY'],
+    ['garbage start line', 'HELLO\r\n\r\n', 'BAD_START_LINE'],
+    ['status above 699', 'SIP/2.0 700 Nope\r\n\r\n', 'BAD_START_LINE'],
+    ['two-digit status', 'SIP/2.0 20 OK\r\n\r\n', 'BAD_START_LINE'],
+    ['bad version', 'OPTIONS sip:a SIP/2\r\n\r\n', 'BAD_START_LINE'],
+    ['header without colon', 'OPTIONS sip:a SIP/2.0\r\nBogus\r\n\r\n', 'BAD_HEADER'],
+    ['bad header name', 'OPTIONS sip:a SIP/2.0\r\nBad Name: x\r\n\r\n', 'BAD_HEADER'],
+    ['continuation first', 'OPTIONS sip:a SIP/2.0\r\n folded: x\r\n\r\n', 'BAD_HEADER'],
+    ['negative Content-Length', 'OPTIONS sip:a SIP/2.0\r\nContent-Length: -1\r\n\r\n', 'BAD_CONTENT_LENGTH'],
+    ['short body', 'OPTIONS sip:a SIP/2.0\r\nContent-Length: 10\r\n\r\nabc', 'CONTENT_LENGTH_MISMATCH'],
+  ])('rejects %s', (_l, input, code) => {
+    expect(codeOf(() => parseMessage(input))).toBe(code);
+  });
+
+  it('enforces limits as SipParseErrors', () => {
+    const many = 'OPTIONS sip:a SIP/2.0\r\n' + 'X: 1\r\n'.repeat(20) + '\r\n';
+    expect(codeOf(() => parseMessage(many, { limits: { maxHeaders: 10 } }))).toBe('TOO_MANY_HEADERS');
+    const long = 'OPTIONS sip:a SIP/2.0\r\nX: ' + 'a'.repeat(200) + '\r\n\r\n';
+    expect(codeOf(() => parseMessage(long, { limits: { maxLineLength: 100 } }))).toBe('LINE_TOO_LONG');
+    expect(codeOf(() => parseMessage(Buffer.alloc(70_000, 65)))).toBe('TOO_LARGE');
+  });
+
+  it('requires Content-Length in stream mode', () => {
+    expect(codeOf(() => parseMessage(OPTIONS + '\r\n', { stream: true }))).toBe('MISSING_CONTENT_LENGTH');
+  });
+
+  it('serializes with long header names and the real Content-Length', () => {
+    const m = parseMessage(OPTIONS.replace('Call-ID', 'i') + 'l: 5\r\n\r\nhello');
+    m.body = Buffer.from('hi');
+    const out = m.toString();
+    expect(out).toContain('\r\nCall-ID: c1\r\n');
+    expect(out).toContain('\r\nContent-Length: 2\r\n');
+    expect(out.endsWith('\r\n\r\nhi')).toBe(true);
+    expect(out.match(/Content-Length/g)).toHaveLength(1);
+  });
+});
+
+describe('builders', () => {
+  it('createRequest fills the mandatory headers and a From tag', () => {
+    const r = createRequest({
+      method: 'INVITE',
+      uri: 'sip:bob@example.com',
+      from: '"Alice" <sip:alice@example.com>',
+      to: '<sip:bob@example.com>',
+      via: 'SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKabc;rport',
+      body: 'v=0\r\n',
+      contentType: 'application/sdp',
+      headers: { Supported: '100rel', Allow: ['INVITE', 'ACK'] },
+    });
+    expect(r.from.tag).toMatch(/^[0-9a-f]{16}$/);
+    expect(r.cseq).toEqual({ seq: 1, method: 'INVITE' });
+    expect(r.maxForwards).toBe(70);
+    expect(r.callId.length).toBeGreaterThan(10);
+    expect(r.getAll('allow')).toEqual(['INVITE', 'ACK']);
+    const back = parseMessage(r.toBytes()) as SipRequest;
+    expect(back.contentLength).toBe(5);
+    expect(validate(back)).toBeNull();
+  });
+
+  it('createResponse copies Via/From/To/Call-ID/CSeq and adds a To tag (§8.2.6)', () => {
+    const req = parseMessage(OPTIONS + 'Timestamp: 54\r\nRecord-Route: <sip:p;lr>\r\nContent-Length: 0\r\n\r\n') as SipRequest;
+    const trying = createResponse(req, 100);
+    expect(trying.to.tag).toBeUndefined();
+    expect(trying.get('timestamp')).toBe('54');
+    const ok = createResponse(req, 200, { toTag: 'abc' });
+    expect(ok.reason).toBe('OK');
+    expect(ok.to.tag).toBe('abc');
+    expect(ok.get('to')).toBe('<sip:a@example.com>;tag=abc');
+    expect(ok.via.map(String)).toEqual(req.via.map(String));
+    expect(ok.callId).toBe('c1');
+    expect(ok.cseq).toEqual(req.cseq);
+    expect(ok.has('record-route')).toBe(false); // OPTIONS creates no dialog
+    expect(ok.has('timestamp')).toBe(false);
+    expect(ok).toBeInstanceOf(SipResponse);
+  });
+
+  it('createResponse keeps an existing To tag', () => {
+    const req = parseMessage(OPTIONS.replace('To: <sip:a@example.com>', 'To: <sip:a@example.com>;tag=zz') + '\r\n') as SipRequest;
+    expect(createResponse(req, 486).to.tag).toBe('zz');
+  });
+});
