@@ -54,18 +54,60 @@ const LIST_HEADERS = new Set([
 /** Headers that RFC 3261 allows at most once (§20, and Table 2's "c"/"m" rows). */
 export const SINGLE_HEADERS = ['call-id', 'cseq', 'from', 'to', 'max-forwards', 'content-length', 'content-type'];
 
-const cache = new Map<string, string>();
-const CACHE_LIMIT = 512;
+// Known names bucketed by length: a received name is matched by comparing a few
+// short strings, without hashing a freshly sliced string into a Map on every header.
+// Bucketed by length and lower-cased first letter, so one comparison usually decides.
+const BUCKETS: Array<Array<[display: string, key: string]>> = [];
+function bucketIndex(len: number, c0: number): number {
+  return len * 32 + ((c0 | 0x20) & 31);
+}
+for (const key of Object.keys(DISPLAY)) {
+  (BUCKETS[bucketIndex(key.length, key.charCodeAt(0))] ??= []).push([DISPLAY[key]!, key]);
+}
+
+function sameIgnoringCase(a: string, lowerB: string): boolean {
+  for (let i = 0; i < a.length; i++) {
+    let c = a.charCodeAt(i);
+    if (c >= 65 && c <= 90) c |= 0x20;
+    if (c !== lowerB.charCodeAt(i)) return false;
+  }
+  return true;
+}
 
 /** Canonical key of a header name: lower-case long form. */
 export function headerKey(name: string): string {
-  const hit = cache.get(name);
-  if (hit !== undefined) return hit;
-  const lower = name.toLowerCase();
-  const key = lower.length === 1 ? (COMPACT[lower] ?? lower) : lower;
-  // Bounded: attacker-chosen header names must not grow this map without limit.
-  if (cache.size < CACHE_LIMIT) cache.set(name, key);
-  return key;
+  const e = knownHeader(name);
+  return e === undefined ? name.toLowerCase() : e[1];
+}
+
+/** The name a header is written with: the registered long form, or the name as given. */
+export function wireName(name: string): string {
+  const e = knownHeader(name);
+  return e === undefined ? name : e[0];
+}
+
+const COMPACT_ENTRY: Record<string, [string, string]> = {};
+for (const [c, key] of Object.entries(COMPACT)) {
+  if (DISPLAY[key]) COMPACT_ENTRY[c] = [DISPLAY[key]!, key];
+}
+
+/** [wire name, key] of a registered header name (long or compact, any case), else undefined. */
+export function knownHeader(name: string): [display: string, key: string] | undefined {
+  const n = name.length;
+  if (n === 1) return COMPACT_ENTRY[name.toLowerCase()];
+  if (n > 31) return undefined;
+  const bucket = BUCKETS[bucketIndex(n, name.charCodeAt(0))];
+  if (bucket !== undefined) {
+    for (let i = 0; i < bucket.length; i++) {
+      const e = bucket[i]!;
+      if (e[0] === name || e[1] === name) return e;
+    }
+    for (let i = 0; i < bucket.length; i++) {
+      const e = bucket[i]!;
+      if (sameIgnoringCase(name, e[1])) return e;
+    }
+  }
+  return undefined;
 }
 
 /** The name to write for a header key, or undefined for an unknown extension header. */

@@ -1,6 +1,6 @@
 import { SipParseError } from './errors.js';
 import { trimLws } from './chars.js';
-import { displayName, headerKey, isListHeader } from './header-names.js';
+import { headerKey, isListHeader, wireName } from './header-names.js';
 import { firstOfList, splitList } from './list.js';
 import { CONTACT_WILDCARD, NameAddr, parseNameAddr } from './name-addr.js';
 import { parseCSeq, parseContentType, parseReason, parseUnsigned, type CSeq, type ContentType, type Reason } from './scalars.js';
@@ -55,7 +55,7 @@ export abstract class SipMessage {
     return this.keys.length;
   }
 
-  /** Header lines as [name as written, raw value], in order. */
+  /** Header lines as [wire name, raw value], in order (registered headers under their long name). */
   headerLines(): Array<[string, string]> {
     const out: Array<[string, string]> = [];
     for (let i = 0; i < this.keys.length; i++) out.push([this.names[i]!, this.values[i]!]);
@@ -107,10 +107,10 @@ export abstract class SipMessage {
       }
     }
     if (first >= 0) {
-      this.names[first] = name;
+      this.names[first] = wireName(name);
       this.values[first] = v;
     } else {
-      this.names.push(name);
+      this.names.push(wireName(name));
       this.keys.push(key);
       this.values.push(v);
     }
@@ -121,7 +121,7 @@ export abstract class SipMessage {
   /** Add a line after the existing ones. */
   append(name: string, value: HeaderValue): this {
     const key = headerKey(name);
-    this.names.push(name);
+    this.names.push(wireName(name));
     this.keys.push(key);
     this.values.push(String(value));
     this.invalidate(key);
@@ -133,7 +133,7 @@ export abstract class SipMessage {
     const key = headerKey(name);
     let at = this.keys.indexOf(key);
     if (at < 0) at = 0;
-    this.names.splice(at, 0, name);
+    this.names.splice(at, 0, wireName(name));
     this.keys.splice(at, 0, key);
     this.values.splice(at, 0, String(value));
     this.invalidate(key);
@@ -296,7 +296,7 @@ export abstract class SipMessage {
         }
         continue;
       }
-      s += (displayName(key) ?? this.names[i]) + ': ' + this.values[i] + '\r\n';
+      s += this.names[i] + ': ' + this.values[i] + '\r\n';
     }
     if (!wroteLength) s += 'Content-Length: ' + this.body.length + '\r\n';
     return s + '\r\n';
@@ -306,6 +306,7 @@ export abstract class SipMessage {
     const head = this.head();
     const body = this.body;
     if (body.length === 0) return Buffer.from(head, 'utf8');
+    // Exact size: over-allocating drains Node's 8 KiB buffer pool and costs more in GC than it saves.
     const hl = Buffer.byteLength(head, 'utf8');
     const out = Buffer.allocUnsafe(hl + body.length);
     out.write(head, 0, 'utf8');

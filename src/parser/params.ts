@@ -106,7 +106,15 @@ export function endOfQuoted(s: string, i: number): number {
  * Via `received` with a bare IPv6 address, RFC 5118 §4.5) any run up to `;`.
  */
 export function parseParams(s: string, i: number, header: string): Params {
-  const list: Array<string | null> = [];
+  return new Params(scanParams(s, i, header, []));
+}
+
+/** Check parameter syntax without building anything (for views parsed lazily). */
+export function checkParams(s: string, i: number, header: string): void {
+  scanParams(s, i, header, null);
+}
+
+function scanParams(s: string, i: number, header: string, list: Array<string | null> | null): Array<string | null> {
   const n = s.length;
   while (i < n) {
     while (i < n && isWs(s.charCodeAt(i))) i++;
@@ -121,7 +129,7 @@ export function parseParams(s: string, i: number, header: string): Params {
       i++;
     }
     if (i === ns) throw new SipParseError('BAD_HEADER', `empty parameter name in ${header}`, header);
-    const name = s.slice(ns, i);
+    const name = list ? s.slice(ns, i) : '';
     while (i < n && isWs(s.charCodeAt(i))) i++;
     if (i < n && s.charCodeAt(i) === 61 /* = */) {
       i++;
@@ -137,12 +145,12 @@ export function parseParams(s: string, i: number, header: string): Params {
           if (c === 59 || c === 32 || c === 9 || c === 34 || c === 44) break;
           i++;
         }
-        if (i === vs) throw new SipParseError('BAD_HEADER', `empty value for parameter ${name} in ${header}`, header);
+        if (i === vs) throw new SipParseError('BAD_HEADER', `empty parameter value in ${header}`, header);
       }
-      list.push(name, s.slice(vs, i));
-    } else {
+      if (list) list.push(name, s.slice(vs, i));
+    } else if (list) {
       list.push(name, null);
     }
   }
-  return new Params(list);
+  return list ?? [];
 }

@@ -1,6 +1,6 @@
 import { SipParseError } from './errors.js';
 import { TOKEN, isWs } from './chars.js';
-import { Params, parseParams } from './params.js';
+import { Params, checkParams, parseParams } from './params.js';
 import { parseHostPort, type HostPort } from './uri.js';
 
 /** RFC 3261 §17.1.3: branches starting with this cookie are RFC 3261-unique. */
@@ -15,7 +15,9 @@ export class Via {
   /** sent-by host; IPv6 references keep their brackets. */
   host: string;
   port: number | undefined;
-  params: Params;
+  // Parameters are parsed on first use: a proxy reads the top Via's branch, not every Via's.
+  private paramsText: string | undefined;
+  private parsedParams: Params | undefined;
 
   constructor(init: {
     transport: string;
@@ -30,7 +32,28 @@ export class Via {
     this.transport = init.transport;
     this.host = init.host;
     this.port = init.port;
-    this.params = init.params ?? new Params();
+    this.parsedParams = init.params;
+  }
+
+  /** @internal Fast construction by the parser, with parameters left as text. */
+  static fromParts(transport: string, host: string, port: number | undefined, paramsText: string, version = '2.0', name = 'SIP'): Via {
+    const v = new Via({ transport, host, port, protocolName: name, protocolVersion: version });
+    if (paramsText.length > 0) v.paramsText = paramsText;
+    return v;
+  }
+
+  get params(): Params {
+    if (this.parsedParams === undefined) {
+      const t = this.paramsText;
+      this.parsedParams = t === undefined ? new Params() : parseParams(t, 0, 'via');
+      this.paramsText = undefined;
+    }
+    return this.parsedParams;
+  }
+
+  set params(p: Params) {
+    this.parsedParams = p;
+    this.paramsText = undefined;
   }
 
   get protocol(): string {
@@ -83,7 +106,8 @@ export class Via {
   }
 
   toString(): string {
-    return this.protocolName + '/' + this.protocolVersion + '/' + this.transport + ' ' + this.sentBy + this.params.toString();
+    const p = this.parsedParams === undefined ? (this.paramsText ?? '') : this.parsedParams.toString();
+    return this.protocolName + '/' + this.protocolVersion + '/' + this.transport + ' ' + this.sentBy + p;
   }
 }
 
@@ -109,8 +133,48 @@ function expectSlash(s: string, i: number): number {
 
 const HP: HostPort = { host: '', port: undefined };
 
-/** Parse a single via-parm (one element of a Via list). */
+/**
+ * Parse a single via-parm (one element of a Via list). Parameters are checked
+ * here (a malformed one is a SipParseError now, not on first use) but their
+ * objects are only built when read.
+ */
 export function parseVia(s: string): Via {
+  // Fast path for the form nearly every stack sends: "SIP/2.0/UDP host:port;params".
+  if (s.startsWith('SIP/2.0/')) {
+    const sp = s.indexOf(' ', 8);
+    if (sp > 8) {
+      let t = 8;
+      while (t < sp) {
+        const c = s.charCodeAt(t);
+        if (c > 127 || TOKEN[c] === 0) break;
+        t++;
+      }
+      const semi = s.indexOf(';', sp + 1);
+      const end = semi < 0 ? s.length : semi;
+      if (t === sp && s.charCodeAt(sp + 1) !== 32 && s.charCodeAt(end - 1) !== 32) {
+        const k = parseHostPort(s, sp + 1, end, 'Via', HP);
+        if (k === end) {
+          const paramsText = semi < 0 ? '' : s.slice(semi);
+          if (semi >= 0) checkParams(paramsText, 0, 'via');
+          const tr = s.slice(8, sp);
+          return Via.fromParts(isUpper(tr) ? tr : tr.toUpperCase(), HP.host, HP.port, paramsText);
+        }
+      }
+    }
+  }
+  return parseViaSlow(s);
+}
+
+function isUpper(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 97 && c <= 122) return false;
+  }
+  return true;
+}
+
+
+function parseViaSlow(s: string): Via {
   let i = skipWs(s, 0);
   let e = readToken(s, i);
   if (e === i) throw new SipParseError('BAD_HEADER', 'malformed Via protocol name', 'via');

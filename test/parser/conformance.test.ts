@@ -68,7 +68,7 @@ const FACTS: Record<string, (c: Ctx) => unknown> = {
     const inHeader = na.params.has('unknownparam');
     return inUri && !inHeader ? 'url-parameter' : inHeader && !inUri ? 'contact-param' : 'both';
   },
-  trailing_octets_after_message: ({ m, input }) => input.length - (m.body.byteOffset - input.byteOffset + m.body.length),
+  trailing_octets_after_message: ({ m, input }) => input.length - (input.indexOf('\r\n\r\n') + 4 + m.body.length),
   body_parts: ({ m }) => {
     const boundary = m.contentType!.params.get('boundary')!;
     return m.bodyText.split('--' + boundary + '\r\n').length - 1;

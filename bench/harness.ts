@@ -1,0 +1,51 @@
+/**
+ * A tiny benchmark harness: each case runs in alternating rounds (so drift on a
+ * shared machine hits every case alike) and reports the median rate.
+ */
+export interface BenchCase {
+  name: string;
+  /** One operation; `i` lets a case rotate through a corpus. Returns something to keep it alive. */
+  run(i: number): unknown;
+  /** Operations one call of `run` performs (default 1). */
+  opsPerRun?: number;
+}
+
+let sink: unknown;
+
+function timeRound(c: BenchCase, ms: number): number {
+  const end = performance.now() + ms;
+  let n = 0;
+  let t0 = performance.now();
+  const start = t0;
+  while (t0 < end) {
+    for (let k = 0; k < 256; k++) sink = c.run(n++);
+    t0 = performance.now();
+  }
+  return (n * (c.opsPerRun ?? 1)) / ((t0 - start) / 1000);
+}
+
+export function measure(cases: BenchCase[], opts: { rounds?: number; roundMs?: number } = {}): Map<string, number> {
+  const rounds = opts.rounds ?? 5;
+  const roundMs = opts.roundMs ?? 300;
+  for (const c of cases) timeRound(c, 100); // warm-up / JIT
+  const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  for (let r = 0; r < rounds; r++) for (const c of cases) samples.get(c.name)!.push(timeRound(c, roundMs));
+  const out = new Map<string, number>();
+  for (const [name, s] of samples) {
+    s.sort((a, b) => a - b);
+    out.set(name, s[Math.floor(s.length / 2)]!);
+  }
+  if (sink === Symbol.for('never')) console.log(sink);
+  return out;
+}
+
+export function fmtRate(r: number): string {
+  if (r >= 1e6) return (r / 1e6).toFixed(2) + ' M/s';
+  if (r >= 1e3) return (r / 1e3).toFixed(1) + ' k/s';
+  return r.toFixed(0) + ' /s';
+}
+
+export function table(title: string, rows: Array<[string, number, string]>): string {
+  const w = Math.max(...rows.map((r) => r[0].length));
+  return [`\n## ${title}`, ...rows.map(([n, r, note]) => `  ${n.padEnd(w)}  ${fmtRate(r).padStart(11)}  ${note}`)].join('\n');
+}
