@@ -49,3 +49,17 @@ export function table(title: string, rows: Array<[string, number, string]>): str
   const w = Math.max(...rows.map((r) => r[0].length));
   return [`\n## ${title}`, ...rows.map(([n, r, note]) => `  ${n.padEnd(w)}  ${fmtRate(r).padStart(11)}  ${note}`)].join('\n');
 }
+
+/** Rate of an async operation run back to back `n` times (median of `rounds`). */
+export async function measureAsync(run: (i: number) => Promise<unknown>, n: number, rounds = 3): Promise<number> {
+  const rates: number[] = [];
+  let i = 0;
+  for (let k = 0; k < Math.min(n, 200); k++) await run(i++); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let k = 0; k < n; k++) await run(i++);
+    rates.push(n / ((performance.now() - t0) / 1000));
+  }
+  rates.sort((a, b) => a - b);
+  return rates[Math.floor(rates.length / 2)]!;
+}

@@ -1,0 +1,297 @@
+import { describe, expect, it } from 'vitest';
+import {
+  computeHA1,
+  computeUserhash,
+  DigestClient,
+  DigestServer,
+  digestResponse,
+  formatCredentials,
+  parseChallenges,
+  type DigestServerOptions,
+} from '../../src/digest/index.js';
+import { invite } from '../support/sip.js';
+
+const SECRET = 'a-server-secret-of-32-characters!';
+const REALM = 'demo.trunk.sipkit.test';
+
+function server(extra: Partial<DigestServerOptions> = {}) {
+  let now = 1_700_000_000_000;
+  const s = new DigestServer({
+    secret: SECRET,
+    realm: REALM,
+    lookup: (u) => (u === '1000' ? { password: 'sipkit-demo' } : undefined),
+    now: () => now,
+    ...extra,
+  });
+  return { s, advance: (ms: number) => (now += ms) };
+}
+
+async function authorized(s: DigestServer, password = 'sipkit-demo', username = '1000') {
+  const req = invite();
+  const first = await s.verify(req);
+  expect(first.kind).toBe('challenge');
+  const client = new DigestClient({ username, password });
+  return { req, signed: client.authorize(req, first.kind === 'ok' ? (null as never) : first.response), client, challenge: first };
+}
+
+describe('DigestServer.challenge', () => {
+  it('answers 407 with one Proxy-Authenticate per algorithm, in the configured order', () => {
+    const { s } = server({ algorithms: ['SHA-512-256', 'SHA-256', 'MD5'] });
+    const res = s.challenge(invite());
+    expect(res.status).toBe(407);
+    expect(res.reason).toBe('Proxy Authentication Required');
+    const lines = res.getAll('proxy-authenticate');
+    expect(lines).toHaveLength(3);
+    const cs = lines.flatMap(parseChallenges);
+    expect(cs.map((c) => c.algorithm)).toEqual(['SHA-512-256', 'SHA-256', 'MD5']);
+    for (const c of cs) {
+      expect(c.realm).toBe(REALM);
+      expect(c.qop).toEqual(['auth']);
+      expect(c.opaque).toBeTruthy();
+      expect(c.nonce).toBe(cs[0]!.nonce);
+      expect(c.stale).toBe(false);
+    }
+    expect(res.to.tag).toBeDefined();
+  });
+
+  it('serves 401 / WWW-Authenticate the same way', async () => {
+    const { s } = server({ proxy: false });
+    const res = s.challenge(invite());
+    expect(res.status).toBe(401);
+    expect(res.getAll('www-authenticate')).toHaveLength(2);
+    const client = new DigestClient({ username: '1000', password: 'sipkit-demo' });
+    const signed = client.authorize(invite(), res);
+    expect(signed.has('authorization')).toBe(true);
+    expect((await s.verify(signed)).kind).toBe('ok');
+  });
+});
+
+describe('DigestServer.verify', () => {
+  it('accepts the right credentials and names the user', async () => {
+    const { s } = server();
+    const { signed } = await authorized(s);
+    expect(await s.verify(signed)).toEqual({ kind: 'ok', username: '1000', realm: REALM, algorithm: 'SHA-256' });
+  });
+
+  it('accepts a stored HA1 instead of a password, and an async lookup', async () => {
+    const ha1 = computeHA1('MD5', 'carol', REALM, 'pw');
+    const { s } = server({ algorithms: ['MD5'], lookup: async (u) => (u === 'carol' ? { ha1: { MD5: ha1 } } : undefined) });
+    const req = invite();
+    const first = await s.verify(req);
+    const signed = new DigestClient({ username: 'carol', password: 'pw' }).authorize(req, (first as { response: never }).response);
+    expect((await s.verify(signed)).kind).toBe('ok');
+  });
+
+  it('instances sharing the secret accept each other\'s nonces', async () => {
+    const a = server().s;
+    const b = server().s;
+    const { signed } = await authorized(a);
+    expect((await b.verify(signed)).kind).toBe('ok');
+    const other = server({ secret: 'another-secret-of-32-characters!!' }).s;
+    expect(await other.verify(signed)).toMatchObject({ kind: 'reject', reason: 'BAD_NONCE' });
+  });
+
+  it('missing credentials → challenge', async () => {
+    const { s } = server();
+    expect(await s.verify(invite())).toMatchObject({ kind: 'challenge', reason: 'MISSING_CREDENTIALS', response: { status: 407 } });
+  });
+
+  it('expired but authentic nonce → fresh challenge with stale=true', async () => {
+    const { s, advance } = server({ nonceTtlMs: 60_000 });
+    const { signed } = await authorized(s);
+    advance(61_000);
+    const r = await s.verify(signed);
+    expect(r).toMatchObject({ kind: 'challenge', reason: 'STALE_NONCE' });
+    if (r.kind !== 'challenge') throw new Error();
+    expect(parseChallenges(r.response.get('proxy-authenticate')!)[0]!.stale).toBe(true);
+  });
+
+  it('expired nonce with a wrong password is a reject, not stale', async () => {
+    const { s, advance } = server({ nonceTtlMs: 60_000 });
+    const { signed } = await authorized(s, 'wrong');
+    advance(61_000);
+    expect(await s.verify(signed)).toMatchObject({ kind: 'reject', reason: 'BAD_RESPONSE' });
+  });
+
+  it('wrong password → reject BAD_RESPONSE with a fresh 407', async () => {
+    const { s } = server();
+    const { signed } = await authorized(s, 'not-the-password');
+    expect(await s.verify(signed)).toMatchObject({ kind: 'reject', reason: 'BAD_RESPONSE', response: { status: 407 } });
+  });
+
+  it('unknown user looks exactly like a wrong password from outside', async () => {
+    const { s } = server();
+    const wrong = await s.verify((await authorized(s, 'bad')).signed);
+    const unknown = await s.verify((await authorized(s, 'whatever', 'nobody')).signed);
+    expect(unknown).toMatchObject({ kind: 'reject', reason: 'UNKNOWN_USER' });
+    if (wrong.kind !== 'reject' || unknown.kind !== 'reject') throw new Error();
+    expect(unknown.response.status).toBe(wrong.response.status);
+    expect(unknown.response.getAll('proxy-authenticate').length).toBe(wrong.response.getAll('proxy-authenticate').length);
+    const shape = (v: string) => v.replace(/nonce="[^"]*"/, 'nonce=""');
+    expect(unknown.response.getAll('proxy-authenticate').map(shape)).toEqual(wrong.response.getAll('proxy-authenticate').map(shape));
+  });
+
+  it('wrong realm → reject WRONG_REALM', async () => {
+    const { s } = server();
+    const { signed } = await authorized(s);
+    const other = server({ realm: 'other.trunk.sipkit.test' }).s;
+    expect(await other.verify(signed)).toMatchObject({ kind: 'reject', reason: 'WRONG_REALM' });
+  });
+
+  it('digest uri not matching the Request-URI → URI_MISMATCH', async () => {
+    const { s } = server();
+    const { signed } = await authorized(s);
+    signed.uri = 'sip:+15559999999@demo.trunk.sipkit.test';
+    expect(await s.verify(signed)).toMatchObject({ kind: 'reject', reason: 'URI_MISMATCH' });
+  });
+
+  it('the digest uri may differ from the Request-URI only in scheme/host case', async () => {
+    const { s } = server();
+    const { signed } = await authorized(s);
+    signed.uri = 'sip:+15551234567@DEMO.trunk.sipkit.test';
+    expect((await s.verify(signed)).kind).toBe('ok');
+  });
+
+  it('replayed nc → REPLAYED_NC; the next nc is fine', async () => {
+    const { s } = server();
+    const { signed, client } = await authorized(s);
+    expect((await s.verify(signed)).kind).toBe('ok');
+    expect(await s.verify(signed)).toMatchObject({ kind: 'reject', reason: 'REPLAYED_NC' });
+    const again = client.sign(signed.clone());
+    expect((await s.verify(again)).kind).toBe('ok');
+  });
+
+  it('an nc far ahead of the last one → NC_OUT_OF_WINDOW', async () => {
+    const { s } = server({ ncWindow: 10 });
+    const req = invite();
+    const ch = s.challenge(req);
+    const c = parseChallenges(ch.getAll('proxy-authenticate')[0]!)[0]!;
+    const nc = '00000100';
+    const response = digestResponse({ algorithm: 'SHA-256', username: '1000', password: 'sipkit-demo', realm: REALM, method: 'INVITE', uri: req.uri, nonce: c.nonce, cnonce: 'abc', nc, qop: 'auth' });
+    req.set('Proxy-Authorization', formatCredentials({ username: '1000', realm: REALM, nonce: c.nonce, uri: req.uri, response, algorithm: 'SHA-256', cnonce: 'abc', nc, qop: 'auth', opaque: c.opaque }));
+    expect(await s.verify(req)).toMatchObject({ kind: 'reject', reason: 'NC_OUT_OF_WINDOW' });
+  });
+
+  it('the replay table is bounded (LRU) by replayTableSize', async () => {
+    const { s } = server({ replayTableSize: 2 });
+    const first = await authorized(s);
+    expect((await s.verify(first.signed)).kind).toBe('ok');
+    for (let i = 0; i < 2; i++) expect((await s.verify((await authorized(s)).signed)).kind).toBe('ok');
+    // The first nonce was evicted: the size limit is real (the price is documented: a replay window per evicted nonce).
+    expect((s as unknown as { replay: { size: number } }).replay.size).toBe(2);
+  });
+
+  it('unknown or disabled algorithm → UNSUPPORTED_ALGORITHM', async () => {
+    const { s } = server({ algorithms: ['SHA-256'] });
+    const req = invite();
+    const c = parseChallenges(s.challenge(req).get('proxy-authenticate')!)[0]!;
+    const response = digestResponse({ algorithm: 'MD5', username: '1000', password: 'sipkit-demo', realm: REALM, method: 'INVITE', uri: req.uri, nonce: c.nonce, cnonce: 'x', nc: '00000001', qop: 'auth' });
+    req.set('Proxy-Authorization', formatCredentials({ username: '1000', realm: REALM, nonce: c.nonce, uri: req.uri, response, algorithm: 'MD5', cnonce: 'x', nc: '00000001', qop: 'auth' }));
+    expect(await s.verify(req)).toMatchObject({ kind: 'reject', reason: 'UNSUPPORTED_ALGORITHM' });
+    req.set('Proxy-Authorization', formatCredentials({ username: '1000', realm: REALM, nonce: c.nonce, uri: req.uri, response, algorithm: 'SHA-1', cnonce: 'x', nc: '00000001', qop: 'auth' }));
+    expect(await s.verify(req)).toMatchObject({ kind: 'reject', reason: 'UNSUPPORTED_ALGORITHM' });
+  });
+
+  it('malformed header → reject MALFORMED with 400', async () => {
+    const { s } = server();
+    const req = invite();
+    req.set('Proxy-Authorization', 'Digest username="1000", realm="' + REALM);
+    expect(await s.verify(req)).toMatchObject({ kind: 'reject', reason: 'MALFORMED', response: { status: 400 } });
+  });
+
+  it('a forged nonce → BAD_NONCE; a nonce bound to another source → BAD_NONCE', async () => {
+    const { s } = server({ bindNonce: 'source' });
+    const req = invite();
+    const first = s.challenge(req, { source: '192.0.2.10' });
+    const signed = new DigestClient({ username: '1000', password: 'sipkit-demo' }).authorize(req, first);
+    expect((await s.verify(signed, { source: '192.0.2.10' })).kind).toBe('ok');
+    const again = new DigestClient({ username: '1000', password: 'sipkit-demo' }).authorize(req, first);
+    expect(await s.verify(again, { source: '198.51.100.1' })).toMatchObject({ kind: 'reject', reason: 'BAD_NONCE' });
+    const forged = signed.clone();
+    forged.set('Proxy-Authorization', signed.get('proxy-authorization')!.replace(/nonce="(.)/, (_m, c: string) => `nonce="${c === 'A' ? 'B' : 'A'}`));
+    expect(await s.verify(forged, { source: '192.0.2.10' })).toMatchObject({ kind: 'reject', reason: 'BAD_NONCE' });
+  });
+
+  it('opaque from elsewhere → OPAQUE_MISMATCH; qop not offered → QOP_NOT_OFFERED', async () => {
+    const { s } = server();
+    const { signed } = await authorized(s);
+    const bad = signed.clone();
+    bad.set('Proxy-Authorization', signed.get('proxy-authorization')!.replace(/opaque="[^"]*"/, 'opaque="nope"'));
+    expect(await s.verify(bad)).toMatchObject({ kind: 'reject', reason: 'OPAQUE_MISMATCH' });
+    const int = signed.clone();
+    int.set('Proxy-Authorization', signed.get('proxy-authorization')!.replace('qop=auth', 'qop=auth-int'));
+    expect(await s.verify(int)).toMatchObject({ kind: 'reject', reason: 'QOP_NOT_OFFERED' });
+  });
+
+  it('RFC 2069 credentials (no qop) work once per nonce', async () => {
+    const { s } = server({ algorithms: ['MD5'] });
+    const req = invite();
+    const c = parseChallenges(s.challenge(req).get('proxy-authenticate')!)[0]!;
+    const response = digestResponse({ algorithm: 'MD5', username: '1000', password: 'sipkit-demo', realm: REALM, method: 'INVITE', uri: req.uri, nonce: c.nonce });
+    req.set('Proxy-Authorization', formatCredentials({ username: '1000', realm: REALM, nonce: c.nonce, uri: req.uri, response }));
+    expect((await s.verify(req)).kind).toBe('ok');
+    expect(await s.verify(req)).toMatchObject({ kind: 'reject', reason: 'REPLAYED_NC' });
+    const strict = server({ algorithms: ['MD5'], allowNoQop: false }).s;
+    expect(await strict.verify(req)).toMatchObject({ kind: 'reject', reason: 'QOP_NOT_OFFERED' });
+  });
+
+  it('auth-int covers the body: a changed body does not verify', async () => {
+    const { s } = server({ qop: ['auth-int'] });
+    const req = invite({ body: 'v=0\r\no=a 1 1 IN IP4 192.0.2.10\r\n' });
+    const signed = new DigestClient({ username: '1000', password: 'sipkit-demo' }).authorize(req, s.challenge(req));
+    expect(signed.get('proxy-authorization')).toContain('qop=auth-int');
+    const tampered = signed.clone();
+    tampered.body = Buffer.from('v=0\r\no=a 1 1 IN IP4 203.0.113.66\r\n');
+    expect(await s.verify(tampered)).toMatchObject({ kind: 'reject', reason: 'BAD_RESPONSE' });
+    expect((await s.verify(signed)).kind).toBe('ok');
+  });
+
+  it('userhash credentials resolve through lookupUserhash, and are refused without it', async () => {
+    const users = new Map([['1000', 'sipkit-demo']]);
+    const { s } = server({
+      userhash: true,
+      lookupUserhash: (h, realm, alg) => [...users.keys()].find((u) => computeUserhash(alg, u, realm) === h),
+    });
+    const req = invite();
+    const signed = new DigestClient({ username: '1000', password: 'sipkit-demo' }).authorize(req, s.challenge(req));
+    expect(signed.get('proxy-authorization')).toContain('userhash=true');
+    expect(signed.get('proxy-authorization')).not.toContain('username="1000"');
+    expect(await s.verify(signed)).toMatchObject({ kind: 'ok', username: '1000' });
+    const noResolver = server({ userhash: true }).s;
+    const signed2 = new DigestClient({ username: '1000', password: 'sipkit-demo' }).authorize(req, noResolver.challenge(req));
+    expect(await noResolver.verify(signed2)).toMatchObject({ kind: 'reject', reason: 'USERHASH_UNSUPPORTED' });
+  });
+
+  it('a non-ASCII username travels as username* and verifies', async () => {
+    const { s } = server({ lookup: (u) => (u === 'Jäsøn Doe' ? { password: 'Secret, or not?' } : undefined) });
+    const req = invite();
+    const signed = new DigestClient({ username: 'Jäsøn Doe', password: 'Secret, or not?' }).authorize(req, s.challenge(req));
+    expect(signed.get('proxy-authorization')).toContain("username*=UTF-8''J%C3%A4s%C3%B8n%20Doe");
+    expect(await s.verify(signed)).toMatchObject({ kind: 'ok', username: 'Jäsøn Doe' });
+  });
+});
+
+describe('brute-force throttling', () => {
+  it('blocks a source after maxFailures with 403, for blockMs, without locking out others', async () => {
+    const { s, advance } = server({ throttle: { maxFailures: 3, windowMs: 60_000, blockMs: 30_000 } });
+    const attacker = '203.0.113.66';
+    const victim = '192.0.2.10';
+    for (let i = 0; i < 3; i++) {
+      const r = await s.verify((await authorized(s, 'guess' + i)).signed, { source: attacker });
+      expect(r).toMatchObject({ kind: 'reject', reason: 'BAD_RESPONSE' });
+    }
+    const blocked = await s.verify((await authorized(s)).signed, { source: attacker });
+    expect(blocked).toMatchObject({ kind: 'reject', reason: 'THROTTLED', response: { status: 403 } });
+    // The same user, from another address, is unaffected.
+    expect((await s.verify((await authorized(s)).signed, { source: victim })).kind).toBe('ok');
+    advance(30_001);
+    expect((await s.verify((await authorized(s)).signed, { source: attacker })).kind).toBe('ok');
+  });
+
+  it('the failure table is bounded: a flood of sources costs a fixed amount of memory', async () => {
+    const { s } = server({ throttle: { maxFailures: 3, tableSize: 50 } });
+    const { signed } = await authorized(s, 'bad');
+    for (let i = 0; i < 500; i++) await s.verify(signed, { source: `10.0.${i >> 8}.${i & 255}` });
+    expect((s as unknown as { throttle: { table: { size: number } } }).throttle.table.size).toBe(50);
+  });
+});
