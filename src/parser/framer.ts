@@ -4,7 +4,10 @@ import type { SipRequest, SipResponse } from './message.js';
 import { DEFAULT_LIMITS, parseMessage, type ParseLimits } from './parse.js';
 
 export interface StreamFramerHandlers {
-  onMessage(message: SipRequest | SipResponse): void;
+  /** A parsed message. */
+  onMessage?(message: SipRequest | SipResponse): void;
+  /** The raw bytes of one framed message, when the consumer parses for itself (transports). */
+  onFrame?(bytes: Buffer): void;
   /**
    * A message could not be used. `fatal` means the stream itself can no longer be
    * framed (bad or missing Content-Length, oversize): close the connection (RFC 4475 §3.1.2.3).
@@ -102,8 +105,13 @@ export class StreamFramer {
       // Copy the message out so the (possibly large) stream buffer is not kept alive by its body.
       const bytes = Buffer.from(buf.subarray(0, total));
       this.pending = buf.subarray(total);
+      if (this.handlers.onFrame) {
+        this.handlers.onFrame(bytes);
+        if (this.dead) return;
+        continue;
+      }
       try {
-        this.handlers.onMessage(parseMessage(bytes, { stream: true, limits: this.limits }));
+        this.handlers.onMessage?.(parseMessage(bytes, { stream: true, limits: this.limits }));
       } catch (err) {
         if (err instanceof SipParseError) this.handlers.onError(err, false);
         else throw err;

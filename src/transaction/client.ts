@@ -1,0 +1,70 @@
+import { createResponse, type SipRequest, type SipResponse } from '../parser/index.js';
+import type { TransportError } from '../transport/index.js';
+import { Transaction, type Destination, type TransactionHost } from './base.js';
+
+/** What a client transaction reports to its user (the dialog layer, or an application). */
+export interface ClientTransactionUser {
+  /** Every response for the user: provisionals, the final, 2xx retransmissions (INVITE), and a synthesized 408/503. */
+  onResponse(response: SipResponse, tx: ClientTransaction): void;
+  /** Timer B or F fired; a synthesized 408 went to onResponse just before (RFC 3261 §8.1.3.1). */
+  onTimeout?(tx: ClientTransaction): void;
+  /** The request could not be sent; a synthesized 503 went to onResponse just before. */
+  onTransportError?(error: TransportError, tx: ClientTransaction): void;
+  onTerminated?(tx: ClientTransaction): void;
+}
+
+const synthesized = new WeakSet<SipResponse>();
+
+/** True for a 408/503 made up locally by a client transaction, not received. */
+export function isSynthesized(response: SipResponse): boolean {
+  return synthesized.has(response);
+}
+
+/** Behaviour shared by the INVITE and non-INVITE client transactions. */
+export abstract class ClientTransaction extends Transaction {
+  abstract override readonly kind: 'invite-client' | 'non-invite-client';
+  protected user: ClientTransactionUser | undefined;
+  protected readonly bytes: Uint8Array;
+  /** The last response received (or synthesized). */
+  lastResponse: SipResponse | undefined;
+
+  constructor(host: TransactionHost, key: string, request: SipRequest, dest: Destination, user: ClientTransactionUser, bytes: Uint8Array) {
+    super(host, key, request, dest);
+    this.user = user;
+    this.bytes = bytes;
+    this.onTerminated = () => this.user?.onTerminated?.(this);
+  }
+
+  abstract start(): void;
+  /** A response matched this transaction. */
+  abstract receive(response: SipResponse): void;
+
+  protected deliver(response: SipResponse): void {
+    this.lastResponse = response;
+    this.user?.onResponse(response, this);
+  }
+
+  protected synthesize(status: 408 | 503, reason?: string): SipResponse {
+    const res = createResponse(this.request, status, reason ? { reason } : {});
+    synthesized.add(res);
+    return res;
+  }
+
+  protected timeout(): void {
+    this.deliver(this.synthesize(408));
+    this.user?.onTimeout?.(this);
+    this.terminate();
+  }
+
+  protected transportError(err: TransportError): void {
+    if (this.terminated) return;
+    this.deliver(this.synthesize(503, 'Service Unavailable (transport error)'));
+    this.user?.onTransportError?.(err, this);
+    this.terminate();
+  }
+
+  /** The request as first sent (Via included). */
+  get sentRequest(): SipRequest {
+    return this.request;
+  }
+}

@@ -1,0 +1,385 @@
+import {
+  createResponse,
+  generateBranch,
+  MAGIC_COOKIE,
+  parseMessage,
+  SipError,
+  SipParseError,
+  validateRequest,
+  validateResponse,
+  type SipRequest,
+  type SipResponse,
+  type ValidateOptions,
+  type ParseLimits,
+} from '../parser/index.js';
+import { RealClock, formatHost, type Clock, type Transport, type TransportAddress, type TransportError } from '../transport/index.js';
+import type { Destination, Transaction, TransactionHost } from './base.js';
+import type { ClientTransaction, ClientTransactionUser } from './client.js';
+import { InviteClientTransaction } from './invite-client.js';
+import { InviteServerTransaction } from './invite-server.js';
+import { clientKey, serverKey } from './keys.js';
+import { NonInviteClientTransaction } from './non-invite-client.js';
+import { NonInviteServerTransaction } from './non-invite-server.js';
+import { responseAddress, stampVia, type Target } from './routing.js';
+import type { ServerTransaction } from './server.js';
+import { DEFAULT_TIMERS, type TimerValues } from './timers.js';
+
+/** Where a received message came from. */
+export interface MessageSource {
+  transport: Transport;
+  address: TransportAddress;
+}
+
+/**
+ * The transaction user (TU): the dialog layer, a B2BUA, or an application.
+ * Given when the layer is created, so nothing can arrive before it exists.
+ */
+export interface TransactionUser {
+  /** A new request with its server transaction (never an ACK, never a retransmission). */
+  onRequest(request: SipRequest, tx: ServerTransaction, source: MessageSource): void;
+  /** An ACK that matched no server transaction: the ACK for a 2xx (§17.2.3, §13.3.1.4). */
+  onAck?(ack: SipRequest, source: MessageSource): void;
+  /** A CANCEL matched an INVITE still proceeding; 200 was already sent to it. The TU answers the INVITE 487 (§9.2). */
+  onCancel?(invite: InviteServerTransaction, cancel: SipRequest): void;
+  /** A response that matched no client transaction (e.g. a 2xx retransmitted after Timer M). */
+  onStrayResponse?(response: SipResponse, source: MessageSource): void;
+}
+
+export interface TransactionLayerOptions {
+  transports: Transport[];
+  user: TransactionUser;
+  clock?: Clock;
+  timers?: Partial<TimerValues>;
+  /** Stateless checks applied to every request (§8.2, §16.3). */
+  validate?: ValidateOptions;
+  parseLimits?: Partial<ParseLimits>;
+  /** 100 Trying after this long without a response to an INVITE (default 200 ms; -1 disables). */
+  tryingAfterMs?: number;
+  /** Requests larger than this go over a stream transport when one exists (§18.1.1; default 1300). */
+  udpSizeLimit?: number;
+  /** Most live transactions; new requests beyond it get 503 (default 200 000). */
+  maxTransactions?: number;
+  /** Sees every message sent and received (tracing). */
+  trace?: (direction: 'in' | 'out', bytes: Uint8Array, remote: TransportAddress, transport: Transport) => void;
+}
+
+export interface TransactionLayerStats {
+  /** Live transactions (client and server). */
+  transactions: number;
+  /** Live timers held by those transactions. */
+  timers: number;
+  requestsReceived: number;
+  responsesReceived: number;
+  malformedRequests: number;
+  /** Malformed responses: dropped and counted (§18.1.2). */
+  malformedResponses: number;
+  strayResponses: number;
+  statelessResponses: number;
+  retransmissionsAbsorbed: number;
+  transportErrors: number;
+}
+
+const PARSE_PHRASE: Record<string, string> = {
+  BAD_START_LINE: 'Bad Request-Line',
+  BAD_HEADER: 'Bad Header',
+  BAD_URI: 'Bad URI',
+  BAD_CONTENT_LENGTH: 'Bad Content-Length',
+  CONTENT_LENGTH_MISMATCH: 'Content-Length Mismatch',
+  TOO_MANY_HEADERS: 'Too Many Headers',
+  LINE_TOO_LONG: 'Header Line Too Long',
+};
+
+/**
+ * RFC 3261 §17 transaction layer: matches what arrives to the four state
+ * machines, answers what fails the stateless checks, routes responses back per
+ * §18.2.2, and hands everything else to the transaction user.
+ */
+export class TransactionLayer {
+  readonly clock: Clock;
+  readonly timers: TimerValues;
+  private readonly user: TransactionUser;
+  private readonly transportList: Transport[];
+  private readonly clients = new Map<string, ClientTransaction>();
+  private readonly servers = new Map<string, ServerTransaction>();
+  private readonly opts: TransactionLayerOptions;
+  private readonly host: TransactionHost;
+  private readonly counters = {
+    requestsReceived: 0,
+    responsesReceived: 0,
+    malformedRequests: 0,
+    malformedResponses: 0,
+    strayResponses: 0,
+    statelessResponses: 0,
+    retransmissionsAbsorbed: 0,
+    transportErrors: 0,
+  };
+
+  constructor(options: TransactionLayerOptions) {
+    if (options.transports.length === 0) throw new SipError('NO_TRANSPORT', 'a transaction layer needs at least one transport');
+    this.opts = options;
+    this.user = options.user;
+    this.clock = options.clock ?? new RealClock();
+    this.timers = { ...DEFAULT_TIMERS, ...options.timers };
+    this.transportList = options.transports;
+    this.host = {
+      clock: this.clock,
+      timers: this.timers,
+      transmit: (bytes, dest, onError) => this.transmit(bytes, dest, onError),
+      release: (tx) => this.release(tx),
+    };
+    for (const t of options.transports) {
+      t.setReceiver({
+        onMessage: (bytes, from, transport) => this.receive(bytes, from, transport),
+        onError: () => {
+          this.counters.transportErrors++;
+        },
+      });
+    }
+  }
+
+  get transports(): readonly Transport[] {
+    return this.transportList;
+  }
+
+  get stats(): TransactionLayerStats {
+    let timers = 0;
+    for (const t of this.clients.values()) timers += t.timerCount;
+    for (const t of this.servers.values()) timers += t.timerCount;
+    return { transactions: this.clients.size + this.servers.size, timers, ...this.counters };
+  }
+
+  /** The transport for a protocol (default: the first one). */
+  transportFor(protocol?: string): Transport {
+    if (protocol === undefined) return this.transportList[0]!;
+    const p = protocol.toLowerCase();
+    const t = this.transportList.find((x) => x.protocol === p);
+    if (!t) throw new SipError('NO_TRANSPORT', `no ${p} transport`);
+    return t;
+  }
+
+  /** A Via for requests sent on `transport`, with a fresh branch and rport (RFC 3581). */
+  createVia(transport: Transport, branch = generateBranch()): string {
+    return `SIP/2.0/${transport.protocol.toUpperCase()} ${formatHost(transport.local.address)}:${transport.local.port};branch=${branch};rport`;
+  }
+
+  // ---- sending -----------------------------------------------------------------
+
+  /**
+   * Send a request in a new client transaction. A Via with a new branch is
+   * added on top unless `keepVia` (CANCEL reuses the INVITE's). ACK is not a
+   * transaction: use `sendStateless`.
+   */
+  sendRequest(request: SipRequest, target: Target, user: ClientTransactionUser, options: { keepVia?: boolean } = {}): ClientTransaction {
+    if (request.method === 'ACK') throw new SipError('ACK_NOT_A_TRANSACTION', 'ACK is sent with sendStateless');
+    let transport = this.transportFor(target.transport);
+    const address = { address: target.address, port: target.port };
+    if (!options.keepVia) {
+      request.prepend('Via', this.createVia(transport));
+      // §18.1.1: too large for UDP and a congestion-controlled transport is at hand → use it.
+      const limit = this.opts.udpSizeLimit ?? 1300;
+      if (!transport.reliable && request.toBytes().length > limit) {
+        const stream = this.transportList.find((t) => t.reliable && t.protocol === 'tcp');
+        if (stream) {
+          transport = stream;
+          request.removeFirst('Via');
+          request.prepend('Via', this.createVia(transport));
+        }
+      }
+    }
+    const branch = request.topVia?.branch;
+    if (!branch) throw new SipError('NO_BRANCH', 'request has no Via branch');
+    const dest: Destination = { transport, address };
+    const key = clientKey(branch, request.method);
+    const bytes = request.toBytes();
+    const tx =
+      request.method === 'INVITE'
+        ? new InviteClientTransaction(this.host, key, request, dest, user, bytes, (cancel, inv) => this.sendCancel(cancel, inv))
+        : new NonInviteClientTransaction(this.host, key, request, dest, user, bytes);
+    this.clients.set(key, tx);
+    tx.start();
+    return tx;
+  }
+
+  private sendCancel(cancel: SipRequest, invite: InviteClientTransaction): void {
+    const target: Target = { ...invite.dest.address, transport: invite.dest.transport.protocol };
+    this.sendRequest(cancel, target, { onResponse: () => undefined }, { keepVia: true });
+  }
+
+  /** Send a message outside any transaction (ACK for 2xx, stateless responses). */
+  sendStateless(message: SipRequest | SipResponse, target: Target): Promise<void> {
+    const transport = this.transportFor(target.transport);
+    const bytes = message.toBytes();
+    const address = { address: target.address, port: target.port };
+    this.opts.trace?.('out', bytes, address, transport);
+    return transport.send(bytes, address).catch((err: TransportError) => {
+      this.counters.transportErrors++;
+      throw err;
+    });
+  }
+
+  private transmit(bytes: Uint8Array, dest: Destination, onError: (err: TransportError) => void): void {
+    if (this.opts.trace) this.opts.trace('out', bytes, dest.address, dest.transport);
+    dest.transport.send(bytes, dest.address).catch((err: TransportError) => {
+      this.counters.transportErrors++;
+      onError(err);
+    });
+  }
+
+  private release(tx: Transaction): void {
+    const map: Map<string, Transaction> = tx.kind.endsWith('client') ? this.clients : this.servers;
+    if (map.get(tx.key) === tx) map.delete(tx.key);
+  }
+
+  // ---- receiving -----------------------------------------------------------------
+
+  /** Feed a received message (transports call this through their receiver). */
+  receive(bytes: Uint8Array, from: TransportAddress, transport: Transport): void {
+    this.opts.trace?.('in', bytes, from, transport);
+    const source: MessageSource = { transport, address: from };
+    let msg: SipRequest | SipResponse;
+    try {
+      msg = parseMessage(bytes, { limits: this.opts.parseLimits });
+    } catch (err) {
+      if (!(err instanceof SipParseError)) throw err;
+      this.malformed(bytes, err, source);
+      return;
+    }
+    try {
+      if (msg.type === 'response') this.receiveResponse(msg, source);
+      else this.receiveRequest(msg, source);
+    } catch (err) {
+      // A typed view that fails on a message validate() let through must not take the stack down.
+      if (!(err instanceof SipParseError)) throw err;
+      if (msg.type === 'response') this.counters.malformedResponses++;
+      else this.counters.malformedRequests++;
+    }
+  }
+
+  private malformed(bytes: Uint8Array, err: SipParseError, source: MessageSource): void {
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (buf.subarray(0, 4).toString('latin1') === 'SIP/') {
+      this.counters.malformedResponses++;
+      return;
+    }
+    this.counters.malformedRequests++;
+    // Salvage the header section (without its body and Content-Length) to address a 400.
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const head = buf
+      .toString('utf8', 0, end)
+      .split('\r\n')
+      .filter((l) => !/^(content-length|l)[ \t]*:/i.test(l))
+      .join('\r\n');
+    let req: SipRequest | SipResponse;
+    try {
+      req = parseMessage(head + '\r\n\r\n');
+    } catch {
+      return;
+    }
+    if (req.type !== 'request' || req.method === 'ACK') return;
+    try {
+      const top = req.topVia;
+      req.from;
+      req.to;
+      req.callId;
+      req.cseq;
+      if (!top) return;
+      stampVia(req, source.address);
+      this.respondStatelessly(req, 400, PARSE_PHRASE[err.code] ?? 'Bad Request', source);
+    } catch {
+      // Not even enough to answer: dropped, and counted above.
+    }
+  }
+
+  private respondStatelessly(req: SipRequest, status: number, reason: string, source: MessageSource, headers?: Array<[string, string]>): void {
+    const res = createResponse(req, status, { reason, headers });
+    const top = req.topVia!;
+    const address = responseAddress(top, source.address, source.transport);
+    this.counters.statelessResponses++;
+    this.opts.trace?.('out', res.toBytes(), address, source.transport);
+    source.transport.send(res.toBytes(), address).catch(() => {
+      this.counters.transportErrors++;
+    });
+  }
+
+  private receiveResponse(res: SipResponse, source: MessageSource): void {
+    this.counters.responsesReceived++;
+    if (validateResponse(res) !== null) {
+      this.counters.malformedResponses++;
+      return;
+    }
+    const branch = res.topVia?.branch;
+    const tx = branch ? this.clients.get(clientKey(branch, res.cseq.method)) : undefined;
+    if (tx) {
+      tx.receive(res);
+      return;
+    }
+    this.counters.strayResponses++;
+    this.user.onStrayResponse?.(res, source);
+  }
+
+  private receiveRequest(req: SipRequest, source: MessageSource): void {
+    this.counters.requestsReceived++;
+    const top = stampVia(req, source.address);
+    const failure = validateRequest(req, this.opts.validate);
+    if (failure) {
+      this.counters.malformedRequests++;
+      // §17: an ACK is never answered.
+      if (req.method !== 'ACK' && top) this.respondStatelessly(req, failure.status, failure.reason, source, failure.headers);
+      return;
+    }
+    const t = top!;
+    // RFC 4475 §3.2.1: a branch that is only the magic cookie is malformed; reject statelessly.
+    if (t.branch === MAGIC_COOKIE) {
+      this.counters.malformedRequests++;
+      if (req.method !== 'ACK') this.respondStatelessly(req, 400, 'Bad Branch', source);
+      return;
+    }
+    const key = serverKey(req, t);
+    const existing = this.servers.get(key);
+    if (req.method === 'ACK') {
+      const inv = existing;
+      if (inv instanceof InviteServerTransaction && (inv.state === 'completed' || inv.state === 'confirmed')) {
+        inv.receiveAck();
+        return;
+      }
+      this.user.onAck?.(req, source);
+      return;
+    }
+    if (existing) {
+      this.counters.retransmissionsAbsorbed++;
+      existing.receiveRetransmission();
+      return;
+    }
+    if (this.servers.size + this.clients.size >= (this.opts.maxTransactions ?? 200_000)) {
+      this.respondStatelessly(req, 503, 'Service Unavailable', source, [['Retry-After', '5']]);
+      return;
+    }
+    const dest: Destination = { transport: source.transport, address: responseAddress(t, source.address, source.transport) };
+    if (req.method === 'CANCEL') {
+      const tx = new NonInviteServerTransaction(this.host, key, req, dest);
+      this.servers.set(key, tx);
+      // §9.2: the CANCEL matches the INVITE with the same branch and sent-by.
+      const invite = this.servers.get(serverKey(req, t, 'INVITE'));
+      if (!(invite instanceof InviteServerTransaction)) {
+        tx.respond(createResponse(req, 481));
+        return;
+      }
+      tx.respond(createResponse(req, 200));
+      if (invite.state === 'proceeding') this.user.onCancel?.(invite, req);
+      return;
+    }
+    const tx: ServerTransaction =
+      req.method === 'INVITE'
+        ? new InviteServerTransaction(this.host, key, req, dest, this.opts.tryingAfterMs ?? 200)
+        : new NonInviteServerTransaction(this.host, key, req, dest);
+    this.servers.set(key, tx);
+    this.user.onRequest(req, tx, source);
+  }
+
+  /** Terminate every transaction and close the transports. */
+  async close(): Promise<void> {
+    for (const t of [...this.clients.values(), ...this.servers.values()]) t.abort();
+    await Promise.all(this.transportList.map((t) => t.close()));
+  }
+}

@@ -1,0 +1,44 @@
+import type { SipRequest, SipResponse } from '../parser/index.js';
+import type { TransportError } from '../transport/index.js';
+import { Transaction, type Destination, type TransactionHost } from './base.js';
+
+/** Behaviour shared by the INVITE and non-INVITE server transactions. */
+export abstract class ServerTransaction extends Transaction {
+  abstract override readonly kind: 'invite-server' | 'non-invite-server';
+  /** The last response sent (resent on request retransmissions). */
+  lastResponse: SipResponse | undefined;
+  protected lastBytes: Uint8Array | undefined;
+  /** Called when a response could not be sent (the transaction is then terminated). */
+  onTransportError: ((err: TransportError, tx: ServerTransaction) => void) | undefined;
+
+  constructor(host: TransactionHost, key: string, request: SipRequest, dest: Destination) {
+    super(host, key, request, dest);
+  }
+
+  /** Send a response in this transaction. Returns false if the state does not allow it. */
+  abstract respond(response: SipResponse): boolean;
+  /** A retransmission of the request arrived. */
+  abstract receiveRetransmission(): void;
+
+  /** True once a final response was sent. */
+  get finalSent(): boolean {
+    return this.lastResponse !== undefined && this.lastResponse.status >= 200;
+  }
+
+  protected sendResponse(res: SipResponse): void {
+    this.lastResponse = res;
+    this.lastBytes = res.toBytes();
+    this.send(this.lastBytes);
+  }
+
+  protected resend(): void {
+    if (this.lastBytes) this.send(this.lastBytes);
+  }
+
+  protected transportError(err: TransportError): void {
+    if (this.terminated) return;
+    // §17.2.4: a response that cannot be sent ends the transaction; the user is told.
+    this.onTransportError?.(err, this);
+    this.terminate();
+  }
+}
