@@ -93,7 +93,14 @@ export function createResponse(req: SipRequest, status: number, init: ResponseIn
   }
   if (status > 100) {
     // Appending keeps the To as the requester wrote it (addr-spec params are header params too).
-    if (res.to.tag === undefined) res.set('To', res.get('to') + ';tag=' + (init.toTag ?? generateTag()));
+    // A missing or malformed To (a 400 answering exactly that) is copied as it is.
+    let tagless = false;
+    try {
+      tagless = res.has('to') && res.to.tag === undefined;
+    } catch {
+      tagless = false;
+    }
+    if (tagless) res.set('To', res.get('to') + ';tag=' + (init.toTag ?? generateTag()));
   }
   addHeaders(res, init.headers);
   const body = toBody(init.body);

@@ -262,39 +262,37 @@ export class TransactionLayer {
       return;
     }
     this.counters.malformedRequests++;
-    // Salvage the header section (without its body and Content-Length) to address a 400.
-    const end = buf.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    const head = buf
-      .toString('utf8', 0, end)
-      .split('\r\n')
-      .filter((l) => !/^(content-length|l)[ \t]*:/i.test(l))
-      .join('\r\n');
+    // Salvage the header lines (under a stand-in request line, without body and
+    // Content-Length) so the 400 can reach the sender with its Via, tags and CSeq.
+    let end = buf.indexOf('\r\n\r\n');
+    if (end < 0) end = buf.length;
+    const lines = buf.toString('utf8', 0, end).split(/\r?\n/);
+    const head = ['SALVAGED sip:invalid SIP/2.0', ...lines.slice(1).filter((l) => !/^(content-length|l)[ \t]*:/i.test(l))].join('\r\n');
     let req: SipRequest | SipResponse;
     try {
       req = parseMessage(head + '\r\n\r\n');
     } catch {
       return;
     }
-    if (req.type !== 'request' || req.method === 'ACK') return;
+    if (req.type !== 'request') return;
     try {
-      const top = req.topVia;
-      req.from;
-      req.to;
-      req.callId;
-      req.cseq;
-      if (!top) return;
-      stampVia(req, source.address);
-      this.respondStatelessly(req, 400, PARSE_PHRASE[err.code] ?? 'Bad Request', source);
+      // §17: never answer an ACK.
+      if (req.cseq.method === 'ACK' || !req.has('via')) return;
     } catch {
-      // Not even enough to answer: dropped, and counted above.
+      return;
     }
+    this.respondStatelessly(req, 400, PARSE_PHRASE[err.code] ?? 'Bad Request', source);
   }
 
   private respondStatelessly(req: SipRequest, status: number, reason: string, source: MessageSource, headers?: Array<[string, string]>): void {
     const res = createResponse(req, status, { reason, headers });
-    const top = req.topVia!;
-    const address = responseAddress(top, source.address, source.transport);
+    let address = source.address;
+    try {
+      const top = stampVia(req, source.address);
+      if (top) address = responseAddress(top, source.address, source.transport);
+    } catch {
+      // A Via we cannot read: answer where the request came from (symmetric response).
+    }
     this.counters.statelessResponses++;
     this.opts.trace?.('out', res.toBytes(), address, source.transport);
     source.transport.send(res.toBytes(), address).catch(() => {
@@ -320,15 +318,14 @@ export class TransactionLayer {
 
   private receiveRequest(req: SipRequest, source: MessageSource): void {
     this.counters.requestsReceived++;
-    const top = stampVia(req, source.address);
     const failure = validateRequest(req, this.opts.validate);
     if (failure) {
       this.counters.malformedRequests++;
       // §17: an ACK is never answered.
-      if (req.method !== 'ACK' && top) this.respondStatelessly(req, failure.status, failure.reason, source, failure.headers);
+      if (req.method !== 'ACK' && req.has('via')) this.respondStatelessly(req, failure.status, failure.reason, source, failure.headers);
       return;
     }
-    const t = top!;
+    const t = stampVia(req, source.address)!;
     // RFC 4475 §3.2.1: a branch that is only the magic cookie is malformed; reject statelessly.
     if (t.branch === MAGIC_COOKIE) {
       this.counters.malformedRequests++;
