@@ -6,6 +6,8 @@ export default defineConfig({
     index: 'src/index.ts',
     'parser/index': 'src/parser/index.ts',
     'digest/index': 'src/digest/index.ts',
+    'transport/index': 'src/transport/index.ts',
+    'transaction/index': 'src/transaction/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
