@@ -57,7 +57,8 @@ function checkCommon(m: SipMessage): ValidationFailure | null {
     if (c !== 64 && (c > 127 || WORD[c] === 0)) return fail(400, 'Bad Call-ID', 'BAD_CALL_ID');
   }
   try {
-    m.via;
+    // Via parameters are parsed lazily: touch them so a malformed one is refused here.
+    for (const v of m.via) v.params;
     m.from;
     m.to;
     m.cseq;

@@ -1,6 +1,6 @@
 import { SipParseError } from './errors.js';
 import { TOKEN, isWs } from './chars.js';
-import { Params, checkParams, parseParams } from './params.js';
+import { Params, parseParams } from './params.js';
 import { parseHostPort, type HostPort } from './uri.js';
 
 /** RFC 3261 §17.1.3: branches starting with this cookie are RFC 3261-unique. */
@@ -134,9 +134,10 @@ function expectSlash(s: string, i: number): number {
 const HP: HostPort = { host: '', port: undefined };
 
 /**
- * Parse a single via-parm (one element of a Via list). Parameters are checked
- * here (a malformed one is a SipParseError now, not on first use) but their
- * objects are only built when read.
+ * Parse a single via-parm (one element of a Via list). On the fast path the
+ * parameters are kept as text and parsed (and checked) on first use of
+ * `params`/`branch`/…; `validate()` touches them, so a malformed one is still
+ * refused before anything acts on it.
  */
 export function parseVia(s: string): Via {
   // Fast path for the form nearly every stack sends: "SIP/2.0/UDP host:port;params".
@@ -155,7 +156,6 @@ export function parseVia(s: string): Via {
         const k = parseHostPort(s, sp + 1, end, 'Via', HP);
         if (k === end) {
           const paramsText = semi < 0 ? '' : s.slice(semi);
-          if (semi >= 0) checkParams(paramsText, 0, 'via');
           const tr = s.slice(8, sp);
           return Via.fromParts(isUpper(tr) ? tr : tr.toUpperCase(), HP.host, HP.port, paramsText);
         }

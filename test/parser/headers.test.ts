@@ -146,8 +146,8 @@ describe('header grammars', () => {
     ['SIP/2.0/UDP host;;'],
     ['SIP/2.0/UDP host:99999'],
     [''],
-  ])('parseVia rejects %j', (s) => {
-    expect(() => parseVia(s)).toThrow(SipParseError);
+  ])('parseVia rejects %j (parameters on first use)', (s) => {
+    expect(() => parseVia(s).params).toThrow(SipParseError);
   });
 
   it('parseNameAddr: addr-spec params belong to the header (§20.10)', () => {
