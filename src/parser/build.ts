@@ -11,7 +11,8 @@ function toBody(body: Uint8Array | string | undefined): Uint8Array | undefined {
   return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
 }
 
-function addHeaders(m: SipRequest | SipResponse, headers: HeaderInit | undefined): void {
+/** Append headers given as [name, value] pairs or a record (arrays repeat the header). */
+export function appendHeaders(m: SipRequest | SipResponse, headers: HeaderInit | undefined): void {
   if (!headers) return;
   const entries: Array<[string, HeaderValue | HeaderValue[]]> = Array.isArray(headers) ? headers : Object.entries(headers);
   for (const [name, value] of entries) {
@@ -56,7 +57,7 @@ export function createRequest(init: RequestInit): SipRequest {
   req.append('Call-ID', init.callId ?? generateCallId());
   req.append('CSeq', `${init.cseq ?? 1} ${method}`);
   if (init.contact !== undefined) req.append('Contact', init.contact);
-  addHeaders(req, init.headers);
+  appendHeaders(req, init.headers);
   const body = toBody(init.body);
   if (body) {
     req.body = body;
@@ -102,7 +103,7 @@ export function createResponse(req: SipRequest, status: number, init: ResponseIn
     }
     if (tagless) res.set('To', res.get('to') + ';tag=' + (init.toTag ?? generateTag()));
   }
-  addHeaders(res, init.headers);
+  appendHeaders(res, init.headers);
   const body = toBody(init.body);
   if (body) {
     res.body = body;

@@ -23,6 +23,7 @@ export { validate, validateRequest, validateResponse, type ValidateOptions, type
 export {
   createRequest,
   createResponse,
+  appendHeaders,
   generateBranch,
   generateCallId,
   generateTag,

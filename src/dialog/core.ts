@@ -1,0 +1,25 @@
+import type { SipRequest, SipResponse } from '../parser/index.js';
+import type { Clock } from '../transport/index.js';
+import type { InviteClientTransaction, InviteServerTransaction, Target, TimerValues } from '../transaction/index.js';
+import type { Call, OutgoingCall } from './call.js';
+import type { Dialog } from './dialog.js';
+
+/** What a call needs of the user agent that owns it (implemented by UserAgent). */
+export interface UserAgentCore {
+  readonly clock: Clock;
+  readonly timers: TimerValues;
+  sendInvite(call: OutgoingCall, invite: SipRequest, destination: Target): InviteClientTransaction;
+  /** Send a request inside a dialog; resolves with its final response (a synthesized 408/503 on failure). */
+  sendInDialog(dialog: Dialog, request: SipRequest): Promise<SipResponse>;
+  /** ACK a 2xx to a re-INVITE. */
+  sendAck(dialog: Dialog, response: SipResponse, cseq: number): void;
+  resendAck(dialog: Dialog, ack: SipRequest): void;
+  /** A 2xx from a fork we do not want (or after a CANCEL): ACK it, then BYE it. */
+  ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void;
+  /** Send a 2xx to an INVITE and retransmit it until the ACK (§13.3.1.4). */
+  respond2xx(call: Call, tx: InviteServerTransaction, response: SipResponse, dialog: Dialog): void;
+  contactFor(destination: Target): string;
+  register(dialog: Dialog, call: Call): void;
+  unregister(dialog: Dialog): void;
+  release(call: Call): void;
+}

@@ -1,0 +1,241 @@
+import { isIP } from 'node:net';
+import {
+  appendHeaders,
+  parseNameAddr,
+  SipRequest,
+  type HeaderInit,
+  type SipMessage,
+  type SipResponse,
+  type SipUri,
+} from '../parser/index.js';
+import { bareHost, type TransportAddress } from '../transport/index.js';
+import { targetFromUri, type Target } from '../transaction/index.js';
+
+export type DialogState = 'early' | 'confirmed' | 'terminated';
+
+export interface DialogId {
+  callId: string;
+  localTag: string;
+  remoteTag: string;
+}
+
+export function dialogKey(callId: string, localTag: string, remoteTag: string): string {
+  return callId + '\u0000' + localTag + '\u0000' + remoteTag;
+}
+
+export interface InDialogRequestOptions {
+  body?: Uint8Array | string;
+  contentType?: string;
+  headers?: HeaderInit;
+  /** Use this CSeq number instead of the next one (ACK and CANCEL reuse the INVITE's). */
+  cseq?: number;
+}
+
+/** URI parameters that may not appear in a Request-URI (§19.1.1 Table 1). */
+const NOT_IN_RURI = ['method', 'ttl', 'maddr', 'lr'];
+
+/**
+ * A dialog (RFC 3261 §12): identity, state, sequence numbers, remote target and
+ * route set, and the construction of requests inside it (§12.2.1.1).
+ */
+export class Dialog {
+  readonly callId: string;
+  readonly localTag: string;
+  readonly remoteTag: string;
+  readonly role: 'uac' | 'uas';
+  state: DialogState;
+  localSeq: number;
+  remoteSeq: number | undefined;
+  /** Local and remote party (name-addr, without tag). */
+  readonly localUri: string;
+  readonly remoteUri: string;
+  /** Contact of the peer: where requests go when there is no route set. */
+  remoteTarget: string;
+  /** Route set, in the order requests carry it (§12.1.1 / §12.1.2). */
+  readonly routeSet: string[];
+  readonly secure: boolean;
+  /** Where the peer's messages came from: reaches a NATed peer whose Contact is private (symmetric routing). */
+  readonly peerAddress: TransportAddress | undefined;
+  /** Our Contact. */
+  readonly localContact: string;
+
+  constructor(init: {
+    callId: string;
+    localTag: string;
+    remoteTag: string;
+    role: 'uac' | 'uas';
+    state: DialogState;
+    localSeq: number;
+    remoteSeq: number | undefined;
+    localUri: string;
+    remoteUri: string;
+    remoteTarget: string;
+    routeSet: string[];
+    secure: boolean;
+    peerAddress: TransportAddress | undefined;
+    localContact: string;
+  }) {
+    this.callId = init.callId;
+    this.localTag = init.localTag;
+    this.remoteTag = init.remoteTag;
+    this.role = init.role;
+    this.state = init.state;
+    this.localSeq = init.localSeq;
+    this.remoteSeq = init.remoteSeq;
+    this.localUri = init.localUri;
+    this.remoteUri = init.remoteUri;
+    this.remoteTarget = init.remoteTarget;
+    this.routeSet = init.routeSet;
+    this.secure = init.secure;
+    this.peerAddress = init.peerAddress;
+    this.localContact = init.localContact;
+  }
+
+  get key(): string {
+    return dialogKey(this.callId, this.localTag, this.remoteTag);
+  }
+
+  get id(): DialogId {
+    return { callId: this.callId, localTag: this.localTag, remoteTag: this.remoteTag };
+  }
+
+  /**
+   * UAC side (§12.1.2): from the INVITE we sent and a 1xx/2xx with a To tag.
+   * The route set is the response's Record-Route, reversed.
+   */
+  static fromUac(invite: SipRequest, res: SipResponse, destination: TransportAddress, localContact: string): Dialog {
+    const contact = firstContact(res);
+    return new Dialog({
+      callId: invite.callId,
+      localTag: invite.from.tag!,
+      remoteTag: res.to.tag!,
+      role: 'uac',
+      state: res.status >= 200 ? 'confirmed' : 'early',
+      localSeq: invite.cseq.seq,
+      remoteSeq: undefined,
+      localUri: stripTag(invite.get('from')!),
+      remoteUri: stripTag(invite.get('to')!),
+      remoteTarget: contact ?? invite.uri,
+      routeSet: res.getAll('record-route').reverse(),
+      secure: invite.uri.toLowerCase().startsWith('sips:'),
+      peerAddress: destination,
+      localContact,
+    });
+  }
+
+  /** UAS side (§12.1.1): from the INVITE received and the tag we put in To. */
+  static fromUas(invite: SipRequest, localTag: string, source: TransportAddress, localContact: string): Dialog {
+    return new Dialog({
+      callId: invite.callId,
+      localTag,
+      remoteTag: invite.from.tag ?? '',
+      role: 'uas',
+      state: 'early',
+      localSeq: 0,
+      remoteSeq: invite.cseq.seq,
+      localUri: stripTag(invite.get('to')!),
+      remoteUri: stripTag(invite.get('from')!),
+      remoteTarget: firstContact(invite) ?? invite.from.uriText,
+      routeSet: invite.getAll('record-route'),
+      secure: invite.uri.toLowerCase().startsWith('sips:'),
+      peerAddress: source,
+      localContact,
+    });
+  }
+
+  /** A target refresh (re-INVITE / UPDATE and their 2xx) replaces the remote target (§12.2). */
+  refreshTarget(m: SipMessage): void {
+    const c = firstContact(m);
+    if (c) this.remoteTarget = c;
+  }
+
+  /**
+   * Build a request inside the dialog (§12.2.1.1): To/From with tags, Call-ID,
+   * next CSeq, Request-URI and Route from the remote target and route set —
+   * loose routing when the first route has `lr`, the strict-router form otherwise.
+   */
+  createRequest(method: string, options: InDialogRequestOptions = {}): SipRequest {
+    let ruri: string;
+    const routes = this.routeSet.slice();
+    if (routes.length === 0) {
+      ruri = this.remoteTarget;
+    } else {
+      const first = parseNameAddr(routes[0]!, 'route');
+      const u = first.uri;
+      if (u.kind === 'sip' && u.lr) {
+        ruri = this.remoteTarget;
+      } else {
+        // Strict router: it becomes the Request-URI, the remote target goes last in Route.
+        const r = u.kind === 'sip' ? u.clone() : u;
+        if (r.kind === 'sip') for (const p of NOT_IN_RURI) r.params.delete(p);
+        ruri = r.toString();
+        routes.shift();
+        routes.push('<' + this.remoteTarget + '>');
+      }
+    }
+    const req = new SipRequest(method, ruri);
+    req.append('Max-Forwards', 70);
+    req.append('From', this.localUri + ';tag=' + this.localTag);
+    req.append('To', this.remoteUri + (this.remoteTag ? ';tag=' + this.remoteTag : ''));
+    req.append('Call-ID', this.callId);
+    let seq: number;
+    if (options.cseq !== undefined) seq = options.cseq;
+    else {
+      this.localSeq = this.localSeq === 0 ? 1 + Math.floor(Math.random() * 1000) : this.localSeq + 1;
+      seq = this.localSeq;
+    }
+    req.append('CSeq', `${seq} ${method}`);
+    for (const r of routes) req.append('Route', r);
+    if (method !== 'ACK' && method !== 'CANCEL' && method !== 'BYE') req.append('Contact', this.localContact);
+    appendHeaders(req, options.headers);
+    if (options.body !== undefined) {
+      req.body = typeof options.body === 'string' ? Buffer.from(options.body) : options.body;
+      req.set('Content-Type', options.contentType ?? 'application/sdp');
+    }
+    return req;
+  }
+
+  /**
+   * Where requests in this dialog are sent: the first route (loose) or the
+   * Request-URI host. When that is the peer's own Contact and it is not the
+   * address its messages came from (a NAT), the source address wins (RFC 3581 spirit).
+   */
+  destination(req: SipRequest, transport?: string): Target {
+    const routes = req.getAll('route');
+    if (routes.length > 0) {
+      const u = parseNameAddr(routes[0]!, 'route').uri;
+      if (u.kind === 'sip') return targetFromUri(u);
+    }
+    const u = req.requestUri as SipUri;
+    const t = u.kind === 'sip' ? targetFromUri(u) : { address: this.peerAddress?.address ?? '', port: this.peerAddress?.port ?? 5060 };
+    const peer = this.peerAddress;
+    if (peer && (isIP(bareHost(t.address)) === 0 || bareHost(t.address) !== peer.address)) {
+      return { address: peer.address, port: peer.port, transport: transport ?? t.transport };
+    }
+    return transport ? { ...t, transport } : t;
+  }
+
+  /**
+   * Check a request received in the dialog (§12.2.2): its CSeq must be higher
+   * than the last one. Returns false for an out-of-order request (answer 500).
+   */
+  acceptRemoteSeq(req: SipRequest): boolean {
+    if (req.method === 'ACK' || req.method === 'CANCEL') return true;
+    const seq = req.cseq.seq;
+    if (this.remoteSeq !== undefined && seq <= this.remoteSeq) return false;
+    this.remoteSeq = seq;
+    return true;
+  }
+}
+
+function stripTag(v: string): string {
+  const na = parseNameAddr(v);
+  na.params.delete('tag');
+  return na.toString();
+}
+
+function firstContact(m: SipMessage): string | undefined {
+  const c = m.getAll('contact')[0];
+  if (!c || c === '*') return undefined;
+  return parseNameAddr(c, 'contact').uriText;
+}

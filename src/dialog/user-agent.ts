@@ -1,0 +1,315 @@
+import {
+  appendHeaders,
+  createRequest,
+  createResponse,
+  generateCallId,
+  parseUri,
+  SipError,
+  type SipRequest,
+  type SipResponse,
+  type ValidateOptions,
+} from '../parser/index.js';
+import { formatHost, type Clock, type Transport, type TransportAddress } from '../transport/index.js';
+import {
+  TransactionLayer,
+  targetFromUri,
+  type InviteClientTransaction,
+  type InviteServerTransaction,
+  type MessageSource,
+  type ServerTransaction,
+  type Target,
+  type TimerValues,
+  type TransactionLayerOptions,
+  type TransactionLayerStats,
+} from '../transaction/index.js';
+import { Call, IncomingCall, OutgoingCall, type CallHandlers, type InviteOptions, type SendOptions } from './call.js';
+import type { UserAgentCore } from './core.js';
+import { Dialog, dialogKey } from './dialog.js';
+
+export interface UserAgentOptions {
+  transports: Transport[];
+  clock?: Clock;
+  timers?: Partial<TimerValues>;
+  /** A new call arrived (INVITE outside a dialog). Without it, calls are refused with 480. */
+  onInvite?(call: IncomingCall): void;
+  /** Policies for incoming calls (re-INVITE/UPDATE answers, late offers), set before any request can arrive. */
+  incomingCallHandlers?: CallHandlers;
+  /** Other requests outside a dialog. Default: OPTIONS → 200, anything else → 405. */
+  onRequest?(request: SipRequest, tx: ServerTransaction, source: MessageSource): void;
+  /** Host written in Contact (default: the transport's address). */
+  contactHost?: string;
+  /** Contact user part (default `sipkit`). */
+  contactUser?: string;
+  userAgent?: string;
+  validate?: ValidateOptions;
+  trace?: TransactionLayerOptions['trace'];
+  tryingAfterMs?: number;
+}
+
+export interface UserAgentStats extends TransactionLayerStats {
+  calls: number;
+  dialogs: number;
+}
+
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, MESSAGE, NOTIFY, REFER';
+
+/**
+ * A SIP user agent: a transaction layer, the dialogs it holds, and calls in
+ * both directions. What a softphone, a test UAC, or each leg of a B2BUA is.
+ */
+export class UserAgent implements UserAgentCore {
+  readonly layer: TransactionLayer;
+  readonly clock: Clock;
+  readonly timers: TimerValues;
+  private readonly opts: UserAgentOptions;
+  private readonly dialogs = new Map<string, { dialog: Dialog; call: Call }>();
+  private readonly outgoing = new Map<string, OutgoingCall>();
+  private readonly incoming = new Map<InviteServerTransaction, IncomingCall>();
+  private readonly calls = new Set<Call>();
+
+  constructor(options: UserAgentOptions) {
+    this.opts = options;
+    this.layer = new TransactionLayer({
+      transports: options.transports,
+      clock: options.clock,
+      timers: options.timers,
+      validate: { supported: ['100rel'], ...options.validate },
+      trace: options.trace,
+      tryingAfterMs: options.tryingAfterMs,
+      user: {
+        onRequest: (req, tx, source) => this.onRequest(req, tx, source),
+        onAck: (ack) => this.onAck(ack),
+        onCancel: (tx, cancel) => this.incoming.get(tx)?.handleCancel(cancel),
+        onStrayResponse: (res) => this.onStray(res),
+      },
+    });
+    this.clock = this.layer.clock;
+    this.timers = this.layer.timers;
+  }
+
+  get stats(): UserAgentStats {
+    return { ...this.layer.stats, calls: this.calls.size, dialogs: this.dialogs.size };
+  }
+
+  /** The transport used for a destination. */
+  transportFor(target: Target): Transport {
+    return this.layer.transportFor(target.transport);
+  }
+
+  contactFor(target: Target): string {
+    const t = this.transportFor(target);
+    const host = this.opts.contactHost ?? formatHost(t.local.address);
+    const tp = t.protocol === 'udp' ? '' : `;transport=${t.protocol}`;
+    return `<sip:${this.opts.contactUser ?? 'sipkit'}@${host}:${t.local.port}${tp}>`;
+  }
+
+  private localAddress(target: Target): TransportAddress {
+    return this.transportFor(target).local;
+  }
+
+  // ---- placing calls -------------------------------------------------------------
+
+  /** Place a call. Listeners in `options.on` are attached before the INVITE leaves. */
+  invite(target: string, options: InviteOptions = {}): OutgoingCall {
+    const uri = parseUri(target);
+    if (uri.kind !== 'sip' && !options.destination) throw new SipError('NO_DESTINATION', `cannot route to ${target} without a destination`);
+    const destination = options.destination ?? targetFromUri(uri as never);
+    const local = this.localAddress(destination);
+    const headers: Array<[string, string]> = [];
+    const rel = options.reliableProvisionals ?? 'supported';
+    if (rel === 'supported') headers.push(['Supported', '100rel']);
+    if (rel === 'required') headers.push(['Require', '100rel']);
+    headers.push(['Allow', ALLOW]);
+    if (this.opts.userAgent) headers.push(['User-Agent', this.opts.userAgent]);
+    const invite = createRequest({
+      method: 'INVITE',
+      uri: target,
+      from: options.from ?? `<sip:anonymous@${formatHost(local.address)}>`,
+      to: options.to ?? `<${target}>`,
+      callId: options.callId ?? generateCallId(),
+      contact: this.contactFor(destination),
+      headers,
+      body: options.body,
+      contentType: options.body !== undefined ? (options.contentType ?? 'application/sdp') : undefined,
+    });
+    appendHeaders(invite, options.headers);
+    const call = new OutgoingCall(this, invite, destination, options);
+    this.calls.add(call);
+    this.outgoing.set(invite.callId + '\u0000' + call.localTag, call);
+    call.start();
+    return call;
+  }
+
+  /** Send a request outside any dialog (OPTIONS, MESSAGE, REGISTER …) and resolve with the final response. */
+  request(method: string, target: string, options: SendOptions & { from?: string; to?: string; destination?: Target } = {}): Promise<SipResponse> {
+    const uri = parseUri(target);
+    const destination = options.destination ?? targetFromUri(uri as never);
+    const local = this.localAddress(destination);
+    const req = createRequest({
+      method,
+      uri: target,
+      from: options.from ?? `<sip:anonymous@${formatHost(local.address)}>`,
+      to: options.to ?? `<${target}>`,
+      headers: options.headers,
+      body: options.body,
+      contentType: options.body !== undefined ? (options.contentType ?? 'text/plain') : undefined,
+    });
+    return this.finalOf(req, destination);
+  }
+
+  private finalOf(req: SipRequest, target: Target): Promise<SipResponse> {
+    return new Promise((resolve) => {
+      let done = false;
+      this.layer.sendRequest(req, target, {
+        onResponse: (res) => {
+          if (res.status >= 200 && !done) {
+            done = true;
+            resolve(res);
+          }
+        },
+      });
+    });
+  }
+
+  // ---- UserAgentCore (used by calls) ---------------------------------------------------
+
+  sendInvite(call: OutgoingCall, invite: SipRequest, destination: Target): InviteClientTransaction {
+    return this.layer.sendRequest(invite, destination, {
+      onResponse: (res) => call.handleResponse(res, true),
+    }) as InviteClientTransaction;
+  }
+
+  sendInDialog(dialog: Dialog, request: SipRequest): Promise<SipResponse> {
+    return this.finalOf(request, dialog.destination(request, this.transportOf(dialog)));
+  }
+
+  private transportOf(dialog: Dialog): string | undefined {
+    // Stay on the transport the dialog was set up over (its Contact says which).
+    const m = /;transport=([a-z]+)/i.exec(dialog.localContact);
+    return m ? m[1]!.toLowerCase() : undefined;
+  }
+
+  sendAck(dialog: Dialog, _response: SipResponse, cseq: number): void {
+    this.resendAck(dialog, dialog.createRequest('ACK', { cseq }));
+  }
+
+  resendAck(dialog: Dialog, ack: SipRequest): void {
+    const target = dialog.destination(ack, this.transportOf(dialog));
+    const a = ack.clone();
+    // An ACK for a 2xx is its own transaction: a new branch each time it is built (§17.1.1.3).
+    a.remove('Via');
+    a.prepend('Via', this.layer.createVia(this.layer.transportFor(target.transport)));
+    void this.layer.sendStateless(a, target).catch(() => undefined);
+  }
+
+  ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void {
+    const d = Dialog.fromUac(invite, response, destination, this.contactFor(destination));
+    d.state = 'confirmed';
+    this.resendAck(d, d.createRequest('ACK', { cseq: invite.cseq.seq }));
+    void this.sendInDialog(d, d.createRequest('BYE')).catch(() => undefined);
+  }
+
+  respond2xx(call: Call, tx: InviteServerTransaction, response: SipResponse, dialog: Dialog): void {
+    this.register(dialog, call);
+    tx.respond(response);
+    // §13.3.1.4: the UAS core retransmits the 2xx, T1 doubling up to T2, until the ACK; BYE after 64·T1.
+    const { T1, T2 } = this.timers;
+    let elapsed = 0;
+    let timer: { cancel(): void } | undefined;
+    const schedule = (interval: number) => {
+      timer = this.clock.setTimer(interval, () => {
+        elapsed += interval;
+        if (call.ackWait !== handle) return;
+        if (elapsed >= 64 * T1) {
+          call.ackTimeout();
+          return;
+        }
+        tx.respond(response);
+        schedule(Math.min(interval * 2, T2, 64 * T1 - elapsed));
+      });
+    };
+    const handle = { cancel: () => timer?.cancel() };
+    call.ackWait?.cancel();
+    call.ackWait = handle;
+    schedule(T1);
+  }
+
+  register(dialog: Dialog, call: Call): void {
+    this.dialogs.set(dialog.key, { dialog, call });
+  }
+
+  unregister(dialog: Dialog): void {
+    const e = this.dialogs.get(dialog.key);
+    if (e && e.dialog === dialog) this.dialogs.delete(dialog.key);
+  }
+
+  release(call: Call): void {
+    this.calls.delete(call);
+    if (call instanceof OutgoingCall) this.outgoing.delete(call.callId + '\u0000' + call.localTag);
+    if (call instanceof IncomingCall) this.incoming.delete(call.tx);
+    if (call.dialog) this.unregister(call.dialog);
+  }
+
+  // ---- receiving ---------------------------------------------------------------------
+
+  private onRequest(req: SipRequest, tx: ServerTransaction, source: MessageSource): void {
+    const toTag = req.to.tag;
+    if (toTag !== undefined) {
+      const e = this.dialogs.get(dialogKey(req.callId, toTag, req.from.tag ?? ''));
+      if (!e || e.dialog.state === 'terminated') {
+        // §12.2.2: a request for a dialog we do not know.
+        tx.respond(createResponse(req, 481));
+        return;
+      }
+      if (!e.dialog.acceptRemoteSeq(req)) {
+        tx.respond(createResponse(req, 500, { reason: 'Out of Order CSeq', headers: { 'Retry-After': '1' } }));
+        return;
+      }
+      e.call.handleInDialog(req, tx, e.dialog);
+      return;
+    }
+    if (req.method === 'INVITE') {
+      const call = new IncomingCall(this, req, tx as InviteServerTransaction, source, this.opts.incomingCallHandlers);
+      this.calls.add(call);
+      this.incoming.set(tx as InviteServerTransaction, call);
+      if (this.opts.onInvite) this.opts.onInvite(call);
+      else void call.reject(480);
+      return;
+    }
+    if (this.opts.onRequest) {
+      this.opts.onRequest(req, tx, source);
+      return;
+    }
+    if (req.method === 'OPTIONS') {
+      tx.respond(createResponse(req, 200, { headers: { Allow: ALLOW, Accept: 'application/sdp', Supported: '100rel' } }));
+    } else if (req.method === 'BYE') {
+      tx.respond(createResponse(req, 481));
+    } else {
+      tx.respond(createResponse(req, 405, { headers: { Allow: ALLOW } }));
+    }
+  }
+
+  private onAck(ack: SipRequest): void {
+    const toTag = ack.to.tag;
+    if (toTag === undefined) return;
+    this.dialogs.get(dialogKey(ack.callId, toTag, ack.from.tag ?? ''))?.call.handleAck(ack);
+  }
+
+  private onStray(res: SipResponse): void {
+    if (res.cseq.method !== 'INVITE' || res.status < 200 || res.status >= 300) return;
+    const fromTag = res.from.tag ?? '';
+    const call = this.outgoing.get(res.callId + '\u0000' + fromTag);
+    if (call) {
+      call.handleResponse(res, false);
+      return;
+    }
+    // A 2xx to a re-INVITE retransmitted after its transaction ended: ACK it again.
+    const e = this.dialogs.get(dialogKey(res.callId, fromTag, res.to.tag ?? ''));
+    if (e) this.sendAck(e.dialog, res, res.cseq.seq);
+  }
+
+  /** Stop everything: transactions terminated, transports closed. */
+  close(): Promise<void> {
+    return this.layer.close();
+  }
+}

@@ -1,0 +1,60 @@
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Handler = (...args: any[]) => void;
+
+/**
+ * A minimal typed event emitter. Listeners throwing do not stop the others or
+ * the protocol machinery behind them: the error is reported to `onListenerError`.
+ */
+export class Emitter<E extends { [K in keyof E]: Handler }> {
+  private readonly listeners = new Map<keyof E, Handler[]>();
+  onListenerError: (err: unknown, event: keyof E) => void = (err) => {
+    queueMicrotask(() => {
+      throw err;
+    });
+  };
+
+  on<K extends keyof E>(event: K, fn: E[K]): this {
+    const l = this.listeners.get(event);
+    if (l) l.push(fn);
+    else this.listeners.set(event, [fn]);
+    return this;
+  }
+
+  once<K extends keyof E>(event: K, fn: E[K]): this {
+    const wrap = ((...args: unknown[]) => {
+      this.off(event, wrap as E[K]);
+      (fn as Handler)(...args);
+    }) as E[K];
+    return this.on(event, wrap);
+  }
+
+  off<K extends keyof E>(event: K, fn: E[K]): this {
+    const l = this.listeners.get(event);
+    if (l) {
+      const i = l.indexOf(fn);
+      if (i >= 0) l.splice(i, 1);
+    }
+    return this;
+  }
+
+  listenerCount(event: keyof E): number {
+    return this.listeners.get(event)?.length ?? 0;
+  }
+
+  protected emit<K extends keyof E>(event: K, ...args: Parameters<E[K]>): boolean {
+    const l = this.listeners.get(event);
+    if (!l || l.length === 0) return false;
+    for (const fn of l.slice()) {
+      try {
+        fn(...args);
+      } catch (err) {
+        this.onListenerError(err, event);
+      }
+    }
+    return true;
+  }
+
+  protected removeAllListeners(): void {
+    this.listeners.clear();
+  }
+}
