@@ -8,6 +8,7 @@ export default defineConfig({
     'digest/index': 'src/digest/index.ts',
     'transport/index': 'src/transport/index.ts',
     'transaction/index': 'src/transaction/index.ts',
+    'dialog/index': 'src/dialog/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

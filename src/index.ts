@@ -3,3 +3,4 @@ export * from './parser/index.js';
 export * from './digest/index.js';
 export * from './transport/index.js';
 export * from './transaction/index.js';
+export * from './dialog/index.js';

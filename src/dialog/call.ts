@@ -253,32 +253,54 @@ export abstract class Call extends Emitter<CallEvents> {
     tx.respond(createResponse(req, 481));
   }
 
-  private async answerUpdate(req: SipRequest, tx: ServerTransaction, dialog: Dialog, isInvite: boolean): Promise<void> {
-    if (isInvite) this.inviteInProgress = true;
+  private answerUpdate(req: SipRequest, tx: ServerTransaction, dialog: Dialog, isInvite: boolean): void {
+    const offer = req.body.length > 0;
+    let a: OfferAnswer | Promise<OfferAnswer>;
     try {
-      const offer = req.body.length > 0;
-      let a: OfferAnswer;
-      if (this.handlers.onUpdate) a = await this.handlers.onUpdate(req, this);
-      else a = offer || isInvite ? { status: 200, body: this.localSdp } : { status: 200 };
-      const status = a.status ?? 200;
-      const res = createResponse(req, status, {
-        toTag: dialog.localTag,
-        headers: a.headers,
-        body: a.body,
-        contentType: a.body !== undefined ? (a.contentType ?? 'application/sdp') : undefined,
-      });
-      if (status >= 200 && status < 300) {
-        res.set('Contact', dialog.localContact);
-        dialog.refreshTarget(req);
-        if (offer) this.remoteSdp = req.body;
-        if (a.body !== undefined) this.localSdp = toBody(a.body);
-      }
-      if (isInvite && status >= 200 && status < 300) this.core.respond2xx(this, tx as InviteServerTransaction, res, dialog);
-      else tx.respond(res);
-      if (status >= 200 && status < 300) this.emit('updated', req, res);
-    } finally {
-      if (isInvite) this.inviteInProgress = false;
+      a = this.handlers.onUpdate
+        ? this.handlers.onUpdate(req, this)
+        : offer || isInvite
+          ? { status: 200, body: this.localSdp }
+          : { status: 200 };
+    } catch {
+      a = { status: 500 };
     }
+    // A synchronous policy answers in the same turn; an async one (a media anchor) when it resolves.
+    if (a instanceof Promise) {
+      if (isInvite) this.inviteInProgress = true;
+      a.then(
+        (v) => this.sendUpdateAnswer(req, tx, dialog, isInvite, v),
+        () => this.sendUpdateAnswer(req, tx, dialog, isInvite, { status: 500 }),
+      );
+    } else {
+      this.sendUpdateAnswer(req, tx, dialog, isInvite, a);
+    }
+  }
+
+  private sendUpdateAnswer(req: SipRequest, tx: ServerTransaction, dialog: Dialog, isInvite: boolean, a: OfferAnswer): void {
+    if (isInvite) this.inviteInProgress = false;
+    if (this.ended) {
+      tx.respond(createResponse(req, 481));
+      return;
+    }
+    const offer = req.body.length > 0;
+    const status = a.status ?? 200;
+    const res = createResponse(req, status, {
+      toTag: dialog.localTag,
+      headers: a.headers,
+      body: a.body,
+      contentType: a.body !== undefined ? (a.contentType ?? 'application/sdp') : undefined,
+    });
+    const ok = status >= 200 && status < 300;
+    if (ok) {
+      res.set('Contact', dialog.localContact);
+      dialog.refreshTarget(req);
+      if (offer) this.remoteSdp = req.body;
+      if (a.body !== undefined) this.localSdp = toBody(a.body);
+    }
+    if (isInvite && ok) this.core.respond2xx(this, tx as InviteServerTransaction, res, dialog);
+    else tx.respond(res);
+    if (ok) this.emit('updated', req, res);
   }
 
   /** Called by the core when the ACK for a 2xx we sent arrives. */
@@ -606,7 +628,7 @@ export class IncomingCall extends Call {
             return;
           }
           this.tx.respond(res);
-          schedule(interval * 2);
+          schedule(Math.min(interval * 2, 64 * T1 - elapsed));
         });
       };
       schedule(T1);

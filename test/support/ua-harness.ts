@@ -34,3 +34,17 @@ export const BOB = 'sip:bob@10.0.0.2:5060';
 export function settle(p: UaPair, ms = 100): void {
   p.clock.advance(ms);
 }
+
+/** Await a promise while virtual time runs (for code paths that await across network round trips). */
+export async function drive<T>(p: { clock: { advance(ms: number): void } }, promise: Promise<T>, maxMs = 120_000, stepMs = 10): Promise<T> {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  for (let t = 0; t < maxMs && !done; t += stepMs) {
+    p.clock.advance(stepMs);
+    await new Promise((r) => setImmediate(r));
+  }
+  return promise;
+}

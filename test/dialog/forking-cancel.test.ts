@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { UserAgent, type HangupCause } from '../../src/dialog/index.js';
+import { createResponse, type SipRequest } from '../../src/parser/index.js';
+import { FakeClock, TestNetwork } from '../../src/transport/index.js';
+import { TransactionLayer, type InviteServerTransaction, type ServerTransaction } from '../../src/transaction/index.js';
+import { BOB, SDP_A, SDP_B, settle, uaPair } from '../support/ua-harness.js';
+
+const T1 = 500;
+
+/** A peer at 10.0.0.2 scripted at the transaction level: it can fork. */
+function forkingPeer() {
+  const clock = new FakeClock(1_000_000);
+  const net = new TestNetwork({ clock });
+  const alice = new UserAgent({ transports: [net.transport('10.0.0.1', 5060)], clock });
+  const requests: Array<{ req: SipRequest; tx: ServerTransaction }> = [];
+  const acks: SipRequest[] = [];
+  const peer = new TransactionLayer({
+    transports: [net.transport('10.0.0.2', 5060)],
+    clock,
+    user: {
+      onRequest: (req, tx) => {
+        requests.push({ req, tx });
+        if (req.method === 'BYE') tx.respond(createResponse(req, 200));
+      },
+      onAck: (a) => acks.push(a),
+    },
+  });
+  return { clock, net, alice, peer, requests, acks };
+}
+
+function answer(tx: ServerTransaction, status: number, tag: string, body?: string) {
+  const res = createResponse(tx.request, status, { toTag: tag, body, contentType: body ? 'application/sdp' : undefined });
+  res.set('Contact', `<sip:${tag}@10.0.0.2:5060>`);
+  tx.respond(res);
+}
+
+describe('forking (§13.2.2.4)', () => {
+  it('two early dialogs, one answer; a later 2xx from the other fork is ACKed and BYEd', () => {
+    const f = forkingPeer();
+    const provisional: string[] = [];
+    const call = f.alice.invite(BOB, { body: SDP_A, on: { provisional: (r) => provisional.push(r.to.tag!) } });
+    f.clock.advance(10);
+    const inv = f.requests[0]!.tx as InviteServerTransaction;
+    answer(inv, 180, 'fork-a');
+    answer(inv, 183, 'fork-b', SDP_B);
+    f.clock.advance(10);
+    expect(provisional).toEqual(['fork-a', 'fork-b']);
+    expect(call.early.size).toBe(2);
+    expect(f.alice.stats.dialogs).toBe(2);
+    answer(inv, 200, 'fork-b', SDP_B);
+    f.clock.advance(10);
+    expect(call.state).toBe('answered');
+    expect(call.dialog!.remoteTag).toBe('fork-b');
+    expect(f.alice.stats.dialogs).toBe(1);
+    expect(f.acks.map((a) => a.to.tag)).toEqual(['fork-b']);
+    // The other fork answers too (RFC 6026: the INVITE client transaction is in Accepted).
+    answer(inv, 200, 'fork-a', SDP_B);
+    f.clock.advance(10);
+    expect(f.acks.map((a) => a.to.tag)).toEqual(['fork-b', 'fork-a']);
+    const byes = f.requests.filter((r) => r.req.method === 'BYE');
+    expect(byes.map((b) => b.req.to.tag)).toEqual(['fork-a']);
+    expect(call.state).toBe('answered');
+  });
+
+  it('a 2xx retransmitted after Timer M is re-ACKed through the stray path', () => {
+    const f = forkingPeer();
+    f.alice.invite(BOB, { body: SDP_A });
+    f.clock.advance(10);
+    const inv = f.requests[0]!.tx as InviteServerTransaction;
+    answer(inv, 200, 'x', SDP_B);
+    f.clock.advance(64 * T1 + 10); // the client transaction is gone
+    expect(f.alice.stats.transactions).toBe(0);
+    void f.peer.sendStateless(inv.lastResponse!, { address: '10.0.0.1', port: 5060 });
+    f.clock.advance(10);
+    expect(f.acks).toHaveLength(2);
+  });
+});
+
+describe('CANCEL (§9)', () => {
+  it('before any provisional: held until the 180, then sent; the callee sees cancel, the caller 487', () => {
+    const p = uaPair();
+    const failures: HangupCause[] = [];
+    const call = p.alice.invite(BOB, { body: SDP_A, on: { failure: (_r, c) => failures.push(c) } });
+    call.cancel({ protocol: 'SIP', cause: 200, text: 'Call completed elsewhere' });
+    p.clock.advance(1);
+    expect(p.net.packets('CANCEL')).toHaveLength(0);
+    settle(p);
+    const inc = p.incoming[0]!;
+    const cancels: string[] = [];
+    inc.on('cancel', (c) => cancels.push(c.get('reason') ?? ''));
+    inc.provisional(180);
+    settle(p);
+    expect(p.net.packets('CANCEL')).toHaveLength(1);
+    expect(cancels).toEqual(['SIP;cause=200;text="Call completed elsewhere"']);
+    expect(failures).toEqual([expect.objectContaining({ by: 'local', status: 487, method: 'CANCEL' })]);
+    expect(inc.cause).toMatchObject({ by: 'remote', method: 'CANCEL', status: 487 });
+  });
+
+  it('after a provisional: sent at once', () => {
+    const p = uaPair();
+    const call = p.alice.invite(BOB, { body: SDP_A });
+    settle(p);
+    p.incoming[0]!.provisional(183, { body: SDP_B });
+    settle(p);
+    call.cancel();
+    settle(p);
+    expect(p.net.packets('CANCEL')).toHaveLength(1);
+    expect(call.cause).toMatchObject({ status: 487, method: 'CANCEL' });
+    p.clock.advance(64 * T1 + 40_000);
+    expect(p.alice.stats).toMatchObject({ calls: 0, dialogs: 0, transactions: 0, timers: 0 });
+    expect(p.bob.stats).toMatchObject({ calls: 0, dialogs: 0, transactions: 0, timers: 0 });
+  });
+
+  it('CANCEL crossing the 200: the 200 wins — ACK, then BYE', async () => {
+    const p = uaPair();
+    const call = p.alice.invite(BOB, { body: SDP_A });
+    settle(p);
+    const inc = p.incoming[0]!;
+    inc.provisional(180);
+    settle(p);
+    // Both leave at the same instant: they cross on the wire.
+    call.cancel();
+    await inc.answer({ body: SDP_B });
+    settle(p);
+    expect(p.net.packets('CANCEL')).toHaveLength(1);
+    expect(p.net.packets('ACK')).toHaveLength(1);
+    expect(p.net.packets('BYE')).toHaveLength(1);
+    expect(inc.cause).toMatchObject({ by: 'remote', method: 'BYE' });
+    expect(call.state).toBe('ended');
+  });
+});
