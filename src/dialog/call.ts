@@ -68,6 +68,11 @@ export interface CallHandlers {
   onUpdate?(request: SipRequest, call: Call): OfferAnswer | Promise<OfferAnswer>;
   /** A 2xx carrying an offer for an INVITE sent without one (late offer): return the answer for the ACK. */
   onLateOffer?(response: SipResponse, call: Call): Uint8Array | string | Promise<Uint8Array | string>;
+  /**
+   * The peer sent BYE. The 200 is held until the returned promise settles — a B2BUA
+   * relays the BYE and answers once the other leg has (so the 200s come back in order).
+   */
+  onBye?(request: SipRequest, cause: HangupCause, call: Call): void | Promise<unknown>;
 }
 
 export interface CallEvents {
@@ -85,7 +90,7 @@ export interface CallEvents {
   cancel(cancel: SipRequest): void;
   /** A re-INVITE or UPDATE completed (either direction); body is the new remote SDP when there was one. */
   updated(request: SipRequest, response: SipResponse): void;
-  /** An in-dialog request other than BYE, re-INVITE, UPDATE, PRACK, ACK (INFO, MESSAGE, NOTIFY, REFER, OPTIONS). Answer with tx.respond; unanswered ones get 200 after listeners ran. */
+  /** An in-dialog request other than BYE, re-INVITE, UPDATE, PRACK, ACK (INFO, MESSAGE, NOTIFY, REFER, OPTIONS). A listener answers it with tx.respond (now or later); with no listener it gets 200. */
   request(request: SipRequest, tx: ServerTransaction): void;
   /** An answered call was hung up (BYE from either side). */
   hangup(cause: HangupCause): void;
@@ -155,7 +160,7 @@ export abstract class Call extends Emitter<CallEvents> {
   }
 
   /** re-INVITE with a new offer (§14.1). Retries after 491 with the random back-off of §14.1. */
-  async reinvite(options: SendOptions = {}): Promise<SipResponse> {
+  async reinvite(options: SendOptions & { retryOn491?: boolean } = {}): Promise<SipResponse> {
     const d = this.dialog;
     if (!d || d.state !== 'confirmed') throw new SipError('NO_DIALOG', 'no confirmed dialog for re-INVITE');
     if (this.inviteInProgress) throw new SipError('INVITE_PENDING', 'an INVITE transaction is already in progress');
@@ -176,7 +181,7 @@ export abstract class Call extends Emitter<CallEvents> {
         this.emit('updated', req, res);
         return res;
       }
-      if (res.status !== 491 || attempt >= 3 || this.ended) return res;
+      if (res.status !== 491 || options.retryOn491 === false || attempt >= 3 || this.ended) return res;
       // §14.1: the Call-ID owner waits 2.1–4 s, the other side 0–2 s, in 10 ms steps.
       const ownsCallId = d.role === 'uac';
       const ms = ownsCallId ? 2100 + 10 * Math.floor(Math.random() * 191) : 10 * Math.floor(Math.random() * 201);
@@ -224,9 +229,14 @@ export abstract class Call extends Emitter<CallEvents> {
   handleInDialog(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void {
     switch (req.method) {
       case 'BYE': {
-        tx.respond(createResponse(req, 200));
-        const reason = reasonOf(req);
-        this.finish({ by: 'remote', method: 'BYE', reason }, this.state === 'answered');
+        const cause: HangupCause = { by: 'remote', method: 'BYE', reason: reasonOf(req) };
+        const done = () => {
+          tx.respond(createResponse(req, 200));
+          this.finish(cause, this.state === 'answered');
+        };
+        const held = this.handlers.onBye?.(req, cause, this);
+        if (held instanceof Promise) held.then(done, done);
+        else done();
         return;
       }
       case 'INVITE':
@@ -244,8 +254,9 @@ export abstract class Call extends Emitter<CallEvents> {
         this.handlePrack(req, tx);
         return;
       default:
-        this.emit('request', req, tx);
-        if (!tx.finalSent) tx.respond(createResponse(req, 200));
+        // With no listener the request is simply accepted; a listener answers (now or later) itself.
+        if (this.listenerCount('request') === 0) tx.respond(createResponse(req, 200));
+        else this.emit('request', req, tx);
     }
   }
 
@@ -349,6 +360,8 @@ export interface InviteOptions extends CallHandlers {
   callId?: string;
   /** Credentials for 401/407 challenges. */
   auth?: { username: string; password: string };
+  /** Max-Forwards of the INVITE (default 70; a B2BUA passes the inbound value less one). */
+  maxForwards?: number;
   /** Offer 100rel (Supported), require it, or neither. Default 'supported'. */
   reliableProvisionals?: 'supported' | 'required' | 'none';
   /** Event listeners attached before the INVITE leaves. */
@@ -591,12 +604,13 @@ export class IncomingCall extends Call {
    * Send a provisional (180, 183 …). `reliable` sends it per RFC 3262 when the
    * caller supports 100rel; `acked` resolves when its PRACK arrives.
    */
-  provisional(status = 180, options: SendOptions & { reliable?: boolean } = {}): ReliableProvisional | undefined {
+  provisional(status = 180, options: SendOptions & { reliable?: boolean; phrase?: string } = {}): ReliableProvisional | undefined {
     if (this.ended || this.tx.finalSent || status < 101 || status > 199) return undefined;
     const d = this.ensureEarlyDialog();
     this.state = 'early';
     const res = createResponse(this.invite, status, {
       toTag: this.localTag,
+      reason: options.phrase,
       headers: options.headers,
       body: options.body,
       contentType: options.body !== undefined ? (options.contentType ?? 'application/sdp') : undefined,
@@ -657,7 +671,7 @@ export class IncomingCall extends Call {
    * then retransmits the 2xx (T1 doubling to T2) until the ACK; with no ACK after
    * 64·T1 the call is ended with a BYE (§13.3.1.4).
    */
-  async answer(options: SendOptions = {}): Promise<void> {
+  async answer(options: SendOptions & { phrase?: string } = {}): Promise<void> {
     if (this.ended || this.tx.finalSent) return;
     const waits = [...this.pendingPracks.values()].map(
       (e) =>
@@ -679,6 +693,7 @@ export class IncomingCall extends Call {
     const d = this.ensureEarlyDialog();
     const res = createResponse(this.invite, 200, {
       toTag: this.localTag,
+      reason: options.phrase,
       headers: options.headers,
       body: options.body,
       contentType: options.body !== undefined ? (options.contentType ?? 'application/sdp') : undefined,
@@ -690,6 +705,18 @@ export class IncomingCall extends Call {
     this.state = 'answered';
     this.answered2xx = res;
     this.core.respond2xx(this, this.tx, res, d);
+  }
+
+  /** Send 100 Trying now (the transaction layer otherwise sends it after 200 ms). */
+  trying(): void {
+    if (!this.ended && this.tx.lastResponse === undefined) this.tx.respond(createResponse(this.invite, 100));
+  }
+
+  /** End the call with a final response built elsewhere (a digest server's 407, a stateless policy). */
+  rejectWith(response: SipResponse): void {
+    if (this.ended || this.tx.finalSent || response.status < 300) return;
+    this.tx.respond(response);
+    this.finish({ by: 'local', status: response.status, phrase: response.reason, reason: reasonOf(response) }, false);
   }
 
   /** Reject before answer with a final status (3xx–6xx), optionally with an RFC 3326 Reason. */

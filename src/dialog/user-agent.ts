@@ -127,6 +127,7 @@ export class UserAgent implements UserAgentCore {
       from: options.from ?? `<sip:anonymous@${formatHost(local.address)}>`,
       to: options.to ?? `<${target}>`,
       callId: options.callId ?? generateCallId(),
+      maxForwards: options.maxForwards,
       contact: this.contactFor(destination),
       headers,
       body: options.body,

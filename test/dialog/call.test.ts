@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { HangupCause } from '../../src/dialog/index.js';
+import { createResponse } from '../../src/parser/index.js';
 import { BOB, SDP_A, SDP_B, settle, uaPair } from '../support/ua-harness.js';
 
 const T1 = 500;
@@ -136,7 +137,7 @@ describe('calls between two user agents (test network)', () => {
     expect(call.state).toBe('answered');
   });
 
-  it('in-dialog INFO both ways, answered 200 by default', async () => {
+  it('in-dialog INFO both ways: a listener answers, without one it is 200', async () => {
     const p = uaPair();
     const call = p.alice.invite(BOB, { body: SDP_A });
     settle(p);
@@ -144,7 +145,10 @@ describe('calls between two user agents (test network)', () => {
     await inc.answer({ body: SDP_B });
     settle(p);
     const seen: string[] = [];
-    inc.on('request', (r) => seen.push(r.method + ' ' + r.bodyText));
+    inc.on('request', (r, tx) => {
+      seen.push(r.method + ' ' + r.bodyText);
+      tx.respond(createResponse(r, 200));
+    });
     const r1 = call.request('INFO', { body: 'Signal=5\r\n', contentType: 'application/dtmf-relay' });
     settle(p);
     expect((await r1).status).toBe(200);

@@ -1,0 +1,247 @@
+import { randomUUID } from 'node:crypto';
+import type { SipRequest, SipResponse } from '../parser/index.js';
+import type { Clock, Transport } from '../transport/index.js';
+import type { MessageSource, TimerValues, TransactionLayerOptions } from '../transaction/index.js';
+import { UserAgent, type IncomingCall, type OutgoingCall, type UserAgentStats } from '../dialog/index.js';
+import { Emitter } from '../util/events.js';
+import { Bridge, type BridgeHost, type MediaHooks, type RouteTarget } from './bridge.js';
+import { q850For } from './causes.js';
+import { crossHeaders, DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from './headers.js';
+import type { CallRecord } from './record.js';
+
+/** The `authenticate` hook's verdict: go on (as whom), or send this response (a 407, a 403…). */
+export type AuthDecision = { ok: true; identity?: string; tags?: Record<string, string> } | { ok: false; response: SipResponse };
+
+/** The `route` hook's verdict: targets in fail-over order, or a status to refuse the call with. */
+export type RouteDecision = RouteTarget[] | { reject: number; phrase?: string };
+
+export interface CallContext {
+  source: MessageSource;
+  identity: string | undefined;
+  record: CallRecord;
+}
+
+export interface B2buaOptions {
+  transports: Transport[];
+  clock?: Clock;
+  timers?: Partial<TimerValues>;
+  trace?: TransactionLayerOptions['trace'];
+  /** Runs first; nothing is forwarded until it says ok (the digest server is the ready-made one). */
+  authenticate?(request: SipRequest, source: MessageSource): AuthDecision | Promise<AuthDecision>;
+  /** Where the call goes: one or more targets, tried in order. */
+  route(request: SipRequest, ctx: CallContext): RouteDecision | Promise<RouteDecision>;
+  media?: MediaHooks;
+  /** Headers crossed A→B on the INVITE and in-dialog requests, besides the default set. */
+  proxyRequestHeaders?: readonly string[];
+  /** Headers crossed B→A on responses, besides the default set. */
+  proxyResponseHeaders?: readonly string[];
+  /** Fail over to the next target on these statuses (default: 408 and 5xx; never 4xx other than 408, never 6xx). */
+  failover?: (status: number) => boolean;
+  /** SIP status → Q.850 overrides for derived Reason headers. */
+  q850?: Readonly<Record<number, number>>;
+  /** No final answer from B within this long → `noAnswerStatus` to A (default 60 s). */
+  noAnswerTimeoutMs?: number;
+  /** 408 (default) or 480. */
+  noAnswerStatus?: 408 | 480;
+  /** In-dialog methods relayed between legs (re-INVITE and UPDATE always are). */
+  relayMethods?: readonly string[];
+  /** Most concurrent calls (503 + Retry-After beyond). */
+  maxCalls?: number;
+  /** Most concurrent calls from one source address. */
+  maxCallsPerSource?: number;
+  /** Contact user part on both legs. */
+  contactUser?: string;
+  userAgent?: string;
+  /** Calls kept after they end, for lookups (default 10 000, oldest dropped first). */
+  keepRecords?: number;
+}
+
+export interface B2buaEvents {
+  /** A bridged call was created (after authentication and routing). */
+  call(record: CallRecord): void;
+  /** Any change of a call's record. */
+  update(record: CallRecord): void;
+  /** The call is over; `record.hangup` says how. */
+  end(record: CallRecord): void;
+}
+
+export interface B2buaStats extends UserAgentStats {
+  bridges: number;
+}
+
+/**
+ * A back-to-back user agent: each call in on the A leg becomes a new call out
+ * on the B leg, kept in step until one side hangs up. Early media and hangup
+ * causes always cross; handlers and policies are options, so none can be late.
+ */
+export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
+  readonly ua: UserAgent;
+  readonly media: MediaHooks;
+  readonly requestHeaders: readonly string[];
+  readonly responseHeaders: readonly string[];
+  readonly relayMethods: readonly string[];
+  readonly failoverStatuses: (status: number) => boolean;
+  readonly q850: Readonly<Record<number, number>> | undefined;
+  readonly noAnswerTimeoutMs: number;
+  readonly noAnswerStatus: number;
+  private readonly opts: B2buaOptions;
+  private readonly bridges = new Map<IncomingCall, Bridge>();
+  private readonly active = new Set<Bridge>();
+  private readonly perSource = new Map<string, number>();
+  private readonly records = new Map<string, CallRecord>();
+
+  constructor(options: B2buaOptions) {
+    super();
+    this.opts = options;
+    this.media = options.media ?? {};
+    this.requestHeaders = [...DEFAULT_REQUEST_HEADERS, ...(options.proxyRequestHeaders ?? [])];
+    this.responseHeaders = [...DEFAULT_RESPONSE_HEADERS, ...(options.proxyResponseHeaders ?? [])];
+    this.relayMethods = options.relayMethods ?? ['INFO', 'NOTIFY', 'MESSAGE'];
+    this.failoverStatuses = options.failover ?? ((s) => s === 408 || (s >= 500 && s < 600));
+    this.q850 = options.q850;
+    this.noAnswerTimeoutMs = options.noAnswerTimeoutMs ?? 60_000;
+    this.noAnswerStatus = options.noAnswerStatus ?? 408;
+    this.ua = new UserAgent({
+      transports: options.transports,
+      clock: options.clock,
+      timers: options.timers,
+      trace: options.trace,
+      contactUser: options.contactUser ?? 'b2bua',
+      userAgent: options.userAgent,
+      // A B2BUA forwards: Max-Forwards 0 is a 483 here (§16.3), and Require is checked against what we support.
+      validate: { role: 'proxy', supported: ['100rel'] },
+      onInvite: (call) => void this.onInvite(call),
+      incomingCallHandlers: {
+        onUpdate: (req, call) => this.bridges.get(call as IncomingCall)?.relayUpdate(call, req) ?? { status: 481 },
+        onBye: (_req, cause, call) => this.bridges.get(call as IncomingCall)?.relayBye('caller', cause),
+      },
+    });
+  }
+
+  get stats(): B2buaStats {
+    return { ...this.ua.stats, bridges: this.active.size };
+  }
+
+  /** A call's record by id (live or recently ended). */
+  get(id: string): CallRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** Records, newest last. */
+  list(): CallRecord[] {
+    return [...this.records.values()];
+  }
+
+  setTimer(ms: number, fn: () => void) {
+    return this.ua.clock.setTimer(ms, fn);
+  }
+
+  private async onInvite(a: IncomingCall): Promise<void> {
+    const source = a.source.address.address;
+    const max = this.opts.maxCalls;
+    const perSourceMax = this.opts.maxCallsPerSource;
+    if ((max !== undefined && this.active.size >= max) || (perSourceMax !== undefined && (this.perSource.get(source) ?? 0) >= perSourceMax)) {
+      void a.reject(503, { headers: { 'Retry-After': '5' }, reason: { protocol: 'Q.850', cause: 42 } });
+      return;
+    }
+    // The layer already answered Max-Forwards: 0 with 483 (role proxy); the B leg gets one less.
+    let identity: string | undefined;
+    let tags: Record<string, string> = {};
+    if (this.opts.authenticate) {
+      const d = await this.opts.authenticate(a.invite, a.source);
+      if (!d.ok) {
+        a.rejectWith(d.response);
+        return;
+      }
+      identity = d.identity;
+      tags = d.tags ?? {};
+    }
+    if (a.ended) return;
+    // 100 Trying at once for an authenticated call (a challenge goes out alone, as the trunk flow shows);
+    // a slow authenticate hook is covered by the transaction layer's own 100 after 200 ms.
+    a.trying();
+    const record: CallRecord = {
+      id: randomUUID(),
+      state: 'dialing',
+      from: a.invite.get('from') ?? '',
+      to: a.invite.uri,
+      identity,
+      source: { address: source, port: a.source.address.port, transport: a.source.transport.protocol },
+      aLeg: { callId: a.invite.callId },
+      bLeg: { callId: undefined, target: undefined, attempts: 0 },
+      timestamps: { created: Date.now() },
+      hangup: undefined,
+      tags,
+    };
+    const route = await this.opts.route(a.invite, { source: a.source, identity, record });
+    if (a.ended) return;
+    if (!Array.isArray(route) || route.length === 0) {
+      const status = Array.isArray(route) ? 404 : route.reject;
+      void a.reject(status, { phrase: Array.isArray(route) ? undefined : route.phrase, reason: { protocol: 'Q.850', cause: q850For(status, this.q850) } });
+      return;
+    }
+    const bridge = new Bridge(this, a, record);
+    this.bridges.set(a, bridge);
+    this.active.add(bridge);
+    this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
+    this.remember(record);
+    a.on('ended', (cause) => bridge.onCallerEnded(cause));
+    a.on('ack', (ack) => bridge.onCallerAck(ack));
+    a.on('request', (req, tx) => void bridge.relayRequest(a, bridge.b, req, tx));
+    this.emit('call', record);
+    await bridge.dial(route);
+  }
+
+  placeCall(target: RouteTarget, a: IncomingCall, bridge: Bridge, offer: Uint8Array | undefined): OutgoingCall {
+    const inv = a.invite;
+    const from = inv.from;
+    // The B leg is a new dialog: new Call-ID and tags; the caller's identity, not its tag.
+    const fromValue = (from.displayName ? `"${from.displayName.replace(/["\\]/g, '\\$&')}" ` : '') + `<${from.uriText}>`;
+    const b = this.ua.invite(target.uri, {
+      destination: target.destination,
+      from: fromValue,
+      to: `<${target.uri}>`,
+      body: offer,
+      contentType: offer ? (inv.get('content-type') ?? 'application/sdp') : undefined,
+      maxForwards: Math.max(0, (inv.maxForwards ?? 70) - 1),
+      headers: crossHeaders(inv, this.requestHeaders),
+      reliableProvisionals: 'supported',
+      onUpdate: (req, call) => bridge.relayUpdate(call, req),
+      onLateOffer: () => bridge.lateOffer(),
+      onBye: (_req, cause) => bridge.relayBye('callee', cause),
+    });
+    return b;
+  }
+
+  changed(bridge: Bridge): void {
+    this.emit('update', bridge.record);
+  }
+
+  finished(bridge: Bridge): void {
+    this.active.delete(bridge);
+    this.bridges.delete(bridge.a);
+    const src = bridge.record.source.address;
+    const n = (this.perSource.get(src) ?? 1) - 1;
+    if (n <= 0) this.perSource.delete(src);
+    else this.perSource.set(src, n);
+    this.emit('update', bridge.record);
+    this.emit('end', bridge.record);
+  }
+
+  private remember(record: CallRecord): void {
+    const keep = this.opts.keepRecords ?? 10_000;
+    this.records.set(record.id, record);
+    while (this.records.size > keep) {
+      const oldest = this.records.keys().next().value as string;
+      const r = this.records.get(oldest)!;
+      if (r.state !== 'hangup') break;
+      this.records.delete(oldest);
+    }
+  }
+
+  /** Stop: every transaction ended, transports closed. */
+  close(): Promise<void> {
+    return this.ua.close();
+  }
+}
+

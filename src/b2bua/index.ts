@@ -1,0 +1,14 @@
+// Public face of sipkit/b2bua: a back-to-back user agent with early-media pass-through and hangup-cause relay.
+export {
+  B2bua,
+  type B2buaOptions,
+  type B2buaEvents,
+  type B2buaStats,
+  type AuthDecision,
+  type RouteDecision,
+  type CallContext,
+} from './b2bua.js';
+export { Bridge, type MediaHooks, type MediaContext, type RouteTarget, type SdpBody } from './bridge.js';
+export { SIP_TO_Q850, q850For } from './causes.js';
+export { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS, crossHeaders } from './headers.js';
+export type { CallRecord, BridgeState, HangupRecord } from './record.js';

@@ -1,0 +1,36 @@
+/** Call states a bridged call goes through (what the trunk exposes over HTTP). */
+export type BridgeState = 'dialing' | 'ringing' | 'progressing' | 'answered' | 'hangup';
+
+export interface HangupRecord {
+  /** caller (A), callee (B) or system (timeouts, failures, policy). */
+  by: 'caller' | 'callee' | 'system';
+  /** SIP status relayed to the caller (or of the BYE's leg: undefined after answer). */
+  status: number | undefined;
+  phrase: string | undefined;
+  /** Q.850 cause: from the Reason header, or derived from the status. */
+  q850: number | undefined;
+}
+
+/** The record of one bridged call: every change is an event of the B2BUA. */
+export interface CallRecord {
+  id: string;
+  state: BridgeState;
+  /** Caller and callee as written in the A leg (From and Request-URI). */
+  from: string;
+  to: string;
+  /** Who authenticated (the `authenticate` hook's identity). */
+  identity: string | undefined;
+  source: { address: string; port: number; transport: string };
+  aLeg: { callId: string };
+  bLeg: { callId: string | undefined; target: string | undefined; attempts: number };
+  timestamps: {
+    created: number;
+    ringing?: number;
+    progressing?: number;
+    answered?: number;
+    hangup?: number;
+  };
+  hangup: HangupRecord | undefined;
+  /** Free-form data a hook may attach (trunk domain, extension, …). */
+  tags: Record<string, string>;
+}
