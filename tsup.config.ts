@@ -9,6 +9,7 @@ export default defineConfig({
     'transport/index': 'src/transport/index.ts',
     'transaction/index': 'src/transaction/index.ts',
     'dialog/index': 'src/dialog/index.ts',
+    'b2bua/index': 'src/b2bua/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -4,3 +4,4 @@ export * from './digest/index.js';
 export * from './transport/index.js';
 export * from './transaction/index.js';
 export * from './dialog/index.js';
+export * from './b2bua/index.js';

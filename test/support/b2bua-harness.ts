@@ -27,7 +27,9 @@ export interface Trunk {
   seen(link: 'A' | 'B', filter?: (p: Packet) => boolean): string[];
 }
 
-export function trunk(options: { conditions?: NetworkConditions; seed?: number; b2bua?: Partial<B2buaOptions>; destTrying?: boolean } = {}): Trunk {
+export function trunk(
+  options: { conditions?: NetworkConditions; seed?: number; b2bua?: Partial<B2buaOptions>; destTrying?: boolean; tcp?: boolean; onDestInvite?: (c: IncomingCall) => void } = {},
+): Trunk {
   const clock = new FakeClock(1_000_000);
   const net = new TestNetwork({ clock, seed: options.seed ?? 3, ...options.conditions });
   const atDest: IncomingCall[] = [];
@@ -40,7 +42,7 @@ export function trunk(options: { conditions?: NetworkConditions; seed?: number; 
     now: () => clock.now(),
   });
   const b2bua = new B2bua({
-    transports: [net.transport(TRUNK, 5060)],
+    transports: options.tcp ? [net.transport(TRUNK, 5060), net.transport(TRUNK, 5060, { reliable: true })] : [net.transport(TRUNK, 5060)],
     clock,
     authenticate: async (req, source) => {
       const r = await auth.verify(req, { source: source.address.address });
@@ -52,7 +54,7 @@ export function trunk(options: { conditions?: NetworkConditions; seed?: number; 
   const ended: CallRecord[] = [];
   b2bua.on('end', (r) => ended.push(r));
   const caller = new UserAgent({ transports: [net.transport(CALLER, 5060)], clock, contactUser: 'caller' });
-  const dest = new UserAgent({ transports: [net.transport(DEST, 5060)], clock, contactUser: 'dest', onInvite: (c) => atDest.push(c), tryingAfterMs: options.destTrying === false ? 200 : 0 });
+  const dest = new UserAgent({ transports: [net.transport(DEST, 5060)], clock, contactUser: 'dest', onInvite: options.onDestInvite ?? ((c) => atDest.push(c)), tryingAfterMs: options.destTrying === false ? -1 : 0 });
   const dest2 = new UserAgent({ transports: [net.transport(DEST2, 5060)], clock, contactUser: 'dest2', onInvite: (c) => atDest2.push(c), tryingAfterMs: 0 });
   const seen = (link: 'A' | 'B', filter?: (p: Packet) => boolean) => {
     const peer = link === 'A' ? CALLER : DEST;
