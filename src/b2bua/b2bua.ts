@@ -89,6 +89,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   private readonly active = new Set<Bridge>();
   private readonly perSource = new Map<string, number>();
   private readonly records = new Map<string, CallRecord>();
+  private accepting = true;
 
   constructor(options: B2buaOptions) {
     super();
@@ -138,6 +139,10 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
 
   private async onInvite(a: IncomingCall): Promise<void> {
     const source = a.source.address.address;
+    if (!this.accepting) {
+      void a.reject(503, { headers: { 'Retry-After': '30' }, reason: { protocol: 'Q.850', cause: 41 } });
+      return;
+    }
     const max = this.opts.maxCalls;
     const perSourceMax = this.opts.maxCallsPerSource;
     if ((max !== undefined && this.active.size >= max) || (perSourceMax !== undefined && (this.perSource.get(source) ?? 0) >= perSourceMax)) {
@@ -237,6 +242,21 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       if (r.state !== 'hangup') break;
       this.records.delete(oldest);
     }
+  }
+
+  /** Refuse new calls (503 + Retry-After); calls in progress go on. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Live bridged calls. */
+  get activeCalls(): number {
+    return this.active.size;
+  }
+
+  /** Hang up every live call on both legs (shutdown), with a Reason. */
+  hangupAll(reason: { protocol: string; cause?: number; text?: string } = { protocol: 'Q.850', cause: 16, text: 'Shutdown' }): void {
+    for (const b of [...this.active]) b.shutdown(reason);
   }
 
   /** Stop: every transaction ended, transports closed. */

@@ -324,6 +324,15 @@ export class Bridge {
     tx.respond(createResponse(req, res.status, { reason: res.reason }));
   }
 
+  /** End both legs now (shutdown): BYE answered legs, CANCEL/reject pending ones. */
+  shutdown(reason: ReasonInit): void {
+    if (this.done) return;
+    void this.b?.hangup({ reason });
+    if (this.a.state === 'answered') void this.a.hangup({ reason });
+    else void this.a.reject(503, { reason });
+    this.end({ by: 'system', status: this.a.state === 'answered' ? undefined : 503, phrase: undefined, q850: reason.cause });
+  }
+
   // ---- bookkeeping ---------------------------------------------------------------------
 
   private end(h: HangupRecord): void {

@@ -267,7 +267,10 @@ export class TransactionLayer {
     let end = buf.indexOf('\r\n\r\n');
     if (end < 0) end = buf.length;
     const lines = buf.toString('utf8', 0, end).split(/\r?\n/);
-    const head = ['SALVAGED sip:invalid SIP/2.0', ...lines.slice(1).filter((l) => !/^(content-length|l)[ \t]*:/i.test(l))].join('\r\n');
+    // Keep only lines that look like headers (or their continuations); a line that is neither
+    // is what broke the parse, and the 400 needs the rest.
+    const kept = lines.slice(1).filter((l) => /^([!-9;-~]+[ \t]*:|[ \t])/.test(l) && !/^(content-length|l)[ \t]*:/i.test(l));
+    const head = ['SALVAGED sip:invalid SIP/2.0', ...kept].join('\r\n');
     let req: SipRequest | SipResponse;
     try {
       req = parseMessage(head + '\r\n\r\n');

@@ -1,0 +1,48 @@
+import type { CallRecord } from 'sipkit/b2bua';
+
+/** The JSON a user sees for a call (HTTP API and CDR lines). */
+export interface CallView {
+  id: string;
+  status: string;
+  source: string;
+  destination: string;
+  trunk_domain: string | null;
+  extension: string | null;
+  tm_create: string;
+  tm_ringing: string | null;
+  tm_progressing: string | null;
+  tm_answer: string | null;
+  tm_hangup: string | null;
+  hangup_by: string | null;
+  hangup_code: number | null;
+  hangup_reason: string | null;
+  q850_cause: number | null;
+  a_leg_call_id: string;
+  b_leg_call_id: string | null;
+  b_leg_target: string | null;
+}
+
+const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+
+export function viewOf(r: CallRecord): CallView {
+  return {
+    id: r.id,
+    status: r.state,
+    source: `${r.source.transport}:${r.source.address}:${r.source.port}`,
+    destination: r.to,
+    trunk_domain: r.tags.domain ?? null,
+    extension: r.identity ?? null,
+    tm_create: new Date(r.timestamps.created).toISOString(),
+    tm_ringing: iso(r.timestamps.ringing),
+    tm_progressing: iso(r.timestamps.progressing),
+    tm_answer: iso(r.timestamps.answered),
+    tm_hangup: iso(r.timestamps.hangup),
+    hangup_by: r.hangup?.by ?? null,
+    hangup_code: r.hangup?.status ?? null,
+    hangup_reason: r.hangup?.phrase ?? null,
+    q850_cause: r.hangup?.q850 ?? null,
+    a_leg_call_id: r.aLeg.callId,
+    b_leg_call_id: r.bLeg.callId ?? null,
+    b_leg_target: r.bLeg.target ?? null,
+  };
+}

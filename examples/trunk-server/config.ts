@@ -1,0 +1,219 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { DIGEST_ALGORITHMS, type DigestAlgorithm } from 'sipkit/digest';
+import { parseUri } from 'sipkit/parser';
+
+export interface ListenConfig {
+  transport: 'udp' | 'tcp';
+  host: string;
+  port: number;
+}
+
+export interface ExtensionConfig {
+  password?: string;
+  /** Stored H(user:realm:password) per base algorithm, instead of the password. */
+  ha1?: Partial<Record<'MD5' | 'SHA-256' | 'SHA-512-256', string>>;
+}
+
+export interface RouteConfig {
+  /** Longest matching prefix of the dialled number wins; "" matches everything. */
+  prefix: string;
+  /** Gateways in fail-over order. A target without a user part gets the dialled number. */
+  targets: string[];
+}
+
+export interface DomainConfig {
+  extensions: Record<string, ExtensionConfig>;
+  routes: RouteConfig[];
+}
+
+export interface TrunkConfig {
+  sip: { listen: ListenConfig[] };
+  http: { host: string; port: number; token: string };
+  auth: { secret: string; algorithms: DigestAlgorithm[]; nonceTtlSeconds: number };
+  media: 'direct' | 'relay';
+  /** Address the RTP relay binds and writes into SDP (relay mode). */
+  mediaAddress: string;
+  noAnswerTimeoutSeconds: number;
+  noAnswerStatus: 408 | 480;
+  domains: Record<string, DomainConfig>;
+  cdr: { path: string | null };
+  limits: { maxCalls: number; maxCallsPerSource: number };
+  timers: { T1: number };
+  log: { level: 'debug' | 'info' | 'warn' | 'error' };
+  shutdown: { mode: 'drain' | 'hangup'; drainSeconds: number };
+}
+
+/** The embedded default: exactly the documented example, with a fresh secret per start. */
+export function defaultConfig(): TrunkConfig {
+  return {
+    sip: {
+      listen: [
+        { transport: 'udp', host: '127.0.0.1', port: 5060 },
+        { transport: 'tcp', host: '127.0.0.1', port: 5060 },
+      ],
+    },
+    http: { host: '127.0.0.1', port: 8080, token: 'demo-token' },
+    auth: { secret: randomBytes(32).toString('hex'), algorithms: ['SHA-256', 'MD5'], nonceTtlSeconds: 300 },
+    media: 'direct',
+    mediaAddress: '127.0.0.1',
+    noAnswerTimeoutSeconds: 60,
+    noAnswerStatus: 408,
+    domains: {
+      'demo.trunk.sipkit.test': {
+        extensions: { '1000': { password: 'sipkit-demo' } },
+        routes: [{ prefix: '', targets: ['sip:127.0.0.1:5080'] }],
+      },
+    },
+    cdr: { path: 'cdr.jsonl' },
+    limits: { maxCalls: 10_000, maxCallsPerSource: 1_000 },
+    timers: { T1: 500 },
+    log: { level: 'info' },
+    shutdown: { mode: 'hangup', drainSeconds: 30 },
+  };
+}
+
+/** A config error that names the bad field. */
+export class ConfigError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`config: ${field}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Json = Record<string, unknown>;
+
+function obj(v: unknown, field: string): Json {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(field, 'must be an object');
+  return v as Json;
+}
+
+function str(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(field, 'must be a non-empty string');
+  return v;
+}
+
+function int(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ConfigError(field, `must be an integer from ${min} to ${max}`);
+  return v;
+}
+
+function oneOf<T extends string>(v: unknown, field: string, values: readonly T[]): T {
+  if (typeof v !== 'string' || !values.includes(v as T)) throw new ConfigError(field, `must be one of ${values.join(', ')}`);
+  return v as T;
+}
+
+/** Validate a parsed JSON config over the defaults; every error names its field. */
+export function validateConfig(input: unknown): TrunkConfig {
+  const c = defaultConfig();
+  const j = obj(input, '(root)');
+  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'cdr', 'limits', 'timers', 'log', 'shutdown']);
+  for (const k of Object.keys(j)) if (!known.has(k)) throw new ConfigError(k, 'unknown key');
+  if (j.sip !== undefined) {
+    const listen = obj(j.sip, 'sip').listen;
+    if (!Array.isArray(listen) || listen.length === 0) throw new ConfigError('sip.listen', 'must be a non-empty array');
+    c.sip.listen = listen.map((l, i) => {
+      const o = obj(l, `sip.listen[${i}]`);
+      return {
+        transport: oneOf(o.transport, `sip.listen[${i}].transport`, ['udp', 'tcp'] as const),
+        host: str(o.host, `sip.listen[${i}].host`),
+        port: int(o.port, `sip.listen[${i}].port`, 0, 65535),
+      };
+    });
+  }
+  if (j.http !== undefined) {
+    const h = obj(j.http, 'http');
+    c.http = { host: str(h.host, 'http.host'), port: int(h.port, 'http.port', 0, 65535), token: str(h.token, 'http.token') };
+  }
+  if (j.auth !== undefined) {
+    const a = obj(j.auth, 'auth');
+    const algs = a.algorithms ?? c.auth.algorithms;
+    if (!Array.isArray(algs) || algs.length === 0) throw new ConfigError('auth.algorithms', 'must be a non-empty array');
+    c.auth = {
+      secret: a.secret === undefined ? c.auth.secret : str(a.secret, 'auth.secret'),
+      algorithms: algs.map((x, i) => oneOf(x, `auth.algorithms[${i}]`, DIGEST_ALGORITHMS)),
+      nonceTtlSeconds: a.nonceTtlSeconds === undefined ? 300 : int(a.nonceTtlSeconds, 'auth.nonceTtlSeconds', 1, 86_400),
+    };
+    if (Buffer.byteLength(c.auth.secret) < 16) throw new ConfigError('auth.secret', 'must be at least 16 bytes');
+  }
+  if (j.media !== undefined) c.media = oneOf(j.media, 'media', ['direct', 'relay'] as const);
+  if (j.mediaAddress !== undefined) c.mediaAddress = str(j.mediaAddress, 'mediaAddress');
+  if (j.noAnswerTimeoutSeconds !== undefined) c.noAnswerTimeoutSeconds = int(j.noAnswerTimeoutSeconds, 'noAnswerTimeoutSeconds', 1, 3600);
+  if (j.noAnswerStatus !== undefined) c.noAnswerStatus = int(j.noAnswerStatus, 'noAnswerStatus', 408, 480) === 480 ? 480 : 408;
+  if (j.domains !== undefined) {
+    const d = obj(j.domains, 'domains');
+    c.domains = {};
+    for (const [name, v] of Object.entries(d)) {
+      const f = `domains.${name}`;
+      const dom = obj(v, f);
+      const extensions: Record<string, ExtensionConfig> = {};
+      for (const [ext, e] of Object.entries(obj(dom.extensions, `${f}.extensions`))) {
+        const eo = obj(e, `${f}.extensions.${ext}`);
+        if (eo.password === undefined && eo.ha1 === undefined) throw new ConfigError(`${f}.extensions.${ext}`, 'needs password or ha1');
+        extensions[ext] = {
+          password: eo.password === undefined ? undefined : str(eo.password, `${f}.extensions.${ext}.password`),
+          ha1: eo.ha1 === undefined ? undefined : (obj(eo.ha1, `${f}.extensions.${ext}.ha1`) as ExtensionConfig['ha1']),
+        };
+      }
+      const routes = dom.routes;
+      if (!Array.isArray(routes)) throw new ConfigError(`${f}.routes`, 'must be an array');
+      c.domains[name.toLowerCase()] = {
+        extensions,
+        routes: routes.map((r, i) => {
+          const ro = obj(r, `${f}.routes[${i}]`);
+          if (typeof ro.prefix !== 'string') throw new ConfigError(`${f}.routes[${i}].prefix`, 'must be a string');
+          if (!Array.isArray(ro.targets) || ro.targets.length === 0) throw new ConfigError(`${f}.routes[${i}].targets`, 'must be a non-empty array');
+          const targets = ro.targets.map((t, k) => {
+            const s = str(t, `${f}.routes[${i}].targets[${k}]`);
+            try {
+              if (parseUri(s).kind !== 'sip') throw new Error();
+            } catch {
+              throw new ConfigError(`${f}.routes[${i}].targets[${k}]`, 'must be a sip: URI');
+            }
+            return s;
+          });
+          return { prefix: ro.prefix, targets };
+        }),
+      };
+    }
+  }
+  if (j.cdr !== undefined) {
+    const cd = obj(j.cdr, 'cdr');
+    c.cdr = { path: cd.path === null ? null : str(cd.path, 'cdr.path') };
+  }
+  if (j.limits !== undefined) {
+    const l = obj(j.limits, 'limits');
+    if (l.maxCalls !== undefined) c.limits.maxCalls = int(l.maxCalls, 'limits.maxCalls', 1, 10_000_000);
+    if (l.maxCallsPerSource !== undefined) c.limits.maxCallsPerSource = int(l.maxCallsPerSource, 'limits.maxCallsPerSource', 1, 10_000_000);
+  }
+  if (j.timers !== undefined) {
+    const t = obj(j.timers, 'timers');
+    if (t.T1 !== undefined) c.timers.T1 = int(t.T1, 'timers.T1', 10, 10_000);
+  }
+  if (j.log !== undefined) c.log.level = oneOf(obj(j.log, 'log').level, 'log.level', ['debug', 'info', 'warn', 'error'] as const);
+  if (j.shutdown !== undefined) {
+    const s = obj(j.shutdown, 'shutdown');
+    if (s.mode !== undefined) c.shutdown.mode = oneOf(s.mode, 'shutdown.mode', ['drain', 'hangup'] as const);
+    if (s.drainSeconds !== undefined) c.shutdown.drainSeconds = int(s.drainSeconds, 'shutdown.drainSeconds', 0, 86_400);
+  }
+  return c;
+}
+
+export function loadConfig(path: string): TrunkConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('(file)', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('(file)', `not valid JSON: ${(err as Error).message}`);
+  }
+  return validateConfig(json);
+}
