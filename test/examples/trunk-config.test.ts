@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, defaultConfig, validateConfig } from '../../examples/trunk-server/config.js';
+import { routeFor } from '../../examples/trunk-server/server.js';
+import { rewriteSdp } from '../../examples/trunk-server/rtp-relay.js';
+
+function errorOf(input: unknown): string {
+  try {
+    validateConfig(input);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).field;
+  }
+  throw new Error('accepted');
+}
+
+describe('trunk config', () => {
+  it('the embedded default is the documented example, with a random secret each time', () => {
+    const a = defaultConfig();
+    const b = defaultConfig();
+    expect(a.sip.listen).toEqual([
+      { transport: 'udp', host: '127.0.0.1', port: 5060 },
+      { transport: 'tcp', host: '127.0.0.1', port: 5060 },
+    ]);
+    expect(a.http).toEqual({ host: '127.0.0.1', port: 8080, token: 'demo-token' });
+    expect(a.auth.algorithms).toEqual(['SHA-256', 'MD5']);
+    expect(a.domains['demo.trunk.sipkit.test']!.extensions['1000']).toEqual({ password: 'sipkit-demo' });
+    expect(a.domains['demo.trunk.sipkit.test']!.routes).toEqual([{ prefix: '', targets: ['sip:127.0.0.1:5080'] }]);
+    expect(a.media).toBe('direct');
+    expect(a.noAnswerTimeoutSeconds).toBe(60);
+    expect(a.cdr.path).toBe('cdr.jsonl');
+    expect(a.auth.secret).not.toBe(b.auth.secret);
+  });
+
+  it.each([
+    [{ sip: { listen: [] } }, 'sip.listen'],
+    [{ sip: { listen: [{ transport: 'sctp', host: 'h', port: 1 }] } }, 'sip.listen[0].transport'],
+    [{ http: { host: 'h', port: 99999, token: 't' } }, 'http.port'],
+    [{ auth: { algorithms: ['SHA-1'] } }, 'auth.algorithms[0]'],
+    [{ auth: { secret: 'short' } }, 'auth.secret'],
+    [{ media: 'magic' }, 'media'],
+    [{ domains: { 'a.trunk.x': { extensions: { '1': {} }, routes: [] } } }, 'domains.a.trunk.x.extensions.1'],
+    [{ domains: { 'a.trunk.x': { extensions: {}, routes: [{ prefix: '', targets: ['http://x'] }] } } }, 'domains.a.trunk.x.routes[0].targets[0]'],
+    [{ bogus: 1 }, 'bogus'],
+  ])('names the bad field: %j → %s', (input, field) => {
+    expect(errorOf(input)).toBe(field);
+  });
+
+  it('routes by the longest number prefix', () => {
+    const d = { extensions: {}, routes: [{ prefix: '', targets: ['sip:default'] }, { prefix: '1555', targets: ['sip:us'] }, { prefix: '15551', targets: ['sip:a', 'sip:b'] }] };
+    expect(routeFor('15551234', d)).toEqual(['sip:a', 'sip:b']);
+    expect(routeFor('15559', d)).toEqual(['sip:us']);
+    expect(routeFor('4930', d)).toEqual(['sip:default']);
+    expect(routeFor('4930', { extensions: {}, routes: [{ prefix: '1', targets: ['sip:x'] }] })).toEqual([]);
+  });
+
+  it('the relay rewrites c=, o= and the first m= port, and reports the original', () => {
+    const r = rewriteSdp('v=0\r\no=- 1 1 IN IP4 10.1.1.1\r\ns=-\r\nc=IN IP4 10.1.1.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n', '192.0.2.1', 30000);
+    expect(r.address).toBe('10.1.1.1');
+    expect(r.port).toBe(4000);
+    expect(r.sdp).toContain('c=IN IP4 192.0.2.1');
+    expect(r.sdp).toContain('o=- 1 1 IN IP4 192.0.2.1');
+    expect(r.sdp).toContain('m=audio 30000 RTP/AVP 0');
+  });
+});

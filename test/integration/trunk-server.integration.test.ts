@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { UserAgent } from '../../src/dialog/index.js';
+import { TcpTransport, UdpTransport } from '../../src/transport/index.js';
+import { validateConfig } from '../../examples/trunk-server/config.js';
+import { startTrunk, type TrunkServer } from '../../examples/trunk-server/server.js';
+
+const stops: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const s of stops.splice(0).reverse()) await s();
+});
+
+async function setup(extra: Record<string, unknown> = {}) {
+  const gw = new UserAgent({
+    transports: [await UdpTransport.bind()],
+    onInvite: (c) => {
+      c.provisional(180);
+      void c.answer({ body: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n' });
+    },
+  });
+  stops.push(() => gw.close());
+  const config = validateConfig({
+    sip: {
+      listen: [
+        { transport: 'udp', host: '127.0.0.1', port: 0 },
+        { transport: 'tcp', host: '127.0.0.1', port: 0 },
+      ],
+    },
+    http: { host: '127.0.0.1', port: 0, token: 'tok' },
+    auth: { secret: 'integration-secret-0123456789abcdef', algorithms: ['SHA-256', 'MD5'] },
+    domains: {
+      'acme.trunk.sipkit.test': {
+        extensions: { '2000': { password: 'pw-2000' } },
+        routes: [{ prefix: '', targets: [`sip:127.0.0.1:${gw.layer.transports[0]!.local.port}`] }],
+      },
+    },
+    cdr: { path: null },
+    log: { level: 'error' },
+    ...extra,
+  });
+  const trunk = await startTrunk(config);
+  stops.push(() => trunk.stop('hangup'));
+  return { trunk, gw };
+}
+
+function dial(ua: UserAgent, trunk: TrunkServer, transport: 'udp' | 'tcp', uri: string, password = 'pw-2000') {
+  const sip = trunk.sip.find((s) => s.transport === transport)!;
+  return ua.invite(uri, {
+    destination: { address: '127.0.0.1', port: sip.port, transport },
+    from: '<sip:2000@acme.trunk.sipkit.test>',
+    body: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n',
+    auth: { username: '2000', password },
+  });
+}
+
+describe('trunk server with sipkit user agents (SHA-256 digest, UDP and TCP)', () => {
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`a call over ${transport.toUpperCase()} authenticates with SHA-256, is bridged and tracked`, async () => {
+      const { trunk } = await setup();
+      const caller = new UserAgent({ transports: [transport === 'udp' ? await UdpTransport.bind() : await TcpTransport.listen()] });
+      stops.push(() => caller.close());
+      const call = dial(caller, trunk, transport, 'sip:+4930123@acme.trunk.sipkit.test');
+      await new Promise<void>((resolve, reject) => {
+        call.on('answer', () => resolve());
+        call.on('failure', (r) => reject(new Error(`failed ${r.status}`)));
+      });
+      expect(call.invite.get('proxy-authorization')).toContain('algorithm=SHA-256');
+      const ended = new Promise((r) => trunk.b2bua.once('end', r));
+      await call.hangup();
+      await ended;
+      const res = await fetch(`http://127.0.0.1:${trunk.http.port}/v1.0/calls?trunk_domain=acme.trunk.sipkit.test`, { headers: { authorization: 'Bearer tok' } });
+      const body = (await res.json()) as { result: Array<Record<string, unknown>> };
+      expect(body.result).toHaveLength(1);
+      expect(body.result[0]).toMatchObject({ status: 'hangup', extension: '2000', hangup_by: 'caller', source: expect.stringContaining(`${transport}:127.0.0.1:`) });
+      const one = await fetch(`http://127.0.0.1:${trunk.http.port}/v1.0/calls/${body.result[0]!.id}`, { headers: { authorization: 'Bearer tok' } });
+      expect(await one.json()).toEqual(body.result[0]);
+    });
+  }
+
+  it('an unknown trunk domain is 404 and reveals nothing more', async () => {
+    const { trunk } = await setup();
+    const caller = new UserAgent({ transports: [await UdpTransport.bind()] });
+    stops.push(() => caller.close());
+    const call = dial(caller, trunk, 'udp', 'sip:+4930123@nope.trunk.sipkit.test');
+    const res = await new Promise<{ status: number; auth: boolean }>((resolve) => call.on('failure', (r) => resolve({ status: r.status, auth: r.has('proxy-authenticate') })));
+    expect(res).toEqual({ status: 404, auth: false });
+  });
+});
