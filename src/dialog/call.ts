@@ -582,6 +582,21 @@ export class IncomingCall extends Call {
     return this.invite.callId;
   }
 
+  /** A 1xx/2xx to the INVITE in our (early) dialog: our tag and Contact, the body as our SDP. */
+  private responseWith(status: number, options: SendOptions & { phrase?: string }): SipResponse {
+    const d = this.ensureEarlyDialog();
+    const res = createResponse(this.invite, status, {
+      toTag: this.localTag,
+      reason: options.phrase,
+      headers: options.headers,
+      body: options.body,
+      contentType: options.body !== undefined ? (options.contentType ?? 'application/sdp') : undefined,
+    });
+    res.set('Contact', d.localContact);
+    if (options.body !== undefined) this.localSdp = toBody(options.body);
+    return res;
+  }
+
   /** True when the caller supports or requires reliable provisionals. */
   get peerSupports100rel(): boolean {
     const tags = [...this.invite.getAll('supported'), ...this.invite.getAll('require')];
@@ -606,17 +621,8 @@ export class IncomingCall extends Call {
    */
   provisional(status = 180, options: SendOptions & { reliable?: boolean; phrase?: string } = {}): ReliableProvisional | undefined {
     if (this.ended || this.tx.finalSent || status < 101 || status > 199) return undefined;
-    const d = this.ensureEarlyDialog();
     this.state = 'early';
-    const res = createResponse(this.invite, status, {
-      toTag: this.localTag,
-      reason: options.phrase,
-      headers: options.headers,
-      body: options.body,
-      contentType: options.body !== undefined ? (options.contentType ?? 'application/sdp') : undefined,
-    });
-    res.set('Contact', d.localContact);
-    if (options.body !== undefined) this.localSdp = toBody(options.body);
+    const res = this.responseWith(status, options);
     if (!options.reliable || !this.peerSupports100rel) {
       this.tx.respond(res);
       return undefined;
@@ -691,15 +697,7 @@ export class IncomingCall extends Call {
     if (waits.length > 0) await Promise.all(waits);
     if (this.ended || this.tx.finalSent) return;
     const d = this.ensureEarlyDialog();
-    const res = createResponse(this.invite, 200, {
-      toTag: this.localTag,
-      reason: options.phrase,
-      headers: options.headers,
-      body: options.body,
-      contentType: options.body !== undefined ? (options.contentType ?? 'application/sdp') : undefined,
-    });
-    res.set('Contact', d.localContact);
-    if (options.body !== undefined) this.localSdp = toBody(options.body);
+    const res = this.responseWith(200, options);
     d.state = 'confirmed';
     this.dialog = d;
     this.state = 'answered';

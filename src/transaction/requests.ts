@@ -1,7 +1,19 @@
 import { SipRequest, type SipResponse } from '../parser/index.js';
 
-function copyRoute(from: SipRequest, to: SipRequest): void {
-  for (const r of from.getAll('route')) to.append('Route', r);
+/**
+ * A request that belongs with the INVITE's transaction at the next hop: same
+ * Request-URI, top Via (same branch), From, Call-ID, CSeq number and Route set.
+ */
+function alongside(method: 'ACK' | 'CANCEL', invite: SipRequest, to: string): SipRequest {
+  const req = new SipRequest(method, invite.uri);
+  req.append('Via', invite.get('via')!);
+  req.append('Max-Forwards', 70);
+  req.append('From', invite.get('from')!);
+  req.append('To', to);
+  req.append('Call-ID', invite.get('call-id')!);
+  req.append('CSeq', `${invite.cseq.seq} ${method}`);
+  for (const r of invite.getAll('route')) req.append('Route', r);
+  return req;
 }
 
 /**
@@ -10,15 +22,7 @@ function copyRoute(from: SipRequest, to: SipRequest): void {
  * only the INVITE's top Via (same branch), and the INVITE's Route set.
  */
 export function createNon2xxAck(invite: SipRequest, response: SipResponse): SipRequest {
-  const ack = new SipRequest('ACK', invite.uri);
-  ack.append('Via', invite.get('via')!);
-  ack.append('Max-Forwards', 70);
-  ack.append('From', invite.get('from')!);
-  ack.append('To', response.get('to')!);
-  ack.append('Call-ID', invite.get('call-id')!);
-  ack.append('CSeq', `${invite.cseq.seq} ACK`);
-  copyRoute(invite, ack);
-  return ack;
+  return alongside('ACK', invite, response.get('to')!);
 }
 
 /**
@@ -27,14 +31,7 @@ export function createNon2xxAck(invite: SipRequest, response: SipResponse): SipR
  * next hop matches it to the INVITE; the INVITE's Route set.
  */
 export function createCancel(invite: SipRequest, reason?: string): SipRequest {
-  const cancel = new SipRequest('CANCEL', invite.uri);
-  cancel.append('Via', invite.get('via')!);
-  cancel.append('Max-Forwards', 70);
-  cancel.append('From', invite.get('from')!);
-  cancel.append('To', invite.get('to')!);
-  cancel.append('Call-ID', invite.get('call-id')!);
-  cancel.append('CSeq', `${invite.cseq.seq} CANCEL`);
-  copyRoute(invite, cancel);
+  const cancel = alongside('CANCEL', invite, invite.get('to')!);
   // RFC 3326: say why (e.g. "SIP;cause=200;text=\"Call completed elsewhere\"").
   if (reason) cancel.append('Reason', reason);
   return cancel;

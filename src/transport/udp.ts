@@ -7,6 +7,8 @@ export interface UdpTransportOptions {
   host?: string;
   /** Port (default 0: an ephemeral port). */
   port?: number;
+  /** Socket receive buffer in bytes (default 4 MiB, capped by the OS): absorbs bursts between event-loop turns. */
+  recvBufferSize?: number;
 }
 
 /** SIP over UDP (RFC 3261 §18): one datagram, one message. */
@@ -36,6 +38,11 @@ export class UdpTransport implements Transport {
       socket.once('error', onError);
       socket.bind(options.port ?? 0, host, () => {
         socket.off('error', onError);
+        try {
+          socket.setRecvBufferSize(options.recvBufferSize ?? 4 * 1024 * 1024);
+        } catch {
+          // The OS may refuse the size; its default still works.
+        }
         const a = socket.address();
         resolve(new UdpTransport(socket, { address: a.address, port: a.port }));
       });
