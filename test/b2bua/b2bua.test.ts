@@ -174,6 +174,17 @@ describe('authentication and limits', () => {
     expect(failures).toEqual([483]);
   });
 
+  it('caps calls per source address with 503', async () => {
+    const t = trunk({ b2bua: { maxCallsPerSource: 1 } });
+    placeCall(t);
+    await run(t);
+    const failures: number[] = [];
+    placeCall(t, { on: { failure: (r) => failures.push(r.status) } });
+    await run(t);
+    expect(failures).toEqual([503]);
+    expect(t.atDest).toHaveLength(1);
+  });
+
   it('caps concurrent calls with 503 + Retry-After', async () => {
     const t = trunk({ b2bua: { maxCalls: 1 } });
     placeCall(t);

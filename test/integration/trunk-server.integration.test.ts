@@ -76,6 +76,36 @@ describe('trunk server with sipkit user agents (SHA-256 digest, UDP and TCP)', (
     });
   }
 
+  it('shutdown in hangup mode ends live calls with a BYE carrying a Reason, refuses new ones, and closes', async () => {
+    const { trunk } = await setup({ shutdown: { mode: 'hangup', drainSeconds: 0 } });
+    const caller = new UserAgent({ transports: [await UdpTransport.bind()] });
+    stops.push(() => caller.close());
+    const call = dial(caller, trunk, 'udp', 'sip:+4930123@acme.trunk.sipkit.test');
+    await new Promise<void>((resolve) => call.on('answer', () => resolve()));
+    const ended = new Promise<unknown>((resolve) => call.on('ended', resolve));
+    await trunk.stop();
+    expect(await ended).toMatchObject({ by: 'remote', method: 'BYE', reason: { protocol: 'Q.850', cause: 16 } });
+  });
+
+  it('drain mode lets a live call finish before closing', async () => {
+    const { trunk } = await setup({ shutdown: { mode: 'drain', drainSeconds: 5 } });
+    const caller = new UserAgent({ transports: [await UdpTransport.bind()] });
+    stops.push(() => caller.close());
+    const call = dial(caller, trunk, 'udp', 'sip:+4930123@acme.trunk.sipkit.test');
+    await new Promise<void>((resolve) => call.on('answer', () => resolve()));
+    let stopped = false;
+    const stopping = trunk.stop().then(() => (stopped = true));
+    // A new call is refused while draining.
+    const second = dial(caller, trunk, 'udp', 'sip:+4930999@acme.trunk.sipkit.test');
+    const refused = await new Promise<number>((resolve) => second.on('failure', (r) => resolve(r.status)));
+    expect(refused).toBe(503);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(stopped).toBe(false);
+    await call.hangup();
+    await stopping;
+    expect(stopped).toBe(true);
+  });
+
   it('an unknown trunk domain is 404 and reveals nothing more', async () => {
     const { trunk } = await setup();
     const caller = new UserAgent({ transports: [await UdpTransport.bind()] });
