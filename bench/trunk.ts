@@ -139,7 +139,11 @@ async function main(): Promise<void> {
   console.log('\n## trunk: 407 digest (MD5) + B2BUA + answer + BYE, one Node thread');
   const t = await ramp('trunk', `127.0.0.1:${trunkPort}`, 'uac-answered.xml', true);
 
-  trunk.kill('SIGTERM');
+  // The fresh trunk below binds the same port: wait until this one has let go of it.
+  await new Promise((r) => {
+    trunk.once('exit', r);
+    trunk.kill('SIGTERM');
+  });
 
   // Memory per held call, on a fresh trunk: HELD_CALLS calls up at once (each holds 120 s).
   // RSS is read once every transaction of the set-up is over (Timers L/M: 64·T1 = 32 s),

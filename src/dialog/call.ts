@@ -177,7 +177,20 @@ export abstract class Call extends Emitter<CallEvents> {
         d.refreshTarget(res);
         if (options.body !== undefined) this.localSdp = toBody(options.body);
         if (res.body.length > 0) this.remoteSdp = res.body;
-        this.core.sendAck(d, res, req.cseq.seq);
+        const cseq = req.cseq.seq;
+        if (options.body === undefined && res.body.length > 0) {
+          // Late offer (§14.1): the 2xx carries the offer, our ACK the answer. The answer may
+          // come later (a B2BUA waits for the other leg's ACK), so the 2xx is returned first.
+          const send = (b: Uint8Array | string | undefined) => {
+            if (b !== undefined) this.localSdp = toBody(b);
+            this.core.sendAck(d, res, cseq, b);
+          };
+          const answer = this.handlers.onLateOffer ? this.handlers.onLateOffer(res, this) : this.localSdp;
+          if (answer instanceof Promise) answer.then(send, () => send(undefined));
+          else send(answer);
+        } else {
+          this.core.sendAck(d, res, cseq);
+        }
         this.emit('updated', req, res);
         return res;
       }

@@ -11,8 +11,8 @@ export interface UserAgentCore {
   sendInvite(call: OutgoingCall, invite: SipRequest, destination: Target): InviteClientTransaction;
   /** Send a request inside a dialog; resolves with its final response (a synthesized 408/503 on failure). */
   sendInDialog(dialog: Dialog, request: SipRequest): Promise<SipResponse>;
-  /** ACK a 2xx to a re-INVITE. */
-  sendAck(dialog: Dialog, response: SipResponse, cseq: number): void;
+  /** ACK a 2xx to a re-INVITE (with the answer, for a late offer). */
+  sendAck(dialog: Dialog, response: SipResponse, cseq: number, body?: Uint8Array | string): void;
   resendAck(dialog: Dialog, ack: SipRequest): void;
   /** A 2xx from a fork we do not want (or after a CANCEL): ACK it, then BYE it. */
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void;

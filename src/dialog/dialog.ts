@@ -58,6 +58,8 @@ export class Dialog {
   readonly peerAddress: TransportAddress | undefined;
   /** Our Contact. */
   readonly localContact: string;
+  /** The last ACK we sent for a 2xx to a re-INVITE (re-sent when that 2xx is retransmitted). */
+  lastAck: SipRequest | undefined;
 
   constructor(init: {
     callId: string;

@@ -190,8 +190,10 @@ export class UserAgent implements UserAgentCore {
     return m ? m[1]!.toLowerCase() : undefined;
   }
 
-  sendAck(dialog: Dialog, _response: SipResponse, cseq: number): void {
-    this.resendAck(dialog, dialog.createRequest('ACK', { cseq }));
+  sendAck(dialog: Dialog, _response: SipResponse, cseq: number, body?: Uint8Array | string): void {
+    const ack = dialog.createRequest('ACK', { cseq, body });
+    dialog.lastAck = ack;
+    this.resendAck(dialog, ack);
   }
 
   resendAck(dialog: Dialog, ack: SipRequest): void {
@@ -304,9 +306,10 @@ export class UserAgent implements UserAgentCore {
       call.handleResponse(res, false);
       return;
     }
-    // A 2xx to a re-INVITE retransmitted after its transaction ended: ACK it again.
+    // A 2xx to a re-INVITE retransmitted after its transaction ended: the same ACK again.
     const e = this.dialogs.get(dialogKey(res.callId, fromTag, res.to.tag ?? ''));
-    if (e) this.sendAck(e.dialog, res, res.cseq.seq);
+    const last = e?.dialog.lastAck;
+    if (e && last && last.cseq.seq === res.cseq.seq) this.resendAck(e.dialog, last);
   }
 
   /** Stop everything: transactions terminated, transports closed. */

@@ -107,6 +107,21 @@ describe('after answer', () => {
     expect(res.bodyText).toBe(SDP_DEST);
   });
 
+  it('late-offer re-INVITE from the caller: B\'s offer comes back in the 200, the caller\'s answer reaches B in its ACK', async () => {
+    const t = trunk();
+    const newAnswer = SDP_CALLER.replace('4000', '4020');
+    const { call, b } = await answered(t, { onLateOffer: () => newAnswer });
+    const acks: string[] = [];
+    b.on('ack', (a) => acks.push(a.bodyText));
+    const p = call.reinvite();
+    await run(t);
+    const res = await p;
+    expect(res.status).toBe(200);
+    expect(res.bodyText).toBe(SDP_DEST);
+    await run(t);
+    expect(acks).toEqual([newAnswer]);
+  });
+
   it('re-INVITE from B crosses to the caller', async () => {
     const t = trunk();
     const { call, b } = await answered(t);

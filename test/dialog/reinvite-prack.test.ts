@@ -49,6 +49,22 @@ describe('re-INVITE and UPDATE', () => {
     expect(rb.status).toBe(200);
   });
 
+  it('late-offer re-INVITE: no SDP in the INVITE, the offer in the 200, our answer in the ACK', async () => {
+    const p = uaPair({ bob: { incomingCallHandlers: { onUpdate: () => ({ body: SDP_B2 }) } } });
+    const call = p.alice.invite(BOB, { body: SDP_A, onLateOffer: () => SDP_A2 });
+    settle(p);
+    const inc = p.incoming[0]!;
+    await inc.answer({ body: SDP_B });
+    settle(p);
+    const acks: string[] = [];
+    inc.on('ack', (a) => acks.push(a.bodyText));
+    const res = await drive(p, call.reinvite());
+    settle(p);
+    expect(res.bodyText).toBe(SDP_B2);
+    expect(acks).toEqual([SDP_A2]);
+    expect(Buffer.from(inc.remoteSdp!).toString()).toBe(SDP_A2);
+  });
+
   it('UPDATE in a confirmed dialog', async () => {
     const p = uaPair();
     const { call } = await established(p);
