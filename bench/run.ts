@@ -1,3 +1,4 @@
+import { benchB2bua } from './b2bua.js';
 import { benchDigest } from './digest.js';
 import { benchParser } from './parser.js';
 import { benchTransaction } from './transaction.js';
@@ -8,3 +9,4 @@ console.log('Every figure is a rate measured in this run; ratios compare cases o
 if (!only || only === 'parser') console.log(benchParser());
 if (!only || only === 'digest') console.log(await benchDigest());
 if (!only || only === 'transaction') console.log(await benchTransaction());
+if (!only || only === 'b2bua') console.log(await benchB2bua());
