@@ -32,6 +32,10 @@ export abstract class SipMessage {
   protected readonly keys: string[];
   protected readonly values: string[];
 
+  // The received header text and, per header, its unchanged canonical line in it (or -1).
+  private rawText: string | undefined;
+  private spans: number[] | undefined;
+
   private cVia: Via[] | undefined;
   private cFrom: NameAddr | undefined;
   private cTo: NameAddr | undefined;
@@ -43,6 +47,12 @@ export abstract class SipMessage {
     this.values = values;
     this.body = body ?? EMPTY;
     this.version = version;
+  }
+
+  /** @internal Keep the received header text so unchanged lines serialize as slices of it. */
+  attachRaw(text: string, spans: number[]): void {
+    this.rawText = text;
+    this.spans = spans;
   }
 
   abstract startLine(): string;
@@ -109,10 +119,12 @@ export abstract class SipMessage {
     if (first >= 0) {
       this.names[first] = wireName(name);
       this.values[first] = v;
+      if (this.spans) this.spans[2 * first] = -1;
     } else {
       this.names.push(wireName(name));
       this.keys.push(key);
       this.values.push(v);
+      this.spans?.push(-1, -1);
     }
     this.invalidate(key);
     return this;
@@ -124,6 +136,7 @@ export abstract class SipMessage {
     this.names.push(wireName(name));
     this.keys.push(key);
     this.values.push(String(value));
+    this.spans?.push(-1, -1);
     this.invalidate(key);
     return this;
   }
@@ -136,6 +149,7 @@ export abstract class SipMessage {
     this.names.splice(at, 0, wireName(name));
     this.keys.splice(at, 0, key);
     this.values.splice(at, 0, String(value));
+    this.spans?.splice(2 * at, 0, -1, -1);
     this.invalidate(key);
     return this;
   }
@@ -162,7 +176,10 @@ export abstract class SipMessage {
     const elems = isListHeader(key) ? splitList(this.values[i]!) : [this.values[i]!];
     const first = elems.shift();
     if (elems.length === 0) this.spliceAt(i, 1);
-    else this.values[i] = elems.join(', ');
+    else {
+      this.values[i] = elems.join(', ');
+      if (this.spans) this.spans[2 * i] = -1;
+    }
     this.invalidate(key);
     return first;
   }
@@ -171,6 +188,7 @@ export abstract class SipMessage {
     this.names.splice(i, n);
     this.keys.splice(i, n);
     this.values.splice(i, n);
+    this.spans?.splice(2 * i, 2 * n);
   }
 
   private invalidate(key: string): void {
@@ -241,7 +259,8 @@ export abstract class SipMessage {
 
   get maxForwards(): number | undefined {
     const v = this.firstRaw('max-forwards');
-    return v === undefined ? undefined : parseUnsigned(v, 'max-forwards', 255);
+    // 1*DIGIT (§25.1); values above 255 are unusual but not malformed.
+    return v === undefined ? undefined : parseUnsigned(v, 'max-forwards', 0x7fffffff);
   }
 
   /** The declared Content-Length (the serializer always writes the real one). */
@@ -286,19 +305,50 @@ export abstract class SipMessage {
   head(): string {
     let s = this.startLine() + '\r\n';
     const keys = this.keys;
+    const spans = this.spans;
+    const raw = this.rawText;
+    const length = String(this.body.length);
     let wroteLength = false;
+    // A run of unchanged received lines, contiguous in `raw` (joined by CRLF), goes out as one slice.
+    let runStart = -1;
+    let runEnd = -1;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
+      let start = spans === undefined ? -1 : spans[2 * i]!;
       if (key === 'content-length') {
-        if (!wroteLength) {
-          s += 'Content-Length: ' + this.body.length + '\r\n';
+        if (wroteLength) {
+          start = -1; // a duplicate is dropped
+        } else {
           wroteLength = true;
+          if (start < 0 || this.values[i] !== length) {
+            if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
+            runStart = -1;
+            s += 'Content-Length: ' + length + '\r\n';
+            continue;
+          }
         }
+        if (start < 0) {
+          if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
+          runStart = -1;
+          continue;
+        }
+      }
+      if (start >= 0) {
+        if (runStart >= 0 && start === runEnd + 2) {
+          runEnd = spans![2 * i + 1]!;
+          continue;
+        }
+        if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
+        runStart = start;
+        runEnd = spans![2 * i + 1]!;
         continue;
       }
+      if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
+      runStart = -1;
       s += this.names[i] + ': ' + this.values[i] + '\r\n';
     }
-    if (!wroteLength) s += 'Content-Length: ' + this.body.length + '\r\n';
+    if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
+    if (!wroteLength) s += 'Content-Length: ' + length + '\r\n';
     return s + '\r\n';
   }
 
@@ -320,6 +370,10 @@ export abstract class SipMessage {
 
   protected copyHeaders(): [string[], string[], string[]] {
     return [this.names.slice(), this.keys.slice(), this.values.slice()];
+  }
+
+  protected copyRawTo(m: SipMessage): void {
+    if (this.rawText !== undefined && this.spans !== undefined) m.attachRaw(this.rawText, this.spans.slice());
   }
 }
 
@@ -364,7 +418,9 @@ export class SipRequest extends SipMessage {
 
   clone(): SipRequest {
     const [n, k, v] = this.copyHeaders();
-    return new SipRequest(this.method, this.uriText, n, k, v, this.body, this.version);
+    const c = new SipRequest(this.method, this.uriText, n, k, v, this.body, this.version);
+    this.copyRawTo(c);
+    return c;
   }
 }
 
@@ -394,7 +450,9 @@ export class SipResponse extends SipMessage {
 
   clone(): SipResponse {
     const [n, k, v] = this.copyHeaders();
-    return new SipResponse(this.status, this.reason, n, k, v, this.body, this.version);
+    const c = new SipResponse(this.status, this.reason, n, k, v, this.body, this.version);
+    this.copyRawTo(c);
+    return c;
   }
 }
 

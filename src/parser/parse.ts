@@ -124,6 +124,7 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
   }
 
   const msg = parseStartLine(h.startLine, names, keys, values, body);
+  msg.attachRaw(head, h.spans);
   if (clConflict) msg.framingError = true;
   return msg;
 }
@@ -136,6 +137,12 @@ class HeaderSection {
   values: string[] = [];
   clValue: string | undefined = undefined;
   clConflict = false;
+  /**
+   * Per header, [start, end) of its line in `head` when the line is exactly how the
+   * serializer would write it ("Name: value" + CRLF, long name, no folding), else -1:
+   * unchanged runs of such lines are re-sent as one slice.
+   */
+  spans: number[] = [];
 
   /** False when an empty line occurs inside `head` (the section really ends there). */
   read(head: string, maxLine: number, maxHeaders: number): boolean {
@@ -165,6 +172,7 @@ class HeaderSection {
         if (more.length > 0) values[last] = values[last]!.length > 0 ? values[last] + ' ' + more : more;
         if (values[last]!.length > maxLine) throw new SipParseError('LINE_TOO_LONG', 'folded header too long');
         if (keys[last] === 'content-length') this.noteContentLength(values[last]!, true);
+        this.spans[2 * last] = -1;
         pos = eol + 1;
         continue;
       }
@@ -175,6 +183,7 @@ class HeaderSection {
       if (ne === pos) throw new SipParseError('BAD_HEADER', 'empty header name');
       if (keys.length >= maxHeaders) throw new SipParseError('TOO_MANY_HEADERS', `more than ${maxHeaders} header lines`);
       let name = head.slice(pos, ne);
+      const rawName = name;
       let key: string;
       const known = knownHeader(name);
       if (known === undefined) {
@@ -193,6 +202,9 @@ class HeaderSection {
       while (vs < ve && isWs(head.charCodeAt(vs))) vs++;
       while (ve > vs && isWs(head.charCodeAt(ve - 1))) ve--;
       const value = head.slice(vs, ve);
+      const canonical = name === rawName && ne === colon && vs === colon + 2 && ve === lineEnd && lineEnd === eol - 1 && head.charCodeAt(colon + 1) === 32;
+      if (canonical) this.spans.push(pos, lineEnd);
+      else this.spans.push(-1, -1);
       names.push(name);
       keys.push(key);
       values.push(value);

@@ -71,7 +71,7 @@ function checkCommon(m: SipMessage): ValidationFailure | null {
     m.route;
     m.recordRoute;
     const mf = m.get('max-forwards');
-    if (mf !== undefined && !/^\s*\d{1,10}\s*$/.test(mf)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
+    if (mf !== undefined && (!/^\s*\d{1,10}\s*$/.test(mf) || Number(mf) > 0x7fffffff)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
     const date = m.get('date');
     // Date must be an RFC 1123 date in GMT (§20.17, RFC 4475 §3.1.2.12).
     if (date !== undefined && !RFC1123_GMT.test(date)) return fail(400, 'Bad Date', 'BAD_HEADER');
@@ -94,6 +94,20 @@ function badHeaderPhrase(err: SipParseError): string {
  * request may proceed. The RFC 4475 invalid and semantic cases are its test.
  */
 export function validateRequest(req: SipRequest, options: ValidateOptions = {}): ValidationFailure | null {
+  return neverThrows(() => checkRequest(req, options));
+}
+
+/** A typed view that fails where the checks above did not expect it is still a 400, never an exception. */
+function neverThrows(check: () => ValidationFailure | null): ValidationFailure | null {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof SipParseError) return fail(400, badHeaderPhrase(err), err.code);
+    throw err;
+  }
+}
+
+function checkRequest(req: SipRequest, options: ValidateOptions): ValidationFailure | null {
   if (req.version.toUpperCase() !== 'SIP/2.0') return fail(505, 'Version Not Supported', 'VERSION');
   const common = checkCommon(req);
   if (common) return common;
@@ -109,7 +123,9 @@ export function validateRequest(req: SipRequest, options: ValidateOptions = {}):
   // Headers are not allowed in a Request-URI (§19.1.1, Table 1; RFC 4475 §3.1.2.11).
   if (uri.kind === 'sip' && uri.headersRaw !== undefined) return fail(400, 'Headers in Request-URI', 'BAD_URI');
   const role = options.role ?? 'uas';
-  if (role === 'proxy' && req.maxForwards === 0) return fail(483, 'Too Many Hops', 'MAX_FORWARDS');
+  // checkCommon vetted the digits; read them without the typed view so nothing can throw here.
+  const mf = req.get('max-forwards');
+  if (role === 'proxy' && mf !== undefined && Number(mf) === 0) return fail(483, 'Too Many Hops', 'MAX_FORWARDS');
   // §8.2.2.3: Require is never rejected on ACK or CANCEL.
   const extHeader = role === 'proxy' ? 'proxy-require' : 'require';
   if (req.method !== 'ACK' && req.method !== 'CANCEL') {
@@ -132,7 +148,7 @@ export function validateRequest(req: SipRequest, options: ValidateOptions = {}):
  */
 export function validateResponse(res: SipResponse): ValidationFailure | null {
   if (res.version.toUpperCase() !== 'SIP/2.0') return fail(505, 'Version Not Supported', 'VERSION');
-  return checkCommon(res);
+  return neverThrows(() => checkCommon(res));
 }
 
 /** `validateRequest` or `validateResponse`, by message type. */

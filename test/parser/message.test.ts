@@ -144,3 +144,52 @@ describe('builders', () => {
     expect(createResponse(req, 486).to.tag).toBe('zz');
   });
 });
+
+describe('serialization reuses unchanged received lines', () => {
+  // The fast path must produce exactly what writing every header out would.
+  function rebuilt(m: SipRequest | SipResponse): string {
+    const lines = m.headerLines();
+    const names = lines.map(([n]) => n);
+    const keys = names.map((n) => n.toLowerCase());
+    const values = lines.map(([, v]) => v);
+    const copy = m.type === 'request' ? new SipRequest(m.method, m.uri, names, keys, values, m.body, m.version) : new SipResponse(m.status, m.reason, names, keys, values, m.body, m.version);
+    return copy.toString();
+  }
+
+  const samples = [
+    OPTIONS + 'Content-Length: 0\r\n\r\n',
+    OPTIONS.replace('Call-ID', 'i') + 'X-Folded: a\r\n b\r\nContent-Length:  3\r\n\r\nabc',
+    'SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK2\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 8\r\n\r\nv=0\r\nabc',
+    OPTIONS.replace(/\r\n/g, '\n') + 'l: 0\n\n',
+    OPTIONS + 'Content-Length: 2\r\nContent-Length: 2\r\n\r\nhi',
+  ];
+
+  it.each(samples.map((s, i) => [i, s] as const))('sample %i serializes as if rebuilt', (_i, text) => {
+    const m = parseMessage(text);
+    expect(m.toString()).toBe(rebuilt(m));
+    // and after every kind of change
+    const c = m.clone();
+    c.prepend('Via', 'SIP/2.0/UDP proxy;branch=z9hG4bKp');
+    expect(c.toString()).toBe(rebuilt(c));
+    c.set('To', '<sip:z@z>;tag=9');
+    expect(c.toString()).toBe(rebuilt(c));
+    c.removeFirst('Via');
+    c.remove('cseq');
+    c.append('CSeq', '7 OPTIONS');
+    c.body = Buffer.from('changed body');
+    expect(c.toString()).toBe(rebuilt(c));
+    expect(c.toString()).toContain('Content-Length: 12\r\n');
+    expect(m.toString()).toBe(rebuilt(m));
+  });
+});
+
+describe('validate never throws', () => {
+  it('a huge Max-Forwards is a 400 for a proxy, not an exception (found by the mutation property)', () => {
+    const m = parseMessage(OPTIONS.replace('Max-Forwards: 70', 'Max-Forwards: 99999999999') + 'Content-Length: 0\r\n\r\n');
+    expect(validate(m, { role: 'proxy' })).toMatchObject({ status: 400, reason: 'Bad Max-Forwards' });
+    const big = parseMessage(OPTIONS.replace('Max-Forwards: 70', 'Max-Forwards: 300') + 'Content-Length: 0\r\n\r\n');
+    // Above 255 is unusual, not malformed (1*DIGIT): RFC 4475 §3.1.2.4 lets an element carry on.
+    expect(validate(big, { role: 'proxy' })).toBeNull();
+    expect(big.maxForwards).toBe(300);
+  });
+});
