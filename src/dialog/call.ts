@@ -581,7 +581,6 @@ export class IncomingCall extends Call {
   private earlyDlg: Dialog | undefined;
   private rseq = 1 + Math.floor(Math.random() * 0x7fff);
   private readonly pendingPracks = new Map<number, { resolve: () => void; reject: (e: Error) => void; timer: Timer | undefined }>();
-  private answered2xx: SipResponse | undefined;
 
   constructor(core: UserAgentCore, invite: SipRequest, tx: InviteServerTransaction, source: MessageSource, handlers: CallHandlers = {}) {
     super(core, handlers);
@@ -714,7 +713,6 @@ export class IncomingCall extends Call {
     d.state = 'confirmed';
     this.dialog = d;
     this.state = 'answered';
-    this.answered2xx = res;
     this.core.respond2xx(this, this.tx, res, d);
   }
 
@@ -751,10 +749,6 @@ export class IncomingCall extends Call {
     this.tx.respond(res);
     this.emit('cancel', cancel);
     this.finish({ by: 'remote', method: 'CANCEL', status: 487, phrase: reasonPhrase(487), reason: reasonOf(cancel) }, false);
-  }
-
-  get answerResponse(): SipResponse | undefined {
-    return this.answered2xx;
   }
 
   protected override cleanup(): void {

@@ -110,11 +110,6 @@ export function knownHeader(name: string): [display: string, key: string] | unde
   return undefined;
 }
 
-/** The name to write for a header key, or undefined for an unknown extension header. */
-export function displayName(key: string): string | undefined {
-  return DISPLAY[key];
-}
-
 export function isListHeader(key: string): boolean {
   return LIST_HEADERS.has(key);
 }

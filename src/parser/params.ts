@@ -106,15 +106,7 @@ export function endOfQuoted(s: string, i: number): number {
  * Via `received` with a bare IPv6 address, RFC 5118 §4.5) any run up to `;`.
  */
 export function parseParams(s: string, i: number, header: string): Params {
-  return new Params(scanParams(s, i, header, []));
-}
-
-/** Check parameter syntax without building anything (for views parsed lazily). */
-export function checkParams(s: string, i: number, header: string): void {
-  scanParams(s, i, header, null);
-}
-
-function scanParams(s: string, i: number, header: string, list: Array<string | null> | null): Array<string | null> {
+  const list: Array<string | null> = [];
   const n = s.length;
   while (i < n) {
     while (i < n && isWs(s.charCodeAt(i))) i++;
@@ -129,7 +121,7 @@ function scanParams(s: string, i: number, header: string, list: Array<string | n
       i++;
     }
     if (i === ns) throw new SipParseError('BAD_HEADER', `empty parameter name in ${header}`, header);
-    const name = list ? s.slice(ns, i) : '';
+    const name = s.slice(ns, i);
     while (i < n && isWs(s.charCodeAt(i))) i++;
     if (i < n && s.charCodeAt(i) === 61 /* = */) {
       i++;
@@ -147,10 +139,10 @@ function scanParams(s: string, i: number, header: string, list: Array<string | n
         }
         if (i === vs) throw new SipParseError('BAD_HEADER', `empty parameter value in ${header}`, header);
       }
-      if (list) list.push(name, s.slice(vs, i));
-    } else if (list) {
+      list.push(name, s.slice(vs, i));
+    } else {
       list.push(name, null);
     }
   }
-  return list ?? [];
+  return new Params(list);
 }

@@ -62,9 +62,4 @@ export abstract class ClientTransaction extends Transaction {
     this.user?.onTransportError?.(err, this);
     this.terminate();
   }
-
-  /** The request as first sent (Via included). */
-  get sentRequest(): SipRequest {
-    return this.request;
-  }
 }
