@@ -718,7 +718,7 @@ export class IncomingCall extends Call {
 
   /** Send 100 Trying now (the transaction layer otherwise sends it after 200 ms). */
   trying(): void {
-    if (!this.ended && this.tx.lastResponse === undefined) this.tx.respond(createResponse(this.invite, 100));
+    if (!this.ended && this.tx.lastStatus === 0) this.tx.respond(createResponse(this.invite, 100));
   }
 
   /** End the call with a final response built elsewhere (a digest server's 407, a stateless policy). */

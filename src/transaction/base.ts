@@ -74,6 +74,9 @@ export abstract class Transaction {
 
   protected abstract transportError(err: TransportError): void;
 
+  /** Let go of message bytes kept for retransmission: a call may hold its transaction for hours. */
+  protected dropBuffers(): void {}
+
   /** Terminate now, whatever the state (shutdown). */
   abort(): void {
     this.terminate();
@@ -85,6 +88,7 @@ export abstract class Transaction {
     this.ended = true;
     for (const t of this.live.values()) t.cancel();
     this.live.clear();
+    this.dropBuffers();
     this.host.release(this);
     this.onTerminated?.(this);
   }

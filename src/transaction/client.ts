@@ -14,6 +14,7 @@ export interface ClientTransactionUser {
 }
 
 const synthesized = new WeakSet<SipResponse>();
+const EMPTY = new Uint8Array(0);
 
 /** True for a 408/503 made up locally by a client transaction, not received. */
 export function isSynthesized(response: SipResponse): boolean {
@@ -24,7 +25,7 @@ export function isSynthesized(response: SipResponse): boolean {
 export abstract class ClientTransaction extends Transaction {
   abstract override readonly kind: 'invite-client' | 'non-invite-client';
   protected user: ClientTransactionUser | undefined;
-  protected readonly bytes: Uint8Array;
+  protected bytes: Uint8Array;
   /** The last response received (or synthesized). */
   lastResponse: SipResponse | undefined;
 
@@ -38,6 +39,11 @@ export abstract class ClientTransaction extends Transaction {
   abstract start(): void;
   /** A response matched this transaction. */
   abstract receive(response: SipResponse): void;
+
+  protected override dropBuffers(): void {
+    this.bytes = EMPTY;
+    this.lastResponse = undefined;
+  }
 
   protected deliver(response: SipResponse): void {
     this.lastResponse = response;

@@ -22,7 +22,7 @@ export class InviteServerTransaction extends ServerTransaction {
     // §17.2.1: answer 100 Trying if the user has not answered within 200 ms.
     if (tryingAfterMs >= 0) {
       this.startTimer('trying', tryingAfterMs, () => {
-        if (this.st === 'proceeding' && this.lastResponse === undefined) this.sendResponse(createResponse(request, 100));
+        if (this.st === 'proceeding' && this.lastStatus === 0) this.sendResponse(createResponse(request, 100));
       });
     }
   }

@@ -5,9 +5,11 @@ import { Transaction, type Destination, type TransactionHost } from './base.js';
 /** Behaviour shared by the INVITE and non-INVITE server transactions. */
 export abstract class ServerTransaction extends Transaction {
   abstract override readonly kind: 'invite-server' | 'non-invite-server';
-  /** The last response sent (resent on request retransmissions). */
+  /** The last response sent (resent on request retransmissions); released when the transaction ends. */
   lastResponse: SipResponse | undefined;
   protected lastBytes: Uint8Array | undefined;
+  /** Status of the last response sent (0: none yet). Kept after the transaction ends. */
+  lastStatus = 0;
   /** Called when a response could not be sent (the transaction is then terminated). */
   onTransportError: ((err: TransportError, tx: ServerTransaction) => void) | undefined;
 
@@ -22,10 +24,16 @@ export abstract class ServerTransaction extends Transaction {
 
   /** True once a final response was sent. */
   get finalSent(): boolean {
-    return this.lastResponse !== undefined && this.lastResponse.status >= 200;
+    return this.lastStatus >= 200;
+  }
+
+  protected override dropBuffers(): void {
+    this.lastBytes = undefined;
+    this.lastResponse = undefined;
   }
 
   protected sendResponse(res: SipResponse): void {
+    this.lastStatus = res.status;
     this.lastResponse = res;
     this.lastBytes = res.toBytes();
     this.send(this.lastBytes);

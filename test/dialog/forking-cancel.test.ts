@@ -68,9 +68,10 @@ describe('forking (§13.2.2.4)', () => {
     f.clock.advance(10);
     const inv = f.requests[0]!.tx as InviteServerTransaction;
     answer(inv, 200, 'x', SDP_B);
+    const ok = inv.lastResponse!;
     f.clock.advance(64 * T1 + 10); // the client transaction is gone
     expect(f.alice.stats.transactions).toBe(0);
-    void f.peer.sendStateless(inv.lastResponse!, { address: '10.0.0.1', port: 5060 });
+    void f.peer.sendStateless(ok, { address: '10.0.0.1', port: 5060 });
     f.clock.advance(10);
     expect(f.acks).toHaveLength(2);
   });
