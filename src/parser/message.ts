@@ -72,6 +72,14 @@ export abstract class SipMessage {
     return out;
   }
 
+  /** How many lines of `name` the message has (list elements not split). */
+  lineCount(name: string): number {
+    const key = headerKey(name);
+    let n = 0;
+    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] === key) n++;
+    return n;
+  }
+
   has(name: string): boolean {
     return this.keys.indexOf(headerKey(name)) >= 0;
   }
