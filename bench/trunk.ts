@@ -105,6 +105,15 @@ async function startRelay(uasPort: number): Promise<{ port: number; close(): voi
   return { port: s.address().port, close: () => s.close() };
 }
 
+/** The trunk as `npm start` runs it: the example on top of the compiled library (dist). */
+function startTrunkProcess(cfgFile: string): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'examples/trunk-server/main.ts'), '--config', cfgFile], {
+    cwd: ROOT,
+    stdio: 'ignore',
+    env: { ...process.env, TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.run.json') },
+  });
+}
+
 function rssKb(pid: number): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
@@ -134,7 +143,7 @@ async function main(): Promise<void> {
   const floor = await ramp('relay', `127.0.0.1:${relay.port}`, 'uac-plain.xml', false);
   relay.close();
 
-  const trunk = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'examples/trunk-server/main.ts'), '--config', cfgFile], { cwd: ROOT, stdio: 'ignore' });
+  const trunk = startTrunkProcess(cfgFile);
   await new Promise((r) => setTimeout(r, 3000));
   console.log('\n## trunk: 407 digest (MD5) + B2BUA + answer + BYE, one Node thread');
   const t = await ramp('trunk', `127.0.0.1:${trunkPort}`, 'uac-answered.xml', true);
@@ -148,7 +157,7 @@ async function main(): Promise<void> {
   // Memory per held call, on a fresh trunk: HELD_CALLS calls up at once (each holds 120 s).
   // RSS is read once every transaction of the set-up is over (Timers L/M: 64·T1 = 32 s),
   // so what is measured is what a call costs while it lasts, not its set-up.
-  const fresh = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'examples/trunk-server/main.ts'), '--config', cfgFile], { cwd: ROOT, stdio: 'ignore' });
+  const fresh = startTrunkProcess(cfgFile);
   await new Promise((r) => setTimeout(r, 3000));
   const idle = rssKb(fresh.pid!);
   const holdPort = await freePort();
