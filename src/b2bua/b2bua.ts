@@ -57,6 +57,8 @@ export interface B2buaOptions {
 }
 
 export interface B2buaEvents {
+  /** A hook (authenticate, route, media) threw or rejected; the call was refused with 500. */
+  error(error: unknown, call: CallRecord | undefined): void;
   /** A bridged call was created (after authentication and routing). */
   call(record: CallRecord): void;
   /** Any change of a call's record. */
@@ -111,7 +113,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       userAgent: options.userAgent,
       // A B2BUA forwards: Max-Forwards 0 is a 483 here (§16.3), and Require is checked against what we support.
       validate: { role: 'proxy', supported: ['100rel'] },
-      onInvite: (call) => void this.onInvite(call),
+      onInvite: (call) => void this.onInvite(call).catch((err: unknown) => this.hookFailed(call, err)),
       incomingCallHandlers: {
         onUpdate: (req, call) => this.bridges.get(call as IncomingCall)?.relayUpdate(call, req) ?? { status: 481 },
         onBye: (_req, cause, call) => this.bridges.get(call as IncomingCall)?.relayBye('caller', cause),
@@ -135,6 +137,15 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
 
   setTimer(ms: number, fn: () => void) {
     return this.ua.clock.setTimer(ms, fn);
+  }
+
+  /** A user hook failed: the caller gets 500 and the error is reported, never an unhandled rejection. */
+  private hookFailed(a: IncomingCall, err: unknown): void {
+    const bridge = this.bridges.get(a);
+    if (!a.ended) void a.reject(500, { reason: { protocol: 'Q.850', cause: 41 } });
+    if (bridge) bridge.shutdown({ protocol: 'Q.850', cause: 41, text: 'Internal error' });
+    if (this.listenerCount('error') > 0) this.emit('error', err, bridge?.record);
+    else queueMicrotask(() => console.error('sipkit B2BUA: a hook failed:', err));
   }
 
   private async onInvite(a: IncomingCall): Promise<void> {

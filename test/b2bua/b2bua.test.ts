@@ -241,3 +241,35 @@ describe('CANCEL', () => {
     expect(b.cause).toMatchObject({ by: 'remote', method: 'BYE' });
   });
 });
+
+describe('hooks that fail', () => {
+  it('a throwing route hook gives the caller 500 and an error event, not a crash', async () => {
+    const t = trunk({
+      b2bua: {
+        route: () => {
+          throw new Error('database down');
+        },
+      },
+    });
+    const errors: unknown[] = [];
+    t.b2bua.on('error', (e) => errors.push(e));
+    const failures: number[] = [];
+    placeCall(t, { on: { failure: (r) => failures.push(r.status) } });
+    await run(t);
+    expect(failures).toEqual([500]);
+    expect(errors).toEqual([expect.objectContaining({ message: 'database down' })]);
+  });
+
+  it('a media hook that rejects ends the call cleanly on both legs', async () => {
+    const t = trunk({ b2bua: { media: { onOffer: () => Promise.reject(new Error('anchor unavailable')) } } });
+    const errors: unknown[] = [];
+    t.b2bua.on('error', (e) => errors.push(e));
+    const failures: number[] = [];
+    placeCall(t, { on: { failure: (r) => failures.push(r.status) } });
+    await run(t);
+    expect(failures).toEqual([500]);
+    expect(t.atDest).toHaveLength(0);
+    expect(errors).toHaveLength(1);
+    expect(t.b2bua.stats.bridges).toBe(0);
+  });
+});
