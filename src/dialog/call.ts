@@ -232,10 +232,14 @@ export abstract class Call extends Emitter<CallEvents> {
     const d = this.dialog;
     if (!d || this.ended) return;
     const headers: HeaderInit = reason ? [['Reason', formatReason(reason)]] : [];
-    const req = d.createRequest('BYE', { headers });
     const cause: HangupCause = { by, method: 'BYE', reason: reason ? parseReason(formatReason(reason)) : undefined };
     this.finish(cause, true);
-    await this.core.sendInDialog(d, req).catch(() => undefined);
+    // The call is over locally whatever happens to the BYE; a hang-up never rejects.
+    try {
+      await this.core.sendInDialog(d, d.createRequest('BYE', { headers }));
+    } catch {
+      // An unroutable dialog (unusable route set or target): nothing more to do.
+    }
   }
 
   /** A request arrived in our dialog (the user agent checked CSeq order already). */

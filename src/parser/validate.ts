@@ -64,8 +64,9 @@ function checkCommon(m: SipMessage): ValidationFailure | null {
       const c = m.contact;
       if (c !== '*') for (const na of c) na.uri;
     }
-    m.route;
-    m.recordRoute;
+    // Route and Record-Route URIs become Request-URIs and next hops later: they must parse now.
+    for (const r of m.route) r.uri;
+    for (const r of m.recordRoute) r.uri;
     const mf = m.get('max-forwards');
     if (mf !== undefined && (!/^\s*\d{1,10}\s*$/.test(mf) || Number(mf) > 0x7fffffff)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
     const date = m.get('date');

@@ -193,3 +193,12 @@ describe('validate never throws', () => {
     expect(big.maxForwards).toBe(300);
   });
 });
+
+describe('validate checks the URIs later layers route on', () => {
+  it('a Record-Route whose URI does not parse is refused (a response would be dropped)', () => {
+    const res = parseMessage('SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nRecord-Route: <sip:@@>\r\nContent-Length: 0\r\n\r\n');
+    expect(validate(res)).toMatchObject({ status: 400 });
+    const req = parseMessage(OPTIONS + 'Route: <sip:proxy.example.com:99999;lr>\r\nContent-Length: 0\r\n\r\n');
+    expect(validate(req)).toMatchObject({ status: 400 });
+  });
+});
