@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { createResponse } from '../../src/parser/index.js';
 import { placeCall, run, SDP_CALLER, SDP_DEST, trunk, type Trunk } from '../support/b2bua-harness.js';
 
-const T1 = 500;
 
 async function answered(t: Trunk, options: Parameters<typeof placeCall>[1] = {}) {
   const call = placeCall(t, options);
@@ -158,6 +157,5 @@ describe('after answer', () => {
     expect(b.invite.get('x-account')).toBe('acme');
     expect(b.invite.has('x-secret')).toBe(false);
     expect(call.invite.get('x-secret')).toBe('no');
-    void T1;
   });
 });

@@ -3,7 +3,7 @@ import { createResponse, parseMessage, type SipResponse } from '../../src/parser
 import { FakeClock, TestNetwork } from '../../src/transport/index.js';
 import { TransactionLayer } from '../../src/transaction/index.js';
 import { loadManifest, loadMessage } from '../support/conformance.js';
-import { pair, RecordingUser, request, send, T1 } from '../support/tx-harness.js';
+import { pair, RecordingUser, request, send } from '../support/tx-harness.js';
 
 /** A layer on 10.0.0.2 and a raw sender on 10.0.0.1 that records what comes back. */
 function rawPeer(validate?: ConstructorParameters<typeof TransactionLayer>[0]['validate']) {
@@ -187,6 +187,5 @@ describe('TransactionLayer', () => {
     p.clock.advance(10);
     expect(p.bUser.requests).toHaveLength(2);
     expect(p.net.packets('SIP/2.0 503')).toHaveLength(1);
-    void T1;
   });
 });
