@@ -110,6 +110,22 @@ export function knownHeader(name: string): [display: string, key: string] | unde
   return undefined;
 }
 
+/**
+ * The registered header whose wire name (exact case) is text[start, end), found without
+ * slicing the name out: the common case on the parse path. Undefined means "look closer".
+ */
+export function knownHeaderAt(text: string, start: number, end: number): [display: string, key: string] | undefined {
+  const n = end - start;
+  if (n < 2 || n > 31) return undefined;
+  const bucket = BUCKETS[bucketIndex(n, text.charCodeAt(start))];
+  if (bucket === undefined) return undefined;
+  for (let i = 0; i < bucket.length; i++) {
+    const e = bucket[i]!;
+    if (text.startsWith(e[0], start)) return e;
+  }
+  return undefined;
+}
+
 export function isListHeader(key: string): boolean {
   return LIST_HEADERS.has(key);
 }

@@ -1,6 +1,6 @@
 import { SipParseError } from './errors.js';
 import { TOKEN, isWs, trimLws } from './chars.js';
-import { knownHeader } from './header-names.js';
+import { knownHeader, knownHeaderAt } from './header-names.js';
 import { SipRequest, SipResponse } from './message.js';
 import { schemeLength } from './uri.js';
 
@@ -182,27 +182,37 @@ class HeaderSection {
       while (ne > pos && isWs(head.charCodeAt(ne - 1))) ne--;
       if (ne === pos) throw new SipParseError('BAD_HEADER', 'empty header name');
       if (keys.length >= maxHeaders) throw new SipParseError('TOO_MANY_HEADERS', `more than ${maxHeaders} header lines`);
-      let name = head.slice(pos, ne);
-      const rawName = name;
+      let name: string;
       let key: string;
-      const known = knownHeader(name);
-      if (known === undefined) {
-        for (let k = pos; k < ne; k++) {
-          const c = head.charCodeAt(k);
-          if (c > 127 || TOKEN[c] === 0) throw new SipParseError('BAD_HEADER', `bad header name: ${snippet(name)}`);
-        }
-        key = name.toLowerCase();
+      // The line's name is already the wire name (no compact form, canonical case).
+      let asWritten = true;
+      const exact = knownHeaderAt(head, pos, ne);
+      if (exact !== undefined) {
+        name = exact[0];
+        key = exact[1];
       } else {
-        // Registered headers are kept under their long wire name (compact forms are not re-sent).
-        name = known[0];
-        key = known[1];
+        const raw = head.slice(pos, ne);
+        const known = knownHeader(raw);
+        if (known === undefined) {
+          for (let k = pos; k < ne; k++) {
+            const c = head.charCodeAt(k);
+            if (c > 127 || TOKEN[c] === 0) throw new SipParseError('BAD_HEADER', `bad header name: ${snippet(raw)}`);
+          }
+          name = raw;
+          key = raw.toLowerCase();
+        } else {
+          // Registered headers are kept under their long wire name (compact forms are not re-sent).
+          name = known[0];
+          key = known[1];
+          asWritten = false;
+        }
       }
       let vs = colon + 1;
       let ve = lineEnd;
       while (vs < ve && isWs(head.charCodeAt(vs))) vs++;
       while (ve > vs && isWs(head.charCodeAt(ve - 1))) ve--;
       const value = head.slice(vs, ve);
-      const canonical = name === rawName && ne === colon && vs === colon + 2 && ve === lineEnd && lineEnd === eol - 1 && head.charCodeAt(colon + 1) === 32;
+      const canonical = asWritten && ne === colon && vs === colon + 2 && ve === lineEnd && lineEnd === eol - 1 && head.charCodeAt(colon + 1) === 32;
       if (canonical) this.spans.push(pos, lineEnd);
       else this.spans.push(-1, -1);
       names.push(name);
