@@ -65,6 +65,20 @@ describe('re-INVITE and UPDATE', () => {
     expect(Buffer.from(inc.remoteSdp!).toString()).toBe(SDP_A2);
   });
 
+  it('UPDATE in an early dialog (RFC 3311), before the answer', async () => {
+    const p = uaPair();
+    const call = p.alice.invite(BOB, { body: SDP_A });
+    settle(p);
+    const inc = p.incoming[0]!;
+    inc.provisional(183, { body: SDP_B });
+    settle(p);
+    const r = call.update({ body: SDP_A2 });
+    settle(p);
+    expect((await r).status).toBe(200);
+    expect(Buffer.from(inc.remoteSdp!).toString()).toBe(SDP_A2);
+    expect(call.state).toBe('early');
+  });
+
   it('UPDATE in a confirmed dialog', async () => {
     const p = uaPair();
     const { call } = await established(p);

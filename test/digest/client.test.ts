@@ -94,3 +94,14 @@ describe('DigestClient', () => {
     );
   });
 });
+
+describe('challenge parsing', () => {
+  it('reads several challenges joined in one header value, skipping other schemes', async () => {
+    const { parseChallenges } = await import('../../src/digest/index.js');
+    const cs = parseChallenges('Digest realm="a", nonce="1", algorithm=SHA-256, qop="auth", Basic realm="b", Digest realm="c", nonce="2"');
+    expect(cs.map((c) => [c.realm, c.nonce, c.algorithm])).toEqual([
+      ['a', '1', 'SHA-256'],
+      ['c', '2', undefined],
+    ]);
+  });
+});

@@ -106,6 +106,28 @@ describe('trunk server with sipkit user agents (SHA-256 digest, UDP and TCP)', (
     expect(stopped).toBe(true);
   });
 
+  it('an extension stored as HA1 (no password in the config) authenticates', async () => {
+    const { computeHA1 } = await import('../../src/digest/index.js');
+    const realm = 'acme.trunk.sipkit.test';
+    const { trunk } = await setup();
+    trunk.config.domains[realm]!.extensions['3000'] = {
+      ha1: { 'SHA-256': computeHA1('SHA-256', '3000', realm, 'pw-3000'), MD5: computeHA1('MD5', '3000', realm, 'pw-3000') },
+    };
+    const caller = new UserAgent({ transports: [await UdpTransport.bind()] });
+    stops.push(() => caller.close());
+    const sip = trunk.sip.find((s) => s.transport === 'udp')!;
+    const call = caller.invite('sip:+4930123@acme.trunk.sipkit.test', {
+      destination: { address: '127.0.0.1', port: sip.port },
+      from: '<sip:3000@acme.trunk.sipkit.test>',
+      auth: { username: '3000', password: 'pw-3000' },
+    });
+    await new Promise<void>((resolve, reject) => {
+      call.on('answer', () => resolve());
+      call.on('failure', (r) => reject(new Error(`failed ${r.status}`)));
+    });
+    await call.hangup();
+  });
+
   it('an unknown trunk domain is 404 and reveals nothing more', async () => {
     const { trunk } = await setup();
     const caller = new UserAgent({ transports: [await UdpTransport.bind()] });
