@@ -127,6 +127,13 @@ export function benchParser(): string {
       },
     },
     {
+      name: 'sip@0.0.6: parse + read',
+      run: (i) => {
+        const h = sip.parse(corpus[i % n]!).headers;
+        return h.via.length + (h.from.params.tag?.length ?? 0) + (h.to.params.tag?.length ?? 0) + h.cseq.seq + h['call-id'].length;
+      },
+    },
+    {
       name: 'jssip@3.13.8: parse + read',
       run: (i) => {
         const m = jssip.parseMessage(strings[i % n]!, fakeUa);
@@ -136,16 +143,18 @@ export function benchParser(): string {
   ]);
 
   const floor = results.get('floor: decode + split lines')!;
-  const sipRate = results.get('sip@0.0.6: parse + read + serialize')!;
+  const sipFull = results.get('sip@0.0.6: parse + read + serialize')!;
+  const sipRead = results.get('sip@0.0.6: parse + read')!;
   const jsRate = results.get('jssip@3.13.8: parse + read')!;
   const full = results.get('sipkit: parse + read + serialize')!;
-  const rows: Array<[string, number, string]> = [...results].map(([name, r]) => [
-    name,
-    r,
-    `${(r / sipRate).toFixed(2)}x sip, ${(r / jsRate).toFixed(1)}x jssip, ${((r / floor) * 100).toFixed(0)}% of floor`,
-  ]);
+  const read = results.get('sipkit: parse + read')!;
+  // Like for like: a "+ serialize" case against sip's "+ serialize", a read-only case against sip's read-only.
+  const rows: Array<[string, number, string]> = [...results].map(([name, r]) => {
+    const sipBase = name.includes('serialize') ? sipFull : sipRead;
+    return [name, r, `${(r / sipBase).toFixed(2)}x sip (same work), ${(r / jsRate).toFixed(1)}x jssip, ${((r / floor) * 100).toFixed(0)}% of floor`];
+  });
   return (
     table('parser (mixed corpus of 5 messages; median of 5 rounds)', rows) +
-    `\n  => sipkit full parse-read-serialize is ${(full / sipRate).toFixed(2)}x the sip package (target >= 5x)`
+    `\n  => parse-and-access: sipkit ${(read / sipRead).toFixed(2)}x the sip package; with serialization ${(full / sipFull).toFixed(2)}x (target >= 5x)`
   );
 }
