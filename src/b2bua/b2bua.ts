@@ -203,7 +203,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     this.remember(record);
     a.on('ended', (cause) => bridge.onCallerEnded(cause));
     a.on('ack', (ack) => bridge.onCallerAck(ack));
-    a.on('request', (req, tx) => void bridge.relayRequest(a, bridge.b, req, tx));
+    a.on('request', (req, tx) => void bridge.relayRequest(bridge.b, req, tx));
     this.emit('call', record);
     await bridge.dial(route);
   }

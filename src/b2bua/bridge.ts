@@ -113,10 +113,8 @@ export class Bridge {
     b.on('provisional', (res) => this.enqueue(() => this.relayProvisional(b, res)));
     b.on('answer', (res) => this.enqueue(() => this.relayAnswer(b, res)));
     b.on('failure', (res, cause) => this.enqueue(() => this.relayFailure(b, res, cause)));
-    b.on('hangup', (cause) => {
-      if (cause.by === 'remote') this.onCalleeHangup(cause);
-    });
-    b.on('request', (req, tx) => void this.relayRequest(b, this.a, req, tx));
+    // A BYE from B is relayed by the onBye policy (relayBye), before B's call reports its end.
+    b.on('request', (req, tx) => void this.relayRequest(this.a, req, tx));
   }
 
   private enqueue(step: () => void | Promise<void>): void {
@@ -243,13 +241,6 @@ export class Bridge {
     return other.hangup({ reason: reasonInit(r) });
   }
 
-  private onCalleeHangup(cause: HangupCause): void {
-    if (this.done) return;
-    const reason = cause.reason;
-    void this.a.hangup({ reason: reasonInit(reason) });
-    this.end({ by: 'callee', status: undefined, phrase: undefined, q850: reason?.protocol.toUpperCase() === 'Q.850' ? reason.cause : 16 });
-  }
-
   // ---- A → B -------------------------------------------------------------------------
 
   /** The caller's call ended (CANCEL before answer, BYE after): end the B leg with the same Reason. */
@@ -310,12 +301,11 @@ export class Bridge {
   }
 
   /** INFO, NOTIFY, MESSAGE, … from one leg: relayed to the other when policy allows, the answer relayed back. */
-  async relayRequest(from: Call, to: Call | undefined, req: SipRequest, tx: ServerTransaction): Promise<void> {
+  async relayRequest(to: Call | undefined, req: SipRequest, tx: ServerTransaction): Promise<void> {
     if (!to || to.state !== 'answered' || !this.host.relayMethods.includes(req.method)) {
       tx.respond(createResponse(req, req.method === 'OPTIONS' ? 200 : 405));
       return;
     }
-    void from;
     const res = await to.request(req.method, {
       body: req.body.length > 0 ? req.body : undefined,
       contentType: req.get('content-type'),

@@ -14,8 +14,6 @@ function table(chars: string, alnum: boolean): Uint8Array {
 
 /** token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~") */
 export const TOKEN = table("-.!%*_+`'~", true);
-/** word additionally allows ( ) < > : \ " / [ ] ? { } (used by Call-ID). */
-export const WORD = table("-.!%*_+`'~()<>:\\\"/[]?{}", true);
 /** Characters allowed in a URI scheme after the first letter. */
 export const SCHEME = table('+-.', true);
 /** Characters of a hostname, IPv4 address (and '_' tolerated, seen in the wild). */

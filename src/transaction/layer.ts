@@ -173,16 +173,18 @@ export class TransactionLayer {
     if (request.method === 'ACK') throw new SipError('ACK_NOT_A_TRANSACTION', 'ACK is sent with sendStateless');
     let transport = this.transportFor(target.transport);
     const address = { address: target.address, port: target.port };
+    let bytes: Uint8Array | undefined;
     if (!options.keepVia) {
       request.prepend('Via', this.createVia(transport));
+      bytes = request.toBytes();
       // §18.1.1: too large for UDP and a congestion-controlled transport is at hand → use it.
-      const limit = this.opts.udpSizeLimit ?? 1300;
-      if (!transport.reliable && request.toBytes().length > limit) {
+      if (!transport.reliable && bytes.length > (this.opts.udpSizeLimit ?? 1300)) {
         const stream = this.transportList.find((t) => t.reliable && t.protocol === 'tcp');
         if (stream) {
           transport = stream;
           request.removeFirst('Via');
           request.prepend('Via', this.createVia(transport));
+          bytes = undefined;
         }
       }
     }
@@ -190,7 +192,7 @@ export class TransactionLayer {
     if (!branch) throw new SipError('NO_BRANCH', 'request has no Via branch');
     const dest: Destination = { transport, address };
     const key = clientKey(branch, request.method);
-    const bytes = request.toBytes();
+    bytes ??= request.toBytes();
     const tx =
       request.method === 'INVITE'
         ? new InviteClientTransaction(this.host, key, request, dest, user, bytes, (cancel, inv) => this.sendCancel(cancel, inv))
@@ -297,8 +299,9 @@ export class TransactionLayer {
       // A Via we cannot read: answer where the request came from (symmetric response).
     }
     this.counters.statelessResponses++;
-    this.opts.trace?.('out', res.toBytes(), address, source.transport);
-    source.transport.send(res.toBytes(), address).catch(() => {
+    const bytes = res.toBytes();
+    this.opts.trace?.('out', bytes, address, source.transport);
+    source.transport.send(bytes, address).catch(() => {
       this.counters.transportErrors++;
     });
   }
