@@ -110,18 +110,36 @@ export function knownHeader(name: string): [display: string, key: string] | unde
   return undefined;
 }
 
+// Wire names by first character, the most frequent first: a received line that starts
+// with one of them followed directly by ':' is recognised without finding the colon or
+// slicing the name.
+const HOT_ORDER = [
+  'Via', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Content-Length', 'Content-Type', 'Max-Forwards', 'Route',
+  'Record-Route', 'Allow', 'Supported', 'User-Agent', 'Proxy-Authorization', 'Authorization', 'Expires', 'Require',
+  'Reason', 'Server', 'Session-Expires', 'RSeq', 'RAck', 'Proxy-Authenticate', 'WWW-Authenticate', 'Event',
+];
+const BY_FIRST: Array<Array<[display: string, key: string]> | undefined> = [];
+for (const name of [...HOT_ORDER, ...Object.values(DISPLAY).filter((n) => !HOT_ORDER.includes(n))]) {
+  // The same entry knownHeader() returns, so keys stay the interned strings compared everywhere.
+  (BY_FIRST[name.charCodeAt(0)] ??= []).push(knownHeader(name)!);
+}
+
 /**
- * The registered header whose wire name (exact case) is text[start, end), found without
- * slicing the name out: the common case on the parse path. Undefined means "look closer".
+ * The registered header whose wire name (exact case) starts the line at `pos` and is
+ * followed directly by ':'. Undefined means "look closer" (compact form, other case,
+ * space before the colon, extension header).
  */
-export function knownHeaderAt(text: string, start: number, end: number): [display: string, key: string] | undefined {
-  const n = end - start;
-  if (n < 2 || n > 31) return undefined;
-  const bucket = BUCKETS[bucketIndex(n, text.charCodeAt(start))];
-  if (bucket === undefined) return undefined;
-  for (let i = 0; i < bucket.length; i++) {
-    const e = bucket[i]!;
-    if (text.startsWith(e[0], start)) return e;
+export function knownLineName(text: string, pos: number): [display: string, key: string] | undefined {
+  const list = BY_FIRST[text.charCodeAt(pos)];
+  if (list === undefined) return undefined;
+  for (let i = 0; i < list.length; i++) {
+    const e = list[i]!;
+    const w = e[0];
+    const n = w.length;
+    if (text.charCodeAt(pos + n) !== 58) continue;
+    let k = 1;
+    while (k < n && text.charCodeAt(pos + k) === w.charCodeAt(k)) k++;
+    if (k === n) return e;
   }
   return undefined;
 }

@@ -22,17 +22,22 @@ export abstract class SipMessage {
   abstract readonly type: 'request' | 'response';
   /** SIP-Version as received (e.g. `SIP/2.0`). */
   version: string;
-  /** The body bytes, exact. Content-Length is computed from this on serialization. */
-  body: Uint8Array;
+  // The body: either bytes, or (as parsed) a range of the received buffer cut out on first use.
+  private bodyBytes: Uint8Array;
+  private bodySource: Buffer | undefined = undefined;
+  private bodyFrom = 0;
+  private bodyTo = 0;
   /** True when the message had conflicting Content-Length headers (RFC 4475 §3.3.9). */
   framingError = false;
 
   // Parallel arrays rather than per-header objects: one allocation per field, not per header.
   protected readonly names: string[];
   protected readonly keys: string[];
-  protected readonly values: string[];
+  /** A received value is undefined until first read: it is sliced from `rawText` on demand. */
+  protected readonly values: Array<string | undefined>;
 
-  // The received header text and, per header, its unchanged canonical line in it (or -1).
+  // The received text and, per header, four offsets into it: the line [start, end) when it is
+  // unchanged and canonical (else -1, -1), then the value [start, end).
   private rawText: string | undefined;
   private spans: number[] | undefined;
 
@@ -41,18 +46,56 @@ export abstract class SipMessage {
   private cTo: NameAddr | undefined;
   private cCSeq: CSeq | undefined;
 
-  constructor(names: string[], keys: string[], values: string[], body: Uint8Array | undefined, version: string) {
+  constructor(names: string[], keys: string[], values: Array<string | undefined>, body: Uint8Array | undefined, version: string) {
     this.names = names;
     this.keys = keys;
     this.values = values;
-    this.body = body ?? EMPTY;
+    this.bodyBytes = body ?? EMPTY;
     this.version = version;
   }
 
-  /** @internal Keep the received header text so unchanged lines serialize as slices of it. */
+  /**
+   * @internal Attach the received text: values left undefined are sliced from it on first
+   * read, and unchanged lines serialize as slices of it. `spans` holds four offsets per header.
+   */
   attachRaw(text: string, spans: number[]): void {
     this.rawText = text;
     this.spans = spans;
+  }
+
+  /** The raw value of header line `i`, sliced from the received text on first use. */
+  protected valueAt(i: number): string {
+    const v = this.values[i];
+    if (v !== undefined) return v;
+    const s = this.spans!;
+    return (this.values[i] = this.rawText!.slice(s[4 * i + 2], s[4 * i + 3]));
+  }
+
+  /** @internal The parser's body: bytes [from, to) of the received buffer, not cut out until read. */
+  attachBody(source: Buffer, from: number, to: number): void {
+    this.bodySource = source;
+    this.bodyFrom = from;
+    this.bodyTo = to;
+  }
+
+  /** The body bytes, exact. Content-Length is computed from this on serialization. */
+  get body(): Uint8Array {
+    const src = this.bodySource;
+    if (src !== undefined) {
+      this.bodyBytes = src.subarray(this.bodyFrom, this.bodyTo);
+      this.bodySource = undefined;
+    }
+    return this.bodyBytes;
+  }
+
+  set body(b: Uint8Array) {
+    this.bodyBytes = b;
+    this.bodySource = undefined;
+  }
+
+  /** Body size in bytes, without cutting the body out of the received buffer. */
+  get bodyLength(): number {
+    return this.bodySource !== undefined ? this.bodyTo - this.bodyFrom : this.bodyBytes.length;
   }
 
   abstract startLine(): string;
@@ -68,7 +111,7 @@ export abstract class SipMessage {
   /** Header lines as [wire name, raw value], in order (registered headers under their long name). */
   headerLines(): Array<[string, string]> {
     const out: Array<[string, string]> = [];
-    for (let i = 0; i < this.keys.length; i++) out.push([this.names[i]!, this.values[i]!]);
+    for (let i = 0; i < this.keys.length; i++) out.push([this.names[i]!, this.valueAt(i)]);
     return out;
   }
 
@@ -90,7 +133,7 @@ export abstract class SipMessage {
     const keys = this.keys;
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] === key) {
-        const v = this.values[i]!;
+        const v = this.valueAt(i);
         if (!isListHeader(key)) return v;
         const first = firstOfList(v);
         if (first.length > 0) return first;
@@ -107,8 +150,8 @@ export abstract class SipMessage {
     const keys = this.keys;
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] !== key) continue;
-      if (list) for (const e of splitList(this.values[i]!)) out.push(e);
-      else out.push(this.values[i]!);
+      if (list) for (const e of splitList(this.valueAt(i))) out.push(e);
+      else out.push(this.valueAt(i));
     }
     return out;
   }
@@ -127,12 +170,12 @@ export abstract class SipMessage {
     if (first >= 0) {
       this.names[first] = wireName(name);
       this.values[first] = v;
-      if (this.spans) this.spans[2 * first] = -1;
+      if (this.spans) this.spans[4 * first] = -1;
     } else {
       this.names.push(wireName(name));
       this.keys.push(key);
       this.values.push(v);
-      this.spans?.push(-1, -1);
+      this.spans?.push(-1, -1, -1, -1);
     }
     this.invalidate(key);
     return this;
@@ -144,7 +187,7 @@ export abstract class SipMessage {
     this.names.push(wireName(name));
     this.keys.push(key);
     this.values.push(String(value));
-    this.spans?.push(-1, -1);
+    this.spans?.push(-1, -1, -1, -1);
     this.invalidate(key);
     return this;
   }
@@ -157,7 +200,7 @@ export abstract class SipMessage {
     this.names.splice(at, 0, wireName(name));
     this.keys.splice(at, 0, key);
     this.values.splice(at, 0, String(value));
-    this.spans?.splice(2 * at, 0, -1, -1);
+    this.spans?.splice(4 * at, 0, -1, -1, -1, -1);
     this.invalidate(key);
     return this;
   }
@@ -181,12 +224,12 @@ export abstract class SipMessage {
     const key = headerKey(name);
     const i = this.keys.indexOf(key);
     if (i < 0) return undefined;
-    const elems = isListHeader(key) ? splitList(this.values[i]!) : [this.values[i]!];
+    const elems = isListHeader(key) ? splitList(this.valueAt(i)) : [this.valueAt(i)];
     const first = elems.shift();
     if (elems.length === 0) this.spliceAt(i, 1);
     else {
       this.values[i] = elems.join(', ');
-      if (this.spans) this.spans[2 * i] = -1;
+      if (this.spans) this.spans[4 * i] = -1;
     }
     this.invalidate(key);
     return first;
@@ -196,7 +239,7 @@ export abstract class SipMessage {
     this.names.splice(i, n);
     this.keys.splice(i, n);
     this.values.splice(i, n);
-    this.spans?.splice(2 * i, 2 * n);
+    this.spans?.splice(4 * i, 4 * n);
   }
 
   private invalidate(key: string): void {
@@ -218,7 +261,7 @@ export abstract class SipMessage {
 
   private firstRaw(key: string): string | undefined {
     const i = this.keys.indexOf(key);
-    return i < 0 ? undefined : this.values[i];
+    return i < 0 ? undefined : this.valueAt(i);
   }
 
   private required(key: string, label: string): string {
@@ -236,7 +279,7 @@ export abstract class SipMessage {
     const keys = this.keys;
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] !== 'via') continue;
-      const v = this.values[i]!;
+      const v = this.valueAt(i);
       if (v.indexOf(',') < 0) out.push(parseVia(v));
       else for (const e of splitList(v)) out.push(parseVia(e));
     }
@@ -315,20 +358,20 @@ export abstract class SipMessage {
     const keys = this.keys;
     const spans = this.spans;
     const raw = this.rawText;
-    const length = String(this.body.length);
+    const length = String(this.bodyLength);
     let wroteLength = false;
     // A run of unchanged received lines, contiguous in `raw` (joined by CRLF), goes out as one slice.
     let runStart = -1;
     let runEnd = -1;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
-      let start = spans === undefined ? -1 : spans[2 * i]!;
+      let start = spans === undefined ? -1 : spans[4 * i]!;
       if (key === 'content-length') {
         if (wroteLength) {
           start = -1; // a duplicate is dropped
         } else {
           wroteLength = true;
-          if (start < 0 || this.values[i] !== length) {
+          if (start < 0 || this.valueAt(i) !== length) {
             if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
             runStart = -1;
             s += 'Content-Length: ' + length + '\r\n';
@@ -343,17 +386,17 @@ export abstract class SipMessage {
       }
       if (start >= 0) {
         if (runStart >= 0 && start === runEnd + 2) {
-          runEnd = spans![2 * i + 1]!;
+          runEnd = spans![4 * i + 1]!;
           continue;
         }
         if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
         runStart = start;
-        runEnd = spans![2 * i + 1]!;
+        runEnd = spans![4 * i + 1]!;
         continue;
       }
       if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
       runStart = -1;
-      s += this.names[i] + ': ' + this.values[i] + '\r\n';
+      s += this.names[i] + ': ' + this.valueAt(i) + '\r\n';
     }
     if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
     if (!wroteLength) s += 'Content-Length: ' + length + '\r\n';
@@ -373,10 +416,10 @@ export abstract class SipMessage {
   }
 
   toString(): string {
-    return this.head() + (this.body.length ? this.bodyText : '');
+    return this.head() + (this.bodyLength > 0 ? this.bodyText : '');
   }
 
-  protected copyHeaders(): [string[], string[], string[]] {
+  protected copyHeaders(): [string[], string[], Array<string | undefined>] {
     return [this.names.slice(), this.keys.slice(), this.values.slice()];
   }
 
@@ -396,7 +439,7 @@ export class SipRequest extends SipMessage {
     uri: string,
     names: string[] = [],
     keys: string[] = [],
-    values: string[] = [],
+    values: Array<string | undefined> = [],
     body?: Uint8Array,
     version = 'SIP/2.0',
   ) {
@@ -443,7 +486,7 @@ export class SipResponse extends SipMessage {
     reason: string,
     names: string[] = [],
     keys: string[] = [],
-    values: string[] = [],
+    values: Array<string | undefined> = [],
     body?: Uint8Array,
     version = 'SIP/2.0',
   ) {

@@ -1,6 +1,6 @@
 import { SipParseError } from './errors.js';
 import { TOKEN, isWs, trimLws } from './chars.js';
-import { knownHeader, knownHeaderAt } from './header-names.js';
+import { knownHeader, knownLineName } from './header-names.js';
 import { SipRequest, SipResponse } from './message.js';
 import { schemeLength } from './uri.js';
 
@@ -29,7 +29,6 @@ export interface ParseOptions {
   stream?: boolean;
 }
 
-const EMPTY_BODY = new Uint8Array(0);
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const METHOD = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 const CONTROL = /[\x00-\x20\x7f]/;
@@ -52,61 +51,77 @@ function resolveLimits(l: Partial<ParseLimits> | undefined): ParseLimits {
  * are left to the typed accessors and `validate()`, so a proxy can still
  * forward what it does not need to understand.
  *
- * The body is a view into the input bytes, not a copy.
+ * The body is a view into the input bytes, not a copy. Header values are sliced
+ * from the decoded text when first read.
  */
 export function parseMessage(input: Uint8Array | string, options?: ParseOptions): SipRequest | SipResponse {
   const buf = toBuffer(input);
-  const limits = resolveLimits(options?.limits);
-  const stream = options?.stream === true;
+  const limits = options === undefined || options.limits === undefined ? DEFAULT_LIMITS : resolveLimits(options.limits);
+  const stream = options !== undefined && options.stream === true;
   const len = buf.length;
   if (len > limits.maxMessageSize) throw new SipParseError('TOO_LARGE', `message of ${len} bytes exceeds ${limits.maxMessageSize}`);
+
+  // One native decode of the whole datagram. When every byte became one character (the
+  // ASCII case, nearly every message), character offsets are byte offsets and the header
+  // section is read in place; otherwise the header bytes are located first and decoded alone.
+  const whole = decodeUtf8(buf, 0, len);
+  const aligned = whole.length === len;
 
   // §7.5: empty lines before the start line are ignored.
   let start = 0;
   while (start < len && (buf[start] === 13 || buf[start] === 10)) start++;
   if (start === len) throw new SipParseError('EMPTY', 'no message');
 
-  // Find the empty line that ends the header section. CRLF CRLF is the fast path; an
-  // empty line written with bare LFs (liberally accepted) is caught by the line loop below.
-  let headEnd: number;
-  let bodyStart: number;
-  const crlf = buf.indexOf(CRLFCRLF, start);
-  if (crlf >= 0) {
-    headEnd = crlf;
-    bodyStart = crlf + 4;
-  } else if (buf.indexOf(10, start) >= 0 && blankLineEnd(buf, start, len) >= 0) {
-    bodyStart = blankLineEnd(buf, start, len);
-    headEnd = buf[bodyStart - 2] === 13 ? bodyStart - 3 : bodyStart - 2;
-  } else {
-    if (stream) throw new SipParseError('BAD_HEADER', 'header section is not terminated by an empty line');
-    // A datagram whose header section runs to its end (RFC 4475 §3.1.2.15's archive copy):
-    // read the headers, and let the Content-Length check below decide about a body.
-    headEnd = len;
-    while (headEnd > start && (buf[headEnd - 1] === 10 || buf[headEnd - 1] === 13)) headEnd--;
-    bodyStart = len;
-  }
-
   const maxLine = limits.maxLineLength;
+  const maxHeaders = limits.maxHeaders;
+  let text: string;
+  let bodyStart: number;
   let h = new HeaderSection();
-  let head = buf.toString('utf8', start, headEnd);
-  if (!h.read(head, maxLine, limits.maxHeaders)) {
-    // A bare-LF empty line before the CRLF CRLF ends the header section there instead.
-    bodyStart = blankLineEnd(buf, start, len);
-    headEnd = buf[bodyStart - 2] === 13 ? bodyStart - 3 : bodyStart - 2;
-    head = buf.toString('utf8', start, headEnd);
-    h = new HeaderSection();
-    h.read(head, maxLine, limits.maxHeaders);
+  if (aligned) {
+    // The line loop finds the empty line that ends the header section (CRLF or, liberally, bare LF).
+    text = whole;
+    bodyStart = h.read(text, start, len, maxLine, maxHeaders);
+    if (bodyStart < 0) {
+      if (stream) throw new SipParseError('BAD_HEADER', 'header section is not terminated by an empty line');
+      // A datagram whose header section runs to its end (RFC 4475 §3.1.2.15's archive copy):
+      // let the Content-Length check below decide about a body.
+      bodyStart = len;
+    }
+  } else {
+    let headEnd: number;
+    const crlf = buf.indexOf(CRLFCRLF, start);
+    if (crlf >= 0) {
+      headEnd = crlf;
+      bodyStart = crlf + 4;
+    } else if (buf.indexOf(10, start) >= 0 && blankLineEnd(buf, start, len) >= 0) {
+      bodyStart = blankLineEnd(buf, start, len);
+      headEnd = buf[bodyStart - 2] === 13 ? bodyStart - 3 : bodyStart - 2;
+    } else {
+      if (stream) throw new SipParseError('BAD_HEADER', 'header section is not terminated by an empty line');
+      headEnd = len;
+      while (headEnd > start && (buf[headEnd - 1] === 10 || buf[headEnd - 1] === 13)) headEnd--;
+      bodyStart = len;
+    }
+    text = decodeUtf8(buf, start, headEnd);
+    if (h.read(text, 0, text.length, maxLine, maxHeaders) >= 0) {
+      // A bare-LF empty line before the CRLF CRLF ends the header section there instead.
+      bodyStart = blankLineEnd(buf, start, len);
+      headEnd = buf[bodyStart - 2] === 13 ? bodyStart - 3 : bodyStart - 2;
+      text = decodeUtf8(buf, start, headEnd);
+      h = new HeaderSection();
+      h.read(text, 0, text.length, maxLine, maxHeaders);
+    }
   }
-  const { names, keys, values, clValue, clConflict } = h;
+  const { names, keys, values, clConflict } = h;
 
   // Framing by Content-Length (§18.3, §20.14).
-  let body: Uint8Array;
+  let bodyEnd: number;
   const available = len - bodyStart;
   if (clConflict) {
     if (stream) throw new SipParseError('BAD_CONTENT_LENGTH', 'conflicting Content-Length headers', 'content-length');
-    body = buf.subarray(bodyStart);
-  } else if (clValue !== undefined) {
-    const cl = trimLws(clValue);
+    bodyEnd = len;
+  } else if (h.clIndex >= 0) {
+    const cl = h.contentLength(text);
     let n = 0;
     for (let k = 0; k < cl.length; k++) {
       const c = cl.charCodeAt(k);
@@ -119,85 +134,92 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
     }
     if (stream && n < available) throw new SipParseError('CONTENT_LENGTH_MISMATCH', 'bytes after the message body', 'content-length');
     // Datagram: octets past Content-Length are discarded (§18.3).
-    body = n === 0 ? EMPTY_BODY : buf.subarray(bodyStart, bodyStart + n);
+    bodyEnd = bodyStart + n;
   } else {
     if (stream) throw new SipParseError('MISSING_CONTENT_LENGTH', 'Content-Length is mandatory on stream transports', 'content-length');
-    body = bodyStart >= len ? EMPTY_BODY : buf.subarray(bodyStart);
+    bodyEnd = len;
   }
 
-  const msg = parseStartLine(h.startLine, names, keys, values, body);
-  msg.attachRaw(head, h.spans);
+  const msg = parseStartLine(h.startLine, names, keys, values);
+  msg.attachRaw(text, h.spans);
+  if (bodyEnd > bodyStart) msg.attachBody(buf, bodyStart, bodyEnd);
   if (clConflict) msg.framingError = true;
   return msg;
 }
 
-/** The header section split into lines: the start line and parallel name/key/value arrays. */
+// Buffer's own slice decoders skip toString()'s argument juggling; fall back where absent.
+const hasUtf8Slice = typeof (Buffer.prototype as { utf8Slice?: unknown }).utf8Slice === 'function';
+function decodeUtf8(buf: Buffer, start: number, end: number): string {
+  return hasUtf8Slice ? (buf as Buffer & { utf8Slice(s: number, e: number): string }).utf8Slice(start, end) : buf.toString('utf8', start, end);
+}
+
+/**
+ * The header section split into lines: the start line and parallel name/key/value
+ * arrays. Values are not sliced here: `spans` records, per header, four offsets into
+ * the text — the line [start, end) when it is exactly how the serializer would write
+ * it ("Name: value", long name, no folding; else -1, -1), so unchanged runs of lines
+ * are re-sent as one slice — then the trimmed value [start, end). A folded value is
+ * joined here and stored in `values`.
+ */
 class HeaderSection {
   startLine = '';
   names: string[] = [];
   keys: string[] = [];
-  values: string[] = [];
-  clValue: string | undefined = undefined;
-  clConflict = false;
-  /**
-   * Per header, [start, end) of its line in `head` when the line is exactly how the
-   * serializer would write it ("Name: value" + CRLF, long name, no folding), else -1:
-   * unchanged runs of such lines are re-sent as one slice.
-   */
+  values: Array<string | undefined> = [];
   spans: number[] = [];
+  /** Index of the first Content-Length header, or -1. */
+  clIndex = -1;
+  clConflict = false;
 
-  /** False when an empty line occurs inside `head` (the section really ends there). */
-  read(head: string, maxLine: number, maxHeaders: number): boolean {
-    const { names, keys, values } = this;
-    const hl = head.length;
-    let pos = 0;
-    let first = true;
-    while (pos < hl) {
-      // Native indexOf beats a charCodeAt loop by an order of magnitude here.
-      let eol = head.indexOf('\n', pos);
-      if (eol < 0) eol = hl;
-      const lineEnd = eol > pos && head.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
-      if (lineEnd - pos > maxLine) throw new SipParseError('LINE_TOO_LONG', first ? 'start line too long' : 'header line too long');
-      if (first) {
-        this.startLine = head.slice(0, lineEnd);
-        first = false;
-        pos = eol + 1;
-        continue;
+  /** Reads lines of [from, to) up to an empty line; returns the index just past it, or -1 when there is none. */
+  read(text: string, from: number, to: number, maxLine: number, maxHeaders: number): number {
+    const { names, keys, values, spans } = this;
+    // Native indexOf beats a charCodeAt loop by an order of magnitude here.
+    let eol = text.indexOf('\n', from);
+    if (eol < 0 || eol > to) eol = to;
+    let lineEnd = eol > from && text.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
+    if (lineEnd - from > maxLine) throw new SipParseError('LINE_TOO_LONG', 'start line too long');
+    this.startLine = text.slice(from, lineEnd);
+    let pos = eol + 1;
+    let repeatedLength = false;
+    while (pos < to) {
+      eol = text.indexOf('\n', pos);
+      if (eol < 0 || eol > to) eol = to;
+      lineEnd = eol > pos && text.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
+      if (lineEnd - pos > maxLine) throw new SipParseError('LINE_TOO_LONG', 'header line too long');
+      if (lineEnd === pos) {
+        if (repeatedLength) this.checkContentLengths(text);
+        return eol < to ? eol + 1 : to;
       }
-      if (lineEnd === pos) return false;
-      const c0 = head.charCodeAt(pos);
+      const c0 = text.charCodeAt(pos);
       if (c0 === 32 || c0 === 9) {
-        // Folded continuation (§7.3.1): joined with a single SP.
-        const last = values.length - 1;
-        if (last < 0) throw new SipParseError('BAD_HEADER', 'continuation line before the first header');
-        const more = trimLws(head.slice(pos, lineEnd));
-        if (more.length > 0) values[last] = values[last]!.length > 0 ? values[last] + ' ' + more : more;
-        if (values[last]!.length > maxLine) throw new SipParseError('LINE_TOO_LONG', 'folded header too long');
-        if (keys[last] === 'content-length') this.noteContentLength(values[last]!, true);
-        this.spans[2 * last] = -1;
+        this.fold(text, pos, lineEnd, maxLine);
         pos = eol + 1;
         continue;
       }
-      const colon = head.indexOf(':', pos);
-      if (colon < 0 || colon >= lineEnd) throw new SipParseError('BAD_HEADER', `header line without a colon: ${snippet(head.slice(pos, lineEnd))}`);
-      let ne = colon;
-      while (ne > pos && isWs(head.charCodeAt(ne - 1))) ne--;
-      if (ne === pos) throw new SipParseError('BAD_HEADER', 'empty header name');
       if (keys.length >= maxHeaders) throw new SipParseError('TOO_MANY_HEADERS', `more than ${maxHeaders} header lines`);
       let name: string;
       let key: string;
+      let colon: number;
+      let ne: number;
       // The line's name is already the wire name (no compact form, canonical case).
       let asWritten = true;
-      const exact = knownHeaderAt(head, pos, ne);
+      const exact = knownLineName(text, pos);
       if (exact !== undefined) {
         name = exact[0];
         key = exact[1];
+        colon = ne = pos + name.length;
       } else {
-        const raw = head.slice(pos, ne);
+        colon = text.indexOf(':', pos);
+        if (colon < 0 || colon >= lineEnd) throw new SipParseError('BAD_HEADER', `header line without a colon: ${snippet(text.slice(pos, lineEnd))}`);
+        ne = colon;
+        while (ne > pos && isWs(text.charCodeAt(ne - 1))) ne--;
+        if (ne === pos) throw new SipParseError('BAD_HEADER', 'empty header name');
+        const raw = text.slice(pos, ne);
         const known = knownHeader(raw);
         if (known === undefined) {
           for (let k = pos; k < ne; k++) {
-            const c = head.charCodeAt(k);
+            const c = text.charCodeAt(k);
             if (c > 127 || TOKEN[c] === 0) throw new SipParseError('BAD_HEADER', `bad header name: ${snippet(raw)}`);
           }
           name = raw;
@@ -211,25 +233,53 @@ class HeaderSection {
       }
       let vs = colon + 1;
       let ve = lineEnd;
-      while (vs < ve && isWs(head.charCodeAt(vs))) vs++;
-      while (ve > vs && isWs(head.charCodeAt(ve - 1))) ve--;
-      const value = head.slice(vs, ve);
-      const canonical = asWritten && ne === colon && vs === colon + 2 && ve === lineEnd && lineEnd === eol - 1 && head.charCodeAt(colon + 1) === 32;
-      if (canonical) this.spans.push(pos, lineEnd);
-      else this.spans.push(-1, -1);
+      while (vs < ve && isWs(text.charCodeAt(vs))) vs++;
+      while (ve > vs && isWs(text.charCodeAt(ve - 1))) ve--;
+      if (asWritten && ne === colon && vs === colon + 2 && ve === lineEnd && lineEnd === eol - 1 && text.charCodeAt(colon + 1) === 32) {
+        spans.push(pos, lineEnd, vs, ve);
+      } else {
+        spans.push(-1, -1, vs, ve);
+      }
+      if (key === 'content-length') {
+        if (this.clIndex < 0) this.clIndex = keys.length;
+        else repeatedLength = true;
+      }
       names.push(name);
       keys.push(key);
-      values.push(value);
-      if (key === 'content-length') this.noteContentLength(value, false);
+      values.push(undefined);
       pos = eol + 1;
     }
-    if (first) this.startLine = '';
-    return true;
+    if (repeatedLength) this.checkContentLengths(text);
+    return -1;
   }
 
-  private noteContentLength(value: string, continuation: boolean): void {
-    if (!continuation && this.clValue !== undefined && trimLws(this.clValue) !== value) this.clConflict = true;
-    this.clValue = value;
+  /** Folded continuation (§7.3.1): joined to the previous value with a single SP. */
+  private fold(text: string, pos: number, lineEnd: number, maxLine: number): void {
+    const last = this.keys.length - 1;
+    if (last < 0) throw new SipParseError('BAD_HEADER', 'continuation line before the first header');
+    const more = trimLws(text.slice(pos, lineEnd));
+    const prev = this.valueOf(text, last);
+    const joined = more.length === 0 ? prev : prev.length > 0 ? prev + ' ' + more : more;
+    if (joined.length > maxLine) throw new SipParseError('LINE_TOO_LONG', 'folded header too long');
+    this.values[last] = joined;
+    this.spans[4 * last] = -1;
+  }
+
+  private valueOf(text: string, i: number): string {
+    return this.values[i] ?? text.slice(this.spans[4 * i + 2], this.spans[4 * i + 3]);
+  }
+
+  /** The first Content-Length value (trimmed). */
+  contentLength(text: string): string {
+    return trimLws(this.valueOf(text, this.clIndex));
+  }
+
+  /** Repeated Content-Length headers are a framing error only when they disagree (RFC 4475 §3.3.9). */
+  private checkContentLengths(text: string): void {
+    const first = this.contentLength(text);
+    for (let i = this.clIndex + 1; i < this.keys.length; i++) {
+      if (this.keys[i] === 'content-length' && trimLws(this.valueOf(text, i)) !== first) this.clConflict = true;
+    }
   }
 }
 
@@ -242,13 +292,13 @@ function blankLineEnd(buf: Buffer, from: number, len: number): number {
   return -1;
 }
 
-function parseStartLine(line: string, names: string[], keys: string[], values: string[], body: Uint8Array): SipRequest | SipResponse {
-  if (line.length > 4 && line.charCodeAt(0) === 83 && line.startsWith('SIP/')) {
+function parseStartLine(line: string, names: string[], keys: string[], values: Array<string | undefined>): SipRequest | SipResponse {
+  if (line.length > 4 && line.charCodeAt(0) === 83 && line.charCodeAt(1) === 73 && line.charCodeAt(2) === 80 && line.charCodeAt(3) === 47) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
     const sp = line.indexOf(' ');
     if (sp < 0) throw new SipParseError('BAD_START_LINE', 'status line without status code');
-    const version = line.slice(0, sp);
-    if (!SIP_VERSION.test(version)) throw new SipParseError('BAD_START_LINE', 'bad SIP version in status line');
+    const version = sp === 7 && isSip20(line, 0) ? SIP_20 : line.slice(0, sp);
+    if (version !== SIP_20 && !SIP_VERSION.test(version)) throw new SipParseError('BAD_START_LINE', 'bad SIP version in status line');
     const c1 = line.charCodeAt(sp + 1) - 48;
     const c2 = line.charCodeAt(sp + 2) - 48;
     const c3 = line.charCodeAt(sp + 3) - 48;
@@ -258,7 +308,7 @@ function parseStartLine(line: string, names: string[], keys: string[], values: s
     }
     const status = c1 * 100 + c2 * 10 + c3;
     const reason = sp + 5 <= line.length ? line.slice(sp + 5) : '';
-    return new SipResponse(status, reason, names, keys, values, body, version);
+    return new SipResponse(status, reason, names, keys, values, undefined, version);
   }
   // Request-Line = Method SP Request-URI SP SIP-Version (exactly single SPs: RFC 4475 §3.1.2.9/10)
   const sp1 = line.indexOf(' ');
@@ -269,14 +319,29 @@ function parseStartLine(line: string, names: string[], keys: string[], values: s
   const sp2 = line.indexOf(' ', sp1 + 1);
   if (sp2 < 0) throw new SipParseError('BAD_START_LINE', 'request line needs Method SP Request-URI SP SIP-Version');
   const uri = line.slice(sp1 + 1, sp2);
-  const version = line.slice(sp2 + 1);
+  const version = sp2 + 8 === line.length && isSip20(line, sp2 + 1) ? SIP_20 : line.slice(sp2 + 1);
   if (uri.length === 0) throw new SipParseError('BAD_START_LINE', 'extra whitespace in request line');
   if (schemeLength(uri) === 0) throw new SipParseError('BAD_START_LINE', `Request-URI is not a URI: ${snippet(uri)}`);
-  if (!SIP_VERSION.test(version)) {
+  if (version !== SIP_20 && !SIP_VERSION.test(version)) {
     throw new SipParseError('BAD_START_LINE', `bad SIP version or whitespace in request line: ${snippet(version)}`);
   }
   if (CONTROL.test(uri)) throw new SipParseError('BAD_START_LINE', 'control character in Request-URI');
-  return new SipRequest(method, uri, names, keys, values, body, version);
+  return new SipRequest(method, uri, names, keys, values, undefined, version);
+}
+
+const SIP_20 = 'SIP/2.0';
+
+/** `SIP/2.0` exactly at `at`: checked by character, the version nearly every message carries. */
+function isSip20(line: string, at: number): boolean {
+  return (
+    line.charCodeAt(at) === 83 &&
+    line.charCodeAt(at + 1) === 73 &&
+    line.charCodeAt(at + 2) === 80 &&
+    line.charCodeAt(at + 3) === 47 &&
+    line.charCodeAt(at + 4) === 50 &&
+    line.charCodeAt(at + 5) === 46 &&
+    line.charCodeAt(at + 6) === 48
+  );
 }
 
 function snippet(s: string): string {

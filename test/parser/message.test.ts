@@ -62,6 +62,50 @@ describe('parseMessage', () => {
     expect(m.bodyText).toBe('hi');
   });
 
+  // The ASCII path reads the header section in place in one decoded string; any other
+  // byte sends it down the path that decodes the header bytes alone. Both must agree.
+  it.each([
+    ['ASCII headers, ASCII body', 'José', false],
+    ['UTF-8 display name', 'José', true],
+    ['binary body', 'Jose', false],
+  ])('reads headers and body alike on either decode path: %s', (_label, name, utf8Header) => {
+    const body = _label === 'binary body' ? Buffer.from([0xff, 0xfe, 13, 10, 13, 10, 0x80]) : Buffer.from('v=0\r\n');
+    const from = utf8Header ? `"${name}" <sip:b@example.com>;tag=1` : '<sip:b@example.com>;tag=1';
+    const head = OPTIONS.replace('From: <sip:b@example.com>;tag=1', `From: ${from}`) + 'X-Folded: a\r\n  b\r\n';
+    const bytes = Buffer.concat([Buffer.from(head + `Content-Length: ${body.length}\r\n\r\n`), body]);
+    const m = parseMessage(bytes);
+    expect(m.from.tag).toBe('1');
+    if (utf8Header) expect(m.from.displayName).toBe('José');
+    expect(m.get('x-folded')).toBe('a b');
+    expect(m.cseq).toEqual({ seq: 1, method: 'OPTIONS' });
+    expect(m.bodyLength).toBe(body.length);
+    expect(Buffer.from(m.body).equals(body)).toBe(true);
+    const again = parseMessage(m.toBytes());
+    expect(again.headerLines()).toEqual(m.headerLines());
+    expect(Buffer.from(again.body).equals(body)).toBe(true);
+  });
+
+  it('judges repeated Content-Length values after unfolding them', () => {
+    const m = parseMessage(OPTIONS + 'Content-Length: 2\r\nContent-Length:\r\n 2\r\n\r\nhi');
+    expect(m.framingError).toBe(false);
+    expect(m.bodyText).toBe('hi');
+    const bad = parseMessage(OPTIONS + 'Content-Length: 2\r\nContent-Length:\r\n 3\r\n\r\nhi!');
+    expect(bad.framingError).toBe(true);
+  });
+
+  it('slices values on first read and keeps edits, clones and re-serialization consistent', () => {
+    const m = parseMessage(OPTIONS + 'Subject: first\r\nContent-Length: 0\r\n\r\n');
+    const c = m.clone();
+    m.set('Subject', 'changed');
+    expect(m.get('subject')).toBe('changed');
+    expect(c.get('subject')).toBe('first');
+    expect(c.toString()).toContain('\r\nSubject: first\r\n');
+    expect(m.toString()).toContain('\r\nSubject: changed\r\n');
+    m.prepend('Via', 'SIP/2.0/UDP p;branch=z9hG4bKp');
+    expect(m.via.map((v) => v.host)).toEqual(['p', 'h']);
+    expect(parseMessage(m.toBytes()).get('to')).toBe('<sip:a@example.com>');
+  });
+
   it.each<[string, string, SipParseErrorCode]>([
     ['empty input', '\r\n\r\n', 'EMPTY'],
     ['garbage start line', 'HELLO\r\n\r\n', 'BAD_START_LINE'],
