@@ -100,7 +100,8 @@ export function parseNameAddr(s: string, header = 'name-addr'): NameAddr {
         }
       }
       const d = trimLws(s.slice(i, lt));
-      display = d.length > 0 ? d.replace(/[ \t]+/g, ' ') : undefined;
+      // Runs of LWS between tokens read as one space; most names have none to fold.
+      display = d.length === 0 ? undefined : d.indexOf('  ') < 0 && d.indexOf('\t') < 0 ? d : d.replace(/[ \t]+/g, ' ');
     }
   }
   let uriText: string;

@@ -221,10 +221,13 @@ export class TransactionLayer {
 
   private transmit(bytes: Uint8Array, dest: Destination, onError: (err: TransportError) => void): void {
     if (this.opts.trace) this.opts.trace('out', bytes, dest.address, dest.transport);
-    dest.transport.send(bytes, dest.address).catch((err: TransportError) => {
+    const failed = (err: TransportError): void => {
       this.counters.transportErrors++;
       onError(err);
-    });
+    };
+    const t = dest.transport;
+    if (t.post !== undefined) t.post(bytes, dest.address, failed);
+    else t.send(bytes, dest.address).catch(failed);
   }
 
   private release(tx: Transaction): void {
@@ -301,9 +304,12 @@ export class TransactionLayer {
     this.counters.statelessResponses++;
     const bytes = res.toBytes();
     this.opts.trace?.('out', bytes, address, source.transport);
-    source.transport.send(bytes, address).catch(() => {
+    const failed = (): void => {
       this.counters.transportErrors++;
-    });
+    };
+    const t = source.transport;
+    if (t.post !== undefined) t.post(bytes, address, failed);
+    else t.send(bytes, address).catch(failed);
   }
 
   private receiveResponse(res: SipResponse, source: MessageSource): void {

@@ -42,6 +42,12 @@ export interface Transport {
   setReceiver(receiver: TransportReceiver): void;
   /** Send one message; rejects with a TransportError when it cannot be handed to the network. */
   send(bytes: Uint8Array, to: TransportAddress): Promise<void>;
+  /**
+   * Optional: send without a promise, reporting a failure (always asynchronously) to
+   * `onError`. The transaction layer uses it when present: on a busy UDP trunk a promise
+   * per datagram is a measurable share of the cost of sending it.
+   */
+  post?(bytes: Uint8Array, to: TransportAddress, onError: (error: TransportError) => void): void;
   close(): Promise<void>;
 }
 

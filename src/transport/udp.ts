@@ -54,13 +54,23 @@ export class UdpTransport implements Transport {
   }
 
   send(bytes: Uint8Array, to: TransportAddress): Promise<void> {
-    if (this.closed) return Promise.reject(new TransportError('CLOSED', 'transport is closed', to));
-    if (bytes.length > 65_507) return Promise.reject(new TransportError('MESSAGE_TOO_LARGE', `${bytes.length} bytes do not fit a datagram`, to));
     return new Promise((resolve, reject) => {
-      this.socket.send(bytes, to.port, to.address, (err) => {
-        if (err) reject(new TransportError('SEND_FAILED', `UDP send to ${to.address}:${to.port} failed: ${err.message}`, to, err));
-        else resolve();
-      });
+      this.post(bytes, to, reject, resolve);
+    });
+  }
+
+  post(bytes: Uint8Array, to: TransportAddress, onError: (error: TransportError) => void, onSent?: () => void): void {
+    if (this.closed) {
+      queueMicrotask(() => onError(new TransportError('CLOSED', 'transport is closed', to)));
+      return;
+    }
+    if (bytes.length > 65_507) {
+      queueMicrotask(() => onError(new TransportError('MESSAGE_TOO_LARGE', `${bytes.length} bytes do not fit a datagram`, to)));
+      return;
+    }
+    this.socket.send(bytes, to.port, to.address, (err) => {
+      if (err) onError(new TransportError('SEND_FAILED', `UDP send to ${to.address}:${to.port} failed: ${err.message}`, to, err));
+      else onSent?.();
     });
   }
 

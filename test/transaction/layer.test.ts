@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createResponse, parseMessage, type SipResponse } from '../../src/parser/index.js';
-import { FakeClock, TestNetwork } from '../../src/transport/index.js';
+import { FakeClock, TestNetwork, TransportError } from '../../src/transport/index.js';
 import { TransactionLayer } from '../../src/transaction/index.js';
 import { loadManifest, loadMessage } from '../support/conformance.js';
-import { pair, RecordingUser, request, send } from '../support/tx-harness.js';
+import { ClientRecorder, pair, RecordingUser, request, send } from '../support/tx-harness.js';
 
 /** A layer on 10.0.0.2 and a raw sender on 10.0.0.1 that records what comes back. */
 function rawPeer(validate?: ConstructorParameters<typeof TransactionLayer>[0]['validate']) {
@@ -187,5 +187,40 @@ describe('TransactionLayer', () => {
     p.clock.advance(10);
     expect(p.bUser.requests).toHaveLength(2);
     expect(p.net.packets('SIP/2.0 503')).toHaveLength(1);
+  });
+});
+
+describe('transports with post()', () => {
+  it('sends through post() when a transport has it, and a post() failure is a transport error (503)', async () => {
+    const clock = new FakeClock(1_000_000);
+    const sent: string[] = [];
+    let promised = 0;
+    const transport = {
+      protocol: 'udp',
+      reliable: false,
+      local: { address: '10.0.0.1', port: 5060 },
+      setReceiver(): void {},
+      send(): Promise<void> {
+        promised++;
+        return Promise.resolve();
+      },
+      post(bytes: Uint8Array, to: { address: string; port: number }, onError: (e: TransportError) => void): void {
+        sent.push(Buffer.from(bytes).toString().split('\r\n')[0]!);
+        if (to.port === 9) queueMicrotask(() => onError(new TransportError('SEND_FAILED', 'unreachable', to)));
+      },
+      close: () => Promise.resolve(),
+    };
+    const layer = new TransactionLayer({ transports: [transport], user: new RecordingUser(), clock });
+    const ok = new ClientRecorder();
+    layer.sendRequest(request('OPTIONS'), { address: '10.0.0.2', port: 5060, transport: 'udp' }, ok);
+    const bad = new ClientRecorder();
+    layer.sendRequest(request('OPTIONS'), { address: '10.0.0.2', port: 9, transport: 'udp' }, bad);
+    await Promise.resolve();
+    expect(sent).toEqual(['OPTIONS sip:bob@10.0.0.2 SIP/2.0', 'OPTIONS sip:bob@10.0.0.2 SIP/2.0']);
+    expect(promised).toBe(0);
+    expect(ok.statuses).toEqual([]);
+    expect(bad.statuses).toEqual([503]);
+    expect(bad.transportErrors).toBe(1);
+    expect(layer.stats.transportErrors).toBe(1);
   });
 });
