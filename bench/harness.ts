@@ -25,18 +25,34 @@ function timeRound(c: BenchCase, ms: number): number {
 }
 
 export function measure(cases: BenchCase[], opts: { rounds?: number; roundMs?: number } = {}): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, s] of measureRounds(cases, opts)) out.set(name, median(s));
+  return out;
+}
+
+/** Every round's rate per case, in round order: round r of every case ran back to back. */
+export function measureRounds(cases: BenchCase[], opts: { rounds?: number; roundMs?: number } = {}): Map<string, number[]> {
   const rounds = opts.rounds ?? 5;
   const roundMs = opts.roundMs ?? 300;
   for (const c of cases) timeRound(c, 100); // warm-up / JIT
   const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   for (let r = 0; r < rounds; r++) for (const c of cases) samples.get(c.name)!.push(timeRound(c, roundMs));
-  const out = new Map<string, number>();
-  for (const [name, s] of samples) {
-    s.sort((a, b) => a - b);
-    out.set(name, s[Math.floor(s.length / 2)]!);
-  }
   if (sink === Symbol.for('never')) console.log(sink);
-  return out;
+  return samples;
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/**
+ * Median of the per-round ratios a[r] / b[r]. Rounds of two cases run next to each
+ * other, so a ratio taken within a round cancels most of the drift of a shared machine
+ * that a ratio of two medians keeps.
+ */
+export function pairedRatio(a: number[], b: number[]): number {
+  return median(a.map((x, r) => x / b[r]!));
 }
 
 export function fmtRate(r: number): string {

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { parseMessage } from '../dist/parser/index.js';
-import { measure, table } from './harness.js';
+import { measureRounds, median, pairedRatio, table } from './harness.js';
 
 const require = createRequire(import.meta.url);
 
@@ -92,7 +92,7 @@ export function benchParser(): string {
   const jssip = require('./node_modules/jssip/lib/Parser.js') as { parseMessage(s: string, ua: unknown): any };
   const fakeUa = {};
 
-  const results = measure([
+  const rounds = measureRounds([
     {
       name: 'floor: decode + split lines',
       run: (i) => corpus[i % n]!.toString('utf8').split('\r\n'),
@@ -140,21 +140,28 @@ export function benchParser(): string {
         return (m.via_branch?.length ?? 0) + (m.from_tag?.length ?? 0) + (m.to_tag?.length ?? 0) + m.cseq + m.call_id.length;
       },
     },
-  ]);
+  ], { rounds: 9 });
 
-  const floor = results.get('floor: decode + split lines')!;
-  const sipFull = results.get('sip@0.0.6: parse + read + serialize')!;
-  const sipRead = results.get('sip@0.0.6: parse + read')!;
-  const jsRate = results.get('jssip@3.13.8: parse + read')!;
-  const full = results.get('sipkit: parse + read + serialize')!;
-  const read = results.get('sipkit: parse + read')!;
+  const results = new Map([...rounds].map(([name, r]) => [name, median(r)]));
+  const R = (name: string) => rounds.get(name)!;
+  const FLOOR = 'floor: decode + split lines';
+  const SIP_FULL = 'sip@0.0.6: parse + read + serialize';
+  const SIP_READ = 'sip@0.0.6: parse + read';
+  const JSSIP = 'jssip@3.13.8: parse + read';
   // Like for like: a "+ serialize" case against sip's "+ serialize", a read-only case against sip's read-only.
+  // Each ratio is the median of per-round ratios (see pairedRatio).
   const rows: Array<[string, number, string]> = [...results].map(([name, r]) => {
-    const sipBase = name.includes('serialize') ? sipFull : sipRead;
-    return [name, r, `${(r / sipBase).toFixed(2)}x sip (same work), ${(r / jsRate).toFixed(1)}x jssip, ${((r / floor) * 100).toFixed(0)}% of floor`];
+    const sipBase = name.includes('serialize') ? SIP_FULL : SIP_READ;
+    return [
+      name,
+      r,
+      `${pairedRatio(R(name), R(sipBase)).toFixed(2)}x sip (same work), ${pairedRatio(R(name), R(JSSIP)).toFixed(1)}x jssip, ${(pairedRatio(R(name), R(FLOOR)) * 100).toFixed(0)}% of floor`,
+    ];
   });
+  const read = pairedRatio(R('sipkit: parse + read'), R(SIP_READ));
+  const full = pairedRatio(R('sipkit: parse + read + serialize'), R(SIP_FULL));
   return (
-    table('parser (mixed corpus of 5 messages; median of 5 rounds)', rows) +
-    `\n  => parse-and-access: sipkit ${(read / sipRead).toFixed(2)}x the sip package; with serialization ${(full / sipFull).toFixed(2)}x (target >= 5x)`
+    table('parser (mixed corpus of 5 messages; rates: median of 9 rounds; ratios: median of per-round ratios)', rows) +
+    `\n  => parse-and-access: sipkit ${read.toFixed(2)}x the sip package; with serialization ${full.toFixed(2)}x (target >= 5x)`
   );
 }
