@@ -123,6 +123,20 @@ export abstract class SipMessage {
     return n;
   }
 
+  /**
+   * @internal How many lines each of `wanted` (canonical keys) has, in one pass over the
+   * headers: validation asks this of eight headers on every message.
+   */
+  countKeys(wanted: readonly string[]): number[] {
+    const counts = new Array<number>(wanted.length).fill(0);
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) {
+      const k = wanted.indexOf(keys[i]!);
+      if (k >= 0) counts[k]!++;
+    }
+    return counts;
+  }
+
   has(name: string): boolean {
     return this.keys.indexOf(headerKey(name)) >= 0;
   }

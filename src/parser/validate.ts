@@ -1,7 +1,6 @@
 import { SipParseError } from './errors.js';
 import { SINGLE_HEADERS } from './header-names.js';
 import type { SipMessage, SipRequest, SipResponse } from './message.js';
-import { parseUri } from './uri.js';
 
 export interface ValidateOptions {
   /**
@@ -30,6 +29,8 @@ export interface ValidationFailure {
 
 const DEFAULT_SCHEMES = ['sip', 'sips', 'tel'];
 const REQUIRED = ['via', 'to', 'from', 'call-id', 'cseq'] as const;
+// Counted in one pass: the required headers first, then those allowed once.
+const COUNTED: readonly string[] = [...REQUIRED, ...SINGLE_HEADERS.filter((k) => !(REQUIRED as readonly string[]).includes(k))];
 const LABEL: Record<string, string> = {
   via: 'Via', to: 'To', from: 'From', 'call-id': 'Call-ID', cseq: 'CSeq', 'max-forwards': 'Max-Forwards',
   'content-length': 'Content-Length', 'content-type': 'Content-Type',
@@ -44,11 +45,16 @@ function fail(status: number, reason: string, code: string, headers?: Array<[str
 /** Syntax checks common to requests and responses; returns a 400-class failure or null. */
 function checkCommon(m: SipMessage): ValidationFailure | null {
   if (m.framingError) return fail(400, 'Conflicting Content-Length', 'CONTENT_LENGTH_CONFLICT');
-  const missing = REQUIRED.filter((key) => !m.has(key));
-  if (missing.length > 0) return fail(400, 'Missing ' + missing.map((k) => LABEL[k]).join(', '), 'MISSING_HEADER');
+  const counts = m.countKeys(COUNTED);
+  for (let k = 0; k < REQUIRED.length; k++) {
+    if (counts[k] === 0) {
+      const missing = REQUIRED.filter((_, j) => counts[j] === 0);
+      return fail(400, 'Missing ' + missing.map((key) => LABEL[key]).join(', '), 'MISSING_HEADER');
+    }
+  }
   // Headers that may appear once (RFC 4475 §3.3.8).
   for (const key of SINGLE_HEADERS) {
-    if (m.lineCount(key) > 1) return fail(400, `Multiple ${LABEL[key]} headers`, 'DUPLICATE_HEADER');
+    if (counts[COUNTED.indexOf(key)]! > 1) return fail(400, `Multiple ${LABEL[key]} headers`, 'DUPLICATE_HEADER');
   }
   // callid = word ["@" word] (§25.1), liberally any '@'; one native regex test, not a loop per character.
   if (!CALL_ID.test(m.callId)) return fail(400, 'Bad Call-ID', 'BAD_CALL_ID');
@@ -111,7 +117,8 @@ function checkRequest(req: SipRequest, options: ValidateOptions): ValidationFail
   if (req.cseq.method !== req.method) return fail(400, 'CSeq method does not match', 'CSEQ_METHOD');
   let uri;
   try {
-    uri = parseUri(req.uri);
+    // The cached view: routing and digest read the same parsed Request-URI later.
+    uri = req.requestUri;
   } catch {
     return fail(400, 'Bad Request-URI', 'BAD_URI');
   }
@@ -130,7 +137,7 @@ function checkRequest(req: SipRequest, options: ValidateOptions): ValidationFail
     const unsupported = req.getAll(extHeader).filter((t) => !supported.includes(t));
     if (unsupported.length > 0) return fail(420, 'Bad Extension', 'EXTENSION', [['Unsupported', unsupported.join(', ')]]);
   }
-  if (options.accept && req.body.length > 0) {
+  if (options.accept && req.bodyLength > 0) {
     const ct = req.contentType;
     if (ct && !options.accept.includes(ct.mediaType)) {
       return fail(415, 'Unsupported Media Type', 'MEDIA_TYPE', [['Accept', options.accept.join(', ')]]);

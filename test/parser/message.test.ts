@@ -246,3 +246,20 @@ describe('validate checks the URIs later layers route on', () => {
     expect(validate(req)).toMatchObject({ status: 400 });
   });
 });
+
+describe('validate names missing and repeated headers', () => {
+  it.each<[string, string, string, string]>([
+    ['missing To and Call-ID', OPTIONS.replace('To: <sip:a@example.com>\r\n', '').replace('Call-ID: c1\r\n', ''), 'Missing To, Call-ID', 'MISSING_HEADER'],
+    ['missing Via', OPTIONS.replace('Via: SIP/2.0/UDP h;branch=z9hG4bKx\r\n', ''), 'Missing Via', 'MISSING_HEADER'],
+    ['CSeq twice', OPTIONS + 'CSeq: 1 OPTIONS\r\n', 'Multiple CSeq headers', 'DUPLICATE_HEADER'],
+    ['Call-ID long and compact', OPTIONS + 'i: c1\r\n', 'Multiple Call-ID headers', 'DUPLICATE_HEADER'],
+    ['Content-Type twice', OPTIONS + 'c: text/plain\r\nContent-Type: text/plain\r\n', 'Multiple Content-Type headers', 'DUPLICATE_HEADER'],
+  ])('%s', (_label, head, reason, code) => {
+    const r = validate(parseMessage(head + 'Content-Length: 0\r\n\r\n'));
+    expect(r).toMatchObject({ status: 400, reason, code });
+  });
+
+  it('accepts two Via lines and one of everything else', () => {
+    expect(validate(parseMessage(OPTIONS + 'v: SIP/2.0/UDP p;branch=z9hG4bKp\r\nContent-Length: 0\r\n\r\n'))).toBeNull();
+  });
+});
