@@ -6,6 +6,7 @@ import {
   NameAddr,
   parseMessage,
   parseNameAddr,
+  parseParams,
   SipParseError,
   validate,
   type SipMessage,
@@ -242,5 +243,31 @@ describe('parser robustness', () => {
     ['many headers', 'OPTIONS sip:a SIP/2.0\r\n' + 'a:b\r\n'.repeat(250) + '\r\n'],
   ])('pathological input: %s', (_l, s) => {
     exercise(Buffer.from(s));
+  });
+});
+
+describe('parameter lists', () => {
+  // Token-ish values, and quoted ones with a space inside.
+  const simpleValue = fc.string({ unit: fc.constantFrom(...'abcXYZ019-.!%*_+`\'~:[]@/?&'.split('')), minLength: 1, maxLength: 10 });
+  const param = fc.tuple(token, fc.option(fc.oneof(simpleValue, simpleValue.map((v) => `"${v} x"`)), { nil: null }));
+
+  it('read the same whether written tightly or with spaces around ; and =', () => {
+    fc.assert(
+      fc.property(fc.array(param, { maxLength: 6 }), fc.constantFrom(' ', '\t', '  '), (list, ws) => {
+        const tight = list.map(([k, v]) => ';' + k + (v === null ? '' : '=' + v)).join('');
+        const loose = list.map(([k, v]) => ws + ';' + ws + k + (v === null ? '' : ws + '=' + ws + v)).join('');
+        const expected = list.map(([k, v]) => [k, v] as [string, string | null]);
+        expect([...parseParams(tight, 0, 'x').entries()]).toEqual(expected);
+        expect([...parseParams(loose, 0, 'x').entries()]).toEqual(expected);
+        expect([...parseParams('<sip:a@b>' + tight, 9, 'x').entries()]).toEqual(expected);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuse the same malformed lists on both paths', () => {
+    for (const bad of [';', ';tag=', ';=x', ';a=b;', ';a b', ';a="x', 'x;a=b']) {
+      expect(() => parseParams(bad, 0, 'x'), bad).toThrow(SipParseError);
+    }
   });
 });
