@@ -1,5 +1,4 @@
 import { SipError } from './errors.js';
-import { headerKey } from './header-names.js';
 import { SipRequest, SipResponse, type HeaderValue } from './message.js';
 import { reasonPhrase } from './reason-phrases.js';
 import { generateBranch, generateCallId, generateTag } from './ids.js';
@@ -86,12 +85,8 @@ const COPIED = new Set(['via', 'from', 'to', 'call-id', 'cseq']);
 export function createResponse(req: SipRequest, status: number, init: ResponseInit = {}): SipResponse {
   if (!Number.isInteger(status) || status < 100 || status > 699) throw new SipError('BAD_STATUS', `status out of range: ${status}`);
   const res = new SipResponse(status, init.reason ?? reasonPhrase(status));
-  const lines = req.headerLines();
   const rr = status > 100 && status < 300 && (req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER' || req.method === 'NOTIFY');
-  for (const [name, value] of lines) {
-    const key = headerKey(name);
-    if (COPIED.has(key) || (rr && key === 'record-route') || (status === 100 && key === 'timestamp')) res.append(name, value);
-  }
+  req.copyLinesInto(res, (key) => COPIED.has(key) || (rr && key === 'record-route') || (status === 100 && key === 'timestamp'));
   if (status > 100) {
     // Appending keeps the To as the requester wrote it (addr-spec params are header params too).
     // A missing or malformed To (a 400 answering exactly that) is copied as it is.

@@ -80,10 +80,9 @@ export function headerKey(name: string): string {
   return e === undefined ? name.toLowerCase() : e[1];
 }
 
-/** The name a header is written with: the registered long form, or the name as given. */
-export function wireName(name: string): string {
-  const e = knownHeader(name);
-  return e === undefined ? name : e[0];
+/** [wire name, key] of any header name: the registered entry, or the name as given and lower-cased. */
+export function headerNameAndKey(name: string): [display: string, key: string] {
+  return knownHeader(name) ?? [name, name.toLowerCase()];
 }
 
 const COMPACT_ENTRY: Record<string, [string, string]> = {};

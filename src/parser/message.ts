@@ -1,6 +1,6 @@
 import { SipParseError } from './errors.js';
 import { trimLws } from './chars.js';
-import { headerKey, isListHeader, wireName } from './header-names.js';
+import { headerKey, headerNameAndKey, isListHeader } from './header-names.js';
 import { firstOfList, splitList } from './list.js';
 import { CONTACT_WILDCARD, NameAddr, parseNameAddr } from './name-addr.js';
 import { parseCSeq, parseContentType, parseReason, parseUnsigned, type CSeq, type ContentType, type Reason } from './scalars.js';
@@ -172,7 +172,7 @@ export abstract class SipMessage {
 
   /** Replace every line of `name` with one line (at the first one's position). */
   set(name: string, value: HeaderValue): this {
-    const key = headerKey(name);
+    const [wire, key] = headerNameAndKey(name);
     const v = String(value);
     let first = -1;
     for (let i = this.keys.length - 1; i >= 0; i--) {
@@ -182,11 +182,11 @@ export abstract class SipMessage {
       }
     }
     if (first >= 0) {
-      this.names[first] = wireName(name);
+      this.names[first] = wire;
       this.values[first] = v;
       if (this.spans) this.spans[4 * first] = -1;
     } else {
-      this.names.push(wireName(name));
+      this.names.push(wire);
       this.keys.push(key);
       this.values.push(v);
       this.spans?.push(-1, -1, -1, -1);
@@ -197,8 +197,8 @@ export abstract class SipMessage {
 
   /** Add a line after the existing ones. */
   append(name: string, value: HeaderValue): this {
-    const key = headerKey(name);
-    this.names.push(wireName(name));
+    const [wire, key] = headerNameAndKey(name);
+    this.names.push(wire);
     this.keys.push(key);
     this.values.push(String(value));
     this.spans?.push(-1, -1, -1, -1);
@@ -208,15 +208,40 @@ export abstract class SipMessage {
 
   /** Add a line before the first line of the same header (or first of all): Via, Record-Route. */
   prepend(name: string, value: HeaderValue): this {
-    const key = headerKey(name);
+    const [wire, key] = headerNameAndKey(name);
     let at = this.keys.indexOf(key);
     if (at < 0) at = 0;
-    this.names.splice(at, 0, wireName(name));
+    this.names.splice(at, 0, wire);
     this.keys.splice(at, 0, key);
     this.values.splice(at, 0, String(value));
     this.spans?.splice(4 * at, 0, -1, -1, -1, -1);
     this.invalidate(key);
     return this;
+  }
+
+  /**
+   * @internal Copy the lines whose key `keep` accepts into `to`, a message with no header
+   * lines yet (a response being built from this request). Values are shared, not re-read,
+   * and the copies keep pointing into the received text, so unchanged Via, From, Call-ID
+   * and CSeq lines serialize as slices of it.
+   */
+  copyLinesInto(to: SipMessage, keep: (key: string) => boolean): void {
+    const raw = this.rawText;
+    const spans = this.spans;
+    const toSpans: number[] | undefined = raw !== undefined && spans !== undefined ? [] : undefined;
+    for (let i = 0; i < this.keys.length; i++) {
+      const key = this.keys[i]!;
+      if (!keep(key)) continue;
+      to.names.push(this.names[i]!);
+      to.keys.push(key);
+      to.values.push(this.values[i]);
+      if (toSpans !== undefined) toSpans.push(spans![4 * i]!, spans![4 * i + 1]!, spans![4 * i + 2]!, spans![4 * i + 3]!);
+      to.invalidate(key);
+    }
+    if (toSpans !== undefined) {
+      to.rawText = raw;
+      to.spans = toSpans;
+    }
   }
 
   /** Remove every line of `name`; returns how many were removed. */

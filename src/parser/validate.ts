@@ -35,6 +35,7 @@ const LABEL: Record<string, string> = {
   via: 'Via', to: 'To', from: 'From', 'call-id': 'Call-ID', cseq: 'CSeq', 'max-forwards': 'Max-Forwards',
   'content-length': 'Content-Length', 'content-type': 'Content-Type',
 };
+const MAX_FORWARDS = /^\s*\d{1,10}\s*$/;
 const CALL_ID = /^[\w\-.!%*+`'~()<>:\\"/[\]?{}@]+$/;
 const RFC1123_GMT = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
@@ -74,7 +75,7 @@ function checkCommon(m: SipMessage): ValidationFailure | null {
     for (const r of m.route) r.uri;
     for (const r of m.recordRoute) r.uri;
     const mf = m.get('max-forwards');
-    if (mf !== undefined && (!/^\s*\d{1,10}\s*$/.test(mf) || Number(mf) > 0x7fffffff)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
+    if (mf !== undefined && (!MAX_FORWARDS.test(mf) || Number(mf) > 0x7fffffff)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
     const date = m.get('date');
     // Date must be an RFC 1123 date in GMT (§20.17, RFC 4475 §3.1.2.12).
     if (date !== undefined && !RFC1123_GMT.test(date)) return fail(400, 'Bad Date', 'BAD_HEADER');

@@ -225,6 +225,22 @@ describe('serialization reuses unchanged received lines', () => {
     expect(c.toString()).toContain('Content-Length: 12\r\n');
     expect(m.toString()).toBe(rebuilt(m));
   });
+
+  it.each(samples.filter((s) => !s.startsWith('SIP/')).map((s, i) => [i, s] as const))(
+    'a response built from request sample %i shares its lines and still serializes as if rebuilt',
+    (_i, text) => {
+      const req = parseMessage(text) as SipRequest;
+      for (const status of [100, 180, 200, 486]) {
+        const res = createResponse(req, status, { toTag: 't1', headers: { Contact: '<sip:me@h>' } });
+        expect(res.toString()).toBe(rebuilt(res));
+        expect(res.via.map((v) => v.branch)).toEqual(req.via.map((v) => v.branch));
+        expect(res.get('call-id')).toBe(req.callId);
+        expect(res.to.tag).toBe(status > 100 ? 't1' : undefined);
+        const again = parseMessage(res.toBytes()) as SipResponse;
+        expect(again.headerLines().filter(([n]) => n !== 'Content-Length')).toEqual(res.headerLines());
+      }
+    },
+  );
 });
 
 describe('validate never throws', () => {
