@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { pooledRandomBytes } from '../util/random.js';
 
 const TS_BYTES = 6;
 const RAND_BYTES = 9;
@@ -31,7 +32,7 @@ export class NonceCodec {
   issue(binding = ''): string {
     const buf = Buffer.allocUnsafe(TOTAL);
     buf.writeUIntBE(Math.floor(this.now()), 0, TS_BYTES);
-    randomBytes(RAND_BYTES).copy(buf, TS_BYTES);
+    pooledRandomBytes(RAND_BYTES).copy(buf, TS_BYTES);
     this.mac(buf.subarray(0, PAYLOAD), binding).copy(buf, PAYLOAD);
     return buf.toString('base64url');
   }

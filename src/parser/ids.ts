@@ -1,21 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { pooledRandomBytes as take } from '../util/random.js';
 import { MAGIC_COOKIE } from './via.js';
 
 // Identifiers are cryptographically random (RFC 3261 §8.1.1.4, §8.1.1.7, §19.3):
 // guessable tags or branches let an off-path attacker inject BYEs or CANCELs.
-// Random bytes are drawn in batches: one syscall serves many identifiers.
-let pool = Buffer.alloc(0);
-let poolPos = 0;
-
-function take(n: number): Buffer {
-  if (poolPos + n > pool.length) {
-    pool = randomBytes(4096);
-    poolPos = 0;
-  }
-  const b = pool.subarray(poolPos, poolPos + n);
-  poolPos += n;
-  return b;
-}
 
 /** Random URL-safe token of `bytes` bytes of entropy. */
 export function randomToken(bytes = 12): string {
