@@ -131,7 +131,7 @@ export abstract class Call extends Emitter<CallEvents> {
   localSdp: Uint8Array | undefined;
   remoteSdp: Uint8Array | undefined;
   protected readonly core: UserAgentCore;
-  protected readonly handlers: CallHandlers;
+  protected handlers: CallHandlers;
   private inviteInProgress = false;
   private glareTimer: Timer | undefined;
   /** 2xx retransmission waiting for its ACK (§13.3.1.4), set by the core. */
@@ -358,6 +358,11 @@ export abstract class Call extends Emitter<CallEvents> {
     this.core.release(this);
     if (answered) this.emit('hangup', cause);
     this.emit('ended', cause);
+    // Transactions outlive the call by up to 64·T1 (Timers M, L, H, J) and can still reach it
+    // (a 2xx retransmission is ACKed again): let go of the application's hooks and listeners,
+    // which hold everything it built around the call (a B2BUA's whole bridge, both legs).
+    this.handlers = {};
+    this.removeAllListeners();
   }
 
   /** Subclass hook: stop timers, drop early dialogs. */

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { DigestServer } from '../../src/digest/index.js';
 import { FakeClock, TestNetwork } from '../../src/transport/index.js';
@@ -65,6 +67,33 @@ describe('user agent: authentication', () => {
 });
 
 describe('no leaks', () => {
+  it('an ended call lets go of its hooks and listeners while its transactions still wait (Timer M)', async () => {
+    // A real collection, to prove nothing the application hung on the call stays reachable.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const p = uaPair({ bob: { onInvite: (c) => void c.answer({ body: SDP_B }) } });
+    let appState: WeakRef<object> | undefined;
+    let ended = false;
+    (() => {
+      // What a B2BUA hangs on a leg: its whole bridge, reachable from handlers and listeners.
+      const bridge = { legs: new Array(1000).fill('x') };
+      appState = new WeakRef(bridge);
+      const call = p.alice.invite(BOB, {
+        body: SDP_A,
+        onBye: () => void bridge.legs.length,
+        on: { ended: () => (ended = bridge.legs.length > 0) },
+      });
+      call.on('answer', () => void call.hangup());
+    })();
+    p.clock.advance(100);
+    expect(ended).toBe(true);
+    // The INVITE client transaction is still in Accepted (64·T1) and still reaches the call.
+    expect(p.alice.stats.transactions).toBeGreaterThan(0);
+    await new Promise((r) => setImmediate(r));
+    gc();
+    expect(appState!.deref()).toBeUndefined();
+  });
+
   it('after 10 000 calls, zero calls, dialogs, transactions and timers remain', async () => {
     const p = uaPair({ bob: { onInvite: (c) => void c.answer({ body: SDP_B }) } });
     let ended = 0;
