@@ -221,13 +221,10 @@ export class TransactionLayer {
 
   private transmit(bytes: Uint8Array, dest: Destination, onError: (err: TransportError) => void): void {
     if (this.opts.trace) this.opts.trace('out', bytes, dest.address, dest.transport);
-    const failed = (err: TransportError): void => {
+    post(dest.transport, bytes, dest.address, (err) => {
       this.counters.transportErrors++;
       onError(err);
-    };
-    const t = dest.transport;
-    if (t.post !== undefined) t.post(bytes, dest.address, failed);
-    else t.send(bytes, dest.address).catch(failed);
+    });
   }
 
   private release(tx: Transaction): void {
@@ -304,12 +301,9 @@ export class TransactionLayer {
     this.counters.statelessResponses++;
     const bytes = res.toBytes();
     this.opts.trace?.('out', bytes, address, source.transport);
-    const failed = (): void => {
+    post(source.transport, bytes, address, () => {
       this.counters.transportErrors++;
-    };
-    const t = source.transport;
-    if (t.post !== undefined) t.post(bytes, address, failed);
-    else t.send(bytes, address).catch(failed);
+    });
   }
 
   private receiveResponse(res: SipResponse, source: MessageSource): void {
@@ -391,4 +385,10 @@ export class TransactionLayer {
     for (const t of [...this.clients.values(), ...this.servers.values()]) t.abort();
     await Promise.all(this.transportList.map((t) => t.close()));
   }
+}
+
+/** Send without waiting: through the transport's promise-free `post` when it has one. */
+function post(t: Transport, bytes: Uint8Array, to: TransportAddress, failed: (err: TransportError) => void): void {
+  if (t.post !== undefined) t.post(bytes, to, failed);
+  else t.send(bytes, to).catch(failed);
 }
