@@ -400,7 +400,8 @@ export class OutgoingCall extends Call {
   private tx: InviteClientTransaction | undefined;
   private digest: DigestClient | undefined;
   private cancelled: ReasonInit | null | undefined;
-  private lastRSeq = new Map<string, number>();
+  // Created on first use: most calls never see a reliable provisional, and a held call should stay small.
+  private lastRSeq: Map<string, number> | undefined;
   private ackBytes: { tag: string; ack: SipRequest } | undefined;
   private ackPromise: Promise<void> | undefined;
 
@@ -561,9 +562,9 @@ export class OutgoingCall extends Call {
     const requires100rel = res.getAll('require').some((t) => t.toLowerCase() === '100rel');
     if (!requires100rel || rseqRaw === undefined || !/^\d{1,10}$/.test(rseqRaw.trim())) return true;
     const rseq = Number(rseqRaw.trim());
-    const last = this.lastRSeq.get(d.remoteTag);
+    const last = this.lastRSeq?.get(d.remoteTag);
     if (last !== undefined && rseq <= last) return false;
-    this.lastRSeq.set(d.remoteTag, rseq);
+    (this.lastRSeq ??= new Map()).set(d.remoteTag, rseq);
     const prack = d.createRequest('PRACK', { headers: [['RAck', `${rseq} ${res.cseq.seq} ${res.cseq.method}`]] });
     void this.core.sendInDialog(d, prack).catch(() => undefined);
     return true;
@@ -589,7 +590,8 @@ export class IncomingCall extends Call {
   readonly localTag = generateTag();
   private earlyDlg: Dialog | undefined;
   private rseq = 1 + Math.floor(Math.random() * 0x7fff);
-  private readonly pendingPracks = new Map<number, { resolve: () => void; reject: (e: Error) => void; timer: Timer | undefined }>();
+  // Created on first use (reliable provisionals only).
+  private pendingPracks: Map<number, { resolve: () => void; reject: (e: Error) => void; timer: Timer | undefined }> | undefined;
 
   constructor(core: UserAgentCore, invite: SipRequest, tx: InviteServerTransaction, source: MessageSource, handlers: CallHandlers = {}) {
     super(core, handlers);
@@ -653,16 +655,16 @@ export class IncomingCall extends Call {
     res.set('RSeq', rseq);
     const acked = new Promise<void>((resolve, reject) => {
       const entry = { resolve, reject, timer: undefined as Timer | undefined };
-      this.pendingPracks.set(rseq, entry);
+      (this.pendingPracks ??= new Map()).set(rseq, entry);
       // RFC 3262 §3: retransmit at T1, doubling, until the PRACK; give up after 64·T1.
       const { T1 } = this.core.timers;
       let elapsed = 0;
       const schedule = (interval: number) => {
         entry.timer = this.core.clock.setTimer(interval, () => {
           elapsed += interval;
-          if (!this.pendingPracks.has(rseq) || this.ended) return;
+          if (!this.pendingPracks?.has(rseq) || this.ended) return;
           if (elapsed >= 64 * T1) {
-            this.pendingPracks.delete(rseq);
+            this.pendingPracks!.delete(rseq);
             reject(new SipError('PRACK_TIMEOUT', `no PRACK for RSeq ${rseq}`));
             // §3: the INVITE is then rejected with a 5xx.
             void this.reject(504, { phrase: 'Server Time-out (no PRACK)' });
@@ -682,12 +684,12 @@ export class IncomingCall extends Call {
   protected override handlePrack(req: SipRequest, tx: ServerTransaction): void {
     const rack = (req.get('rack') ?? '').trim().split(/\s+/);
     const rseq = Number(rack[0]);
-    const entry = this.pendingPracks.get(rseq);
+    const entry = this.pendingPracks?.get(rseq);
     if (!entry || Number(rack[1]) !== this.invite.cseq.seq || rack[2] !== 'INVITE') {
       tx.respond(createResponse(req, 481));
       return;
     }
-    this.pendingPracks.delete(rseq);
+    this.pendingPracks!.delete(rseq);
     entry.timer?.cancel();
     tx.respond(createResponse(req, 200));
     entry.resolve();
@@ -700,7 +702,7 @@ export class IncomingCall extends Call {
    */
   async answer(options: SendOptions & { phrase?: string } = {}): Promise<void> {
     if (this.ended || this.tx.finalSent) return;
-    const waits = [...this.pendingPracks.values()].map(
+    const waits = [...(this.pendingPracks?.values() ?? [])].map(
       (e) =>
         new Promise<void>((resolve) => {
           const orig = e.resolve;
@@ -761,8 +763,8 @@ export class IncomingCall extends Call {
   }
 
   protected override cleanup(): void {
-    for (const e of this.pendingPracks.values()) e.timer?.cancel();
-    this.pendingPracks.clear();
+    for (const e of this.pendingPracks?.values() ?? []) e.timer?.cancel();
+    this.pendingPracks?.clear();
     if (this.earlyDlg && this.earlyDlg !== this.dialog) this.core.unregister(this.earlyDlg);
   }
 }

@@ -26,7 +26,8 @@ export abstract class Transaction {
   readonly request: SipRequest;
   readonly dest: Destination;
   protected readonly host: TransactionHost;
-  private readonly live = new Map<string, Timer>();
+  // Created with the first timer and dropped at the end: a call keeps its ended INVITE transactions.
+  private live: Map<string, Timer> | undefined;
   private ended = false;
   /** Called once when the transaction terminates (set by its user). */
   onTerminated: ((tx: Transaction) => void) | undefined;
@@ -48,23 +49,25 @@ export abstract class Transaction {
 
   /** Timers this transaction holds right now (for leak tests and metrics). */
   get timerCount(): number {
-    return this.live.size;
+    return this.live?.size ?? 0;
   }
 
   protected startTimer(name: string, ms: number, fn: () => void): void {
-    this.live.get(name)?.cancel();
+    if (this.ended) return;
+    const live = (this.live ??= new Map());
+    live.get(name)?.cancel();
     const t = this.host.clock.setTimer(ms, () => {
-      this.live.delete(name);
+      live.delete(name);
       if (!this.ended) fn();
     });
-    this.live.set(name, t);
+    live.set(name, t);
   }
 
   protected stopTimer(name: string): void {
-    const t = this.live.get(name);
+    const t = this.live?.get(name);
     if (t) {
       t.cancel();
-      this.live.delete(name);
+      this.live!.delete(name);
     }
   }
 
@@ -86,8 +89,8 @@ export abstract class Transaction {
   protected terminate(): void {
     if (this.ended) return;
     this.ended = true;
-    for (const t of this.live.values()) t.cancel();
-    this.live.clear();
+    if (this.live) for (const t of this.live.values()) t.cancel();
+    this.live = undefined;
     this.dropBuffers();
     this.host.release(this);
     this.onTerminated?.(this);

@@ -7,11 +7,13 @@ type Handler = (...args: any[]) => void;
  */
 export class Emitter<E extends { [K in keyof E]: Handler }> {
   private readonly listeners = new Map<keyof E, Handler[]>();
-  onListenerError: (err: unknown, event: keyof E) => void = (err) => {
+  /** Where a throwing listener's error goes (default: rethrown on a microtask). Assign to override. */
+  onListenerError(err: unknown, _event: keyof E): void {
+    // A prototype method, not a closure per instance: every call of a busy B2BUA is an emitter.
     queueMicrotask(() => {
       throw err;
     });
-  };
+  }
 
   on<K extends keyof E>(event: K, fn: E[K]): this {
     const l = this.listeners.get(event);
