@@ -337,7 +337,11 @@ export abstract class Call extends Emitter<CallEvents> {
     this.ackWait = undefined;
     if (ack.body.length > 0) this.remoteSdp = ack.body;
     this.emit('ack', ack);
+    this.settled();
   }
+
+  /** The call is set up (our 2xx ACKed, or theirs ACKed by us): trim what it keeps for its duration. */
+  protected settled(): void {}
 
   /** @internal The ACK for our 2xx never came: end the call with a BYE (§13.3.1.4). */
   ackTimeout(): void {
@@ -554,6 +558,12 @@ export class OutgoingCall extends Call {
     }
     this.state = 'answered';
     this.emit('answer', res);
+    this.settled();
+  }
+
+  protected override settled(): void {
+    this.invite.compact();
+    this.ackBytes?.ack.compact();
   }
 
   /** RFC 3262: PRACK a reliable provisional once; false for a retransmission already PRACKed. */
@@ -599,6 +609,10 @@ export class IncomingCall extends Call {
     this.tx = tx;
     this.source = source;
     this.remoteSdp = invite.body.length > 0 ? invite.body : undefined;
+  }
+
+  protected override settled(): void {
+    this.invite.compact();
   }
 
   override get callId(): string {

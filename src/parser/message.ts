@@ -31,10 +31,10 @@ export abstract class SipMessage {
   framingError = false;
 
   // Parallel arrays rather than per-header objects: one allocation per field, not per header.
-  protected readonly names: string[];
-  protected readonly keys: string[];
+  protected names: string[];
+  protected keys: string[];
   /** A received value is undefined until first read: it is sliced from `rawText` on demand. */
-  protected readonly values: Array<string | undefined>;
+  protected values: Array<string | undefined>;
 
   // The received text and, per header, four offsets into it: the line [start, end) when it is
   // unchanged and canonical (else -1, -1), then the value [start, end).
@@ -100,6 +100,21 @@ export abstract class SipMessage {
 
   abstract startLine(): string;
   abstract clone(): SipMessage;
+
+  /**
+   * Trim a message kept for long (a call's INVITE while the call lasts): header storage
+   * cut to size — arrays filled by push keep spare capacity — and cached typed views
+   * dropped; they are parsed again if read again. Content and serialization are unchanged.
+   */
+  compact(): this {
+    this.names = this.names.slice();
+    this.keys = this.keys.slice();
+    this.values = this.values.slice();
+    if (this.spans !== undefined) this.spans = this.spans.slice();
+    this.cVia = this.cFrom = this.cTo = undefined;
+    this.cCSeq = undefined;
+    return this;
+  }
 
   // ---- generic header access -------------------------------------------------
 
@@ -500,6 +515,11 @@ export class SipRequest extends SipMessage {
   /** The Request-URI parsed (throws SipParseError('BAD_URI') when malformed). */
   get requestUri(): Uri {
     return (this.cUri ??= parseUri(this.uriText));
+  }
+
+  override compact(): this {
+    this.cUri = undefined;
+    return super.compact();
   }
 
   startLine(): string {

@@ -279,3 +279,26 @@ describe('validate names missing and repeated headers', () => {
     expect(validate(parseMessage(OPTIONS + 'v: SIP/2.0/UDP p;branch=z9hG4bKp\r\nContent-Length: 0\r\n\r\n'))).toBeNull();
   });
 });
+
+describe('compact', () => {
+  it('keeps content and bytes, drops cached views (parsed again on the next read)', () => {
+    const m = parseMessage(OPTIONS + 'Subject: s\r\nContent-Length: 2\r\n\r\nhi') as SipRequest;
+    const before = m.toString();
+    const from = m.from;
+    const via = m.via;
+    const uri = m.requestUri;
+    expect(m.compact()).toBe(m);
+    expect(m.toString()).toBe(before);
+    expect(m.from).not.toBe(from);
+    expect(m.from.tag).toBe(from.tag);
+    expect(m.via).not.toBe(via);
+    expect(m.via.map((v) => v.branch)).toEqual(via.map((v) => v.branch));
+    expect(m.requestUri).not.toBe(uri);
+    expect(m.get('subject')).toBe('s');
+    m.append('X-After', '1');
+    expect(parseMessage(m.toBytes()).get('x-after')).toBe('1');
+    const built = createRequest({ method: 'BYE', uri: 'sip:b@h', from: '<sip:a@h>;tag=1', to: '<sip:b@h>;tag=2', callId: 'c', cseq: 2 });
+    const text = built.toString();
+    expect(built.compact().toString()).toBe(text);
+  });
+});
