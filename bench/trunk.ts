@@ -13,7 +13,7 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const SIPP = join(ROOT, 'test', 'sipp');
 const RATES = (process.env.BENCH_RATES ?? '100,200,400,700,850,1000,1200,1400,1700,2000,2500,3000,4000,5000,6000,8000').split(',').map(Number);
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 5);
-const HELD_CALLS = Number(process.env.BENCH_HELD_CALLS ?? 2000);
+const HELD_CALLS = Number(process.env.BENCH_HELD_CALLS ?? 5000);
 const tmp = mkdtempSync(join(tmpdir(), 'bench-trunk-'));
 
 function freePort(): Promise<number> {
