@@ -56,7 +56,7 @@ function resolveLimits(l: Partial<ParseLimits> | undefined): ParseLimits {
  */
 export function parseMessage(input: Uint8Array | string, options?: ParseOptions): SipRequest | SipResponse {
   const buf = toBuffer(input);
-  const limits = options === undefined || options.limits === undefined ? DEFAULT_LIMITS : resolveLimits(options.limits);
+  const limits = resolveLimits(options?.limits);
   const stream = options !== undefined && options.stream === true;
   const len = buf.length;
   if (len > limits.maxMessageSize) throw new SipParseError('TOO_LARGE', `message of ${len} bytes exceeds ${limits.maxMessageSize}`);
@@ -258,27 +258,27 @@ class HeaderSection {
     const last = this.keys.length - 1;
     if (last < 0) throw new SipParseError('BAD_HEADER', 'continuation line before the first header');
     const more = trimLws(text.slice(pos, lineEnd));
-    const prev = this.valueOf(text, last);
+    const prev = this.rawValue(text, last);
     const joined = more.length === 0 ? prev : prev.length > 0 ? prev + ' ' + more : more;
     if (joined.length > maxLine) throw new SipParseError('LINE_TOO_LONG', 'folded header too long');
     this.values[last] = joined;
     this.spans[4 * last] = -1;
   }
 
-  private valueOf(text: string, i: number): string {
+  private rawValue(text: string, i: number): string {
     return this.values[i] ?? text.slice(this.spans[4 * i + 2], this.spans[4 * i + 3]);
   }
 
   /** The first Content-Length value (trimmed). */
   contentLength(text: string): string {
-    return trimLws(this.valueOf(text, this.clIndex));
+    return trimLws(this.rawValue(text, this.clIndex));
   }
 
   /** Repeated Content-Length headers are a framing error only when they disagree (RFC 4475 §3.3.9). */
   private checkContentLengths(text: string): void {
     const first = this.contentLength(text);
     for (let i = this.clIndex + 1; i < this.keys.length; i++) {
-      if (this.keys[i] === 'content-length' && trimLws(this.valueOf(text, i)) !== first) this.clConflict = true;
+      if (this.keys[i] === 'content-length' && trimLws(this.rawValue(text, i)) !== first) this.clConflict = true;
     }
   }
 }
