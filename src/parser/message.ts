@@ -326,7 +326,10 @@ export abstract class SipMessage {
 
   // ---- typed views ------------------------------------------------------------
 
-  /** Every Via, top first. Throws SipParseError on a malformed one. */
+  /**
+   * Every Via, top first. Each is parsed on first use of one of its fields, which throws
+   * SipParseError when it is malformed (`validate()` reads them all).
+   */
   get via(): Via[] {
     if (this.cVia) return this.cVia;
     const out: Via[] = [];
@@ -334,8 +337,8 @@ export abstract class SipMessage {
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] !== 'via') continue;
       const v = this.valueAt(i);
-      if (v.indexOf(',') < 0) out.push(parseVia(v));
-      else for (const e of splitList(v)) out.push(parseVia(e));
+      if (v.indexOf(',') < 0) out.push(Via.fromText(v));
+      else for (const e of splitList(v)) out.push(Via.fromText(e));
     }
     return (this.cVia = out);
   }

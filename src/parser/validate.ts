@@ -60,7 +60,7 @@ function checkCommon(m: SipMessage): ValidationFailure | null {
   // callid = word ["@" word] (§25.1), liberally any '@'; one native regex test, not a loop per character.
   if (!CALL_ID.test(m.callId)) return fail(400, 'Bad Call-ID', 'BAD_CALL_ID');
   try {
-    // Via parameters are parsed lazily: touch them so a malformed one is refused here.
+    // Vias (and their parameters) are parsed lazily: touch them so a malformed one is refused here.
     for (const v of m.via) v.params;
     m.from;
     m.to;

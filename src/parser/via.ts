@@ -6,18 +6,21 @@ import { parseHostPort, type HostPort } from './uri.js';
 /** RFC 3261 §17.1.3: branches starting with this cookie are RFC 3261-unique. */
 export const MAGIC_COOKIE = 'z9hG4bK';
 
-/** One via-parm (RFC 3261 §20.42). */
+/**
+ * One via-parm (RFC 3261 §20.42). A Via read from a message is parsed on first use of
+ * any field: a proxy or UA reads the top Via, rarely the ones below it.
+ */
 export class Via {
-  protocolName: string;
-  protocolVersion: string;
-  /** Upper-case transport name as written (UDP, TCP, TLS, SCTP, WS, …). */
-  transport: string;
-  /** sent-by host; IPv6 references keep their brackets. */
-  host: string;
-  port: number | undefined;
-  // Parameters are parsed on first use: a proxy reads the top Via's branch, not every Via's.
-  private paramsText: string | undefined;
-  private parsedParams: Params | undefined;
+  // The via-parm as received, until a field is first read (then undefined).
+  private src: string | undefined = undefined;
+  private pName = 'SIP';
+  private pVersion = '2.0';
+  private pTransport = '';
+  private pHost = '';
+  private pPort: number | undefined = undefined;
+  // Parameters are parsed on first use too: a proxy reads the top Via's branch, not every Via's.
+  private paramsText: string | undefined = undefined;
+  private parsedParams: Params | undefined = undefined;
 
   constructor(init: {
     transport: string;
@@ -27,22 +30,91 @@ export class Via {
     protocolName?: string;
     protocolVersion?: string;
   }) {
-    this.protocolName = init.protocolName ?? 'SIP';
-    this.protocolVersion = init.protocolVersion ?? '2.0';
-    this.transport = init.transport;
-    this.host = init.host;
-    this.port = init.port;
+    this.pName = init.protocolName ?? 'SIP';
+    this.pVersion = init.protocolVersion ?? '2.0';
+    this.pTransport = init.transport;
+    this.pHost = init.host;
+    this.pPort = init.port;
     this.parsedParams = init.params;
   }
 
-  /** @internal Fast construction by the parser, with parameters left as text. */
-  static fromParts(transport: string, host: string, port: number | undefined, paramsText: string, version = '2.0', name = 'SIP'): Via {
-    const v = new Via({ transport, host, port, protocolName: name, protocolVersion: version });
-    if (paramsText.length > 0) v.paramsText = paramsText;
+  /**
+   * @internal A Via over received text, parsed when a field is first read: a malformed one
+   * throws SipParseError then (`validate()` reads every Via).
+   */
+  static fromText(s: string): Via {
+    const v = new Via(UNPARSED);
+    v.src = s;
     return v;
   }
 
+  /** Parse the received text into the fields; throws (and stays unparsed) when it is malformed. */
+  private load(): void {
+    const s = this.src!;
+    if (!parseViaFast(s, this)) parseViaSlow(s, this);
+    this.src = undefined;
+  }
+
+  /** @internal Set by the parser. */
+  fill(name: string, version: string, transport: string, host: string, port: number | undefined, paramsText: string | undefined, params: Params | undefined): void {
+    this.pName = name;
+    this.pVersion = version;
+    this.pTransport = transport;
+    this.pHost = host;
+    this.pPort = port;
+    this.paramsText = paramsText;
+    this.parsedParams = params;
+  }
+
+  get protocolName(): string {
+    if (this.src !== undefined) this.load();
+    return this.pName;
+  }
+  set protocolName(v: string) {
+    if (this.src !== undefined) this.load();
+    this.pName = v;
+  }
+
+  get protocolVersion(): string {
+    if (this.src !== undefined) this.load();
+    return this.pVersion;
+  }
+  set protocolVersion(v: string) {
+    if (this.src !== undefined) this.load();
+    this.pVersion = v;
+  }
+
+  /** Upper-case transport name as written (UDP, TCP, TLS, SCTP, WS, …). */
+  get transport(): string {
+    if (this.src !== undefined) this.load();
+    return this.pTransport;
+  }
+  set transport(v: string) {
+    if (this.src !== undefined) this.load();
+    this.pTransport = v;
+  }
+
+  /** sent-by host; IPv6 references keep their brackets. */
+  get host(): string {
+    if (this.src !== undefined) this.load();
+    return this.pHost;
+  }
+  set host(v: string) {
+    if (this.src !== undefined) this.load();
+    this.pHost = v;
+  }
+
+  get port(): number | undefined {
+    if (this.src !== undefined) this.load();
+    return this.pPort;
+  }
+  set port(v: number | undefined) {
+    if (this.src !== undefined) this.load();
+    this.pPort = v;
+  }
+
   get params(): Params {
+    if (this.src !== undefined) this.load();
     if (this.parsedParams === undefined) {
       const t = this.paramsText;
       this.parsedParams = t === undefined ? new Params() : parseParams(t, 0, 'via');
@@ -52,6 +124,7 @@ export class Via {
   }
 
   set params(p: Params) {
+    if (this.src !== undefined) this.load();
     this.parsedParams = p;
     this.paramsText = undefined;
   }
@@ -106,10 +179,13 @@ export class Via {
   }
 
   toString(): string {
+    if (this.src !== undefined) return this.src;
     const p = this.parsedParams === undefined ? (this.paramsText ?? '') : this.parsedParams.toString();
-    return this.protocolName + '/' + this.protocolVersion + '/' + this.transport + ' ' + this.sentBy + p;
+    return this.pName + '/' + this.pVersion + '/' + this.pTransport + ' ' + this.sentBy + p;
   }
 }
+
+const UNPARSED = { transport: '', host: '' };
 
 function readToken(s: string, i: number): number {
   while (i < s.length) {
@@ -133,46 +209,52 @@ function expectSlash(s: string, i: number): number {
 
 const HP: HostPort = { host: '', port: undefined };
 
-/**
- * Parse a single via-parm (one element of a Via list). On the fast path the
- * parameters are kept as text and parsed (and checked) on first use of
- * `params`/`branch`/…; `validate()` touches them, so a malformed one is still
- * refused before anything acts on it.
- */
+/** Parse a single via-parm (one element of a Via list); throws SipParseError when malformed. */
 export function parseVia(s: string): Via {
-  // Fast path for the form nearly every stack sends: "SIP/2.0/UDP host:port;params".
-  // Checked by character: startsWith is a builtin call that costs more than this here.
+  const v = Via.fromText(s);
+  void v.transport; // parses now, so a malformed Via throws here
+  return v;
+}
+
+/**
+ * The form nearly every stack sends, "SIP/2.0/UDP host:port;params", with the parameters
+ * kept as text. False means "use the full grammar". Checked by character: startsWith is
+ * a builtin call that costs more than this here.
+ */
+function parseViaFast(s: string, into: Via): boolean {
   if (
-    s.charCodeAt(0) === 83 &&
-    s.charCodeAt(1) === 73 &&
-    s.charCodeAt(2) === 80 &&
-    s.charCodeAt(3) === 47 &&
-    s.charCodeAt(4) === 50 &&
-    s.charCodeAt(5) === 46 &&
-    s.charCodeAt(6) === 48 &&
-    s.charCodeAt(7) === 47
+    s.charCodeAt(0) !== 83 ||
+    s.charCodeAt(1) !== 73 ||
+    s.charCodeAt(2) !== 80 ||
+    s.charCodeAt(3) !== 47 ||
+    s.charCodeAt(4) !== 50 ||
+    s.charCodeAt(5) !== 46 ||
+    s.charCodeAt(6) !== 48 ||
+    s.charCodeAt(7) !== 47
   ) {
-    const sp = s.indexOf(' ', 8);
-    if (sp > 8) {
-      let t = 8;
-      while (t < sp) {
-        const c = s.charCodeAt(t);
-        if (c > 127 || TOKEN[c] === 0) break;
-        t++;
-      }
-      const semi = s.indexOf(';', sp + 1);
-      const end = semi < 0 ? s.length : semi;
-      if (t === sp && s.charCodeAt(sp + 1) !== 32 && s.charCodeAt(end - 1) !== 32) {
-        const k = parseHostPort(s, sp + 1, end, 'Via', HP);
-        if (k === end) {
-          const paramsText = semi < 0 ? '' : s.slice(semi);
-          const tr = s.slice(8, sp);
-          return Via.fromParts(isUpper(tr) ? tr : tr.toUpperCase(), HP.host, HP.port, paramsText);
-        }
-      }
-    }
+    return false;
   }
-  return parseViaSlow(s);
+  const sp = s.indexOf(' ', 8);
+  if (sp <= 8) return false;
+  let t = 8;
+  while (t < sp) {
+    const c = s.charCodeAt(t);
+    if (c > 127 || TOKEN[c] === 0) break;
+    t++;
+  }
+  const semi = s.indexOf(';', sp + 1);
+  const end = semi < 0 ? s.length : semi;
+  if (t !== sp || s.charCodeAt(sp + 1) === 32 || s.charCodeAt(end - 1) === 32) return false;
+  let k: number;
+  try {
+    k = parseHostPort(s, sp + 1, end, 'Via', HP);
+  } catch {
+    return false; // the full grammar gives the error
+  }
+  if (k !== end) return false;
+  const tr = s.slice(8, sp);
+  into.fill('SIP', '2.0', isUpper(tr) ? tr : tr.toUpperCase(), HP.host, HP.port, semi < 0 ? undefined : s.slice(semi), undefined);
+  return true;
 }
 
 function isUpper(s: string): boolean {
@@ -184,7 +266,7 @@ function isUpper(s: string): boolean {
 }
 
 
-function parseViaSlow(s: string): Via {
+function parseViaSlow(s: string, into: Via): void {
   let i = skipWs(s, 0);
   let e = readToken(s, i);
   if (e === i) throw new SipParseError('BAD_HEADER', 'malformed Via protocol name', 'via');
@@ -212,5 +294,5 @@ function parseViaSlow(s: string): Via {
     throw err;
   }
   const params = parseParams(s, end, 'Via');
-  return new Via({ protocolName, protocolVersion, transport: transport.toUpperCase(), host: HP.host, port: HP.port, params });
+  into.fill(protocolName, protocolVersion, transport.toUpperCase(), HP.host, HP.port, undefined, params);
 }

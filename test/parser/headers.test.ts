@@ -6,6 +6,7 @@ import {
   parseVia,
   SipParseError,
   splitList,
+  validate,
   type SipRequest,
   type SipUri,
 } from '../../src/parser/index.js';
@@ -128,6 +129,50 @@ describe('header access', () => {
     // the original is untouched
     expect(m.via).toHaveLength(3);
     expect(m.getAll('x-custom')).toHaveLength(2);
+  });
+});
+
+describe('lazy Vias', () => {
+  const twoVias = (second: string) =>
+    parseMessage(
+      [
+        'OPTIONS sip:bob@example.com SIP/2.0',
+        'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKtop',
+        `Via: ${second}`,
+        'From: <sip:a@example.com>;tag=1',
+        'To: <sip:bob@example.com>',
+        'Call-ID: lazy-via',
+        'CSeq: 1 OPTIONS',
+        'Max-Forwards: 70',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+
+  it('a malformed lower Via does not stop the top one from being read; reading it throws', () => {
+    const m = twoVias('SIP/2.0/UDP bad host:99999;branch=z9hG4bKx');
+    const [top, below] = m.via;
+    expect(top!.branch).toBe('z9hG4bKtop');
+    expect(top!.sentBy).toBe('192.0.2.1:5060');
+    expect(() => below!.host).toThrow(SipParseError);
+    // It stays unparsed: every read says so, none returns a half-filled field.
+    expect(() => below!.port).toThrow(SipParseError);
+    expect(validate(m)).toMatchObject({ status: 400 });
+  });
+
+  it('an unread Via serializes as received, a read one as the model', () => {
+    const m = twoVias('SIP/2.0/tcp 198.51.100.7;received=198.51.100.8');
+    const below = m.via[1]!;
+    expect(String(below)).toBe('SIP/2.0/tcp 198.51.100.7;received=198.51.100.8');
+    expect(below.transport).toBe('TCP');
+    expect(below.received).toBe('198.51.100.8');
+    below.port = 5061;
+    expect(String(below)).toBe('SIP/2.0/TCP 198.51.100.7:5061;received=198.51.100.8');
+  });
+
+  it('parseVia stays eager: a malformed via-parm throws at once', () => {
+    expect(() => parseVia('SIP/2.0/UDP')).toThrow(SipParseError);
+    expect(() => parseVia('SIP/2.0/UDP host:70000')).toThrow(SipParseError);
   });
 });
 
