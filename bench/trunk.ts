@@ -1,9 +1,12 @@
 /**
  * npm run bench:trunk — the trunk server under SIPp load, against a floor measured in
  * the same run: a bare Node UDP relay that only forwards packets between the two SIPp
- * sides. Every loop is bounded in rate, count and time; everything runs on 127.0.0.1.
+ * sides. When Kamailio is installed (Debian `kamailio`), the issue's reference is measured
+ * in the same run too: a stateful Kamailio proxy with MD5 proxy-auth in front of the same
+ * destination, driven by the same SIPp scenario. Every loop is bounded in rate, count and
+ * time; everything runs on 127.0.0.1.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,7 +81,7 @@ async function ramp(name: string, target: string, scenario: string, auth: boolea
     const uacPort = await freePort();
     const s = await step(target, uacPort, scenario, rate, auth);
     steps.push(s);
-    console.log(`  ${name.padEnd(6)} ${String(rate).padStart(5)} calls/s for ${STEP_SECONDS}s: ok=${s.ok} failed=${s.failed} retransmissions=${s.retrans}`);
+    console.log(`  ${name.padEnd(8)} ${String(rate).padStart(5)} calls/s for ${STEP_SECONDS}s: ok=${s.ok} failed=${s.failed} retransmissions=${s.retrans}`);
     if (s.failed > 0 || s.ok < rate * STEP_SECONDS) break;
     best = rate;
   }
@@ -103,6 +106,63 @@ async function startRelay(uasPort: number): Promise<{ port: number; close(): voi
   });
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   return { port: s.address().port, close: () => s.close() };
+}
+
+/**
+ * The reference the trunk's target was set against: Kamailio 5.6 as a stateful (tm) proxy
+ * that challenges every INVITE with 407 and an MD5 digest (auth module, plain password),
+ * then relays to the destination; in-dialog requests are relayed by tm too. One SIP worker
+ * process, like the trunk's one thread: with several, a 180 and the 200 after it are relayed
+ * by different processes and can arrive swapped, which SIPp's scenario counts as a failed call.
+ */
+async function startKamailio(port: number, uasPort: number): Promise<ChildProcess | undefined> {
+  if (spawnSync('kamailio', ['-v'], { stdio: 'ignore' }).status !== 0) return undefined;
+  const mpath = ['/usr/lib/x86_64-linux-gnu/kamailio/modules/', '/usr/lib/kamailio/modules/'].find((d) => {
+    try {
+      return readFileSync(join(d, 'tm.so')).length > 0;
+    } catch {
+      return false;
+    }
+  });
+  if (mpath === undefined) return undefined;
+  const cfg = join(tmp, 'kamailio.cfg');
+  writeFileSync(
+    cfg,
+    `#!KAMAILIO
+debug=1
+log_stderror=yes
+children=1
+listen=udp:127.0.0.1:${port}
+auto_aliases=no
+mpath="${mpath}"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+loadmodule "auth.so"
+request_route {
+  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+  if (has_totag()) {
+    # the ACK of the 407 ends here; everything else in the dialog is relayed statefully
+    if (is_method("ACK") && !t_check_trans() && $rd == "demo.trunk.sipkit.test") exit;
+    t_relay();
+    exit;
+  }
+  if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
+  if (is_method("INVITE")) {
+    if (!pv_proxy_authenticate("$td", "sipkit-demo", "0")) { proxy_challenge("$td", "0"); exit; }
+    consume_credentials();
+  }
+  $du = "sip:127.0.0.1:${uasPort}";
+  t_relay();
+}
+`,
+  );
+  const p = spawn('kamailio', ['-f', cfg, '-DD', '-E', '-m', '256', '-M', '8', '-P', join(tmp, 'kamailio.pid'), '-Y', tmp], { cwd: tmp, stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 2000));
+  return p.exitCode === null ? p : undefined;
 }
 
 /** The trunk as `npm start` runs it: the example on top of the compiled library (dist). */
@@ -143,6 +203,20 @@ async function main(): Promise<void> {
   const floor = await ramp('relay', `127.0.0.1:${relay.port}`, 'uac-plain.xml', false);
   relay.close();
 
+  const kamailioPort = await freePort();
+  const kamailio = await startKamailio(kamailioPort, uasPort);
+  let reference: { best: number; steps: Step[] } | undefined;
+  if (kamailio) {
+    console.log('\n## reference: Kamailio stateful proxy, MD5 proxy-auth (407), same SIPp scenario');
+    reference = await ramp('kamailio', `127.0.0.1:${kamailioPort}`, 'uac-answered.xml', true);
+    await new Promise((r) => {
+      kamailio.once('exit', r);
+      kamailio.kill('SIGTERM');
+    });
+  } else {
+    console.log('\n## reference: Kamailio not installed (apt-get install kamailio): skipped');
+  }
+
   const trunk = startTrunkProcess(cfgFile);
   await new Promise((r) => setTimeout(r, 3000));
   console.log('\n## trunk: 407 digest (MD5) + B2BUA + answer + BYE, one Node thread');
@@ -154,10 +228,16 @@ async function main(): Promise<void> {
     trunk.kill('SIGTERM');
   });
 
-  // Memory per held call, on a fresh trunk: HELD_CALLS calls up at once (each holds 120 s).
-  // RSS is read once every transaction of the set-up is over (Timers L/M: 64·T1 = 32 s),
-  // so what is measured is what a call costs while it lasts, not its set-up.
-  const fresh = startTrunkProcess(cfgFile);
+  // Memory per held call, on a fresh trunk with a fresh destination (the ramps' last step left
+  // the first one with a backlog that slows every set-up): HELD_CALLS calls up at once (each
+  // holds 120 s). RSS is read once every transaction of the set-up is over (Timers L/M:
+  // 64·T1 = 32 s), so what is measured is what a call costs while it lasts, not its set-up.
+  uas.kill('SIGKILL');
+  const memUasPort = await freePort();
+  const memUas = startUas(memUasPort);
+  const memCfgFile = join(tmp, 'trunk-memory.json');
+  writeFileSync(memCfgFile, JSON.stringify({ ...config, domains: { 'demo.trunk.sipkit.test': { ...config.domains['demo.trunk.sipkit.test'], routes: [{ prefix: '', targets: [`sip:127.0.0.1:${memUasPort}`] }] } } }));
+  const fresh = startTrunkProcess(memCfgFile);
   await new Promise((r) => setTimeout(r, 3000));
   const idle = rssKb(fresh.pid!);
   const holdPort = await freePort();
@@ -171,11 +251,12 @@ async function main(): Promise<void> {
   const busy = rssKb(fresh.pid!);
   held.kill('SIGKILL');
   fresh.kill('SIGTERM');
-  uas.kill('SIGKILL');
+  memUas.kill('SIGKILL');
 
   console.log('\n## results');
   console.log(`  floor (bare relay):      ${floor.best} calls/s sustained with no failed call`);
-  console.log(`  trunk:                   ${t.best} calls/s sustained with no failed call (${floor.best ? ((t.best / floor.best) * 100).toFixed(0) : '?'}% of the floor; target ≥ 2000)`);
+  if (reference) console.log(`  Kamailio (reference):    ${reference.best} calls/s sustained with no failed call (${floor.best ? ((reference.best / floor.best) * 100).toFixed(0) : '?'}% of the floor)`);
+  console.log(`  trunk:                   ${t.best} calls/s sustained with no failed call (${floor.best ? ((t.best / floor.best) * 100).toFixed(0) : '?'}% of the floor${reference?.best ? `, ${((t.best / reference.best) * 100).toFixed(0)}% of Kamailio` : ''}; target ≥ 2000)`);
   const last = t.steps.find((s) => s.rate === t.best);
   console.log(`  retransmissions at that rate: ${last?.retrans ?? 'n/a'}`);
   console.log(`  memory: ${idle} kB idle → ${busy} kB with ${HELD_CALLS} calls held: ${(((busy - idle) * 1024) / HELD_CALLS / 1024).toFixed(1)} KB per held call (target < 20 KB)`);
