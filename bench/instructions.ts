@@ -26,7 +26,7 @@ writeFileSync(corpusFile, JSON.stringify(CORPUS.map((b) => b.toString('base64'))
 async function instructions(which: string, iters: number): Promise<number> {
   const { stderr } = await run(
     'valgrind',
-    ['--tool=callgrind', '--smc-check=all-non-file', '--callgrind-out-file=/dev/null', process.execPath, '--single-threaded', driver, which, String(iters), corpusFile],
+    ['--tool=callgrind', '--smc-check=all-non-file', '--callgrind-out-file=/dev/null', process.execPath, '--predictable', driver, which, String(iters), corpusFile],
     { maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 },
   );
   const m = /Collected : (\d+)/.exec(stderr);

@@ -6,15 +6,20 @@ import { parseUri, schemeLength, type Uri } from './uri.js';
 /**
  * name-addr / addr-spec with header parameters (RFC 3261 §20.10, §25.1):
  * From, To, Contact, Route, Record-Route, Reply-To, Refer-To, …
- * The URI is parsed lazily: many messages are routed on the tag alone.
+ * The URI is parsed lazily: many messages are routed on the tag alone. So are the
+ * parameters of a received one, and `tag` reads the common `;tag=value` without them.
  */
 export class NameAddr {
   /** Display name, unquoted and unescaped; undefined when absent. */
   displayName: string | undefined;
   /** The URI text as written, without angle brackets. */
   uriText: string;
-  params: Params;
   private parsed: Uri | undefined;
+  // Received parameters: the text they are in and where they start, until first use.
+  private paramsSrc: string | undefined = undefined;
+  private paramsAt = 0;
+  private paramsHeader = '';
+  private parsedParams: Params | undefined;
 
   constructor(uri: string | Uri, params: Params = new Params(), displayName?: string) {
     if (typeof uri === 'string') {
@@ -23,8 +28,33 @@ export class NameAddr {
       this.uriText = uri.toString();
       this.parsed = uri;
     }
-    this.params = params;
+    this.parsedParams = params;
     this.displayName = displayName;
+  }
+
+  /** @internal A parsed name-addr whose parameters, s[at…], are parsed on first use. */
+  static withParamsText(uriText: string, displayName: string | undefined, s: string, at: number, header: string): NameAddr {
+    const na = new NameAddr(uriText, EMPTY_PARAMS, displayName);
+    na.parsedParams = undefined;
+    na.paramsSrc = s;
+    na.paramsAt = at;
+    na.paramsHeader = header;
+    return na;
+  }
+
+  /** Header parameters; throws SipParseError when the received ones are malformed (`validate()` reads them). */
+  get params(): Params {
+    const src = this.paramsSrc;
+    if (src !== undefined) {
+      this.parsedParams = parseParams(src, this.paramsAt, this.paramsHeader);
+      this.paramsSrc = undefined;
+    }
+    return this.parsedParams!;
+  }
+
+  set params(p: Params) {
+    this.parsedParams = p;
+    this.paramsSrc = undefined;
   }
 
   /** The parsed URI (throws SipParseError('BAD_URI') when it is malformed). */
@@ -38,6 +68,11 @@ export class NameAddr {
   }
 
   get tag(): string | undefined {
+    const src = this.paramsSrc;
+    if (src !== undefined) {
+      const t = leadingTag(src, this.paramsAt);
+      if (t !== undefined) return t;
+    }
     const t = this.params.get('tag');
     return t == null ? undefined : t;
   }
@@ -66,8 +101,43 @@ export class NameAddr {
   /** Always the name-addr form: `<…>` keeps URI parameters apart from header parameters. */
   toString(): string {
     const dn = this.displayName;
-    return (dn !== undefined && dn !== '' ? quote(dn) + ' ' : '') + '<' + this.uriText + '>' + this.params.toString();
+    let p: string;
+    try {
+      p = this.params.toString();
+    } catch {
+      p = this.paramsSrc!.slice(this.paramsAt); // malformed: re-sent as received
+    }
+    return (dn !== undefined && dn !== '' ? quote(dn) + ' ' : '') + '<' + this.uriText + '>' + p;
   }
+}
+
+const EMPTY_PARAMS = new Params();
+
+/**
+ * The value of a `;tag=token` written first and tight (how nearly every stack writes it),
+ * read without parsing the other parameters; undefined means "parse them all".
+ */
+function leadingTag(s: string, at: number): string | undefined {
+  if (
+    s.charCodeAt(at) !== 59 ||
+    s.charCodeAt(at + 1) !== 116 ||
+    s.charCodeAt(at + 2) !== 97 ||
+    s.charCodeAt(at + 3) !== 103 ||
+    s.charCodeAt(at + 4) !== 61
+  ) {
+    return undefined;
+  }
+  const vs = at + 5;
+  let i = vs;
+  const n = s.length;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TOKEN[c] === 0) break;
+    i++;
+  }
+  // Anything but the end or the next ';' after the token (spaces, quotes, …): the full grammar decides.
+  if (i === vs || (i < n && s.charCodeAt(i) !== 59)) return undefined;
+  return s.slice(vs, i);
 }
 
 /** `Contact: *` (RFC 3261 §10.2.2): remove all bindings. */
@@ -132,6 +202,7 @@ export function parseNameAddr(s: string, header = 'name-addr'): NameAddr {
     }
     rest = e;
   }
-  const params = parseParams(s, rest, header);
-  return new NameAddr(uriText, params, display);
+  // Nothing after the URI: no parameters to parse later.
+  if (rest >= n) return new NameAddr(uriText, new Params(), display);
+  return NameAddr.withParamsText(uriText, display, s, rest, header);
 }

@@ -61,19 +61,20 @@ function checkCommon(m: SipMessage): ValidationFailure | null {
   if (!CALL_ID.test(m.callId)) return fail(400, 'Bad Call-ID', 'BAD_CALL_ID');
   try {
     // Vias (and their parameters) are parsed lazily: touch them so a malformed one is refused here.
+    // So are name-addr parameters.
     for (const v of m.via) v.params;
-    m.from;
-    m.to;
+    m.from.params;
+    m.to.params;
     m.cseq;
     m.contentLength;
     m.contentType;
     if (m.has('contact')) {
       const c = m.contact;
-      if (c !== '*') for (const na of c) na.uri;
+      if (c !== '*') for (const na of c) void (na.uri, na.params);
     }
     // Route and Record-Route URIs become Request-URIs and next hops later: they must parse now.
-    for (const r of m.route) r.uri;
-    for (const r of m.recordRoute) r.uri;
+    for (const r of m.route) void (r.uri, r.params);
+    for (const r of m.recordRoute) void (r.uri, r.params);
     const mf = m.get('max-forwards');
     if (mf !== undefined && (!MAX_FORWARDS.test(mf) || Number(mf) > 0x7fffffff)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
     const date = m.get('date');

@@ -270,4 +270,35 @@ describe('parameter lists', () => {
       expect(() => parseParams(bad, 0, 'x'), bad).toThrow(SipParseError);
     }
   });
+
+  it('a tag read on its own equals the tag of the fully parsed list', () => {
+    const tagParam = fc.tuple(fc.constantFrom('tag', 'TAG', 'Tag'), fc.option(fc.oneof(simpleValue, token), { nil: null }));
+    const lists = fc.array(fc.oneof(param, tagParam), { maxLength: 5 });
+    fc.assert(
+      fc.property(lists, fc.constantFrom('', ' '), (list, ws) => {
+        const text = '"A" <sip:a@example.com>' + list.map(([k, v]) => ws + ';' + k + (v === null ? '' : '=' + v)).join('');
+        let full: string | null | undefined;
+        try {
+          full = parseNameAddr(text, 'to').params.get('tag');
+        } catch (err) {
+          expect(err).toBeInstanceOf(SipParseError);
+          return; // a malformed list: nothing to compare
+        }
+        expect(parseNameAddr(text, 'to').tag).toBe(full ?? undefined);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('a tag read on its own does not excuse the rest: validate() still refuses the message', () => {
+    const m = parseMessage(
+      'OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n' +
+        'From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>;tag=2;=x\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n' +
+        'Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n',
+    );
+    expect(m.to.tag).toBe('2');
+    expect(() => m.to.params).toThrow(SipParseError);
+    expect(String(m.to)).toBe('<sip:b@example.com>;tag=2;=x');
+    expect(validate(m)).toMatchObject({ status: 400 });
+  });
 });
