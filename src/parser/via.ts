@@ -48,11 +48,14 @@ export class Via {
     return v;
   }
 
-  /** Parse the received text into the fields; throws (and stays unparsed) when it is malformed. */
-  private load(): void {
-    const s = this.src!;
-    if (!parseViaFast(s, this)) parseViaSlow(s, this);
-    this.src = undefined;
+  /** This Via with its received text parsed into the fields; throws (and stays unparsed) when it is malformed. */
+  private loaded(): this {
+    const s = this.src;
+    if (s !== undefined) {
+      if (!parseViaFast(s, this)) parseViaSlow(s, this);
+      this.src = undefined;
+    }
+    return this;
   }
 
   /** @internal Set by the parser. */
@@ -67,54 +70,44 @@ export class Via {
   }
 
   get protocolName(): string {
-    if (this.src !== undefined) this.load();
-    return this.pName;
+    return this.loaded().pName;
   }
   set protocolName(v: string) {
-    if (this.src !== undefined) this.load();
-    this.pName = v;
+    this.loaded().pName = v;
   }
 
   get protocolVersion(): string {
-    if (this.src !== undefined) this.load();
-    return this.pVersion;
+    return this.loaded().pVersion;
   }
   set protocolVersion(v: string) {
-    if (this.src !== undefined) this.load();
-    this.pVersion = v;
+    this.loaded().pVersion = v;
   }
 
   /** Upper-case transport name as written (UDP, TCP, TLS, SCTP, WS, …). */
   get transport(): string {
-    if (this.src !== undefined) this.load();
-    return this.pTransport;
+    return this.loaded().pTransport;
   }
   set transport(v: string) {
-    if (this.src !== undefined) this.load();
-    this.pTransport = v;
+    this.loaded().pTransport = v;
   }
 
   /** sent-by host; IPv6 references keep their brackets. */
   get host(): string {
-    if (this.src !== undefined) this.load();
-    return this.pHost;
+    return this.loaded().pHost;
   }
   set host(v: string) {
-    if (this.src !== undefined) this.load();
-    this.pHost = v;
+    this.loaded().pHost = v;
   }
 
   get port(): number | undefined {
-    if (this.src !== undefined) this.load();
-    return this.pPort;
+    return this.loaded().pPort;
   }
   set port(v: number | undefined) {
-    if (this.src !== undefined) this.load();
-    this.pPort = v;
+    this.loaded().pPort = v;
   }
 
   get params(): Params {
-    if (this.src !== undefined) this.load();
+    this.loaded();
     if (this.parsedParams === undefined) {
       const t = this.paramsText;
       this.parsedParams = t === undefined ? new Params() : parseParams(t, 0, 'via');
@@ -124,8 +117,7 @@ export class Via {
   }
 
   set params(p: Params) {
-    if (this.src !== undefined) this.load();
-    this.parsedParams = p;
+    this.loaded().parsedParams = p;
     this.paramsText = undefined;
   }
 
