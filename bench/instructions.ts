@@ -6,7 +6,9 @@
  *
  * Each case runs twice (N1 and N2 messages); the difference divided by N2 − N1 is the
  * steady-state cost per message, with start-up and JIT warm-up cancelled out. V8 runs
- * single-threaded so that background compilation and GC do not make counts vary.
+ * with --predictable (single-threaded, no time-driven heuristics): the same code then
+ * counts the same to within a few instructions; with --single-threaded alone counts
+ * varied by ~5 %, as GC fell differently into the measured window.
  * Needs valgrind (Debian package `valgrind`); not part of `npm test`.
  */
 import { execFile } from 'node:child_process';
