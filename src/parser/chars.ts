@@ -19,6 +19,17 @@ export const SCHEME = table('+-.', true);
 /** Characters of a hostname, IPv4 address (and '_' tolerated, seen in the wild). */
 export const HOSTNAME = table('-._', true);
 
+/** Index just past the run of token characters starting at `s[i]` (i itself when there is none). */
+export function tokenEnd(s: string, i: number): number {
+  const n = s.length;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TOKEN[c] === 0) break;
+    i++;
+  }
+  return i;
+}
+
 export function isToken(s: string): boolean {
   const n = s.length;
   if (n === 0) return false;

@@ -1,5 +1,5 @@
 import { SipParseError } from './errors.js';
-import { TOKEN, isWs, quote, trimLws } from './chars.js';
+import { TOKEN, isWs, quote, tokenEnd, trimLws } from './chars.js';
 import { Params, endOfQuoted, parseParams, unquote } from './params.js';
 import { parseUri, schemeLength, type Uri } from './uri.js';
 
@@ -128,15 +128,9 @@ function leadingTag(s: string, at: number): string | undefined {
     return undefined;
   }
   const vs = at + 5;
-  let i = vs;
-  const n = s.length;
-  while (i < n) {
-    const c = s.charCodeAt(i);
-    if (c > 127 || TOKEN[c] === 0) break;
-    i++;
-  }
+  const i = tokenEnd(s, vs);
   // Anything but the end or the next ';' after the token (spaces, quotes, …): the full grammar decides.
-  if (i === vs || (i < n && s.charCodeAt(i) !== 59)) return undefined;
+  if (i === vs || (i < s.length && s.charCodeAt(i) !== 59)) return undefined;
   return s.slice(vs, i);
 }
 

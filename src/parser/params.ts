@@ -1,5 +1,5 @@
 import { SipParseError } from './errors.js';
-import { TOKEN, isWs } from './chars.js';
+import { isWs, tokenEnd } from './chars.js';
 
 /**
  * An ordered `;name=value` parameter list. Names keep the case they were written
@@ -115,11 +115,7 @@ export function parseParams(s: string, i: number, header: string): Params {
     i++;
     while (i < n && isWs(s.charCodeAt(i))) i++;
     const ns = i;
-    while (i < n) {
-      const c = s.charCodeAt(i);
-      if (c > 127 || TOKEN[c] === 0) break;
-      i++;
-    }
+    i = tokenEnd(s, i);
     if (i === ns) throw new SipParseError('BAD_HEADER', `empty parameter name in ${header}`, header);
     const name = s.slice(ns, i);
     while (i < n && isWs(s.charCodeAt(i))) i++;

@@ -70,11 +70,22 @@ function checkCommon(m: SipMessage): ValidationFailure | null {
     m.contentType;
     if (m.has('contact')) {
       const c = m.contact;
-      if (c !== '*') for (const na of c) void (na.uri, na.params);
+      if (c !== '*') {
+        for (const na of c) {
+          na.uri;
+          na.params;
+        }
+      }
     }
     // Route and Record-Route URIs become Request-URIs and next hops later: they must parse now.
-    for (const r of m.route) void (r.uri, r.params);
-    for (const r of m.recordRoute) void (r.uri, r.params);
+    for (const r of m.route) {
+      r.uri;
+      r.params;
+    }
+    for (const r of m.recordRoute) {
+      r.uri;
+      r.params;
+    }
     const mf = m.get('max-forwards');
     if (mf !== undefined && (!MAX_FORWARDS.test(mf) || Number(mf) > 0x7fffffff)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
     const date = m.get('date');

@@ -1,5 +1,5 @@
 import { SipParseError } from './errors.js';
-import { TOKEN, isWs } from './chars.js';
+import { isWs, tokenEnd } from './chars.js';
 import { Params, parseParams } from './params.js';
 import { parseHostPort, type HostPort } from './uri.js';
 
@@ -179,15 +179,6 @@ export class Via {
 
 const UNPARSED = { transport: '', host: '' };
 
-function readToken(s: string, i: number): number {
-  while (i < s.length) {
-    const c = s.charCodeAt(i);
-    if (c > 127 || TOKEN[c] === 0) break;
-    i++;
-  }
-  return i;
-}
-
 function skipWs(s: string, i: number): number {
   while (i < s.length && isWs(s.charCodeAt(i))) i++;
   return i;
@@ -228,12 +219,7 @@ function parseViaFast(s: string, into: Via): boolean {
   }
   const sp = s.indexOf(' ', 8);
   if (sp <= 8) return false;
-  let t = 8;
-  while (t < sp) {
-    const c = s.charCodeAt(t);
-    if (c > 127 || TOKEN[c] === 0) break;
-    t++;
-  }
+  const t = tokenEnd(s, 8);
   const semi = s.indexOf(';', sp + 1);
   const end = semi < 0 ? s.length : semi;
   if (t !== sp || s.charCodeAt(sp + 1) === 32 || s.charCodeAt(end - 1) === 32) return false;
@@ -260,15 +246,15 @@ function isUpper(s: string): boolean {
 
 function parseViaSlow(s: string, into: Via): void {
   let i = skipWs(s, 0);
-  let e = readToken(s, i);
+  let e = tokenEnd(s, i);
   if (e === i) throw new SipParseError('BAD_HEADER', 'malformed Via protocol name', 'via');
   const protocolName = s.slice(i, e);
   i = expectSlash(s, e);
-  e = readToken(s, i);
+  e = tokenEnd(s, i);
   if (e === i) throw new SipParseError('BAD_HEADER', 'malformed Via protocol version', 'via');
   const protocolVersion = s.slice(i, e);
   i = expectSlash(s, e);
-  e = readToken(s, i);
+  e = tokenEnd(s, i);
   if (e === i) throw new SipParseError('BAD_HEADER', 'malformed Via transport', 'via');
   const transport = s.slice(i, e);
   if (!isWs(s.charCodeAt(e))) throw new SipParseError('BAD_HEADER', 'missing space before Via sent-by', 'via');
