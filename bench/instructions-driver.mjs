@@ -11,6 +11,9 @@ const require = createRequire(import.meta.url);
 let run;
 if (which === 'floor') {
   run = (i) => corpus[i % n].toString('utf8').split('\r\n').length;
+} else if (which === 'sipkit-parse') {
+  const { parseMessage } = await import('../dist/parser/index.js');
+  run = (i) => parseMessage(corpus[i % n]).headerCount;
 } else if (which.startsWith('sipkit')) {
   const { parseMessage } = await import('../dist/parser/index.js');
   const serialize = which.endsWith('serialize');

@@ -20,8 +20,7 @@ const EMPTY = new Uint8Array(0);
  */
 export abstract class SipMessage {
   abstract readonly type: 'request' | 'response';
-  /** SIP-Version as received (e.g. `SIP/2.0`). */
-  version: string;
+  private ver: string;
   // The body: either bytes, or (as parsed) a range of the received buffer cut out on first use.
   private bodyBytes: Uint8Array;
   private bodySource: Buffer | undefined = undefined;
@@ -41,6 +40,13 @@ export abstract class SipMessage {
   private rawText: string | undefined;
   private spans: number[] | undefined;
 
+  // The received bytes [wireFrom, wireTo) while the message is unchanged and was received in
+  // the form the serializer writes (long names, CRLF, "Name: value", one true Content-Length):
+  // serializing it then is one copy of them. Any change to the message drops them.
+  private wire: Buffer | undefined = undefined;
+  private wireFrom = 0;
+  private wireTo = 0;
+
   private cVia: Via[] | undefined;
   private cFrom: NameAddr | undefined;
   private cTo: NameAddr | undefined;
@@ -51,7 +57,29 @@ export abstract class SipMessage {
     this.keys = keys;
     this.values = values;
     this.bodyBytes = body ?? EMPTY;
-    this.version = version;
+    this.ver = version;
+  }
+
+  /** SIP-Version as received (e.g. `SIP/2.0`). */
+  get version(): string {
+    return this.ver;
+  }
+
+  set version(v: string) {
+    this.ver = v;
+    this.wire = undefined;
+  }
+
+  /** @internal The whole message is bytes [from, to) of `source`, exactly as toBytes() would write it. */
+  attachWire(source: Buffer, from: number, to: number): void {
+    this.wire = source;
+    this.wireFrom = from;
+    this.wireTo = to;
+  }
+
+  /** @internal The message is about to change: serialize it from its parts from now on. */
+  protected changed(): void {
+    this.wire = undefined;
   }
 
   /**
@@ -91,6 +119,7 @@ export abstract class SipMessage {
   set body(b: Uint8Array) {
     this.bodyBytes = b;
     this.bodySource = undefined;
+    this.wire = undefined;
   }
 
   /** Body size in bytes, without cutting the body out of the received buffer. */
@@ -111,6 +140,8 @@ export abstract class SipMessage {
     this.keys = this.keys.slice();
     this.values = this.values.slice();
     if (this.spans !== undefined) this.spans = this.spans.slice();
+    // Kept for long, the received datagram would double what the message holds.
+    this.wire = undefined;
     this.cVia = this.cFrom = this.cTo = undefined;
     this.cCSeq = undefined;
     return this;
@@ -290,6 +321,7 @@ export abstract class SipMessage {
   }
 
   private spliceAt(i: number, n: number): void {
+    this.wire = undefined;
     this.names.splice(i, n);
     this.keys.splice(i, n);
     this.values.splice(i, n);
@@ -297,6 +329,7 @@ export abstract class SipMessage {
   }
 
   private invalidate(key: string): void {
+    this.wire = undefined;
     switch (key) {
       case 'via':
         this.cVia = undefined;
@@ -461,6 +494,15 @@ export abstract class SipMessage {
   }
 
   toBytes(): Buffer {
+    const wire = this.wire;
+    if (wire !== undefined) {
+      // A copy from Node's buffer pool: Buffer.copyBytesFrom() mallocs a new backing store and costs 4x more.
+      const from = this.wireFrom;
+      const to = this.wireTo;
+      const out = Buffer.allocUnsafe(to - from);
+      out.set(from === 0 && to === wire.length ? wire : wire.subarray(from, to));
+      return out;
+    }
     const head = this.head();
     const body = this.body;
     if (body.length === 0) return Buffer.from(head, 'utf8');
@@ -473,6 +515,8 @@ export abstract class SipMessage {
   }
 
   toString(): string {
+    // Received as ASCII (the only case the parser attaches wire bytes for): text offsets are byte offsets.
+    if (this.wire !== undefined) return this.rawText!.slice(this.wireFrom, this.wireTo);
     return this.head() + (this.bodyLength > 0 ? this.bodyText : '');
   }
 
@@ -482,12 +526,13 @@ export abstract class SipMessage {
 
   protected copyRawTo(m: SipMessage): void {
     if (this.rawText !== undefined && this.spans !== undefined) m.attachRaw(this.rawText, this.spans.slice());
+    if (this.wire !== undefined) m.attachWire(this.wire, this.wireFrom, this.wireTo);
   }
 }
 
 export class SipRequest extends SipMessage {
   readonly type = 'request' as const;
-  method: string;
+  private methodName: string;
   private uriText: string;
   private cUri: Uri | undefined;
 
@@ -501,8 +546,17 @@ export class SipRequest extends SipMessage {
     version = 'SIP/2.0',
   ) {
     super(names, keys, values, body, version);
-    this.method = method;
+    this.methodName = method;
     this.uriText = uri;
+  }
+
+  get method(): string {
+    return this.methodName;
+  }
+
+  set method(m: string) {
+    this.methodName = m;
+    this.changed();
   }
 
   /** The Request-URI as written. */
@@ -513,6 +567,7 @@ export class SipRequest extends SipMessage {
   set uri(u: string) {
     this.uriText = u;
     this.cUri = undefined;
+    this.changed();
   }
 
   /** The Request-URI parsed (throws SipParseError('BAD_URI') when malformed). */
@@ -526,12 +581,12 @@ export class SipRequest extends SipMessage {
   }
 
   startLine(): string {
-    return this.method + ' ' + this.uriText + ' ' + this.version;
+    return this.methodName + ' ' + this.uriText + ' ' + this.version;
   }
 
   clone(): SipRequest {
     const [n, k, v] = this.copyHeaders();
-    const c = new SipRequest(this.method, this.uriText, n, k, v, this.body, this.version);
+    const c = new SipRequest(this.methodName, this.uriText, n, k, v, this.body, this.version);
     this.copyRawTo(c);
     return c;
   }
@@ -539,9 +594,8 @@ export class SipRequest extends SipMessage {
 
 export class SipResponse extends SipMessage {
   readonly type = 'response' as const;
-  status: number;
-  /** Reason-Phrase (UTF-8, may be empty). */
-  reason: string;
+  private code: number;
+  private phrase: string;
 
   constructor(
     status: number,
@@ -553,17 +607,36 @@ export class SipResponse extends SipMessage {
     version = 'SIP/2.0',
   ) {
     super(names, keys, values, body, version);
-    this.status = status;
-    this.reason = reason;
+    this.code = status;
+    this.phrase = reason;
+  }
+
+  get status(): number {
+    return this.code;
+  }
+
+  set status(s: number) {
+    this.code = s;
+    this.changed();
+  }
+
+  /** Reason-Phrase (UTF-8, may be empty). */
+  get reason(): string {
+    return this.phrase;
+  }
+
+  set reason(r: string) {
+    this.phrase = r;
+    this.changed();
   }
 
   startLine(): string {
-    return this.version + ' ' + this.status + ' ' + this.reason;
+    return this.version + ' ' + this.code + ' ' + this.phrase;
   }
 
   clone(): SipResponse {
     const [n, k, v] = this.copyHeaders();
-    const c = new SipResponse(this.status, this.reason, n, k, v, this.body, this.version);
+    const c = new SipResponse(this.code, this.phrase, n, k, v, this.body, this.version);
     this.copyRawTo(c);
     return c;
   }

@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { SipParseError } from './errors.js';
 import { TOKEN, isWs, trimLws } from './chars.js';
 import { knownHeader, knownLineName } from './header-names.js';
@@ -64,8 +65,11 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
   // One native decode of the whole datagram. When every byte became one character (the
   // ASCII case, nearly every message), character offsets are byte offsets and the header
   // section is read in place; otherwise the header bytes are located first and decoded alone.
-  const whole = decodeUtf8(buf, 0, len);
-  const aligned = whole.length === len;
+  // An ASCII datagram is decoded byte for byte: the check and latin1 cost what UTF-8 does,
+  // and knowing it lets serialization copy the received bytes.
+  const ascii = isAscii(buf);
+  const whole = ascii ? decodeLatin1(buf, 0, len) : decodeUtf8(buf, 0, len);
+  const aligned = ascii || whole.length === len;
 
   // §7.5: empty lines before the start line are ignored.
   let start = 0;
@@ -116,12 +120,13 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
 
   // Framing by Content-Length (§18.3, §20.14).
   let bodyEnd: number;
+  let cl = '';
   const available = len - bodyStart;
   if (clConflict) {
     if (stream) throw new SipParseError('BAD_CONTENT_LENGTH', 'conflicting Content-Length headers', 'content-length');
     bodyEnd = len;
   } else if (h.clIndex >= 0) {
-    const cl = h.contentLength(text);
+    cl = h.contentLength(text);
     let n = 0;
     for (let k = 0; k < cl.length; k++) {
       const c = cl.charCodeAt(k);
@@ -142,6 +147,12 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
 
   const msg = parseStartLine(h.startLine, names, keys, values);
   msg.attachRaw(text, h.spans);
+  // Written exactly as the serializer would write it (the Content-Length too: no leading zeros,
+  // the status line with its SP before an empty reason): serializing it is a copy of these bytes.
+  if (ascii && h.canonical && cl.length > 0 && (cl.length === 1 || cl.charCodeAt(0) !== 48)) {
+    const line = h.startLine;
+    if (msg.type === 'request' || msg.reason.length > 0 || line.charCodeAt(line.length - 1) === 32) msg.attachWire(buf, start, bodyEnd);
+  }
   if (bodyEnd > bodyStart) msg.attachBody(buf, bodyStart, bodyEnd);
   if (clConflict) msg.framingError = true;
   return msg;
@@ -151,6 +162,9 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
 const hasUtf8Slice = typeof (Buffer.prototype as { utf8Slice?: unknown }).utf8Slice === 'function';
 function decodeUtf8(buf: Buffer, start: number, end: number): string {
   return hasUtf8Slice ? (buf as Buffer & { utf8Slice(s: number, e: number): string }).utf8Slice(start, end) : buf.toString('utf8', start, end);
+}
+function decodeLatin1(buf: Buffer, start: number, end: number): string {
+  return hasUtf8Slice ? (buf as Buffer & { latin1Slice(s: number, e: number): string }).latin1Slice(start, end) : buf.toString('latin1', start, end);
 }
 
 /**
@@ -170,6 +184,8 @@ class HeaderSection {
   /** Index of the first Content-Length header, or -1. */
   clIndex = -1;
   clConflict = false;
+  /** Every line, the empty one included, is written as the serializer would write it, and Content-Length appears once. */
+  canonical = true;
 
   /** Reads lines of [from, to) up to an empty line; returns the index just past it, or -1 when there is none. */
   read(text: string, from: number, to: number, maxLine: number, maxHeaders: number): number {
@@ -180,6 +196,7 @@ class HeaderSection {
     let lineEnd = eol > from && text.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
     if (lineEnd - from > maxLine) throw new SipParseError('LINE_TOO_LONG', 'start line too long');
     this.startLine = text.slice(from, lineEnd);
+    if (lineEnd === eol) this.canonical = false;
     let pos = eol + 1;
     let repeatedLength = false;
     while (pos < to) {
@@ -188,6 +205,7 @@ class HeaderSection {
       lineEnd = eol > pos && text.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
       if (lineEnd - pos > maxLine) throw new SipParseError('LINE_TOO_LONG', 'header line too long');
       if (lineEnd === pos) {
+        if (lineEnd === eol) this.canonical = false;
         if (repeatedLength) this.checkContentLengths(text);
         return eol < to ? eol + 1 : to;
       }
@@ -239,16 +257,21 @@ class HeaderSection {
         spans.push(pos, lineEnd, vs, ve);
       } else {
         spans.push(-1, -1, vs, ve);
+        this.canonical = false;
       }
       if (key === 'content-length') {
         if (this.clIndex < 0) this.clIndex = keys.length;
-        else repeatedLength = true;
+        else {
+          repeatedLength = true;
+          this.canonical = false;
+        }
       }
       names.push(name);
       keys.push(key);
       values.push(undefined);
       pos = eol + 1;
     }
+    this.canonical = false;
     if (repeatedLength) this.checkContentLengths(text);
     return -1;
   }
@@ -263,6 +286,7 @@ class HeaderSection {
     if (joined.length > maxLine) throw new SipParseError('LINE_TOO_LONG', 'folded header too long');
     this.values[last] = joined;
     this.spans[4 * last] = -1;
+    this.canonical = false;
   }
 
   private rawValue(text: string, i: number): string {

@@ -243,6 +243,69 @@ describe('serialization reuses unchanged received lines', () => {
   );
 });
 
+describe('serialization copies the received bytes of an unchanged canonical message', () => {
+  const CANONICAL = OPTIONS + 'Content-Length: 3\r\n\r\nabc';
+  const wireOf = (m: SipRequest | SipResponse) => Buffer.concat([Buffer.from(m.head()), m.body]);
+
+  it('sends back exactly the received bytes, as a copy', () => {
+    const input = Buffer.from('\r\n' + CANONICAL + 'trailing bytes past Content-Length');
+    const m = parseMessage(input);
+    const out = m.toBytes();
+    expect(out.toString()).toBe(CANONICAL);
+    expect(m.toString()).toBe(CANONICAL);
+    out[0] = 0x58; // writing into the result must not reach the message
+    expect(m.toBytes().toString()).toBe(CANONICAL);
+    input.fill(0x58); // nor is the copy taken before serialization (the body is a view, by contract)
+  });
+
+  const changes: Array<[string, (m: SipRequest) => void, string]> = [
+    ['set', (m) => m.set('Max-Forwards', 69), 'Max-Forwards: 69\r\n'],
+    ['append', (m) => m.append('Subject', 'hi'), 'Subject: hi\r\n'],
+    ['prepend', (m) => m.prepend('Via', 'SIP/2.0/UDP p;branch=z9hG4bKp'), 'Via: SIP/2.0/UDP p;branch=z9hG4bKp\r\nVia: SIP/2.0/UDP h'],
+    ['remove', (m) => m.remove('Max-Forwards'), 'CSeq: 1 OPTIONS\r\nContent-Length'],
+    ['removeFirst', (m) => m.removeFirst('Via'), 'OPTIONS sip:a@example.com SIP/2.0\r\nFrom'],
+    ['body', (m) => (m.body = Buffer.from('hello')), 'Content-Length: 5\r\n\r\nhello'],
+    ['method', (m) => (m.method = 'INFO'), 'INFO sip:a@example.com SIP/2.0\r\n'],
+    ['uri', (m) => (m.uri = 'sip:z@example.com'), 'OPTIONS sip:z@example.com SIP/2.0\r\n'],
+    ['version', (m) => (m.version = 'SIP/3.0'), 'OPTIONS sip:a@example.com SIP/3.0\r\n'],
+  ];
+  it.each(changes)('a change through %s is serialized', (_name, change, expected) => {
+    const m = parseMessage(CANONICAL) as SipRequest;
+    m.toBytes();
+    change(m);
+    expect(m.toBytes().toString()).toContain(expected);
+    expect(m.toBytes().equals(wireOf(m))).toBe(true);
+    expect(m.toString()).toBe(wireOf(m).toString());
+  });
+
+  it('a response whose status or reason changes is serialized', () => {
+    const r = parseMessage('SIP/2.0 180 Ringing\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n') as SipResponse;
+    r.status = 183;
+    expect(r.toString()).toBe('SIP/2.0 183 Ringing\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n');
+    r.reason = 'Session Progress';
+    expect(r.toString()).toMatch(/^SIP\/2\.0 183 Session Progress\r\n/);
+  });
+
+  // Each of these is written differently from how the serializer writes it, so a copy would be wrong.
+  it.each([
+    ['compact name', OPTIONS.replace('Call-ID', 'i') + 'Content-Length: 0\r\n\r\n'],
+    ['no space after the colon', OPTIONS.replace('CSeq: ', 'CSeq:') + 'Content-Length: 0\r\n\r\n'],
+    ['bare LF empty line', OPTIONS + 'Content-Length: 0\r\n\n'],
+    ['LF line ends', OPTIONS.replace(/\r\n/g, '\n') + 'Content-Length: 0\n\n'],
+    ['leading zero Content-Length', OPTIONS + 'Content-Length: 03\r\n\r\nabc'],
+    ['no Content-Length', OPTIONS + '\r\nabc'],
+    ['repeated Content-Length', OPTIONS + 'Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc'],
+    ['folded value', OPTIONS + 'Subject: a\r\n b\r\nContent-Length: 0\r\n\r\n'],
+    ['status line without the SP before an empty reason', 'SIP/2.0 200\r\nCall-ID: x\r\nContent-Length: 0\r\n\r\n'],
+    ['non-ASCII byte', OPTIONS + 'Subject: \xff\r\nContent-Length: 0\r\n\r\n'],
+  ])('%s: serialized from its parts', (_name, text) => {
+    const input = Buffer.from(text, 'latin1');
+    const m = parseMessage(input);
+    expect(m.toBytes().equals(wireOf(m))).toBe(true);
+    expect(m.toBytes().equals(input)).toBe(false);
+  });
+});
+
 describe('validate never throws', () => {
   it('a huge Max-Forwards is a 400 for a proxy, not an exception (found by the mutation property)', () => {
     const m = parseMessage(OPTIONS.replace('Max-Forwards: 70', 'Max-Forwards: 99999999999') + 'Content-Length: 0\r\n\r\n');
