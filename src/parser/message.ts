@@ -383,11 +383,11 @@ export abstract class SipMessage {
   }
 
   get from(): NameAddr {
-    return (this.cFrom ??= parseNameAddr(this.required('from', 'From'), 'from'));
+    return (this.cFrom ??= NameAddr.received(this.required('from', 'From'), 'from'));
   }
 
   get to(): NameAddr {
-    return (this.cTo ??= parseNameAddr(this.required('to', 'To'), 'to'));
+    return (this.cTo ??= NameAddr.received(this.required('to', 'To'), 'to'));
   }
 
   get callId(): string {

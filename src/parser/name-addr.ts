@@ -10,10 +10,11 @@ import { parseUri, schemeLength, type Uri } from './uri.js';
  * parameters of a received one, and `tag` reads the common `;tag=value` without them.
  */
 export class NameAddr {
-  /** Display name, unquoted and unescaped; undefined when absent. */
-  displayName: string | undefined;
-  /** The URI text as written, without angle brackets. */
-  uriText: string;
+  private dn: string | undefined;
+  private ut: string;
+  // A received From/To: its whole text and header name until a field other than the tag is read.
+  private src: string | undefined = undefined;
+  private srcHeader = '';
   private parsed: Uri | undefined;
   // Received parameters: the text they are in and where they start, until first use.
   private paramsSrc: string | undefined = undefined;
@@ -23,27 +24,74 @@ export class NameAddr {
 
   constructor(uri: string | Uri, params: Params = new Params(), displayName?: string) {
     if (typeof uri === 'string') {
-      this.uriText = uri;
+      this.ut = uri;
     } else {
-      this.uriText = uri.toString();
+      this.ut = uri.toString();
       this.parsed = uri;
     }
     this.parsedParams = params;
-    this.displayName = displayName;
+    this.dn = displayName;
   }
 
-  /** @internal A parsed name-addr whose parameters, s[at…], are parsed on first use. */
-  static withParamsText(uriText: string, displayName: string | undefined, s: string, at: number, header: string): NameAddr {
-    const na = new NameAddr(uriText, EMPTY_PARAMS, displayName);
+  /**
+   * @internal A received name-addr parsed on first use of a field; `tag` reads a plain
+   * `"display" <uri>;tag=token` without parsing the rest. Throws SipParseError then when
+   * malformed (`validate()` reads From and To).
+   */
+  static received(s: string, header: string): NameAddr {
+    const na = new NameAddr('', EMPTY_PARAMS);
     na.parsedParams = undefined;
-    na.paramsSrc = s;
-    na.paramsAt = at;
-    na.paramsHeader = header;
+    na.src = s;
+    na.srcHeader = header;
     return na;
+  }
+
+  private load(): void {
+    // Left in place when it throws, so that every later read throws too.
+    parseInto(this, this.src!, this.srcHeader);
+    this.src = undefined;
+  }
+
+  /** Display name, unquoted and unescaped; undefined when absent. */
+  get displayName(): string | undefined {
+    if (this.src !== undefined) this.load();
+    return this.dn;
+  }
+
+  set displayName(d: string | undefined) {
+    if (this.src !== undefined) this.load();
+    this.dn = d;
+  }
+
+  /** The URI text as written, without angle brackets. */
+  get uriText(): string {
+    if (this.src !== undefined) this.load();
+    return this.ut;
+  }
+
+  set uriText(u: string) {
+    if (this.src !== undefined) this.load();
+    this.ut = u;
+    this.parsed = undefined;
+  }
+
+  /** @internal Set what the parser read; the parameters, s[at…] when given, are parsed on first use. */
+  fill(uriText: string, displayName: string | undefined, s: string | undefined, at: number, header: string): void {
+    this.ut = uriText;
+    this.dn = displayName;
+    if (s === undefined) {
+      this.parsedParams = new Params();
+    } else {
+      this.parsedParams = undefined;
+      this.paramsSrc = s;
+      this.paramsAt = at;
+      this.paramsHeader = header;
+    }
   }
 
   /** Header parameters; throws SipParseError when the received ones are malformed (`validate()` reads them). */
   get params(): Params {
+    if (this.src !== undefined) this.load();
     const src = this.paramsSrc;
     if (src !== undefined) {
       this.parsedParams = parseParams(src, this.paramsAt, this.paramsHeader);
@@ -53,6 +101,7 @@ export class NameAddr {
   }
 
   set params(p: Params) {
+    if (this.src !== undefined) this.load();
     this.parsedParams = p;
     this.paramsSrc = undefined;
   }
@@ -63,11 +112,18 @@ export class NameAddr {
   }
 
   set uri(u: Uri) {
+    if (this.src !== undefined) this.load();
     this.parsed = u;
-    this.uriText = u.toString();
+    this.ut = u.toString();
   }
 
   get tag(): string | undefined {
+    const whole = this.src;
+    if (whole !== undefined) {
+      const t = tagOfPlain(whole);
+      if (t !== undefined) return t === NO_TAG ? undefined : t;
+      this.load();
+    }
     const src = this.paramsSrc;
     if (src !== undefined) {
       const t = leadingTag(src, this.paramsAt);
@@ -95,23 +151,48 @@ export class NameAddr {
 
   clone(): NameAddr {
     const c = new NameAddr(this.uriText, this.params.clone(), this.displayName);
+    c.parsed = this.parsed;
     return c;
   }
 
   /** Always the name-addr form: `<…>` keeps URI parameters apart from header parameters. */
   toString(): string {
-    const dn = this.displayName;
+    if (this.src !== undefined) this.load();
+    const dn = this.dn;
     let p: string;
     try {
       p = this.params.toString();
     } catch {
       p = this.paramsSrc!.slice(this.paramsAt); // malformed: re-sent as received
     }
-    return (dn !== undefined && dn !== '' ? quote(dn) + ' ' : '') + '<' + this.uriText + '>' + p;
+    return (dn !== undefined && dn !== '' ? quote(dn) + ' ' : '') + '<' + this.ut + '>' + p;
   }
 }
 
 const EMPTY_PARAMS = new Params();
+const NO_TAG = '';
+
+/**
+ * The tag of a name-addr written plainly — an optional quoted display name without
+ * escapes, or a token one, then `<uri>` — found by native searches: NO_TAG when nothing
+ * follows the '>', the value of a leading `;tag=token`, or undefined for "parse it all".
+ */
+function tagOfPlain(s: string): string | undefined {
+  let from = 0;
+  if (s.charCodeAt(0) === 34) {
+    const q = s.indexOf('"', 1);
+    if (q < 0) return undefined;
+    const esc = s.indexOf('\\');
+    if (esc >= 0 && esc < q) return undefined;
+    from = q + 1;
+  }
+  const lt = s.indexOf('<', from);
+  if (lt < 0) return undefined;
+  const gt = s.indexOf('>', lt + 1);
+  if (gt < 0) return undefined;
+  if (gt + 1 === s.length) return NO_TAG;
+  return leadingTag(s, gt + 1);
+}
 
 /**
  * The value of a `;tag=token` written first and tight (how nearly every stack writes it),
@@ -139,6 +220,12 @@ export const CONTACT_WILDCARD = '*' as const;
 
 /** Parse one name-addr or addr-spec (one list element) with its parameters. */
 export function parseNameAddr(s: string, header = 'name-addr'): NameAddr {
+  const na = new NameAddr('', EMPTY_PARAMS);
+  parseInto(na, s, header);
+  return na;
+}
+
+function parseInto(na: NameAddr, s: string, header: string): void {
   const n = s.length;
   let i = 0;
   while (i < n && isWs(s.charCodeAt(i))) i++;
@@ -197,6 +284,5 @@ export function parseNameAddr(s: string, header = 'name-addr'): NameAddr {
     rest = e;
   }
   // Nothing after the URI: no parameters to parse later.
-  if (rest >= n) return new NameAddr(uriText, new Params(), display);
-  return NameAddr.withParamsText(uriText, display, s, rest, header);
+  na.fill(uriText, display, rest >= n ? undefined : s, rest, header);
 }

@@ -205,7 +205,8 @@ class HeaderSection {
       lineEnd = eol > pos && text.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
       if (lineEnd - pos > maxLine) throw new SipParseError('LINE_TOO_LONG', 'header line too long');
       if (lineEnd === pos) {
-        if (lineEnd === eol) this.canonical = false;
+        // CRLF, not a bare LF, nor a CR that ends the datagram.
+        if (lineEnd === eol || eol === to) this.canonical = false;
         if (repeatedLength) this.checkContentLengths(text);
         return eol < to ? eol + 1 : to;
       }

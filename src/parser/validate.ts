@@ -61,9 +61,11 @@ function checkCommon(m: SipMessage): ValidationFailure | null {
   if (!CALL_ID.test(m.callId)) return fail(400, 'Bad Call-ID', 'BAD_CALL_ID');
   try {
     // Vias (and their parameters) are parsed lazily: touch them so a malformed one is refused here.
-    // So are name-addr parameters.
+    // So are From and To, and name-addr parameters.
     for (const v of m.via) v.params;
+    m.from.uriText;
     m.from.params;
+    m.to.uriText;
     m.to.params;
     m.cseq;
     m.contentLength;

@@ -291,6 +291,7 @@ describe('serialization copies the received bytes of an unchanged canonical mess
     ['compact name', OPTIONS.replace('Call-ID', 'i') + 'Content-Length: 0\r\n\r\n'],
     ['no space after the colon', OPTIONS.replace('CSeq: ', 'CSeq:') + 'Content-Length: 0\r\n\r\n'],
     ['bare LF empty line', OPTIONS + 'Content-Length: 0\r\n\n'],
+    ['a CR ending the datagram instead of the empty line', OPTIONS + 'Content-Length: 0\r\n\r'],
     ['LF line ends', OPTIONS.replace(/\r\n/g, '\n') + 'Content-Length: 0\n\n'],
     ['leading zero Content-Length', OPTIONS + 'Content-Length: 03\r\n\r\nabc'],
     ['no Content-Length', OPTIONS + '\r\nabc'],

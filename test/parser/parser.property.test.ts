@@ -294,6 +294,41 @@ describe('parameter lists', () => {
     );
   });
 
+  it("a received From's tag, read before anything else, equals the tag of the fully parsed From", () => {
+    const display = fc.oneof(
+      fc.constant(''),
+      fc.constantFrom('Alice ', 'Alice  Smith ', '"Alice" ', '"A <b> c" ', '"a \\" <x>" ', '"unterminated <sip:x@y>', 'a@b '),
+      displayName.map((d) => `"${escapeQuoted(d)}" `),
+    );
+    const uri = fc.constantFrom('<sip:a@example.com>', '<sip:a@example.com;tag=u>', 'sip:a@example.com', '<sip:a@example.com', '<>', '< sip:a@b>');
+    const tagParam = fc.tuple(fc.constantFrom('tag', 'TAG'), fc.option(fc.oneof(simpleValue, token), { nil: null }));
+    const lists = fc.array(fc.oneof(param, tagParam), { maxLength: 4 });
+    fc.assert(
+      fc.property(display, uri, lists, fc.constantFrom('', ' '), (dn, u, list, ws) => {
+        const value = dn + u + list.map(([k, v]) => ws + ';' + k + (v === null ? '' : '=' + v)).join('');
+        const head =
+          'OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nTo: <sip:b@example.com>\r\n' +
+          'Call-ID: c\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n';
+        const m = parseMessage(head + 'From: ' + value + '\r\nContent-Length: 0\r\n\r\n');
+        let full: string | null | undefined;
+        try {
+          full = parseNameAddr(value, 'from').params.get('tag');
+        } catch (err) {
+          expect(err).toBeInstanceOf(SipParseError);
+          // Malformed: reading any other field throws, every time, and validate() refuses it.
+          expect(() => m.from.uriText).toThrow(SipParseError);
+          expect(() => m.from.displayName).toThrow(SipParseError);
+          expect(validate(m)).toMatchObject({ status: 400, reason: 'Bad From' });
+          return;
+        }
+        expect(m.from.tag).toBe(full ?? undefined);
+        const eager = parseNameAddr(value, 'from');
+        expect([m.from.displayName, m.from.uriText, String(m.from)]).toEqual([eager.displayName, eager.uriText, String(eager)]);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('a tag read on its own does not excuse the rest: validate() still refuses the message', () => {
     const m = parseMessage(
       'OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n' +
