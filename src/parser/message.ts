@@ -1,3 +1,4 @@
+import { decodeUtf8 } from './bytes.js';
 import { SipParseError } from './errors.js';
 import { trimLws } from './chars.js';
 import { headerKey, headerNameAndKey, isListHeader } from './header-names.js';
@@ -35,9 +36,11 @@ export abstract class SipMessage {
   /** A received value is undefined until first read: it is sliced from `rawText` on demand. */
   protected values: Array<string | undefined>;
 
-  // The received text and, per header, four offsets into it: the line [start, end) when it is
-  // unchanged and canonical (else -1, -1), then the value [start, end).
+  // The received text, one character per byte, and per header four offsets into it: the line
+  // [start, end) when it is unchanged and canonical (else -1, -1), then the value [start, end).
+  // When the message was not all ASCII, pieces of it are decoded from its bytes as UTF-8.
   private rawText: string | undefined;
+  private rawUtf8: Buffer | undefined;
   private spans: number[] | undefined;
 
   // The received bytes [wireFrom, wireTo) while the message is unchanged and was received in
@@ -83,12 +86,20 @@ export abstract class SipMessage {
   }
 
   /**
-   * @internal Attach the received text: values left undefined are sliced from it on first
-   * read, and unchanged lines serialize as slices of it. `spans` holds four offsets per header.
+   * @internal Attach the received text (latin1: a character per byte) and, when not all
+   * ASCII, the bytes to decode pieces of it from. Values left undefined are sliced from it
+   * on first read, and unchanged lines serialize as slices of it. `spans` holds four
+   * offsets per header.
    */
-  attachRaw(text: string, spans: number[]): void {
+  attachRaw(text: string, spans: number[], utf8: Buffer | undefined): void {
     this.rawText = text;
+    this.rawUtf8 = utf8;
     this.spans = spans;
+  }
+
+  /** Received text [from, to). */
+  private rawPiece(from: number, to: number): string {
+    return this.rawUtf8 === undefined ? this.rawText!.slice(from, to) : decodeUtf8(this.rawUtf8, from, to);
   }
 
   /** The raw value of header line `i`, sliced from the received text on first use. */
@@ -96,7 +107,7 @@ export abstract class SipMessage {
     const v = this.values[i];
     if (v !== undefined) return v;
     const s = this.spans!;
-    return (this.values[i] = this.rawText!.slice(s[4 * i + 2], s[4 * i + 3]));
+    return (this.values[i] = this.rawPiece(s[4 * i + 2]!, s[4 * i + 3]!));
   }
 
   /** @internal The parser's body: bytes [from, to) of the received buffer, not cut out until read. */
@@ -286,6 +297,7 @@ export abstract class SipMessage {
     }
     if (toSpans !== undefined) {
       to.rawText = raw;
+      to.rawUtf8 = this.rawUtf8;
       to.spans = toSpans;
     }
   }
@@ -447,7 +459,6 @@ export abstract class SipMessage {
     let s = this.startLine() + '\r\n';
     const keys = this.keys;
     const spans = this.spans;
-    const raw = this.rawText;
     const length = String(this.bodyLength);
     let wroteLength = false;
     // A run of unchanged received lines, contiguous in `raw` (joined by CRLF), goes out as one slice.
@@ -462,14 +473,14 @@ export abstract class SipMessage {
         } else {
           wroteLength = true;
           if (start < 0 || this.valueAt(i) !== length) {
-            if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
+            if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
             runStart = -1;
             s += 'Content-Length: ' + length + '\r\n';
             continue;
           }
         }
         if (start < 0) {
-          if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
+          if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
           runStart = -1;
           continue;
         }
@@ -479,16 +490,16 @@ export abstract class SipMessage {
           runEnd = spans![4 * i + 1]!;
           continue;
         }
-        if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
+        if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
         runStart = start;
         runEnd = spans![4 * i + 1]!;
         continue;
       }
-      if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
+      if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
       runStart = -1;
       s += this.names[i] + ': ' + this.valueAt(i) + '\r\n';
     }
-    if (runStart >= 0) s += raw!.slice(runStart, runEnd) + '\r\n';
+    if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
     if (!wroteLength) s += 'Content-Length: ' + length + '\r\n';
     return s + '\r\n';
   }
@@ -525,7 +536,7 @@ export abstract class SipMessage {
   }
 
   protected copyRawTo(m: SipMessage): void {
-    if (this.rawText !== undefined && this.spans !== undefined) m.attachRaw(this.rawText, this.spans.slice());
+    if (this.rawText !== undefined && this.spans !== undefined) m.attachRaw(this.rawText, this.spans.slice(), this.rawUtf8);
     if (this.wire !== undefined) m.attachWire(this.wire, this.wireFrom, this.wireTo);
   }
 }

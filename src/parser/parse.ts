@@ -1,4 +1,5 @@
 import { isAscii } from 'node:buffer';
+import { decodeLatin1, decodeUtf8 } from './bytes.js';
 import { SipParseError } from './errors.js';
 import { TOKEN, isWs, trimLws } from './chars.js';
 import { knownHeader, knownLineName } from './header-names.js';
@@ -30,7 +31,6 @@ export interface ParseOptions {
   stream?: boolean;
 }
 
-const CRLFCRLF = Buffer.from('\r\n\r\n');
 const METHOD = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 const CONTROL = /[\x00-\x20\x7f]/;
 const SIP_VERSION = /^SIP\/[0-9]{1,3}\.[0-9]{1,3}$/i;
@@ -62,59 +62,26 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
   const len = buf.length;
   if (len > limits.maxMessageSize) throw new SipParseError('TOO_LARGE', `message of ${len} bytes exceeds ${limits.maxMessageSize}`);
 
-  // One native decode of the whole datagram. When every byte became one character (the
-  // ASCII case, nearly every message), character offsets are byte offsets and the header
-  // section is read in place; otherwise the header bytes are located first and decoded alone.
-  // An ASCII datagram is decoded byte for byte: the check and latin1 cost what UTF-8 does,
-  // and knowing it lets serialization copy the received bytes.
+  // One native latin1 decode: a character per byte, so offsets into the text are byte offsets,
+  // and the header section is read from the bytes themselves (a typed-array read costs half
+  // a charCodeAt). Names, separators and numbers are ASCII; in a message with other bytes
+  // (isAscii is a native SIMD check), values and the start line are decoded as UTF-8 when read.
   const ascii = isAscii(buf);
-  const whole = ascii ? decodeLatin1(buf, 0, len) : decodeUtf8(buf, 0, len);
-  const aligned = ascii || whole.length === len;
+  const text = decodeLatin1(buf, 0, len);
 
   // §7.5: empty lines before the start line are ignored.
   let start = 0;
   while (start < len && (buf[start] === 13 || buf[start] === 10)) start++;
   if (start === len) throw new SipParseError('EMPTY', 'no message');
 
-  const maxLine = limits.maxLineLength;
-  const maxHeaders = limits.maxHeaders;
-  let text: string;
-  let bodyStart: number;
-  let h = new HeaderSection();
-  if (aligned) {
-    // The line loop finds the empty line that ends the header section (CRLF or, liberally, bare LF).
-    text = whole;
-    bodyStart = h.read(text, start, len, maxLine, maxHeaders);
-    if (bodyStart < 0) {
-      if (stream) throw new SipParseError('BAD_HEADER', 'header section is not terminated by an empty line');
-      // A datagram whose header section runs to its end (RFC 4475 §3.1.2.15's archive copy):
-      // let the Content-Length check below decide about a body.
-      bodyStart = len;
-    }
-  } else {
-    let headEnd: number;
-    const crlf = buf.indexOf(CRLFCRLF, start);
-    if (crlf >= 0) {
-      headEnd = crlf;
-      bodyStart = crlf + 4;
-    } else if (buf.indexOf(10, start) >= 0 && blankLineEnd(buf, start, len) >= 0) {
-      bodyStart = blankLineEnd(buf, start, len);
-      headEnd = buf[bodyStart - 2] === 13 ? bodyStart - 3 : bodyStart - 2;
-    } else {
-      if (stream) throw new SipParseError('BAD_HEADER', 'header section is not terminated by an empty line');
-      headEnd = len;
-      while (headEnd > start && (buf[headEnd - 1] === 10 || buf[headEnd - 1] === 13)) headEnd--;
-      bodyStart = len;
-    }
-    text = decodeUtf8(buf, start, headEnd);
-    if (h.read(text, 0, text.length, maxLine, maxHeaders) >= 0) {
-      // A bare-LF empty line before the CRLF CRLF ends the header section there instead.
-      bodyStart = blankLineEnd(buf, start, len);
-      headEnd = buf[bodyStart - 2] === 13 ? bodyStart - 3 : bodyStart - 2;
-      text = decodeUtf8(buf, start, headEnd);
-      h = new HeaderSection();
-      h.read(text, 0, text.length, maxLine, maxHeaders);
-    }
+  const h = new HeaderSection(ascii ? undefined : buf);
+  // The line loop finds the empty line that ends the header section (CRLF or, liberally, bare LF).
+  let bodyStart = h.read(text, buf, start, len, limits.maxLineLength, limits.maxHeaders);
+  if (bodyStart < 0) {
+    if (stream) throw new SipParseError('BAD_HEADER', 'header section is not terminated by an empty line');
+    // A datagram whose header section runs to its end (RFC 4475 §3.1.2.15's archive copy):
+    // let the Content-Length check below decide about a body.
+    bodyStart = len;
   }
   const { names, keys, values, clConflict } = h;
 
@@ -146,7 +113,7 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
   }
 
   const msg = parseStartLine(h.startLine, names, keys, values);
-  msg.attachRaw(text, h.spans);
+  msg.attachRaw(text, h.spans, ascii ? undefined : buf);
   // Written exactly as the serializer would write it (the Content-Length too: no leading zeros,
   // the status line with its SP before an empty reason): serializing it is a copy of these bytes.
   if (ascii && h.canonical && cl.length > 0 && (cl.length === 1 || cl.charCodeAt(0) !== 48)) {
@@ -158,24 +125,17 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
   return msg;
 }
 
-// Buffer's own slice decoders skip toString()'s argument juggling; fall back where absent.
-const hasUtf8Slice = typeof (Buffer.prototype as { utf8Slice?: unknown }).utf8Slice === 'function';
-function decodeUtf8(buf: Buffer, start: number, end: number): string {
-  return hasUtf8Slice ? (buf as Buffer & { utf8Slice(s: number, e: number): string }).utf8Slice(start, end) : buf.toString('utf8', start, end);
-}
-function decodeLatin1(buf: Buffer, start: number, end: number): string {
-  return hasUtf8Slice ? (buf as Buffer & { latin1Slice(s: number, e: number): string }).latin1Slice(start, end) : buf.toString('latin1', start, end);
-}
-
 /**
  * The header section split into lines: the start line and parallel name/key/value
- * arrays. Values are not sliced here: `spans` records, per header, four offsets into
- * the text — the line [start, end) when it is exactly how the serializer would write
- * it ("Name: value", long name, no folding; else -1, -1), so unchanged runs of lines
- * are re-sent as one slice — then the trimmed value [start, end). A folded value is
- * joined here and stored in `values`.
+ * arrays. Values are not sliced here: `spans` records, per header, four byte offsets —
+ * the line [start, end) when it is exactly how the serializer would write it
+ * ("Name: value", long name, no folding; else -1, -1), so unchanged runs of lines are
+ * re-sent as one slice — then the trimmed value [start, end). A folded value is joined
+ * here and stored in `values`.
  */
 class HeaderSection {
+  /** The message's bytes when they are not all ASCII: text is then decoded from them as UTF-8. */
+  private readonly utf8: Buffer | undefined;
   startLine = '';
   names: string[] = [];
   keys: string[] = [];
@@ -187,22 +147,31 @@ class HeaderSection {
   /** Every line, the empty one included, is written as the serializer would write it, and Content-Length appears once. */
   canonical = true;
 
+  constructor(utf8: Buffer | undefined) {
+    this.utf8 = utf8;
+  }
+
+  /** Bytes [from, to) as text: a slice of the latin1 text when the message is ASCII. */
+  private piece(text: string, from: number, to: number): string {
+    return this.utf8 === undefined ? text.slice(from, to) : decodeUtf8(this.utf8, from, to);
+  }
+
   /** Reads lines of [from, to) up to an empty line; returns the index just past it, or -1 when there is none. */
-  read(text: string, from: number, to: number, maxLine: number, maxHeaders: number): number {
+  read(text: string, b: Buffer, from: number, to: number, maxLine: number, maxHeaders: number): number {
     const { names, keys, values, spans } = this;
     // Native indexOf beats a charCodeAt loop by an order of magnitude here.
     let eol = text.indexOf('\n', from);
     if (eol < 0 || eol > to) eol = to;
-    let lineEnd = eol > from && text.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
+    let lineEnd = eol > from && b[eol - 1] === 13 ? eol - 1 : eol;
     if (lineEnd - from > maxLine) throw new SipParseError('LINE_TOO_LONG', 'start line too long');
-    this.startLine = text.slice(from, lineEnd);
+    this.startLine = this.piece(text, from, lineEnd);
     if (lineEnd === eol) this.canonical = false;
     let pos = eol + 1;
     let repeatedLength = false;
     while (pos < to) {
       eol = text.indexOf('\n', pos);
       if (eol < 0 || eol > to) eol = to;
-      lineEnd = eol > pos && text.charCodeAt(eol - 1) === 13 ? eol - 1 : eol;
+      lineEnd = eol > pos && b[eol - 1] === 13 ? eol - 1 : eol;
       if (lineEnd - pos > maxLine) throw new SipParseError('LINE_TOO_LONG', 'header line too long');
       if (lineEnd === pos) {
         // CRLF, not a bare LF, nor a CR that ends the datagram.
@@ -210,7 +179,7 @@ class HeaderSection {
         if (repeatedLength) this.checkContentLengths(text);
         return eol < to ? eol + 1 : to;
       }
-      const c0 = text.charCodeAt(pos);
+      const c0 = b[pos];
       if (c0 === 32 || c0 === 9) {
         this.fold(text, pos, lineEnd, maxLine);
         pos = eol + 1;
@@ -223,23 +192,23 @@ class HeaderSection {
       let ne: number;
       // The line's name is already the wire name (no compact form, canonical case).
       let asWritten = true;
-      const exact = knownLineName(text, pos);
+      const exact = knownLineName(b, pos, c0);
       if (exact !== undefined) {
         name = exact[0];
         key = exact[1];
         colon = ne = pos + name.length;
       } else {
         colon = text.indexOf(':', pos);
-        if (colon < 0 || colon >= lineEnd) throw new SipParseError('BAD_HEADER', `header line without a colon: ${snippet(text.slice(pos, lineEnd))}`);
+        if (colon < 0 || colon >= lineEnd) throw new SipParseError('BAD_HEADER', `header line without a colon: ${snippet(this.piece(text, pos, lineEnd))}`);
         ne = colon;
-        while (ne > pos && isWs(text.charCodeAt(ne - 1))) ne--;
+        while (ne > pos && isWs(b[ne - 1])) ne--;
         if (ne === pos) throw new SipParseError('BAD_HEADER', 'empty header name');
         const raw = text.slice(pos, ne);
         const known = knownHeader(raw);
         if (known === undefined) {
           for (let k = pos; k < ne; k++) {
-            const c = text.charCodeAt(k);
-            if (c > 127 || TOKEN[c] === 0) throw new SipParseError('BAD_HEADER', `bad header name: ${snippet(raw)}`);
+            const c = b[k];
+            if (c > 127 || TOKEN[c] === 0) throw new SipParseError('BAD_HEADER', `bad header name: ${snippet(this.piece(text, pos, ne))}`);
           }
           name = raw;
           key = raw.toLowerCase();
@@ -252,9 +221,18 @@ class HeaderSection {
       }
       let vs = colon + 1;
       let ve = lineEnd;
-      while (vs < ve && isWs(text.charCodeAt(vs))) vs++;
-      while (ve > vs && isWs(text.charCodeAt(ve - 1))) ve--;
-      if (asWritten && ne === colon && vs === colon + 2 && ve === lineEnd && lineEnd === eol - 1 && text.charCodeAt(colon + 1) === 32) {
+      // Written as the serializer writes it: "Name: value", one SP, none trailing, CRLF.
+      let tight = asWritten && ne === colon && lineEnd === eol - 1 && b[vs] === 32;
+      if (tight) vs++;
+      while (vs < ve && isWs(b[vs])) {
+        vs++;
+        tight = false;
+      }
+      while (ve > vs && isWs(b[ve - 1])) {
+        ve--;
+        tight = false;
+      }
+      if (tight) {
         spans.push(pos, lineEnd, vs, ve);
       } else {
         spans.push(-1, -1, vs, ve);
@@ -281,7 +259,7 @@ class HeaderSection {
   private fold(text: string, pos: number, lineEnd: number, maxLine: number): void {
     const last = this.keys.length - 1;
     if (last < 0) throw new SipParseError('BAD_HEADER', 'continuation line before the first header');
-    const more = trimLws(text.slice(pos, lineEnd));
+    const more = trimLws(this.piece(text, pos, lineEnd));
     const prev = this.rawValue(text, last);
     const joined = more.length === 0 ? prev : prev.length > 0 ? prev + ' ' + more : more;
     if (joined.length > maxLine) throw new SipParseError('LINE_TOO_LONG', 'folded header too long');
@@ -291,7 +269,7 @@ class HeaderSection {
   }
 
   private rawValue(text: string, i: number): string {
-    return this.values[i] ?? text.slice(this.spans[4 * i + 2], this.spans[4 * i + 3]);
+    return this.values[i] ?? this.piece(text, this.spans[4 * i + 2]!, this.spans[4 * i + 3]!);
   }
 
   /** The first Content-Length value (trimmed). */
@@ -306,15 +284,6 @@ class HeaderSection {
       if (this.keys[i] === 'content-length' && trimLws(this.rawValue(text, i)) !== first) this.clConflict = true;
     }
   }
-}
-
-/** Index just past the first empty line (LF LF or LF CR LF) at or after `from`, or -1. */
-function blankLineEnd(buf: Buffer, from: number, len: number): number {
-  for (let i = buf.indexOf(10, from); i >= 0 && i + 1 < len; i = buf.indexOf(10, i + 1)) {
-    if (buf[i + 1] === 10) return i + 2;
-    if (buf[i + 1] === 13 && buf[i + 2] === 10) return i + 3;
-  }
-  return -1;
 }
 
 function parseStartLine(line: string, names: string[], keys: string[], values: Array<string | undefined>): SipRequest | SipResponse {

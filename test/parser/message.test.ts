@@ -62,8 +62,8 @@ describe('parseMessage', () => {
     expect(m.bodyText).toBe('hi');
   });
 
-  // The ASCII path reads the header section in place in one decoded string; any other
-  // byte sends it down the path that decodes the header bytes alone. Both must agree.
+  // Lines are read by byte offsets; in a message that is not all ASCII, values are decoded
+  // from the bytes as UTF-8 when read. Both kinds of message must read alike.
   it.each([
     ['ASCII headers, ASCII body', 'José', false],
     ['UTF-8 display name', 'José', true],
@@ -83,6 +83,30 @@ describe('parseMessage', () => {
     const again = parseMessage(m.toBytes());
     expect(again.headerLines()).toEqual(m.headerLines());
     expect(Buffer.from(again.body).equals(body)).toBe(true);
+  });
+
+  it('decodes UTF-8 values, folds and the start line by byte offsets, and re-sends them unchanged', () => {
+    const head =
+      'MESSAGE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: "Jürgen Ö" <sip:j@example.com>;tag=ä1\r\n' +
+      'To: <sip:b@example.com>\r\nCall-ID: c1\r\nCSeq: 1 MESSAGE\r\nSubject: 日本語\r\nX-Folded: ä\r\n  ö ü\r\n' +
+      'X-Bad: a\xffb\r\nX-Last: €\r\n';
+    const bytes = Buffer.concat([Buffer.from(head.replace('\xff', '\u0000'), 'utf8'), Buffer.from('Content-Length: 2\r\n\r\nhé')]);
+    bytes[bytes.indexOf(0)] = 0xff; // a byte that is not UTF-8
+    const m = parseMessage(bytes);
+    expect(m.from.displayName).toBe('Jürgen Ö');
+    expect(m.from.tag).toBe('ä1');
+    expect(m.get('subject')).toBe('日本語');
+    expect(m.get('x-folded')).toBe('ä ö ü');
+    expect(m.get('x-bad')).toBe('a\ufffdb');
+    expect(m.get('x-last')).toBe('€');
+    expect(m.callId).toBe('c1');
+    expect(m.bodyText).toBe('h\ufffd'); // Content-Length 2 cuts 'é' (2 bytes) in half
+    const out = m.toBytes().toString('latin1');
+    // Unchanged lines are re-sent byte for byte (the undecodable byte as U+FFFD); the fold is joined.
+    expect(out).toContain(Buffer.from('From: "Jürgen Ö" <sip:j@example.com>;tag=ä1\r\n').toString('latin1'));
+    expect(out).toContain(Buffer.from('Subject: 日本語\r\nX-Folded: ä ö ü\r\nX-Bad: a\ufffdb\r\nX-Last: €\r\n').toString('latin1'));
+    const r = parseMessage(Buffer.from('SIP/2.0 480 Temporairement indisponible — réessayez\r\nContent-Length: 0\r\n\r\n')) as SipResponse;
+    expect(r.reason).toBe('Temporairement indisponible — réessayez');
   });
 
   it('judges repeated Content-Length values after unfolding them', () => {
