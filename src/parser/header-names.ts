@@ -147,6 +147,13 @@ export function knownLineName(text: Uint8Array, pos: number, c0: number): [displ
   return undefined;
 }
 
+const WIRE_NAMES = new Map(Object.entries(DISPLAY));
+
+/** How a header is written, by key: the registered long name, else the key itself. */
+export function wireName(key: string): string {
+  return WIRE_NAMES.get(key) ?? key;
+}
+
 export function isListHeader(key: string): boolean {
   return LIST_HEADERS.has(key);
 }

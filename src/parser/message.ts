@@ -1,7 +1,7 @@
 import { decodeUtf8 } from './bytes.js';
 import { SipParseError } from './errors.js';
 import { trimLws } from './chars.js';
-import { headerKey, headerNameAndKey, isListHeader } from './header-names.js';
+import { headerKey, headerNameAndKey, isListHeader, wireName } from './header-names.js';
 import { firstOfList, splitList } from './list.js';
 import { CONTACT_WILDCARD, NameAddr, parseNameAddr } from './name-addr.js';
 import { parseCSeq, parseContentType, parseReason, parseUnsigned, type CSeq, type ContentType, type Reason } from './scalars.js';
@@ -31,10 +31,12 @@ export abstract class SipMessage {
   framingError = false;
 
   // Parallel arrays rather than per-header objects: one allocation per field, not per header.
-  protected names: string[];
+  // `names` and `values` exist only once needed, and then are as long as `keys`.
+  /** Wire names; undefined while every header is a registered one, written under its long name. */
+  protected names: string[] | undefined;
   protected keys: string[];
-  /** A received value is undefined until first read: it is sliced from `rawText` on demand. */
-  protected values: Array<string | undefined>;
+  /** Values not read from the received text (built, set, folded); undefined per line and as a whole while none. */
+  protected values: Array<string | undefined> | undefined;
 
   // The received text, one character per byte, and per header four offsets into it: the line
   // [start, end) when it is unchanged and canonical (else -1, -1), then the value [start, end).
@@ -55,7 +57,7 @@ export abstract class SipMessage {
   private cTo: NameAddr | undefined;
   private cCSeq: CSeq | undefined;
 
-  constructor(names: string[], keys: string[], values: Array<string | undefined>, body: Uint8Array | undefined, version: string) {
+  constructor(names: string[] | undefined, keys: string[], values: Array<string | undefined> | undefined, body: Uint8Array | undefined, version: string) {
     this.names = names;
     this.keys = keys;
     this.values = values;
@@ -102,12 +104,37 @@ export abstract class SipMessage {
     return this.rawUtf8 === undefined ? this.rawText!.slice(from, to) : decodeUtf8(this.rawUtf8, from, to);
   }
 
-  /** The raw value of header line `i`, sliced from the received text on first use. */
+  /** The raw value of header line `i`: set or built, else sliced from the received text. */
   protected valueAt(i: number): string {
-    const v = this.values[i];
-    if (v !== undefined) return v;
+    const o = this.values;
+    if (o !== undefined) {
+      const v = o[i];
+      if (v !== undefined) return v;
+    }
     const s = this.spans!;
-    return (this.values[i] = this.rawPiece(s[4 * i + 2]!, s[4 * i + 3]!));
+    return this.rawPiece(s[4 * i + 2]!, s[4 * i + 3]!);
+  }
+
+  private nameAt(i: number): string {
+    const n = this.names;
+    return n !== undefined ? n[i]! : wireName(this.keys[i]!);
+  }
+
+  private setLine(i: number, wire: string, value: string): void {
+    if (this.names !== undefined) this.names[i] = wire;
+    else if (wire !== wireName(this.keys[i]!)) (this.names = this.keys.map(wireName))[i] = wire;
+    (this.values ??= new Array<string | undefined>(this.keys.length))[i] = value;
+    if (this.spans !== undefined) this.spans[4 * i] = -1;
+  }
+
+  /** Insert a line at `at`; an undefined value is read from `spans` (the caller sets them). */
+  private insertLine(at: number, wire: string, key: string, value: string | undefined, spans = true): void {
+    if (this.names !== undefined) this.names.splice(at, 0, wire);
+    else if (wire !== wireName(key)) (this.names = this.keys.map(wireName)).splice(at, 0, wire);
+    if (this.values !== undefined) this.values.splice(at, 0, value);
+    else if (value !== undefined) (this.values = new Array<string | undefined>(this.keys.length)).splice(at, 0, value);
+    this.keys.splice(at, 0, key);
+    if (spans) this.spans?.splice(4 * at, 0, -1, -1, -1, -1);
   }
 
   /** @internal The parser's body: bytes [from, to) of the received buffer, not cut out until read. */
@@ -147,9 +174,9 @@ export abstract class SipMessage {
    * dropped; they are parsed again if read again. Content and serialization are unchanged.
    */
   compact(): this {
-    this.names = this.names.slice();
+    this.names = this.names?.slice();
     this.keys = this.keys.slice();
-    this.values = this.values.slice();
+    this.values = this.values?.slice();
     if (this.spans !== undefined) this.spans = this.spans.slice();
     // Kept for long, the received datagram would double what the message holds.
     this.wire = undefined;
@@ -168,7 +195,7 @@ export abstract class SipMessage {
   /** Header lines as [wire name, raw value], in order (registered headers under their long name). */
   headerLines(): Array<[string, string]> {
     const out: Array<[string, string]> = [];
-    for (let i = 0; i < this.keys.length; i++) out.push([this.names[i]!, this.valueAt(i)]);
+    for (let i = 0; i < this.keys.length; i++) out.push([this.nameAt(i), this.valueAt(i)]);
     return out;
   }
 
@@ -238,16 +265,8 @@ export abstract class SipMessage {
         first = i;
       }
     }
-    if (first >= 0) {
-      this.names[first] = wire;
-      this.values[first] = v;
-      if (this.spans) this.spans[4 * first] = -1;
-    } else {
-      this.names.push(wire);
-      this.keys.push(key);
-      this.values.push(v);
-      this.spans?.push(-1, -1, -1, -1);
-    }
+    if (first >= 0) this.setLine(first, wire, v);
+    else this.insertLine(this.keys.length, wire, key, v);
     this.invalidate(key);
     return this;
   }
@@ -255,10 +274,7 @@ export abstract class SipMessage {
   /** Add a line after the existing ones. */
   append(name: string, value: HeaderValue): this {
     const [wire, key] = headerNameAndKey(name);
-    this.names.push(wire);
-    this.keys.push(key);
-    this.values.push(String(value));
-    this.spans?.push(-1, -1, -1, -1);
+    this.insertLine(this.keys.length, wire, key, String(value));
     this.invalidate(key);
     return this;
   }
@@ -268,10 +284,7 @@ export abstract class SipMessage {
     const [wire, key] = headerNameAndKey(name);
     let at = this.keys.indexOf(key);
     if (at < 0) at = 0;
-    this.names.splice(at, 0, wire);
-    this.keys.splice(at, 0, key);
-    this.values.splice(at, 0, String(value));
-    this.spans?.splice(4 * at, 0, -1, -1, -1, -1);
+    this.insertLine(at, wire, key, String(value));
     this.invalidate(key);
     return this;
   }
@@ -289,9 +302,7 @@ export abstract class SipMessage {
     for (let i = 0; i < this.keys.length; i++) {
       const key = this.keys[i]!;
       if (!keep(key)) continue;
-      to.names.push(this.names[i]!);
-      to.keys.push(key);
-      to.values.push(this.values[i]);
+      to.insertLine(to.keys.length, this.nameAt(i), key, this.values?.[i], toSpans === undefined);
       if (toSpans !== undefined) toSpans.push(spans![4 * i]!, spans![4 * i + 1]!, spans![4 * i + 2]!, spans![4 * i + 3]!);
       to.invalidate(key);
     }
@@ -324,19 +335,16 @@ export abstract class SipMessage {
     const elems = isListHeader(key) ? splitList(this.valueAt(i)) : [this.valueAt(i)];
     const first = elems.shift();
     if (elems.length === 0) this.spliceAt(i, 1);
-    else {
-      this.values[i] = elems.join(', ');
-      if (this.spans) this.spans[4 * i] = -1;
-    }
+    else this.setLine(i, this.nameAt(i), elems.join(', '));
     this.invalidate(key);
     return first;
   }
 
   private spliceAt(i: number, n: number): void {
     this.wire = undefined;
-    this.names.splice(i, n);
+    this.names?.splice(i, n);
     this.keys.splice(i, n);
-    this.values.splice(i, n);
+    this.values?.splice(i, n);
     this.spans?.splice(4 * i, 4 * n);
   }
 
@@ -497,7 +505,7 @@ export abstract class SipMessage {
       }
       if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
       runStart = -1;
-      s += this.names[i] + ': ' + this.valueAt(i) + '\r\n';
+      s += this.nameAt(i) + ': ' + this.valueAt(i) + '\r\n';
     }
     if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
     if (!wroteLength) s += 'Content-Length: ' + length + '\r\n';
@@ -531,8 +539,8 @@ export abstract class SipMessage {
     return this.head() + (this.bodyLength > 0 ? this.bodyText : '');
   }
 
-  protected copyHeaders(): [string[], string[], Array<string | undefined>] {
-    return [this.names.slice(), this.keys.slice(), this.values.slice()];
+  protected copyHeaders(): [string[] | undefined, string[], Array<string | undefined> | undefined] {
+    return [this.names?.slice(), this.keys.slice(), this.values?.slice()];
   }
 
   protected copyRawTo(m: SipMessage): void {
@@ -550,9 +558,9 @@ export class SipRequest extends SipMessage {
   constructor(
     method: string,
     uri: string,
-    names: string[] = [],
+    names?: string[],
     keys: string[] = [],
-    values: Array<string | undefined> = [],
+    values?: Array<string | undefined>,
     body?: Uint8Array,
     version = 'SIP/2.0',
   ) {
@@ -611,9 +619,9 @@ export class SipResponse extends SipMessage {
   constructor(
     status: number,
     reason: string,
-    names: string[] = [],
+    names?: string[],
     keys: string[] = [],
-    values: Array<string | undefined> = [],
+    values?: Array<string | undefined>,
     body?: Uint8Array,
     version = 'SIP/2.0',
   ) {

@@ -2,7 +2,7 @@ import { isAscii } from 'node:buffer';
 import { decodeLatin1, decodeUtf8 } from './bytes.js';
 import { SipParseError } from './errors.js';
 import { TOKEN, isWs, trimLws } from './chars.js';
-import { knownHeader, knownLineName } from './header-names.js';
+import { knownHeader, knownLineName, wireName } from './header-names.js';
 import { SipRequest, SipResponse } from './message.js';
 import { schemeLength } from './uri.js';
 
@@ -137,9 +137,11 @@ class HeaderSection {
   /** The message's bytes when they are not all ASCII: text is then decoded from them as UTF-8. */
   private readonly utf8: Buffer | undefined;
   startLine = '';
-  names: string[] = [];
+  /** Wire names: only once a header other than a registered one in its long form is read. */
+  names: string[] | undefined = undefined;
   keys: string[] = [];
-  values: Array<string | undefined> = [];
+  /** Folded values, joined: only once there is one. */
+  values: Array<string | undefined> | undefined = undefined;
   spans: number[] = [];
   /** Index of the first Content-Length header, or -1. */
   clIndex = -1;
@@ -158,7 +160,7 @@ class HeaderSection {
 
   /** Reads lines of [from, to) up to an empty line; returns the index just past it, or -1 when there is none. */
   read(text: string, b: Buffer, from: number, to: number, maxLine: number, maxHeaders: number): number {
-    const { names, keys, values, spans } = this;
+    const { keys, spans } = this;
     // Native indexOf beats a charCodeAt loop by an order of magnitude here.
     let eol = text.indexOf('\n', from);
     if (eol < 0 || eol > to) eol = to;
@@ -245,9 +247,11 @@ class HeaderSection {
           this.canonical = false;
         }
       }
-      names.push(name);
+      // Registered names are written long whatever their received form, as wireName() gives.
+      if (this.names !== undefined) this.names.push(name);
+      else if (exact === undefined && name !== wireName(key)) (this.names = keys.map(wireName)).push(name);
       keys.push(key);
-      values.push(undefined);
+      if (this.values !== undefined) this.values.push(undefined);
       pos = eol + 1;
     }
     this.canonical = false;
@@ -263,13 +267,13 @@ class HeaderSection {
     const prev = this.rawValue(text, last);
     const joined = more.length === 0 ? prev : prev.length > 0 ? prev + ' ' + more : more;
     if (joined.length > maxLine) throw new SipParseError('LINE_TOO_LONG', 'folded header too long');
-    this.values[last] = joined;
+    (this.values ??= new Array<string | undefined>(this.keys.length))[last] = joined;
     this.spans[4 * last] = -1;
     this.canonical = false;
   }
 
   private rawValue(text: string, i: number): string {
-    return this.values[i] ?? this.piece(text, this.spans[4 * i + 2]!, this.spans[4 * i + 3]!);
+    return this.values?.[i] ?? this.piece(text, this.spans[4 * i + 2]!, this.spans[4 * i + 3]!);
   }
 
   /** The first Content-Length value (trimmed). */
@@ -286,7 +290,12 @@ class HeaderSection {
   }
 }
 
-function parseStartLine(line: string, names: string[], keys: string[], values: Array<string | undefined>): SipRequest | SipResponse {
+function parseStartLine(
+  line: string,
+  names: string[] | undefined,
+  keys: string[],
+  values: Array<string | undefined> | undefined,
+): SipRequest | SipResponse {
   if (line.length > 4 && line.charCodeAt(0) === 83 && line.charCodeAt(1) === 73 && line.charCodeAt(2) === 80 && line.charCodeAt(3) === 47) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
     const sp = line.indexOf(' ');

@@ -109,6 +109,16 @@ describe('parseMessage', () => {
     expect(r.reason).toBe('Temporairement indisponible — réessayez');
   });
 
+  it('keeps the wire names of extension headers and writes registered ones long', () => {
+    const m = parseMessage(OPTIONS.replace('Call-ID', 'i') + 'x-lower: 1\r\nX-Upper: 2\r\nsubject: s\r\nContent-Length: 0\r\n\r\n');
+    expect(m.headerLines().map(([n]) => n)).toEqual(['Via', 'From', 'To', 'Call-ID', 'CSeq', 'Max-Forwards', 'x-lower', 'X-Upper', 'Subject', 'Content-Length']);
+    m.set('X-lower', 'a');
+    m.append('x-new', 'b');
+    m.prepend('X-First', 'c');
+    expect(m.headerLines().map(([n]) => n)).toEqual(['X-First', 'Via', 'From', 'To', 'Call-ID', 'CSeq', 'Max-Forwards', 'X-lower', 'X-Upper', 'Subject', 'Content-Length', 'x-new']);
+    expect(m.get('x-lower')).toBe('a');
+  });
+
   it('judges repeated Content-Length values after unfolding them', () => {
     const m = parseMessage(OPTIONS + 'Content-Length: 2\r\nContent-Length:\r\n 2\r\n\r\nhi');
     expect(m.framingError).toBe(false);
