@@ -1,5 +1,5 @@
 import { SipParseError } from './errors.js';
-import { TOKEN, isWs, quote, tokenEnd, trimLws } from './chars.js';
+import { TOKEN, isWs, quote, trimLws } from './chars.js';
 import { Params, endOfQuoted, parseParams, unquote } from './params.js';
 import { parseUri, schemeLength, type Uri } from './uri.js';
 
@@ -173,17 +173,16 @@ const EMPTY_PARAMS = new Params();
 const NO_TAG = '';
 
 /**
- * The tag of a name-addr written plainly — an optional quoted display name without
- * escapes, or a token one, then `<uri>` — found by native searches: NO_TAG when nothing
+ * The tag of a name-addr written plainly — an optional quoted display name not ending
+ * in an escape, or a token one, then `<uri>` — found by native searches: NO_TAG when nothing
  * follows the '>', the value of a leading `;tag=token`, or undefined for "parse it all".
  */
 function tagOfPlain(s: string): string | undefined {
   let from = 0;
   if (s.charCodeAt(0) === 34) {
     const q = s.indexOf('"', 1);
-    if (q < 0) return undefined;
-    const esc = s.indexOf('\\');
-    if (esc >= 0 && esc < q) return undefined;
+    // The first quote after the opening one closes it unless escaped (then parse it all).
+    if (q < 0 || s.charCodeAt(q - 1) === 92) return undefined;
     from = q + 1;
   }
   const lt = s.indexOf('<', from);
@@ -195,7 +194,7 @@ function tagOfPlain(s: string): string | undefined {
 }
 
 /**
- * The value of a `;tag=token` written first and tight (how nearly every stack writes it),
+ * The value of a `;tag=` written first and tight (how nearly every stack writes it),
  * read without parsing the other parameters; undefined means "parse them all".
  */
 function leadingTag(s: string, at: number): string | undefined {
@@ -209,10 +208,14 @@ function leadingTag(s: string, at: number): string | undefined {
     return undefined;
   }
   const vs = at + 5;
-  const i = tokenEnd(s, vs);
-  // Anything but the end or the next ';' after the token (spaces, quotes, …): the full grammar decides.
-  if (i === vs || (i < s.length && s.charCodeAt(i) !== 59)) return undefined;
-  return s.slice(vs, i);
+  let e = s.indexOf(';', vs);
+  if (e < 0) e = s.length;
+  // Where the grammar accepts the value, it runs to the ';' or the end, unless it is quoted
+  // or padded with LWS: then the full grammar decides. (An invalid one is validate()'s to refuse.)
+  if (e === vs) return undefined;
+  const c = s.charCodeAt(vs);
+  if (c === 34 || isWs(c) || isWs(s.charCodeAt(e - 1))) return undefined;
+  return s.slice(vs, e);
 }
 
 /** `Contact: *` (RFC 3261 §10.2.2): remove all bindings. */

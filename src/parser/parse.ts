@@ -34,6 +34,8 @@ export interface ParseOptions {
 const METHOD = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
 const CONTROL = /[\x00-\x20\x7f]/;
 const SIP_VERSION = /^SIP\/[0-9]{1,3}\.[0-9]{1,3}$/i;
+/** The usual request line in one native test: token SP URI without controls or spaces SP `SIP/2.0`. */
+const PLAIN_REQUEST_LINE = /^[A-Za-z0-9\-.!%*_+`'~]+ [^\x00-\x20\x7f]+ SIP\/2\.0$/;
 
 function toBuffer(input: Uint8Array | string): Buffer {
   if (typeof input === 'string') return Buffer.from(input, 'utf8');
@@ -315,6 +317,11 @@ function parseStartLine(
   }
   // Request-Line = Method SP Request-URI SP SIP-Version (exactly single SPs: RFC 4475 §3.1.2.9/10)
   const sp1 = line.indexOf(' ');
+  if (PLAIN_REQUEST_LINE.test(line)) {
+    const uri = line.slice(sp1 + 1, line.length - 8);
+    if (schemeLength(uri) === 0) throw new SipParseError('BAD_START_LINE', `Request-URI is not a URI: ${snippet(uri)}`);
+    return new SipRequest(line.slice(0, sp1), uri, names, keys, values, undefined, SIP_20);
+  }
   if (sp1 <= 0) throw new SipParseError('BAD_START_LINE', `not a SIP start line: ${snippet(line)}`);
   const method = line.slice(0, sp1);
   // Native regex tests: a per-character loop costs more than the whole test here.
