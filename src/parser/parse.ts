@@ -89,20 +89,28 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
 
   // Framing by Content-Length (§18.3, §20.14).
   let bodyEnd: number;
-  let cl = '';
+  // Written as the serializer writes it: digits without a leading zero.
+  let plainLength = false;
   const available = len - bodyStart;
   if (clConflict) {
     if (stream) throw new SipParseError('BAD_CONTENT_LENGTH', 'conflicting Content-Length headers', 'content-length');
     bodyEnd = len;
   } else if (h.clIndex >= 0) {
-    cl = h.contentLength(text);
+    // Read from the bytes (the value is trimmed already) unless it was folded.
+    const folded = values?.[h.clIndex];
+    const digits = folded === undefined ? buf : Buffer.from(folded, 'latin1');
+    const from = folded === undefined ? h.spans[4 * h.clIndex + 2]! : 0;
+    const to = folded === undefined ? h.spans[4 * h.clIndex + 3]! : digits.length;
+    if (to === from) throw new SipParseError('BAD_CONTENT_LENGTH', 'empty Content-Length', 'content-length');
     let n = 0;
-    for (let k = 0; k < cl.length; k++) {
-      const c = cl.charCodeAt(k);
-      if (c < 48 || c > 57 || k >= 10) throw new SipParseError('BAD_CONTENT_LENGTH', `bad Content-Length: ${snippet(cl)}`, 'content-length');
+    for (let k = from; k < to; k++) {
+      const c = digits[k]!;
+      if (c < 48 || c > 57 || k - from >= 10) {
+        throw new SipParseError('BAD_CONTENT_LENGTH', `bad Content-Length: ${snippet(h.contentLength(text))}`, 'content-length');
+      }
       n = n * 10 + (c - 48);
     }
-    if (cl.length === 0) throw new SipParseError('BAD_CONTENT_LENGTH', 'empty Content-Length', 'content-length');
+    plainLength = to - from === 1 || digits[from] !== 48;
     if (n > available) {
       throw new SipParseError('CONTENT_LENGTH_MISMATCH', `Content-Length ${n} exceeds the ${available} body bytes received`, 'content-length');
     }
@@ -118,7 +126,7 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
   msg.attachRaw(text, h.spans, ascii ? undefined : buf);
   // Written exactly as the serializer would write it (the Content-Length too: no leading zeros,
   // the status line with its SP before an empty reason): serializing it is a copy of these bytes.
-  if (ascii && h.canonical && cl.length > 0 && (cl.length === 1 || cl.charCodeAt(0) !== 48)) {
+  if (ascii && h.canonical && plainLength) {
     const line = h.startLine;
     if (msg.type === 'request' || msg.reason.length > 0 || line.charCodeAt(line.length - 1) === 32) msg.attachWire(buf, start, bodyEnd);
   }
