@@ -4,7 +4,7 @@ import { trimLws } from './chars.js';
 import { headerKey, headerNameAndKey, isListHeader, wireName } from './header-names.js';
 import { firstOfList, splitList } from './list.js';
 import { CONTACT_WILDCARD, NameAddr, parseNameAddr } from './name-addr.js';
-import { parseCSeq, parseContentType, parseReason, parseUnsigned, type CSeq, type ContentType, type Reason } from './scalars.js';
+import { parseCSeq, parseCSeqIn, parseContentType, parseReason, parseUnsigned, type CSeq, type ContentType, type Reason } from './scalars.js';
 import { parseUri, type Uri } from './uri.js';
 import { Via, parseVia } from './via.js';
 
@@ -415,7 +415,14 @@ export abstract class SipMessage {
   }
 
   get cseq(): CSeq {
-    return (this.cCSeq ??= parseCSeq(this.required('cseq', 'CSeq')));
+    const c = this.cCSeq;
+    if (c !== undefined) return c;
+    const i = this.keys.indexOf('cseq');
+    if (i < 0) throw new SipParseError('BAD_HEADER', 'missing CSeq header', 'cseq');
+    // A received value is read where it is in the text (it is ASCII or the method fails anyway).
+    const v = this.values?.[i];
+    const s = this.spans;
+    return (this.cCSeq = v === undefined && s !== undefined ? parseCSeqIn(this.rawText!, s[4 * i + 2]!, s[4 * i + 3]!) : parseCSeq(this.valueAt(i)));
   }
 
   get maxForwards(): number | undefined {

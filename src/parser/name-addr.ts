@@ -185,7 +185,8 @@ function tagOfPlain(s: string): string | undefined {
     if (q < 0 || s.charCodeAt(q - 1) === 92) return undefined;
     from = q + 1;
   }
-  const lt = s.indexOf('<', from);
+  // '<' comes first, or after the display name and one space, nearly always.
+  const lt = s.charCodeAt(from) === 60 ? from : s.charCodeAt(from + 1) === 60 ? from + 1 : s.indexOf('<', from);
   if (lt < 0) return undefined;
   const gt = s.indexOf('>', lt + 1);
   if (gt < 0) return undefined;

@@ -11,8 +11,13 @@ export interface CSeq {
 }
 
 export function parseCSeq(s: string): CSeq {
-  let i = 0;
-  const n = s.length;
+  return parseCSeqIn(s, 0, s.length);
+}
+
+/** @internal CSeq from s[from, to): a received value read in place, without slicing it first. */
+export function parseCSeqIn(s: string, from: number, to: number): CSeq {
+  let i = from;
+  const n = to;
   while (i < n && isWs(s.charCodeAt(i))) i++;
   const ds = i;
   let seq = 0;
@@ -26,7 +31,9 @@ export function parseCSeq(s: string): CSeq {
   if (i - ds > 10 || seq > MAX_CSEQ) throw new SipParseError('BAD_HEADER', 'CSeq number out of range', 'cseq');
   if (!isWs(s.charCodeAt(i))) throw new SipParseError('BAD_HEADER', 'CSeq needs a space before the method', 'cseq');
   while (i < n && isWs(s.charCodeAt(i))) i++;
-  const method = trimLws(s.slice(i));
+  let e = n;
+  while (e > i && isWs(s.charCodeAt(e - 1))) e--;
+  const method = s.slice(i, e);
   if (!isToken(method)) throw new SipParseError('BAD_HEADER', 'CSeq method is not a token', 'cseq');
   return { seq, method };
 }
