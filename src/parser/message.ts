@@ -371,10 +371,14 @@ export abstract class SipMessage {
     return i < 0 ? undefined : this.valueAt(i);
   }
 
+  private requiredIndex(key: string, label: string): number {
+    const i = this.keys.indexOf(key);
+    if (i < 0) throw new SipParseError('BAD_HEADER', `missing ${label} header`, key);
+    return i;
+  }
+
   private required(key: string, label: string): string {
-    const v = this.firstRaw(key);
-    if (v === undefined) throw new SipParseError('BAD_HEADER', `missing ${label} header`, key);
-    return v;
+    return this.valueAt(this.requiredIndex(key, label));
   }
 
   // ---- typed views ------------------------------------------------------------
@@ -417,8 +421,7 @@ export abstract class SipMessage {
   get cseq(): CSeq {
     const c = this.cCSeq;
     if (c !== undefined) return c;
-    const i = this.keys.indexOf('cseq');
-    if (i < 0) throw new SipParseError('BAD_HEADER', 'missing CSeq header', 'cseq');
+    const i = this.requiredIndex('cseq', 'CSeq');
     // A received value is read where it is in the text (it is ASCII or the method fails anyway).
     const v = this.values?.[i];
     const s = this.spans;

@@ -150,9 +150,7 @@ export class NameAddr {
   }
 
   clone(): NameAddr {
-    const c = new NameAddr(this.uriText, this.params.clone(), this.displayName);
-    c.parsed = this.parsed;
-    return c;
+    return new NameAddr(this.uriText, this.params.clone(), this.displayName);
   }
 
   /** Always the name-addr form: `<…>` keeps URI parameters apart from header parameters. */
