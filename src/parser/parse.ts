@@ -136,8 +136,8 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
 }
 
 /**
- * The header section split into lines: the start line and parallel name/key/value
- * arrays. Values are not sliced here: `spans` records, per header, four byte offsets —
+ * The header section split into lines: the start line, the keys and, only once
+ * needed, parallel name and value arrays. Values are not sliced here: `spans` records, per header, four byte offsets —
  * the line [start, end) when it is exactly how the serializer would write it
  * ("Name: value", long name, no folding; else -1, -1), so unchanged runs of lines are
  * re-sent as one slice — then the trimmed value [start, end). A folded value is joined

@@ -289,7 +289,6 @@ describe('serialization copies the received bytes of an unchanged canonical mess
     expect(m.toString()).toBe(CANONICAL);
     out[0] = 0x58; // writing into the result must not reach the message
     expect(m.toBytes().toString()).toBe(CANONICAL);
-    input.fill(0x58); // nor is the copy taken before serialization (the body is a view, by contract)
   });
 
   const changes: Array<[string, (m: SipRequest) => void, string]> = [
