@@ -11,7 +11,7 @@ export interface ParseLimits {
   maxMessageSize: number;
   /** Most header lines (default 256). */
   maxHeaders: number;
-  /** Longest single line in the header section, in characters (default 16 384). */
+  /** Longest single line in the header section, in bytes (default 16 384). */
   maxLineLength: number;
 }
 
