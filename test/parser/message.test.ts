@@ -160,7 +160,7 @@ describe('parseMessage', () => {
     expect(codeOf(() => parseMessage(many, { limits: { maxHeaders: 10 } }))).toBe('TOO_MANY_HEADERS');
     const long = 'OPTIONS sip:a SIP/2.0\r\nX: ' + 'a'.repeat(200) + '\r\n\r\n';
     expect(codeOf(() => parseMessage(long, { limits: { maxLineLength: 100 } }))).toBe('LINE_TOO_LONG');
-    // Counted in bytes: 60 two-byte characters make a 63-byte line.
+    // Counted in bytes: 63 characters, 60 of them two-byte, make a 123-byte line.
     const wide = 'OPTIONS sip:a SIP/2.0\r\nX: ' + 'é'.repeat(60) + '\r\n\r\n';
     expect(codeOf(() => parseMessage(wide, { limits: { maxLineLength: 100 } }))).toBe('LINE_TOO_LONG');
     expect(codeOf(() => parseMessage(wide, { limits: { maxLineLength: 130 } }))).toBeUndefined();
