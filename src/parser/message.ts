@@ -72,7 +72,7 @@ export abstract class SipMessage {
 
   set version(v: string) {
     this.ver = v;
-    this.wire = undefined;
+    this.changed();
   }
 
   /** @internal The whole message is bytes [from, to) of `source`, exactly as toBytes() would write it. */
@@ -157,7 +157,7 @@ export abstract class SipMessage {
   set body(b: Uint8Array) {
     this.bodyBytes = b;
     this.bodySource = undefined;
-    this.wire = undefined;
+    this.changed();
   }
 
   /** Body size in bytes, without cutting the body out of the received buffer. */
@@ -341,15 +341,15 @@ export abstract class SipMessage {
   }
 
   private spliceAt(i: number, n: number): void {
-    this.wire = undefined;
     this.names?.splice(i, n);
     this.keys.splice(i, n);
     this.values?.splice(i, n);
     this.spans?.splice(4 * i, 4 * n);
   }
 
+  /** A header changed: drop the received-bytes copy and the cached view of that header. */
   private invalidate(key: string): void {
-    this.wire = undefined;
+    this.changed();
     switch (key) {
       case 'via':
         this.cVia = undefined;

@@ -98,7 +98,8 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
   } else if (h.clIndex >= 0) {
     // Read from the bytes (the value is trimmed already) unless it was folded.
     const folded = values?.[h.clIndex];
-    const digits = folded === undefined ? buf : Buffer.from(folded, 'latin1');
+    // (UTF-8, so that a character beyond ASCII can only become bytes that are not digits.)
+    const digits = folded === undefined ? buf : Buffer.from(folded, 'utf8');
     const from = folded === undefined ? h.spans[4 * h.clIndex + 2]! : 0;
     const to = folded === undefined ? h.spans[4 * h.clIndex + 3]! : digits.length;
     if (to === from) throw new SipParseError('BAD_CONTENT_LENGTH', 'empty Content-Length', 'content-length');

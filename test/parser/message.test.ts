@@ -119,6 +119,12 @@ describe('parseMessage', () => {
     expect(m.get('x-lower')).toBe('a');
   });
 
+  it('refuses a folded Content-Length whose character beyond ASCII ends in a digit byte', () => {
+    // U+0131 is 0x31 ('1') in its low byte: only its UTF-8 bytes are read as the value.
+    expect(codeOf(() => parseMessage(OPTIONS + 'Content-Length:\r\n \u0131\r\n\r\nx'))).toBe('BAD_CONTENT_LENGTH');
+    expect(parseMessage(OPTIONS + 'Content-Length:\r\n 1\r\n\r\nx').bodyLength).toBe(1);
+  });
+
   it('judges repeated Content-Length values after unfolding them', () => {
     const m = parseMessage(OPTIONS + 'Content-Length: 2\r\nContent-Length:\r\n 2\r\n\r\nhi');
     expect(m.framingError).toBe(false);
