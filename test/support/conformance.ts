@@ -4,8 +4,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** ../shared/conformance beside the checkout (CI lays shared/ the same way). */
-export const CONFORMANCE_DIR = resolve(here, '../../../shared/conformance');
+/** The RFC 4475/5118 corpus and digest vectors, kept in the repository (origin: test/fixtures/conformance/README.md). */
+export const CONFORMANCE_DIR = resolve(here, '../fixtures/conformance');
 
 export interface ManifestEntry {
   file: string;
