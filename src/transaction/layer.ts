@@ -174,6 +174,8 @@ export class TransactionLayer {
     let transport = this.transportFor(target.transport);
     const address = { address: target.address, port: target.port };
     let bytes: Uint8Array | undefined;
+    // Set when the request goes over TCP only because of its size: the datagram transport is the way back.
+    let sizedOutOf: Transport | undefined;
     if (!options.keepVia) {
       request.prepend('Via', this.createVia(transport));
       bytes = request.toBytes();
@@ -181,6 +183,7 @@ export class TransactionLayer {
       if (!transport.reliable && bytes.length > (this.opts.udpSizeLimit ?? 1300)) {
         const stream = this.transportList.find((t) => t.reliable && t.protocol === 'tcp');
         if (stream) {
+          sizedOutOf = transport;
           transport = stream;
           request.removeFirst('Via');
           request.prepend('Via', this.createVia(transport));
@@ -197,6 +200,17 @@ export class TransactionLayer {
       request.method === 'INVITE'
         ? new InviteClientTransaction(this.host, key, request, dest, user, bytes, (cancel, inv) => this.sendCancel(cancel, inv))
         : new NonInviteClientTransaction(this.host, key, request, dest, user, bytes);
+    if (sizedOutOf) {
+      const udp = sizedOutOf;
+      tx.retryOver = (err) => {
+        if (!refusedOrReset(err)) return undefined;
+        // §18.1.1: the peer has no TCP; the same request (same branch: the same transaction)
+        // goes over UDP after all, its Via saying so.
+        request.removeFirst('Via');
+        request.prepend('Via', this.createVia(udp, branch));
+        return { transport: udp, bytes: request.toBytes() };
+      };
+    }
     this.clients.set(key, tx);
     tx.start();
     return tx;
@@ -385,6 +399,17 @@ export class TransactionLayer {
     for (const t of [...this.clients.values(), ...this.servers.values()]) t.abort();
     await Promise.all(this.transportList.map((t) => t.close()));
   }
+}
+
+// RFC 3261 §18.1.1 retries over UDP when the TCP connection attempt "generates either an ICMP
+// Protocol Not Supported, or results in a TCP reset": a reset is ECONNREFUSED on connect (or
+// ECONNRESET), and Linux reports ICMP protocol-unreachable as ENOPROTOOPT. A timeout is neither.
+const RETRY_OVER_UDP = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOPROTOOPT', 'EPROTONOSUPPORT']);
+
+function refusedOrReset(err: TransportError): boolean {
+  if (err.code !== 'CONNECT_FAILED') return false;
+  const errno = (err.cause as { code?: unknown } | undefined)?.code;
+  return typeof errno === 'string' && RETRY_OVER_UDP.has(errno);
 }
 
 /** Send without waiting: through the transport's promise-free `post` when it has one. */
