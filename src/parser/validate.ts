@@ -4,10 +4,12 @@ import type { SipMessage, SipRequest, SipResponse } from './message.js';
 
 export interface ValidateOptions {
   /**
-   * `uas` (default) checks Require; `proxy` checks Proxy-Require and answers
-   * 483 to Max-Forwards: 0 (§16.3). A B2BUA forwarding a call is a proxy here.
+   * `uas` (default) checks Require (§8.2.2.3). `proxy` checks Proxy-Require instead, and
+   * answers 483 to Max-Forwards: 0 (§16.3). `b2bua` is a UAS to the caller, so it checks
+   * Require like one (a proxy's Proxy-Require is not for it), and it forwards, so
+   * Max-Forwards: 0 is a 483 there too (RFC 7332 §3: a B2BUA keeps the count going).
    */
-  role?: 'uas' | 'proxy';
+  role?: 'uas' | 'proxy' | 'b2bua';
   /** Request-URI schemes accepted (default sip, sips, tel); others get 416. */
   schemes?: readonly string[];
   /** Option tags this element supports; others in Require/Proxy-Require get 420. */
@@ -144,12 +146,13 @@ function checkRequest(req: SipRequest, options: ValidateOptions): ValidationFail
   const role = options.role ?? 'uas';
   // checkCommon vetted the digits; read them without the typed view so nothing can throw here.
   const mf = req.get('max-forwards');
-  if (role === 'proxy' && mf !== undefined && Number(mf) === 0) return fail(483, 'Too Many Hops', 'MAX_FORWARDS');
+  if (role !== 'uas' && mf !== undefined && Number(mf) === 0) return fail(483, 'Too Many Hops', 'MAX_FORWARDS');
   // §8.2.2.3: Require is never rejected on ACK or CANCEL.
   const extHeader = role === 'proxy' ? 'proxy-require' : 'require';
   if (req.method !== 'ACK' && req.method !== 'CANCEL') {
     const supported = options.supported ?? [];
-    const unsupported = req.getAll(extHeader).filter((t) => !supported.includes(t));
+    // Option tags are tokens, compared without regard to case (§7.3.1): 100REL is 100rel.
+    const unsupported = req.getAll(extHeader).filter((t) => !supported.some((s) => s.toLowerCase() === t.toLowerCase()));
     if (unsupported.length > 0) return fail(420, 'Bad Extension', 'EXTENSION', [['Unsupported', unsupported.join(', ')]]);
   }
   if (options.accept && req.bodyLength > 0) {
