@@ -111,8 +111,9 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       trace: options.trace,
       contactUser: options.contactUser ?? 'b2bua',
       userAgent: options.userAgent,
-      // A B2BUA forwards: Max-Forwards 0 is a 483 here (§16.3), and Require is checked against what we support.
-      validate: { role: 'proxy', supported: ['100rel'] },
+      // A UAS to the caller: Require is checked against what the bridge really does (100rel: reliable
+      // provisionals and PRACK, src/dialog; no session timers); it forwards, so Max-Forwards 0 is a 483.
+      validate: { role: 'b2bua', supported: ['100rel'] },
       onInvite: (call) => void this.onInvite(call).catch((err: unknown) => this.hookFailed(call, err)),
       incomingCallHandlers: {
         onUpdate: (req, call) => this.bridges.get(call as IncomingCall)?.relayUpdate(call, req) ?? { status: 481 },

@@ -660,7 +660,9 @@ export class IncomingCall extends Call {
     if (this.ended || this.tx.finalSent || status < 101 || status > 199) return undefined;
     this.state = 'early';
     const res = this.responseWith(status, options);
-    if (!options.reliable || !this.peerSupports100rel) {
+    // RFC 3262 §3: a caller that requires 100rel gets every non-100 provisional reliably.
+    const reliable = options.reliable || this.invite.getAll('require').some((t) => t.toLowerCase() === '100rel');
+    if (!reliable || !this.peerSupports100rel) {
       this.tx.respond(res);
       return undefined;
     }

@@ -19,7 +19,7 @@ export {
 export { splitList } from './list.js';
 export { headerKey, isListHeader } from './header-names.js';
 export { StreamFramer, type StreamFramerHandlers } from './framer.js';
-export { validate, validateRequest, validateResponse, type ValidateOptions, type ValidationFailure } from './validate.js';
+export { validate, validateRequest, validateResponse, MAX_VIAS, type ValidateOptions, type ValidationFailure } from './validate.js';
 export {
   createRequest,
   createResponse,

@@ -4,17 +4,29 @@ import type { SipMessage, SipRequest, SipResponse } from './message.js';
 
 export interface ValidateOptions {
   /**
-   * `uas` (default) checks Require; `proxy` checks Proxy-Require and answers
-   * 483 to Max-Forwards: 0 (§16.3). A B2BUA forwarding a call is a proxy here.
+   * `uas` (default) checks Require (§8.2.2.3). `proxy` checks Proxy-Require instead, and
+   * answers 483 to Max-Forwards: 0 (§16.3). `b2bua` is a UAS to the caller, so it checks
+   * Require like one (a proxy's Proxy-Require is not for it), and it forwards, so
+   * Max-Forwards: 0 is a 483 there too (RFC 7332 §3: a B2BUA keeps the count going).
    */
-  role?: 'uas' | 'proxy';
+  role?: 'uas' | 'proxy' | 'b2bua';
   /** Request-URI schemes accepted (default sip, sips, tel); others get 416. */
   schemes?: readonly string[];
   /** Option tags this element supports; others in Require/Proxy-Require get 420. */
   supported?: readonly string[];
   /** Body media types accepted; when set, other Content-Types get 415 (§8.2.3). */
   accept?: readonly string[];
+  /** Most Via header values accepted (default `MAX_VIAS`, 71); more get 400 Too Many Via Headers. */
+  maxVias?: number;
 }
+
+/**
+ * The most Vias a request can carry when every element starts Max-Forwards at the 70
+ * RFC 3261 recommends (§8.1.1.6): the UAC's own plus one per proxy (§16.6 item 8), and
+ * the 70th proxy forwards it with Max-Forwards 0. More is a loop or an attack, and each
+ * Via costs parsing here and bytes in every response (§8.2.6.2 copies them all).
+ */
+export const MAX_VIAS = 71;
 
 export interface ValidationFailure {
   /** The status to answer with (for a response: drop it). */
@@ -44,7 +56,7 @@ function fail(status: number, reason: string, code: string, headers?: Array<[str
 }
 
 /** Syntax checks common to requests and responses; returns a 400-class failure or null. */
-function checkCommon(m: SipMessage): ValidationFailure | null {
+function checkCommon(m: SipMessage, maxVias: number): ValidationFailure | null {
   if (m.framingError) return fail(400, 'Conflicting Content-Length', 'CONTENT_LENGTH_CONFLICT');
   const counts = m.countKeys(COUNTED);
   for (let k = 0; k < REQUIRED.length; k++) {
@@ -53,6 +65,10 @@ function checkCommon(m: SipMessage): ValidationFailure | null {
       return fail(400, 'Missing ' + missing.map((key) => LABEL[key]).join(', '), 'MISSING_HEADER');
     }
   }
+  // Counted before any Via is parsed: splitting the list is all it costs. RFC 3261 has no 4xx for
+  // this; 400 with the reason phrase naming the problem is what §21.4.1 gives for a request refused
+  // for its syntax (513 is about the length of the message, which need not be large here).
+  if (counts[0]! > maxVias || m.via.length > maxVias) return fail(400, 'Too Many Via Headers', 'TOO_MANY_VIAS');
   // Headers that may appear once (RFC 4475 §3.3.8).
   for (const key of SINGLE_HEADERS) {
     if (counts[COUNTED.indexOf(key)]! > 1) return fail(400, `Multiple ${LABEL[key]} headers`, 'DUPLICATE_HEADER');
@@ -127,7 +143,7 @@ function neverThrows(check: () => ValidationFailure | null): ValidationFailure |
 
 function checkRequest(req: SipRequest, options: ValidateOptions): ValidationFailure | null {
   if (req.version.toUpperCase() !== 'SIP/2.0') return fail(505, 'Version Not Supported', 'VERSION');
-  const common = checkCommon(req);
+  const common = checkCommon(req, options.maxVias ?? MAX_VIAS);
   if (common) return common;
   if (req.cseq.method !== req.method) return fail(400, 'CSeq method does not match', 'CSEQ_METHOD');
   let uri;
@@ -144,12 +160,13 @@ function checkRequest(req: SipRequest, options: ValidateOptions): ValidationFail
   const role = options.role ?? 'uas';
   // checkCommon vetted the digits; read them without the typed view so nothing can throw here.
   const mf = req.get('max-forwards');
-  if (role === 'proxy' && mf !== undefined && Number(mf) === 0) return fail(483, 'Too Many Hops', 'MAX_FORWARDS');
+  if (role !== 'uas' && mf !== undefined && Number(mf) === 0) return fail(483, 'Too Many Hops', 'MAX_FORWARDS');
   // §8.2.2.3: Require is never rejected on ACK or CANCEL.
   const extHeader = role === 'proxy' ? 'proxy-require' : 'require';
   if (req.method !== 'ACK' && req.method !== 'CANCEL') {
     const supported = options.supported ?? [];
-    const unsupported = req.getAll(extHeader).filter((t) => !supported.includes(t));
+    // Option tags are tokens, compared without regard to case (§7.3.1): 100REL is 100rel.
+    const unsupported = req.getAll(extHeader).filter((t) => !supported.some((s) => s.toLowerCase() === t.toLowerCase()));
     if (unsupported.length > 0) return fail(420, 'Bad Extension', 'EXTENSION', [['Unsupported', unsupported.join(', ')]]);
   }
   if (options.accept && req.bodyLength > 0) {
@@ -167,7 +184,7 @@ function checkRequest(req: SipRequest, options: ValidateOptions): ValidationFail
  */
 export function validateResponse(res: SipResponse): ValidationFailure | null {
   if (res.version.toUpperCase() !== 'SIP/2.0') return fail(505, 'Version Not Supported', 'VERSION');
-  return neverThrows(() => checkCommon(res));
+  return neverThrows(() => checkCommon(res, MAX_VIAS));
 }
 
 /** `validateRequest` or `validateResponse`, by message type. */

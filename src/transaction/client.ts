@@ -1,5 +1,5 @@
 import { createResponse, type SipRequest, type SipResponse } from '../parser/index.js';
-import type { TransportError } from '../transport/index.js';
+import type { Transport, TransportError } from '../transport/index.js';
 import { Transaction, type Destination, type TransactionHost } from './base.js';
 
 /** What a client transaction reports to its user (the dialog layer, or an application). */
@@ -28,6 +28,13 @@ export abstract class ClientTransaction extends Transaction {
   protected bytes: Uint8Array;
   /** The last response received (or synthesized). */
   lastResponse: SipResponse | undefined;
+  /**
+   * @internal Set by the layer when it moved the request to TCP only because of its size
+   * (RFC 3261 §18.1.1). A transport error before any response is offered to it first: when
+   * it returns a transport and bytes, the same transaction (same branch) starts again over
+   * them instead of failing. Used once.
+   */
+  retryOver: ((err: TransportError) => { transport: Transport; bytes: Uint8Array } | undefined) | undefined;
 
   constructor(host: TransactionHost, key: string, request: SipRequest, dest: Destination, user: ClientTransactionUser, bytes: Uint8Array) {
     super(host, key, request, dest);
@@ -46,6 +53,8 @@ export abstract class ClientTransaction extends Transaction {
   }
 
   protected deliver(response: SipResponse): void {
+    // A response came: the connection worked, so a later failure is no reason to change transport.
+    this.retryOver = undefined;
     this.lastResponse = response;
     this.user?.onResponse(response, this);
   }
@@ -64,6 +73,16 @@ export abstract class ClientTransaction extends Transaction {
 
   protected transportError(err: TransportError): void {
     if (this.terminated) return;
+    const retry = this.retryOver?.(err);
+    this.retryOver = undefined;
+    if (retry) {
+      // The destination object is this transaction's own; `reliable` follows it, so start()
+      // arms the retransmission timer (A or E) that UDP needs and TCP did not.
+      this.dest.transport = retry.transport;
+      this.bytes = retry.bytes;
+      this.start();
+      return;
+    }
     this.deliver(this.synthesize(503, 'Service Unavailable (transport error)'));
     this.user?.onTransportError?.(err, this);
     this.terminate();

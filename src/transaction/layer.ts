@@ -1,7 +1,9 @@
 import {
   createResponse,
+  DEFAULT_LIMITS,
   generateBranch,
   MAGIC_COOKIE,
+  MAX_VIAS,
   parseMessage,
   SipError,
   SipParseError,
@@ -89,6 +91,11 @@ const PARSE_PHRASE: Record<string, string> = {
   LINE_TOO_LONG: 'Header Line Too Long',
 };
 
+/** What a salvaged request keeps (compact forms included), by its canonical name. */
+const RESPONSE_HEADERS: Record<string, string | undefined> = Object.assign(Object.create(null) as Record<string, string>, {
+  via: 'via', v: 'via', from: 'from', f: 'from', to: 'to', t: 'to', 'call-id': 'call-id', i: 'call-id', cseq: 'cseq',
+});
+
 /**
  * RFC 3261 §17 transaction layer: matches what arrives to the four state
  * machines, answers what fails the stateless checks, routes responses back per
@@ -174,6 +181,8 @@ export class TransactionLayer {
     let transport = this.transportFor(target.transport);
     const address = { address: target.address, port: target.port };
     let bytes: Uint8Array | undefined;
+    // Set when the request goes over TCP only because of its size: the datagram transport is the way back.
+    let sizedOutOf: Transport | undefined;
     if (!options.keepVia) {
       request.prepend('Via', this.createVia(transport));
       bytes = request.toBytes();
@@ -181,6 +190,7 @@ export class TransactionLayer {
       if (!transport.reliable && bytes.length > (this.opts.udpSizeLimit ?? 1300)) {
         const stream = this.transportList.find((t) => t.reliable && t.protocol === 'tcp');
         if (stream) {
+          sizedOutOf = transport;
           transport = stream;
           request.removeFirst('Via');
           request.prepend('Via', this.createVia(transport));
@@ -197,6 +207,17 @@ export class TransactionLayer {
       request.method === 'INVITE'
         ? new InviteClientTransaction(this.host, key, request, dest, user, bytes, (cancel, inv) => this.sendCancel(cancel, inv))
         : new NonInviteClientTransaction(this.host, key, request, dest, user, bytes);
+    if (sizedOutOf) {
+      const udp = sizedOutOf;
+      tx.retryOver = (err) => {
+        if (!refusedOrReset(err)) return undefined;
+        // §18.1.1: the peer has no TCP; the same request (same branch: the same transaction)
+        // goes over UDP after all, its Via saying so.
+        request.removeFirst('Via');
+        request.prepend('Via', this.createVia(udp, branch));
+        return { transport: udp, bytes: request.toBytes() };
+      };
+    }
     this.clients.set(key, tx);
     tx.start();
     return tx;
@@ -264,39 +285,80 @@ export class TransactionLayer {
       return;
     }
     this.counters.malformedRequests++;
-    // Salvage the header lines (under a stand-in request line, without body and
-    // Content-Length) so the 400 can reach the sender with its Via, tags and CSeq.
+    // Salvage what a response copies (§8.2.6.2: Via, From, To, Call-ID, CSeq) under a stand-in
+    // request line, so the 400 can reach the sender. Only those lines: whatever broke the parse
+    // (a bad line, too many headers) stays behind, and what is kept is bounded.
     let end = buf.indexOf('\r\n\r\n');
     if (end < 0) end = buf.length;
     const lines = buf.toString('utf8', 0, end).split(/\r?\n/);
-    // Keep only lines that look like headers (or their continuations); a line that is neither
-    // is what broke the parse, and the 400 needs the rest.
-    const kept = lines.slice(1).filter((l) => /^([!-9;-~]+[ \t]*:|[ \t])/.test(l) && !/^(content-length|l)[ \t]*:/i.test(l));
-    const head = ['SALVAGED sip:invalid SIP/2.0', ...kept].join('\r\n');
+    const maxVias = this.opts.validate?.maxVias ?? MAX_VIAS;
+    const kept = ['SALVAGED sip:invalid SIP/2.0'];
+    const seen = new Set<string>();
+    const maxLine = this.opts.parseLimits?.maxLineLength ?? DEFAULT_LIMITS.maxLineLength;
+    let keeping = false;
+    let viaLines = 0;
+    // Set when Vias were left behind: the answer then carries the top one only.
+    let viasCut = false;
+    for (let i = 1; i < lines.length; i++) {
+      let l = lines[i]!;
+      if (l.startsWith(' ') || l.startsWith('\t')) {
+        if (keeping) kept.push(l);
+        continue;
+      }
+      const name = RESPONSE_HEADERS[/^([!-9;-~]+)[ \t]*:/.exec(l)?.[1]?.toLowerCase() ?? ''];
+      // One more Via line than allowed is enough to know there are too many.
+      if (name === 'via') {
+        keeping = ++viaLines <= maxVias + 1;
+        // A Via list too long for one line: its first element is the top Via, all the answer needs.
+        if (l.length > maxLine && l.indexOf(',') > 0) {
+          l = l.slice(0, l.indexOf(','));
+          viasCut = true;
+        }
+      } else keeping = name !== undefined && !seen.has(name);
+      if (name !== undefined) seen.add(name);
+      if (keeping) kept.push(l);
+    }
     let req: SipRequest | SipResponse;
     try {
-      req = parseMessage(head + '\r\n\r\n');
+      req = parseMessage(kept.join('\r\n') + '\r\n\r\n');
     } catch {
       return;
     }
     if (req.type !== 'request') return;
+    let phrase = PARSE_PHRASE[err.code] ?? 'Bad Request';
     try {
       // §17: never answer an ACK.
       if (req.cseq.method === 'ACK' || !req.has('via')) return;
+      if (req.getAll('via').length > maxVias) {
+        phrase = 'Too Many Via Headers';
+        viasCut = true;
+      }
     } catch {
       return;
     }
-    this.respondStatelessly(req, 400, PARSE_PHRASE[err.code] ?? 'Bad Request', source);
+    this.respondStatelessly(req, 400, phrase, source, undefined, viasCut);
   }
 
-  private respondStatelessly(req: SipRequest, status: number, reason: string, source: MessageSource, headers?: Array<[string, string]>): void {
-    const res = createResponse(req, status, { reason, headers });
+  /**
+   * Answer without a transaction. `topViaOnly` answers a request refused for its number of Vias
+   * with only the top one: that is where the response goes and what the sender matches (§18.2.2,
+   * §17.1.3). Copying them all (§8.2.6.2) would send back what was refused; the cost is that the
+   * response stops at the previous hop, which has no Via of its own left to route it on (§16.7 item 3).
+   */
+  private respondStatelessly(req: SipRequest, status: number, reason: string, source: MessageSource, headers?: Array<[string, string]>, topViaOnly = false): void {
     let address = source.address;
     try {
+      // Stamped first, so the response carries received/rport as the sender expects (RFC 3581 §4).
       const top = stampVia(req, source.address);
       if (top) address = responseAddress(top, source.address, source.transport);
     } catch {
       // A Via we cannot read: answer where the request came from (symmetric response).
+    }
+    const res = createResponse(req, status, { reason, headers });
+    if (topViaOnly) {
+      const top = res.get('via');
+      res.remove('via');
+      if (top !== undefined) res.prepend('Via', top);
     }
     this.counters.statelessResponses++;
     const bytes = res.toBytes();
@@ -328,7 +390,9 @@ export class TransactionLayer {
     if (failure) {
       this.counters.malformedRequests++;
       // §17: an ACK is never answered.
-      if (req.method !== 'ACK' && req.has('via')) this.respondStatelessly(req, failure.status, failure.reason, source, failure.headers);
+      if (req.method !== 'ACK' && req.has('via')) {
+        this.respondStatelessly(req, failure.status, failure.reason, source, failure.headers, failure.code === 'TOO_MANY_VIAS');
+      }
       return;
     }
     const t = stampVia(req, source.address)!;
@@ -385,6 +449,17 @@ export class TransactionLayer {
     for (const t of [...this.clients.values(), ...this.servers.values()]) t.abort();
     await Promise.all(this.transportList.map((t) => t.close()));
   }
+}
+
+// RFC 3261 §18.1.1 retries over UDP when the TCP connection attempt "generates either an ICMP
+// Protocol Not Supported, or results in a TCP reset": a reset is ECONNREFUSED on connect (or
+// ECONNRESET), and Linux reports ICMP protocol-unreachable as ENOPROTOOPT. A timeout is neither.
+const RETRY_OVER_UDP = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOPROTOOPT', 'EPROTONOSUPPORT']);
+
+function refusedOrReset(err: TransportError): boolean {
+  if (err.code !== 'CONNECT_FAILED') return false;
+  const errno = (err.cause as { code?: unknown } | undefined)?.code;
+  return typeof errno === 'string' && RETRY_OVER_UDP.has(errno);
 }
 
 /** Send without waiting: through the transport's promise-free `post` when it has one. */

@@ -150,7 +150,9 @@ export class TestTransport implements Transport {
     if (this.closed) return Promise.reject(new TransportError('CLOSED', 'transport is closed', to));
     // A reliable transport finds out at once that nobody listens (connection refused).
     if (this.reliable && !this.network.reachable(this.protocol, to)) {
-      return Promise.reject(new TransportError('CONNECT_FAILED', `nothing listens on ${addressKey(to)}`, to));
+      // As a real stack sees it: the peer answered the SYN with a reset.
+      const refused = Object.assign(new Error(`connect ECONNREFUSED ${addressKey(to)}`), { code: 'ECONNREFUSED' });
+      return Promise.reject(new TransportError('CONNECT_FAILED', `nothing listens on ${addressKey(to)}`, to, refused));
     }
     this.network.carry(this, bytes, to);
     return Promise.resolve();
