@@ -317,7 +317,16 @@ export class MediaRelay {
     };
     return {
       onOffer: (sdp, ctx) => handle(sdp, ctx.record, ctx.from, 'offer'),
-      onAnswer: (sdp, ctx) => handle(sdp, ctx.record, ctx.from, 'answer'),
+      onAnswer: (sdp, ctx) => {
+        const rewritten = handle(sdp, ctx.record, ctx.from, 'answer');
+        if (ctx.from === 'callee') return rewritten;
+        // The caller's answer comes in its ACK (late offer): nothing can refuse it any more, and
+        // the B2BUA does not catch a failure there. The callee gets it as it is, media unanchored.
+        return rewritten.catch((err: Error) => {
+          this.opts.log('warn', 'media.answer_unanchored', { call: ctx.record.id, reason: err.message });
+          return sdp;
+        });
+      },
       onEnd: (record) => this.end(record.id),
     };
   }

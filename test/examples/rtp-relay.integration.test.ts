@@ -93,3 +93,19 @@ describe('RTP relay: per-call state', () => {
     expect(r.pool.free).toBe(2);
   });
 });
+
+describe('RTP relay: the caller\'s answer in an ACK', () => {
+  it('cannot be refused, so an unusable one crosses as it is, with a log line, instead of a rejected promise nobody catches', async () => {
+    const { r, hooks, logs } = relay();
+    const r4 = new MediaRelay({ addresses: { IP4: '127.0.0.1', IP6: null }, ports: r.pool.range, log: (_l, e) => logs.push(e) });
+    relays.push(r4);
+    const h4 = r4.hooks();
+    // Late offer: the callee's offer comes in its 200, the caller answers in the ACK, in IPv6.
+    await h4.onOffer!(Buffer.from(sdp('- 1 1 IN IP4 10.0.0.2', ['c=IN IP4 10.0.0.2', 'm=audio 6000 RTP/AVP 0'])), ctx('c5', 'callee'));
+    const answer = sdp('- 1 1 IN IP6 fd00::1', ['c=IN IP6 fd00::1', 'm=audio 4000 RTP/AVP 0']);
+    expect(text(await h4.onAnswer!(Buffer.from(answer), ctx('c5', 'caller', 'answer')))).toBe(answer);
+    expect(logs).toContain('media.answer_unanchored');
+    // From the callee the same failure still throws: the B2BUA ends the call (500).
+    await expect(Promise.resolve(hooks.onAnswer!(Buffer.from('v=0\r\nm=audio 1 RTP/AVP 0\r\n'), ctx('c6', 'callee', 'answer')))).rejects.toMatchObject({ code: 'sdp.malformed' });
+  });
+});
