@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import { DIGEST_ALGORITHMS, type DigestAlgorithm } from 'sipkit/digest';
 import { parseUri } from 'sipkit/parser';
 
@@ -31,9 +32,14 @@ export interface TrunkConfig {
   sip: { listen: ListenConfig[] };
   http: { host: string; port: number; token: string };
   auth: { secret: string; algorithms: DigestAlgorithm[]; nonceTtlSeconds: number };
+  /** `media` in the file: "direct" | "relay", or { mode, address, address6, ports }. */
   media: 'direct' | 'relay';
-  /** Address the RTP relay binds and writes into SDP (relay mode). */
-  mediaAddress: string;
+  /** IPv4 address the RTP relay binds and writes into SDP (relay mode); null: IPv4 offers get 488. */
+  mediaAddress: string | null;
+  /** IPv6 address for the same (`media.address6`); null: IPv6 offers get 488. Default ::1 when SIP listens on loopback only. */
+  mediaAddress6: string | null;
+  /** The relay's RTP ports (`media.ports`): even, RTCP on each one + 1 (RFC 3550 §11). A call takes two pairs per stream. */
+  mediaPorts: { min: number; max: number };
   noAnswerTimeoutSeconds: number;
   noAnswerStatus: 408 | 480;
   domains: Record<string, DomainConfig>;
@@ -57,6 +63,8 @@ export function defaultConfig(): TrunkConfig {
     auth: { secret: randomBytes(32).toString('hex'), algorithms: ['SHA-256', 'MD5'], nonceTtlSeconds: 300 },
     media: 'direct',
     mediaAddress: '127.0.0.1',
+    mediaAddress6: '::1',
+    mediaPorts: { min: 20_000, max: 39_998 },
     noAnswerTimeoutSeconds: 60,
     noAnswerStatus: 408,
     domains: {
@@ -106,6 +114,57 @@ function oneOf<T extends string>(v: unknown, field: string, values: readonly T[]
   return v as T;
 }
 
+/** An address that can be bound and written into SDP: a literal of the family, not the unspecified one. */
+function mediaAddress(v: unknown, field: string, family: 4 | 6): string | null {
+  if (v === null) return null;
+  const s = str(v, field);
+  const ok = family === 4 ? isIPv4(s) && s !== '0.0.0.0' : isIPv6(s) && !s.includes('%') && !/^[0:]+$/.test(s);
+  if (!ok) throw new ConfigError(field, `must be an IPv${family} address${family === 4 ? ' (use media.address6 for IPv6)' : ''}, or null`);
+  return s;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
+}
+
+/**
+ * `media` is "direct" | "relay" (with the older top-level `mediaAddress`), or
+ * { mode, address, address6, ports: { min, max } }.
+ */
+function validateMedia(j: Json, c: TrunkConfig): void {
+  let address: unknown = j.mediaAddress;
+  let addressField = 'mediaAddress';
+  let address6: unknown;
+  if (typeof j.media === 'string') c.media = oneOf(j.media, 'media', ['direct', 'relay'] as const);
+  else if (j.media !== undefined) {
+    if (typeof j.media !== 'object' || j.media === null || Array.isArray(j.media)) throw new ConfigError('media', 'must be one of direct, relay, or an object');
+    const m = j.media as Json;
+    for (const k of Object.keys(m)) if (!['mode', 'address', 'address6', 'ports'].includes(k)) throw new ConfigError(`media.${k}`, 'unknown key');
+    c.media = oneOf(m.mode, 'media.mode', ['direct', 'relay'] as const);
+    if (m.address !== undefined) {
+      if (address !== undefined) throw new ConfigError('mediaAddress', 'give media.address only');
+      address = m.address;
+      addressField = 'media.address';
+    }
+    address6 = m.address6;
+    if (m.ports !== undefined) {
+      const p = obj(m.ports, 'media.ports');
+      for (const k of Object.keys(p)) if (k !== 'min' && k !== 'max') throw new ConfigError(`media.ports.${k}`, 'unknown key');
+      const min = int(p.min, 'media.ports.min', 1024, 65534);
+      const max = int(p.max, 'media.ports.max', 1024, 65534);
+      // RTP even, RTCP the odd port above (RFC 3550 §11): the range holds whole pairs.
+      if (min % 2 !== 0) throw new ConfigError('media.ports.min', 'must be even');
+      if (max % 2 !== 0) throw new ConfigError('media.ports.max', 'must be even');
+      if (min >= max) throw new ConfigError('media.ports', 'min must be below max');
+      c.mediaPorts = { min, max };
+    }
+  }
+  if (address !== undefined) c.mediaAddress = mediaAddress(address, addressField, 4);
+  if (address6 !== undefined) c.mediaAddress6 = mediaAddress(address6, 'media.address6', 6);
+  else c.mediaAddress6 = c.sip.listen.every((l) => isLoopback(l.host)) ? '::1' : null;
+  if (c.media === 'relay' && c.mediaAddress === null && c.mediaAddress6 === null) throw new ConfigError('media.address', 'relay mode needs an IPv4 or an IPv6 media address');
+}
+
 /** Validate a parsed JSON config over the defaults; every error names its field. */
 export function validateConfig(input: unknown): TrunkConfig {
   const c = defaultConfig();
@@ -139,8 +198,7 @@ export function validateConfig(input: unknown): TrunkConfig {
     };
     if (Buffer.byteLength(c.auth.secret) < 16) throw new ConfigError('auth.secret', 'must be at least 16 bytes');
   }
-  if (j.media !== undefined) c.media = oneOf(j.media, 'media', ['direct', 'relay'] as const);
-  if (j.mediaAddress !== undefined) c.mediaAddress = str(j.mediaAddress, 'mediaAddress');
+  validateMedia(j, c);
   if (j.noAnswerTimeoutSeconds !== undefined) c.noAnswerTimeoutSeconds = int(j.noAnswerTimeoutSeconds, 'noAnswerTimeoutSeconds', 1, 3600);
   if (j.noAnswerStatus !== undefined) c.noAnswerStatus = int(j.noAnswerStatus, 'noAnswerStatus', 408, 480) === 480 ? 480 : 408;
   if (j.domains !== undefined) {

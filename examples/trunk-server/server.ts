@@ -1,6 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { B2bua, type CallRecord, type MediaHooks, type RouteTarget } from 'sipkit/b2bua';
+import { B2bua, type CallRecord, type MediaHooks, type RouteDecision, type RouteTarget } from 'sipkit/b2bua';
 import { DigestServer } from 'sipkit/digest';
 import { createResponse, parseUri, type SipRequest, type SipUri } from 'sipkit/parser';
 import { TcpTransport, UdpTransport, type Transport } from 'sipkit/transport';
@@ -8,7 +8,7 @@ import { viewOf } from './call-view.js';
 import type { DomainConfig, TrunkConfig } from './config.js';
 import { createHttpApi } from './http-api.js';
 import { createLogger, type Logger } from './log.js';
-import { RtpSession, rewriteSdp } from './rtp-relay.js';
+import { MediaRelay } from './rtp-relay.js';
 
 export interface TrunkServer {
   b2bua: B2bua;
@@ -75,36 +75,18 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     },
   });
 
-  // Media relay: one RTP session per call, found by call id.
-  const rtp = new Map<string, RtpSession>();
-  const media: MediaHooks =
-    config.media === 'relay'
-      ? {
-          onOffer: async (sdp, ctx) => {
-            let s = rtp.get(ctx.record.id);
-            if (!s) {
-              s = await RtpSession.open(config.mediaAddress);
-              rtp.set(ctx.record.id, s);
-            }
-            const toward = ctx.from === 'caller' ? s.calleeFacingPort : s.callerFacingPort;
-            const r = rewriteSdp(Buffer.from(sdp).toString(), config.mediaAddress, toward);
-            if (r.address && r.port) s.setPeer(ctx.from, r.address, r.port);
-            return r.sdp;
-          },
-          onAnswer: async (sdp, ctx) => {
-            const s = rtp.get(ctx.record.id);
-            if (!s) return sdp;
-            const toward = ctx.from === 'callee' ? s.callerFacingPort : s.calleeFacingPort;
-            const r = rewriteSdp(Buffer.from(sdp).toString(), config.mediaAddress, toward);
-            if (r.address && r.port) s.setPeer(ctx.from, r.address, r.port);
-            return r.sdp;
-          },
-          onEnd: (record) => {
-            rtp.get(record.id)?.close();
-            rtp.delete(record.id);
-          },
-        }
-      : {};
+  // Media relay: each call's streams anchored on the trunk (rtp-relay.ts). The route hook
+  // admits the offer first, since only it can refuse a call with 488 or 503.
+  const relay = new MediaRelay({
+    addresses: { IP4: config.mediaAddress, IP6: config.mediaAddress6 },
+    ports: config.mediaPorts,
+    log,
+  });
+  // Calls by id; whatever is left is closed on stop().
+  const rtp = relay.calls;
+  const media: MediaHooks = config.media === 'relay' ? relay.hooks() : {};
+  const admitMedia = (req: SipRequest, record: CallRecord, targets: RouteTarget[]): RouteDecision | Promise<RouteDecision> =>
+    config.media === 'relay' && targets.length > 0 ? relay.admit(record.id, req.body).then((refused) => refused ?? targets) : targets;
 
   const b2bua = new B2bua({
     transports,
@@ -136,10 +118,10 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
       });
       return { ok: false, response: r.response };
     },
-    route: (req): RouteTarget[] => {
+    route: (req, ctx) => {
       const dom = domainOf(req, config)!;
       const number = (req.requestUri as SipUri).user ?? '';
-      return routeFor(number, dom[1]).map((t) => ({ uri: targetUri(t, number) }));
+      return admitMedia(req, ctx.record, routeFor(number, dom[1]).map((t) => ({ uri: targetUri(t, number) })));
     },
   });
 

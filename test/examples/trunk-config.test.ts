@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, defaultConfig, validateConfig } from '../../examples/trunk-server/config.js';
 import { routeFor } from '../../examples/trunk-server/server.js';
-import { rewriteSdp } from '../../examples/trunk-server/rtp-relay.js';
 
 function errorOf(input: unknown): string {
   try {
@@ -51,14 +50,5 @@ describe('trunk config', () => {
     expect(routeFor('15559', d)).toEqual(['sip:us']);
     expect(routeFor('4930', d)).toEqual(['sip:default']);
     expect(routeFor('4930', { extensions: {}, routes: [{ prefix: '1', targets: ['sip:x'] }] })).toEqual([]);
-  });
-
-  it('the relay rewrites c=, o= and the first m= port, and reports the original', () => {
-    const r = rewriteSdp('v=0\r\no=- 1 1 IN IP4 10.1.1.1\r\ns=-\r\nc=IN IP4 10.1.1.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n', '192.0.2.1', 30000);
-    expect(r.address).toBe('10.1.1.1');
-    expect(r.port).toBe(4000);
-    expect(r.sdp).toContain('c=IN IP4 192.0.2.1');
-    expect(r.sdp).toContain('o=- 1 1 IN IP4 192.0.2.1');
-    expect(r.sdp).toContain('m=audio 30000 RTP/AVP 0');
   });
 });
