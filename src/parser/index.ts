@@ -18,7 +18,7 @@ export {
 } from './scalars.js';
 export { splitList } from './list.js';
 export { headerKey, isListHeader } from './header-names.js';
-export { StreamFramer, type StreamFramerHandlers } from './framer.js';
+export { StreamFramer, type StreamFramerHandlers, type FramerWork } from './framer.js';
 export { validate, validateRequest, validateResponse, MAX_VIAS, type ValidateOptions, type ValidationFailure } from './validate.js';
 export {
   createRequest,

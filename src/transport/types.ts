@@ -6,7 +6,16 @@ export interface TransportAddress {
   port: number;
 }
 
-export type TransportErrorCode = 'SEND_FAILED' | 'CONNECT_FAILED' | 'CONNECTION_LIMIT' | 'CLOSED' | 'MESSAGE_TOO_LARGE' | 'FRAMING' | 'SOCKET';
+export type TransportErrorCode =
+  | 'SEND_FAILED'
+  | 'CONNECT_FAILED'
+  | 'CONNECTION_LIMIT'
+  | 'CLOSED'
+  | 'MESSAGE_TOO_LARGE'
+  | 'FRAMING'
+  | 'SOCKET'
+  /** A stream connection sent no whole message in time (RFC 3261 §18.3 sets no bound; TcpTransport does). */
+  | 'MESSAGE_TIMEOUT';
 
 /** A transport failure, typed so the transaction layer can turn it into 503 (RFC 3261 §8.1.3.1). */
 export class TransportError extends SipError {

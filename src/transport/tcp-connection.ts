@@ -1,0 +1,149 @@
+import type { Socket } from 'node:net';
+import { StreamFramer, type ParseLimits } from '../parser/index.js';
+import type { Clock, Timer } from './clock.js';
+import { TransportError, addressKey, type TransportAddress } from './types.js';
+
+/** How long a connection may take over what (all in ms). */
+export interface ConnectionDeadlines {
+  /** Nothing received or sent for this long: close quietly. */
+  idleMs: number;
+  /** A message not whole this long after its first byte: close (slow senders, "slowloris"). */
+  messageMs: number;
+  /** No whole message this long after an inbound connection opened: close. Undefined for outbound. */
+  firstMessageMs: number | undefined;
+}
+
+export interface ConnectionEvents {
+  onFrame(bytes: Buffer, conn: TcpConnection): void;
+  onError(error: TransportError, conn: TcpConnection): void;
+  /** Called once, synchronously from close() or when the socket closes on its own. */
+  onClose(conn: TcpConnection): void;
+}
+
+/**
+ * One SIP-over-TCP connection: its framer, and the clocks that bound how long it
+ * may hold the transport's memory without delivering messages. Every byte resets
+ * the idle clock (RFC 5626 keep-alives exist to do so), so a sender dripping one
+ * byte at a time is bounded by the message deadline instead; RFC 3261 §18.3 and
+ * RFC 5626 set no number for either.
+ */
+export class TcpConnection {
+  readonly key: string;
+  /** When the last byte was received or a message sent: the idle deadline counts from here. */
+  private lastActivity: number;
+  /** When the last whole message was received or sent (the opening time until then): eviction order. */
+  lastUsed: number;
+  /** Whole messages received or sent. */
+  messages = 0;
+  private readonly framer: StreamFramer;
+  private idleTimer: Timer | undefined;
+  private messageTimer: Timer | undefined;
+  private firstMessageTimer: Timer | undefined;
+  private closed = false;
+
+  constructor(
+    readonly socket: Socket,
+    readonly remote: TransportAddress,
+    readonly inbound: boolean,
+    /** Resolves once the socket is connected (at once for inbound connections). */
+    readonly ready: Promise<void>,
+    private readonly clock: Clock,
+    private readonly deadlines: ConnectionDeadlines,
+    limits: Partial<ParseLimits> | undefined,
+    private readonly events: ConnectionEvents,
+  ) {
+    this.key = addressKey(remote);
+    this.lastActivity = this.lastUsed = clock.now();
+    this.framer = new StreamFramer(
+      {
+        onFrame: (bytes) => {
+          this.messageTimer?.cancel();
+          this.messageTimer = undefined;
+          this.firstMessageTimer?.cancel();
+          this.firstMessageTimer = undefined;
+          this.messages++;
+          this.lastUsed = this.clock.now();
+          this.events.onFrame(bytes, this);
+        },
+        onError: (err, fatal) => {
+          this.events.onError(new TransportError('FRAMING', `${this.key}: ${err.message}`, remote, err), this);
+          // RFC 4475 §3.1.2.3: a stream that cannot be framed cannot be resynchronised.
+          if (fatal) this.close();
+        },
+        onPing: () => {
+          if (!socket.destroyed) socket.write('\r\n');
+        },
+      },
+      limits,
+    );
+    socket.setNoDelay(true);
+    this.armIdle(deadlines.idleMs);
+    if (deadlines.firstMessageMs !== undefined) {
+      const ms = deadlines.firstMessageMs;
+      this.firstMessageTimer = clock.setTimer(ms, () => this.expire(`no whole message within ${ms} ms of connecting`));
+    }
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+  }
+
+  /** Part of a message is buffered: the connection is busy, not idle. */
+  get messageInProgress(): boolean {
+    return this.framer.messageInProgress;
+  }
+
+  /** Bytes buffered and not yet framed. */
+  get buffered(): number {
+    return this.framer.buffered;
+  }
+
+  async send(bytes: Uint8Array): Promise<void> {
+    await this.ready;
+    if (this.closed || this.socket.destroyed) throw new TransportError('SEND_FAILED', `connection to ${this.key} is closed`, this.remote);
+    this.lastActivity = this.lastUsed = this.clock.now();
+    this.messages++;
+    await new Promise<void>((resolve, reject) => {
+      this.socket.write(bytes, (err) => {
+        if (err) reject(new TransportError('SEND_FAILED', `TCP send to ${this.key} failed: ${err.message}`, this.remote, err));
+        else resolve();
+      });
+    });
+  }
+
+  /** Close the connection, reporting `reason` first if given. Idempotent. */
+  close(reason?: TransportError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.idleTimer?.cancel();
+    this.messageTimer?.cancel();
+    this.firstMessageTimer?.cancel();
+    if (reason) this.events.onError(reason, this);
+    this.socket.destroy();
+    this.events.onClose(this);
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastActivity = this.clock.now();
+    this.framer.push(chunk);
+    if (this.closed) return;
+    // Started at the chunk holding the message's first byte; cancelled when it is framed.
+    if (this.messageTimer === undefined && this.framer.messageInProgress) {
+      const ms = this.deadlines.messageMs;
+      this.messageTimer = this.clock.setTimer(ms, () => this.expire(`message not complete ${ms} ms after its first byte`));
+    }
+  }
+
+  private expire(why: string): void {
+    this.close(new TransportError('MESSAGE_TIMEOUT', `${this.key}: ${why}`, this.remote));
+  }
+
+  /** One timer per connection, re-armed when it fires early, so a busy connection costs no timer churn. */
+  private armIdle(ms: number): void {
+    this.idleTimer = this.clock.setTimer(ms, () => {
+      const quiet = this.clock.now() - this.lastActivity;
+      if (quiet >= this.deadlines.idleMs) this.close();
+      else this.armIdle(this.deadlines.idleMs - quiet);
+    });
+  }
+}
