@@ -323,6 +323,56 @@ describe('DigestServer.verify', () => {
   });
 });
 
+describe('algorithms per realm and per user', () => {
+  const realms = (realm: string) => (realm === 'md5only.trunk.sipkit.test' ? (['MD5'] as const) : undefined);
+  const algs = (r: { getAll(n: string): string[] }) => r.getAll('proxy-authenticate').flatMap(parseChallenges).map((c) => c.algorithm);
+
+  it('a realm may narrow the challenge set; other realms keep the server\'s', () => {
+    const { s } = server({ realm: (req) => (req.requestUri as { host: string }).host, realmAlgorithms: realms });
+    expect(algs(s.challenge(invite({ uri: 'sip:+1555@md5only.trunk.sipkit.test' })))).toEqual(['MD5']);
+    expect(algs(s.challenge(invite()))).toEqual(['SHA-256', 'MD5']);
+  });
+
+  it('a user accepted with MD5 only: SHA-256 credentials with the right password get a stale MD5-only challenge, then MD5 works', async () => {
+    const { s } = server({ lookup: (u) => (u === '1000' ? { password: 'sipkit-demo', algorithms: ['MD5'] } : undefined) });
+    const req = invite();
+    const client = new DigestClient({ username: '1000', password: 'sipkit-demo' });
+    const signed = client.authorize(req, s.challenge(req));
+    expect(signed.get('proxy-authorization')).toContain('algorithm=SHA-256');
+    const r = await s.verify(signed);
+    expect(r).toMatchObject({ kind: 'challenge', reason: 'USER_ALGORITHMS', response: { status: 407 } });
+    if (r.kind !== 'challenge') throw new Error();
+    expect(algs(r.response)).toEqual(['MD5']);
+    expect(parseChallenges(r.response.get('proxy-authenticate')!)[0]!.stale).toBe(true);
+    const retry = client.authorize(signed, r.response);
+    expect(await s.verify(retry)).toMatchObject({ kind: 'ok', algorithm: 'MD5' });
+  });
+
+  it('a wrong password with a disallowed algorithm is a plain failure: the user\'s set is not revealed', async () => {
+    const { s } = server({ lookup: (u) => (u === '1000' ? { password: 'sipkit-demo', algorithms: ['MD5'] } : undefined) });
+    const { signed } = await authorized(s, 'wrong');
+    const r = await s.verify(signed);
+    expect(r).toMatchObject({ kind: 'reject', reason: 'BAD_RESPONSE' });
+    if (r.kind !== 'reject') throw new Error();
+    expect(algs(r.response)).toEqual(['SHA-256', 'MD5']);
+  });
+
+  it('a user\'s set may go beyond the realm\'s: SHA-512-256 is accepted for that user only', async () => {
+    const { s } = server({
+      lookup: (u) => (u === '1000' ? { password: 'sipkit-demo', algorithms: ['SHA-512-256'] } : u === '1001' ? { password: 'pw' } : undefined),
+    });
+    const sign = (username: string, password: string, algorithm: 'SHA-512-256') => {
+      const req = invite();
+      const c = parseChallenges(s.challenge(req).get('proxy-authenticate')!)[0]!;
+      const response = digestResponse({ algorithm, username, password, realm: REALM, method: 'INVITE', uri: req.uri, nonce: c.nonce, cnonce: 'c', nc: '00000001', qop: 'auth' });
+      req.set('Proxy-Authorization', formatCredentials({ username, realm: REALM, nonce: c.nonce, uri: req.uri, response, algorithm, cnonce: 'c', nc: '00000001', qop: 'auth', opaque: c.opaque }));
+      return req;
+    };
+    expect(await s.verify(sign('1000', 'sipkit-demo', 'SHA-512-256'))).toMatchObject({ kind: 'ok', algorithm: 'SHA-512-256' });
+    expect(await s.verify(sign('1001', 'pw', 'SHA-512-256'))).toMatchObject({ kind: 'reject', reason: 'UNSUPPORTED_ALGORITHM' });
+  });
+});
+
 describe('brute-force throttling', () => {
   const users: Record<string, string> = { '1000': 'sipkit-demo', '1001': 'pw-1001' };
   const pbx = (extra: Partial<DigestServerOptions> = {}) =>
