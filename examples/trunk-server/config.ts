@@ -14,6 +14,12 @@ export interface ExtensionConfig {
   password?: string;
   /** Stored H(user:realm:password) per base algorithm, instead of the password. */
   ha1?: Partial<Record<'MD5' | 'SHA-256' | 'SHA-512-256', string>>;
+  /**
+   * Algorithms this extension is accepted with (default: its domain's). Credentials with
+   * another get a fresh challenge offering only these, e.g. MD5 for a phone that cannot
+   * cope with SHA-256 in a challenge set.
+   */
+  algorithms?: DigestAlgorithm[];
 }
 
 export interface RouteConfig {
@@ -25,13 +31,21 @@ export interface RouteConfig {
 
 export interface DomainConfig {
   extensions: Record<string, ExtensionConfig>;
+  /** The domain's challenge set (default: the global auth.algorithms). */
+  auth?: { algorithms?: DigestAlgorithm[] };
   routes: RouteConfig[];
 }
 
 export interface TrunkConfig {
   sip: { listen: ListenConfig[] };
   http: { host: string; port: number; token: string };
-  auth: { secret: string; algorithms: DigestAlgorithm[]; nonceTtlSeconds: number };
+  auth: {
+    secret: string;
+    algorithms: DigestAlgorithm[];
+    nonceTtlSeconds: number;
+    /** Live nonces whose nc is remembered (each until it expires); beyond, new logins get 503. */
+    maxLiveNonces: number;
+  };
   /** `media` in the file: "direct" | "relay", or { mode, address, address6, ports }. */
   media: 'direct' | 'relay';
   /** IPv4 address the RTP relay binds and writes into SDP (relay mode); null: IPv4 offers get 488. */
@@ -60,7 +74,7 @@ export function defaultConfig(): TrunkConfig {
       ],
     },
     http: { host: '127.0.0.1', port: 8080, token: 'demo-token' },
-    auth: { secret: randomBytes(32).toString('hex'), algorithms: ['SHA-256', 'MD5'], nonceTtlSeconds: 300 },
+    auth: { secret: randomBytes(32).toString('hex'), algorithms: ['SHA-256', 'MD5'], nonceTtlSeconds: 300, maxLiveNonces: 1_000_000 },
     media: 'direct',
     mediaAddress: '127.0.0.1',
     mediaAddress6: '::1',
@@ -107,6 +121,13 @@ function str(v: unknown, field: string): string {
 function int(v: unknown, field: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ConfigError(field, `must be an integer from ${min} to ${max}`);
   return v;
+}
+
+function algorithmList(v: unknown, field: string): DigestAlgorithm[] {
+  if (!Array.isArray(v) || v.length === 0) throw new ConfigError(field, 'must be a non-empty array');
+  const list = v.map((x, i) => oneOf(x, `${field}[${i}]`, DIGEST_ALGORITHMS));
+  if (new Set(list).size !== list.length) throw new ConfigError(field, 'lists an algorithm twice');
+  return list;
 }
 
 function oneOf<T extends string>(v: unknown, field: string, values: readonly T[]): T {
@@ -189,12 +210,11 @@ export function validateConfig(input: unknown): TrunkConfig {
   }
   if (j.auth !== undefined) {
     const a = obj(j.auth, 'auth');
-    const algs = a.algorithms ?? c.auth.algorithms;
-    if (!Array.isArray(algs) || algs.length === 0) throw new ConfigError('auth.algorithms', 'must be a non-empty array');
     c.auth = {
       secret: a.secret === undefined ? c.auth.secret : str(a.secret, 'auth.secret'),
-      algorithms: algs.map((x, i) => oneOf(x, `auth.algorithms[${i}]`, DIGEST_ALGORITHMS)),
+      algorithms: a.algorithms === undefined ? c.auth.algorithms : algorithmList(a.algorithms, 'auth.algorithms'),
       nonceTtlSeconds: a.nonceTtlSeconds === undefined ? 300 : int(a.nonceTtlSeconds, 'auth.nonceTtlSeconds', 1, 86_400),
+      maxLiveNonces: a.maxLiveNonces === undefined ? c.auth.maxLiveNonces : int(a.maxLiveNonces, 'auth.maxLiveNonces', 1, 100_000_000),
     };
     if (Buffer.byteLength(c.auth.secret) < 16) throw new ConfigError('auth.secret', 'must be at least 16 bytes');
   }
@@ -215,11 +235,27 @@ export function validateConfig(input: unknown): TrunkConfig {
           password: eo.password === undefined ? undefined : str(eo.password, `${f}.extensions.${ext}.password`),
           ha1: eo.ha1 === undefined ? undefined : (obj(eo.ha1, `${f}.extensions.${ext}.ha1`) as ExtensionConfig['ha1']),
         };
+        if (eo.algorithms !== undefined) {
+          const ef = `${f}.extensions.${ext}.algorithms`;
+          const algorithms = algorithmList(eo.algorithms, ef);
+          // Without a password, each algorithm needs its stored HA1, or the extension could never log in with it.
+          const ha1 = extensions[ext].ha1;
+          const missing = extensions[ext].password === undefined ? algorithms.find((x) => ha1?.[x.replace(/-sess$/, '') as 'MD5'] === undefined) : undefined;
+          if (missing !== undefined) throw new ConfigError(ef, `${missing} needs a password or an ha1.${missing.replace(/-sess$/, '')}`);
+          extensions[ext].algorithms = algorithms;
+        }
+      }
+      let domainAuth: DomainConfig['auth'];
+      if (dom.auth !== undefined) {
+        const da = obj(dom.auth, `${f}.auth`);
+        for (const k of Object.keys(da)) if (k !== 'algorithms') throw new ConfigError(`${f}.auth.${k}`, 'unknown key');
+        domainAuth = da.algorithms === undefined ? {} : { algorithms: algorithmList(da.algorithms, `${f}.auth.algorithms`) };
       }
       const routes = dom.routes;
       if (!Array.isArray(routes)) throw new ConfigError(`${f}.routes`, 'must be an array');
       c.domains[name.toLowerCase()] = {
         extensions,
+        ...(domainAuth ? { auth: domainAuth } : {}),
         routes: routes.map((r, i) => {
           const ro = obj(r, `${f}.routes[${i}]`);
           if (typeof ro.prefix !== 'string') throw new ConfigError(`${f}.routes[${i}].prefix`, 'must be a string');

@@ -26,18 +26,26 @@ export interface TrunkOptions {
   trace?: boolean;
 }
 
-/** The trunk domain a Request-URI names (its host), if configured. */
-function domainOf(req: SipRequest, config: TrunkConfig): [string, DomainConfig] | undefined {
-  let host: string;
+/** The host a Request-URI names, lower-cased: the realm it is challenged in, configured or not. */
+function requestedHost(req: SipRequest): string | undefined {
   try {
     const u = req.requestUri;
-    if (u.kind !== 'sip') return undefined;
-    host = u.host.toLowerCase();
+    return u.kind === 'sip' ? u.host.toLowerCase() : undefined;
   } catch {
     return undefined;
   }
-  const d = config.domains[host];
-  return d ? [host, d] : undefined;
+}
+
+/** The trunk domain a Request-URI names (its host), if configured. */
+function domainOf(req: SipRequest, config: TrunkConfig): [string, DomainConfig] | undefined {
+  const host = requestedHost(req);
+  const d = host === undefined ? undefined : ownEntry(config.domains, host);
+  return d ? [host!, d] : undefined;
+}
+
+/** A record's own entry: a host or username such as "constructor" must not find Object.prototype's. */
+function ownEntry<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
 /** Longest number-prefix match → targets in fail-over order. */
@@ -64,14 +72,26 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
   for (const l of config.sip.listen) {
     transports.push(l.transport === 'udp' ? await UdpTransport.bind({ host: l.host, port: l.port }) : await TcpTransport.listen({ host: l.host, port: l.port }));
   }
+  // Every domain is challenged the same way, configured or not (realm = the host dialled),
+  // and refused the same way after its credentials are checked: an unknown domain has no
+  // extensions, so its credentials fail exactly like a wrong password (a fresh 407, the same
+  // decoy-HA1 work — see DigestServer.verify). Neither domains nor users can be enumerated.
+  // Only a domain whose own auth.algorithms differ from the global set is told apart by its
+  // challenge, which is the point of configuring it.
   const auth = new DigestServer({
     secret: config.auth.secret,
-    realm: (req) => domainOf(req, config)?.[0] ?? 'unknown',
+    realm: (req) => requestedHost(req) ?? '',
     algorithms: config.auth.algorithms,
+    realmAlgorithms: (realm) => ownEntry(config.domains, realm)?.auth?.algorithms,
     nonceTtlMs: config.auth.nonceTtlSeconds * 1000,
+    replayTableSize: config.auth.maxLiveNonces,
+    // Nonces are bound to the caller's address, so a spoofed source cannot count failures
+    // against (and lock out) someone else; throttling is per (address, extension).
+    bindNonce: 'source',
     lookup: (username, realm) => {
-      const ext = config.domains[realm]?.extensions[username];
-      return ext ? { password: ext.password, ha1: ext.ha1 } : undefined;
+      const dom = ownEntry(config.domains, realm);
+      const ext = dom ? ownEntry(dom.extensions, username) : undefined;
+      return ext ? { password: ext.password, ha1: ext.ha1, algorithms: ext.algorithms } : undefined;
     },
   });
 
@@ -103,20 +123,25 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
           log('debug', dir === 'in' ? 'sip.recv' : 'sip.send', { transport: t.protocol, peer: `${remote.address}:${remote.port}`, message: Buffer.from(bytes).toString() })
       : undefined,
     authenticate: async (req, source) => {
-      const dom = domainOf(req, config);
-      if (!dom) {
-        // Unknown trunk domain: 404, and nothing that tells which domains exist.
-        log('info', 'call.rejected', { reason: 'unknown domain', from: source.address.address });
+      const host = requestedHost(req);
+      if (host === undefined) {
+        // Not a sip:/sips: Request-URI: there is no domain to authenticate in.
+        log('info', 'call.rejected', { reason: 'no trunk domain', from: source.address.address });
         return { ok: false, response: createResponse(req, 404) };
       }
       const r = await auth.verify(req, { source: source.address.address });
-      if (r.kind === 'ok') return { ok: true, identity: r.username, tags: { domain: dom[0] } };
-      log(r.kind === 'reject' ? 'warn' : 'debug', r.kind === 'reject' ? 'auth.rejected' : 'auth.challenge', {
-        reason: r.reason,
-        domain: dom[0],
+      const dom = domainOf(req, config);
+      if (r.kind === 'ok' && dom) return { ok: true, identity: r.username, tags: { domain: dom[0] } };
+      // (An unknown domain has no extensions, so `ok` cannot happen without `dom`; refuse anyway.)
+      const response = r.kind === 'ok' ? createResponse(req, 403) : r.response;
+      const rejected = r.kind === 'reject' || r.kind === 'ok';
+      log(rejected ? 'warn' : 'debug', rejected ? 'auth.rejected' : 'auth.challenge', {
+        reason: r.kind === 'ok' ? 'unknown domain' : r.reason,
+        domain: host,
+        known: dom !== undefined,
         from: `${source.address.address}:${source.address.port}`,
       });
-      return { ok: false, response: r.response };
+      return { ok: false, response };
     },
     route: (req, ctx) => {
       const dom = domainOf(req, config)!;

@@ -8,6 +8,7 @@ import {
   formatCredentials,
   parseChallenges,
   type DigestServerOptions,
+  type NonceCodec,
 } from '../../src/digest/index.js';
 import { invite } from '../support/sip.js';
 
@@ -26,9 +27,9 @@ function server(extra: Partial<DigestServerOptions> = {}) {
   return { s, advance: (ms: number) => (now += ms) };
 }
 
-async function authorized(s: DigestServer, password = 'sipkit-demo', username = '1000') {
+async function authorized(s: DigestServer, password = 'sipkit-demo', username = '1000', source?: string) {
   const req = invite();
-  const first = await s.verify(req);
+  const first = await s.verify(req, { source });
   if (first.kind !== 'challenge') throw new Error('expected a challenge');
   const client = new DigestClient({ username, password });
   return { req, signed: client.authorize(req, first.response), client, challenge: first };
@@ -81,13 +82,36 @@ describe('DigestServer.verify', () => {
     expect((await s.verify(signed)).kind).toBe('ok');
   });
 
-  it('instances sharing the secret accept each other\'s nonces', async () => {
+  it('a nonce of another instance sharing the secret (or of this server before a restart) is answered stale=true', async () => {
     const a = server().s;
     const b = server().s;
+    expect(a.instanceId).not.toBe(b.instanceId);
     const { signed } = await authorized(a);
-    expect((await b.verify(signed)).kind).toBe('ok');
+    const r = await b.verify(signed);
+    expect(r).toMatchObject({ kind: 'challenge', reason: 'STALE_NONCE', response: { status: 407 } });
+    if (r.kind !== 'challenge') throw new Error();
+    expect(r.response.getAll('proxy-authenticate').flatMap(parseChallenges).every((c) => c.stale)).toBe(true);
+    // The issuer is named in the nonce, so a later scale-out can tell whose it is.
+    const nonce = parseChallenges(r.response.get('proxy-authenticate')!)[0]!.nonce;
+    const codec = (b as unknown as { nonces: NonceCodec }).nonces;
+    expect(codec.issuerOf(nonce)).toBe(b.instanceId);
+    // A wrong password on another instance's nonce is still a counted failure, not a stale.
+    expect(await b.verify((await authorized(a, 'wrong')).signed)).toMatchObject({ kind: 'reject', reason: 'BAD_RESPONSE' });
     const other = server({ secret: 'another-secret-of-32-characters!!' }).s;
     expect(await other.verify(signed)).toMatchObject({ kind: 'reject', reason: 'BAD_NONCE' });
+  });
+
+  it('a restart does not reopen a replay window: the new instance answers a captured request stale, the old one REPLAYED_NC', async () => {
+    const before = server().s;
+    const { signed } = await authorized(before);
+    expect((await before.verify(signed)).kind).toBe('ok');
+    expect(await before.verify(signed)).toMatchObject({ kind: 'reject', reason: 'REPLAYED_NC' });
+    const restarted = server().s; // same secret, same clock: the nonce is well within its TTL
+    const replay = signed.clone();
+    replay.set('call-id', 'replayed-call-id');
+    replay.from.params.set('tag', 'replayedtag');
+    expect(await restarted.verify(replay)).toMatchObject({ kind: 'challenge', reason: 'STALE_NONCE' });
+    expect(await restarted.verify(signed)).toMatchObject({ kind: 'challenge', reason: 'STALE_NONCE' });
   });
 
   it('missing credentials → challenge', async () => {
@@ -171,13 +195,42 @@ describe('DigestServer.verify', () => {
     expect(await s.verify(req)).toMatchObject({ kind: 'reject', reason: 'NC_OUT_OF_WINDOW' });
   });
 
-  it('the replay table is bounded (LRU) by replayTableSize', async () => {
-    const { s } = server({ replayTableSize: 2 });
+  it('replay memory lasts a nonce\'s whole lifetime: when full it refuses new nonces (503) and forgets none', async () => {
+    const { s, advance } = server({ replayTableSize: 2, nonceTtlMs: 60_000 });
     const first = await authorized(s);
     expect((await s.verify(first.signed)).kind).toBe('ok');
-    for (let i = 0; i < 2; i++) expect((await s.verify((await authorized(s)).signed)).kind).toBe('ok');
-    // The first nonce was evicted: the size limit is real (the price is documented: a replay window per evicted nonce).
-    expect((s as unknown as { replay: { size: number } }).replay.size).toBe(2);
+    advance(10_000);
+    const second = await authorized(s);
+    expect((await s.verify(second.signed)).kind).toBe('ok');
+    // A third live nonce does not fit: refused with 503 + Retry-After, and not a counted failure.
+    const third = await authorized(s);
+    const full = await s.verify(third.signed, {});
+    expect(full).toMatchObject({ kind: 'reject', reason: 'NONCE_TABLE_FULL', response: { status: 503 } });
+    if (full.kind !== 'reject') throw new Error();
+    expect(Number(full.response.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // Nothing was forgotten: both tracked nonces still refuse their replays, and go on with the next nc.
+    expect(await s.verify(first.signed)).toMatchObject({ kind: 'reject', reason: 'REPLAYED_NC' });
+    expect(await s.verify(second.signed)).toMatchObject({ kind: 'reject', reason: 'REPLAYED_NC' });
+    expect((await s.verify(first.client.sign(first.signed.clone()))).kind).toBe('ok');
+    // Once the first nonce has expired (its entry with it), a new nonce fits again.
+    advance(55_000); // the first nonce is 65 s old (TTL 60 s), the second 55 s
+    expect(await s.verify(first.signed)).toMatchObject({ kind: 'challenge', reason: 'STALE_NONCE' });
+    const fourth = await authorized(s);
+    expect((await s.verify(fourth.signed)).kind).toBe('ok');
+    expect(await s.verify(second.signed)).toMatchObject({ kind: 'reject', reason: 'REPLAYED_NC' });
+  });
+
+  it('more than 10 000 logins do not push a live nonce out of the replay memory', async () => {
+    const { s, advance } = server({ throttle: false });
+    const victim = await authorized(s);
+    expect((await s.verify(victim.signed)).kind).toBe('ok');
+    for (let i = 0; i < 10_050; i++) {
+      const req = invite();
+      const client = new DigestClient({ username: '1000', password: 'sipkit-demo' });
+      expect((await s.verify(client.authorize(req, s.challenge(req)))).kind).toBe('ok');
+      if (i % 1000 === 0) advance(1_000);
+    }
+    expect(await s.verify(victim.signed)).toMatchObject({ kind: 'reject', reason: 'REPLAYED_NC' });
   });
 
   it('unknown or disabled algorithm → UNSUPPORTED_ALGORITHM', async () => {
@@ -270,27 +323,118 @@ describe('DigestServer.verify', () => {
   });
 });
 
+describe('algorithms per realm and per user', () => {
+  const realms = (realm: string) => (realm === 'md5only.trunk.sipkit.test' ? (['MD5'] as const) : undefined);
+  const algs = (r: { getAll(n: string): string[] }) => r.getAll('proxy-authenticate').flatMap(parseChallenges).map((c) => c.algorithm);
+
+  it('a realm may narrow the challenge set; other realms keep the server\'s', () => {
+    const { s } = server({ realm: (req) => (req.requestUri as { host: string }).host, realmAlgorithms: realms });
+    expect(algs(s.challenge(invite({ uri: 'sip:+1555@md5only.trunk.sipkit.test' })))).toEqual(['MD5']);
+    expect(algs(s.challenge(invite()))).toEqual(['SHA-256', 'MD5']);
+  });
+
+  it('a user accepted with MD5 only: SHA-256 credentials with the right password get a stale MD5-only challenge, then MD5 works', async () => {
+    const { s } = server({ lookup: (u) => (u === '1000' ? { password: 'sipkit-demo', algorithms: ['MD5'] } : undefined) });
+    const req = invite();
+    const client = new DigestClient({ username: '1000', password: 'sipkit-demo' });
+    const signed = client.authorize(req, s.challenge(req));
+    expect(signed.get('proxy-authorization')).toContain('algorithm=SHA-256');
+    const r = await s.verify(signed);
+    expect(r).toMatchObject({ kind: 'challenge', reason: 'USER_ALGORITHMS', response: { status: 407 } });
+    if (r.kind !== 'challenge') throw new Error();
+    expect(algs(r.response)).toEqual(['MD5']);
+    expect(parseChallenges(r.response.get('proxy-authenticate')!)[0]!.stale).toBe(true);
+    const retry = client.authorize(signed, r.response);
+    expect(await s.verify(retry)).toMatchObject({ kind: 'ok', algorithm: 'MD5' });
+  });
+
+  it('a wrong password with a disallowed algorithm is a plain failure: the user\'s set is not revealed', async () => {
+    const { s } = server({ lookup: (u) => (u === '1000' ? { password: 'sipkit-demo', algorithms: ['MD5'] } : undefined) });
+    const { signed } = await authorized(s, 'wrong');
+    const r = await s.verify(signed);
+    expect(r).toMatchObject({ kind: 'reject', reason: 'BAD_RESPONSE' });
+    if (r.kind !== 'reject') throw new Error();
+    expect(algs(r.response)).toEqual(['SHA-256', 'MD5']);
+  });
+
+  it('a user\'s set may go beyond the realm\'s: SHA-512-256 is accepted for that user only', async () => {
+    const { s } = server({
+      lookup: (u) => (u === '1000' ? { password: 'sipkit-demo', algorithms: ['SHA-512-256'] } : u === '1001' ? { password: 'pw' } : undefined),
+    });
+    const sign = (username: string, password: string, algorithm: 'SHA-512-256') => {
+      const req = invite();
+      const c = parseChallenges(s.challenge(req).get('proxy-authenticate')!)[0]!;
+      const response = digestResponse({ algorithm, username, password, realm: REALM, method: 'INVITE', uri: req.uri, nonce: c.nonce, cnonce: 'c', nc: '00000001', qop: 'auth' });
+      req.set('Proxy-Authorization', formatCredentials({ username, realm: REALM, nonce: c.nonce, uri: req.uri, response, algorithm, cnonce: 'c', nc: '00000001', qop: 'auth', opaque: c.opaque }));
+      return req;
+    };
+    expect(await s.verify(sign('1000', 'sipkit-demo', 'SHA-512-256'))).toMatchObject({ kind: 'ok', algorithm: 'SHA-512-256' });
+    expect(await s.verify(sign('1001', 'pw', 'SHA-512-256'))).toMatchObject({ kind: 'reject', reason: 'UNSUPPORTED_ALGORITHM' });
+  });
+});
+
 describe('brute-force throttling', () => {
-  it('blocks a source after maxFailures with 403, for blockMs, without locking out others', async () => {
-    const { s, advance } = server({ throttle: { maxFailures: 3, windowMs: 60_000, blockMs: 30_000 } });
+  const users: Record<string, string> = { '1000': 'sipkit-demo', '1001': 'pw-1001' };
+  const pbx = (extra: Partial<DigestServerOptions> = {}) =>
+    server({ lookup: (u) => (users[u] !== undefined ? { password: users[u] } : undefined), ...extra });
+
+  it('blocks one username from one source after maxFailures (403, even with the right password), not the rest', async () => {
+    const { s, advance } = pbx({ throttle: { maxFailures: 3, windowMs: 60_000, blockMs: 30_000 } });
     const attacker = '203.0.113.66';
-    const victim = '192.0.2.10';
     for (let i = 0; i < 3; i++) {
-      const r = await s.verify((await authorized(s, 'guess' + i)).signed, { source: attacker });
+      const r = await s.verify((await authorized(s, 'guess' + i, '1000', attacker)).signed, { source: attacker });
       expect(r).toMatchObject({ kind: 'reject', reason: 'BAD_RESPONSE' });
     }
-    const blocked = await s.verify((await authorized(s)).signed, { source: attacker });
+    const blocked = await s.verify((await authorized(s, 'sipkit-demo', '1000', attacker)).signed, { source: attacker });
     expect(blocked).toMatchObject({ kind: 'reject', reason: 'THROTTLED', response: { status: 403 } });
-    // The same user, from another address, is unaffected.
-    expect((await s.verify((await authorized(s)).signed, { source: victim })).kind).toBe('ok');
+    expect(s.isThrottled(attacker, { realm: REALM, username: '1000' })).toBe(true);
+    // Another extension behind the same address (a PBX) is not blocked…
+    expect(s.isThrottled(attacker)).toBe(false);
+    expect((await s.verify((await authorized(s, 'pw-1001', '1001', attacker)).signed, { source: attacker })).kind).toBe('ok');
+    // …nor the same extension from another address.
+    expect((await s.verify((await authorized(s, 'sipkit-demo', '1000', '192.0.2.10')).signed, { source: '192.0.2.10' })).kind).toBe('ok');
     advance(30_001);
-    expect((await s.verify((await authorized(s)).signed, { source: attacker })).kind).toBe('ok');
+    expect((await s.verify((await authorized(s, 'sipkit-demo', '1000', attacker)).signed, { source: attacker })).kind).toBe('ok');
+  });
+
+  it('a spoofed source cannot lock out a caller: a nonce issued to another address is answered stale and not counted', async () => {
+    const { s } = pbx({ throttle: { maxFailures: 3 } });
+    const attacker = '203.0.113.66';
+    const victim = '192.0.2.10';
+    for (let i = 0; i < 20; i++) {
+      // The attacker can only read challenges sent to its own address; it sends wrong passwords as the victim.
+      const { signed } = await authorized(s, 'guess' + i, '1000', attacker);
+      const r = await s.verify(signed, { source: victim });
+      expect(r).toMatchObject({ kind: 'reject', reason: 'BAD_NONCE', response: { status: 407 } });
+      if (r.kind !== 'reject') throw new Error();
+      expect(parseChallenges(r.response.get('proxy-authenticate')!)[0]!.stale).toBe(true);
+    }
+    expect(s.isThrottled(victim, { realm: REALM, username: '1000' })).toBe(false);
+    expect((await s.verify((await authorized(s, 'sipkit-demo', '1000', victim)).signed, { source: victim })).kind).toBe('ok');
+  });
+
+  it('a source failing on many usernames is scanning, and is blocked as a whole', async () => {
+    const { s } = pbx({ throttle: { maxFailures: 10, maxUsersPerSource: 4 } });
+    const scanner = '203.0.113.7';
+    for (let i = 0; i < 4; i++) {
+      expect(await s.verify((await authorized(s, 'x', 'user' + i, scanner)).signed, { source: scanner })).toMatchObject({ reason: 'UNKNOWN_USER' });
+    }
+    expect(s.isThrottled(scanner)).toBe(false);
+    await s.verify((await authorized(s, 'x', 'user4', scanner)).signed, { source: scanner });
+    expect(s.isThrottled(scanner)).toBe(true);
+    const req = invite();
+    const signed = new DigestClient({ username: '1001', password: 'pw-1001' }).authorize(req, s.challenge(req, { source: scanner }));
+    expect(await s.verify(signed, { source: scanner })).toMatchObject({ reason: 'THROTTLED', response: { status: 403 } });
+    expect(await s.verify(invite(), { source: scanner })).toMatchObject({ reason: 'THROTTLED' });
   });
 
   it('the failure table is bounded: a flood of sources costs a fixed amount of memory', async () => {
-    const { s } = server({ throttle: { maxFailures: 3, tableSize: 50 } });
-    const { signed } = await authorized(s, 'bad');
-    for (let i = 0; i < 500; i++) await s.verify(signed, { source: `10.0.${i >> 8}.${i & 255}` });
-    expect((s as unknown as { throttle: { table: { size: number } } }).throttle.table.size).toBe(50);
+    const { s } = pbx({ throttle: { maxFailures: 3, tableSize: 50, maxUsersPerSource: 2 } });
+    for (let i = 0; i < 500; i++) {
+      const source = `10.0.${i >> 8}.${i & 255}`;
+      const r = await s.verify((await authorized(s, 'bad', '1000', source)).signed, { source });
+      expect(r).toMatchObject({ reason: 'BAD_RESPONSE' });
+    }
+    expect((s as unknown as { throttle: { size: number } }).throttle.size).toBe(50);
   });
 });

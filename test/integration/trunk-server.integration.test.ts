@@ -128,12 +128,12 @@ describe('trunk server with sipkit user agents (SHA-256 digest, UDP and TCP)', (
     await call.hangup();
   });
 
-  it('an unknown trunk domain is 404 and reveals nothing more', async () => {
+  it('an unknown trunk domain is challenged like a known one (no 404 that enumerates domains)', async () => {
     const { trunk } = await setup();
     const caller = new UserAgent({ transports: [await UdpTransport.bind()] });
     stops.push(() => caller.close());
     const call = dial(caller, trunk, 'udp', 'sip:+4930123@nope.trunk.sipkit.test');
     const res = await new Promise<{ status: number; auth: boolean }>((resolve) => call.on('failure', (r) => resolve({ status: r.status, auth: r.has('proxy-authenticate') })));
-    expect(res).toEqual({ status: 404, auth: false });
+    expect(res).toEqual({ status: 407, auth: true });
   });
 });
