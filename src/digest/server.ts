@@ -6,6 +6,7 @@ import { computeUserhash, digestResponse, type Qop } from './compute.js';
 import { DigestError } from './errors.js';
 import { formatChallenge, parseCredentials, type DigestCredentials } from './header.js';
 import { NonceCodec } from './nonce.js';
+import { checkServerOptions } from './server-options.js';
 
 /** What the user callback returns: a password, or stored HA1 values per base algorithm. */
 export interface DigestUserRecord {
@@ -102,6 +103,7 @@ export class DigestServer {
   private readonly decoySecret = randomBytes(16).toString('hex');
 
   constructor(options: DigestServerOptions) {
+    checkServerOptions(options);
     const now = options.now ?? Date.now;
     this.opts = {
       realm: options.realm,
@@ -118,10 +120,6 @@ export class DigestServer {
       ncWindow: options.ncWindow ?? 1000,
       now,
     };
-    for (const a of this.opts.algorithms) {
-      if (resolveAlgorithm(a) !== a) throw new DigestError('UNSUPPORTED_ALGORITHM', `unsupported digest algorithm ${a}`);
-    }
-    if (this.opts.algorithms.length === 0) throw new DigestError('BAD_PARAMS', 'at least one algorithm must be enabled');
     this.nonces = new NonceCodec(options.secret, this.opts.nonceTtlMs, now);
     this.opaque = this.nonces.derive('opaque');
     this.replay = new LruMap(this.opts.replayTableSize);
