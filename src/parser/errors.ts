@@ -71,6 +71,16 @@ export class SipError extends Error {
     this.name = 'SipError';
   }
 
+  /**
+   * Plain data for JSON.stringify (an Error's message is not enumerable, so it would be
+   * lost): name, code, message and the subclass's own fields (`header`, `remote`).
+   */
+  toJSON(): { name: string; code: SipErrorCode; message: string; [field: string]: unknown } {
+    const out: { name: string; code: SipErrorCode; message: string; [field: string]: unknown } = { name: this.name, code: this.code, message: this.message };
+    for (const k of Object.keys(this)) if (!(k in out)) out[k] = (this as unknown as Record<string, unknown>)[k];
+    return out;
+  }
+
   static {
     this.brand(SIP_ERROR_BRAND);
   }
