@@ -44,12 +44,15 @@ function checkedBy<T>(code: SipBuildErrorCode, what: string, value: string, pars
 
 /** name-addr / addr-spec (§20.10) whose URI and parameters read. */
 function checkNameAddr(header: string, value: string): void {
+  checkedValue(header, value);
   checkedBy('BAD_HEADER', header, value, (s) => {
     const na = parseNameAddr(s, header.toLowerCase());
     void na.uri;
     void na.params;
   });
 }
+
+const MAX_UNSIGNED = 0x7fffffff;
 
 /** callid = word [ "@" word ] (§25.1). */
 const CALL_ID = /^[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+(@[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+)?$/;
@@ -103,11 +106,12 @@ export function createRequest(init: RequestInit): SipRequest {
   checkedBy('BAD_URI', 'Request-URI (a SIP, SIPS, tel or absolute URI)', uri, parseUri);
   const req = new SipRequest(method, uri);
   if (init.via !== undefined) {
-    for (const v of Array.isArray(init.via) ? init.via : [init.via]) req.append('Via', checkedBy('BAD_HEADER', 'Via', String(v), parseVia));
+    for (const v of Array.isArray(init.via) ? init.via : [init.via]) req.append('Via', checkedBy('BAD_HEADER', 'Via', checkedValue('Via', v), parseVia));
   }
   const maxForwards = init.maxForwards ?? 70;
-  if (!Number.isInteger(maxForwards) || maxForwards < 0 || maxForwards > 255) {
-    throw invalid('BAD_HEADER', `Max-Forwards must be a whole number from 0 to 255 (got ${shown(maxForwards)})`);
+  // 1*DIGIT (§20.22); bounded as the parser bounds what it reads.
+  if (!Number.isInteger(maxForwards) || maxForwards < 0 || maxForwards > MAX_UNSIGNED) {
+    throw invalid('BAD_HEADER', `Max-Forwards must be a whole number from 0 to ${MAX_UNSIGNED} (got ${shown(maxForwards)})`);
   }
   req.append('Max-Forwards', maxForwards);
   let from = String(init.from);

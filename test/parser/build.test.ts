@@ -54,7 +54,10 @@ describe('createRequest checks what it is given (RFC 3261 §25.1)', () => {
       [{ cseq: 2 ** 31 }, /CSeq/],
       [{ cseq: -1 }, /CSeq/],
       [{ cseq: 1.5 }, /CSeq/],
-      [{ maxForwards: 256 }, /Max-Forwards/],
+      [{ maxForwards: 2 ** 31 }, /Max-Forwards/],
+      [{ maxForwards: 1.5 }, /Max-Forwards/],
+      [{ from: '"Alice\r\nVia: SIP/2.0/UDP evil" <sip:alice@example.com>' }, /From/],
+      [{ to: '<sip:bob@example.com>;x="\n"' }, /To/],
       [{ maxForwards: -1 }, /Max-Forwards/],
       [{ body: 'x', contentType: 'text' }, /Content-Type/],
     ];
@@ -67,6 +70,8 @@ describe('createRequest checks what it is given (RFC 3261 §25.1)', () => {
     const req = createRequest({ ...OK, method: 'REGISTER', from: 'sip:alice@example.com', contact: '*', callId: 'a<b>c@[host]', cseq: 2 ** 31 - 1, maxForwards: 0 });
     expect(req.get('contact')).toBe('*');
     expect(req.callId).toBe('a<b>c@[host]');
+    // Max-Forwards has no upper bound in §20.22 (a B2BUA forwards what it received, less one).
+    expect(createRequest({ ...OK, maxForwards: 999 }).maxForwards).toBe(999);
   });
 
   it('header injection through extra headers throws BAD_HEADER (createRequest, createResponse, appendHeaders)', () => {
