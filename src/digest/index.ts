@@ -17,6 +17,7 @@ export {
   type CredentialsInit,
 } from './header.js';
 export { NonceCodec, type NonceStatus } from './nonce.js';
+export { type ThrottleOptions } from './throttle.js';
 export { DigestClient, type DigestClientOptions } from './client.js';
 export {
   DigestServer,

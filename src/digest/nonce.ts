@@ -1,5 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { pooledRandomBytes } from '../util/random.js';
+import { DigestError } from './errors.js';
+import { MIN_SECRET_BYTES } from './server-options.js';
 
 // Layout (bytes): issued-at ms (6) ‖ issuing instance (6) ‖ random (9) ‖ MAC (16).
 // Each field before the MAC starts on a multiple of 3 bytes, so it is a whole run of
@@ -46,7 +48,9 @@ export class NonceCodec {
     private readonly now: () => number,
   ) {
     this.secret = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret);
-    if (this.secret.length < 16) throw new RangeError('digest secret must be at least 16 bytes');
+    if (this.secret.length < MIN_SECRET_BYTES) {
+      throw new DigestError('BAD_OPTION', `digest secret must be at least ${MIN_SECRET_BYTES} bytes (got ${this.secret.length})`);
+    }
   }
 
   private mac(payload: Uint8Array, binding: string): Buffer {

@@ -7,6 +7,7 @@ import { formatChallenge, parseCredentials, type DigestCredentials } from './hea
 import { NonceCodec } from './nonce.js';
 import { NonceUseTable } from './nonce-uses.js';
 import { FailureThrottle, type ThrottleOptions } from './throttle.js';
+import { checkServerOptions } from './server-options.js';
 
 /** What the user callback returns: a password, or stored HA1 values per base algorithm. */
 export interface DigestUserRecord {
@@ -143,6 +144,7 @@ export class DigestServer {
   private readonly decoySecret = randomBytes(16).toString('hex');
 
   constructor(options: DigestServerOptions) {
+    checkServerOptions(options);
     const now = options.now ?? Date.now;
     this.opts = {
       realm: options.realm,
@@ -159,10 +161,6 @@ export class DigestServer {
       ncWindow: options.ncWindow ?? 1000,
       now,
     };
-    for (const a of this.opts.algorithms) {
-      if (resolveAlgorithm(a) !== a) throw new DigestError('UNSUPPORTED_ALGORITHM', `unsupported digest algorithm ${a}`);
-    }
-    if (this.opts.algorithms.length === 0) throw new DigestError('BAD_PARAMS', 'at least one algorithm must be enabled');
     this.nonces = new NonceCodec(options.secret, this.opts.nonceTtlMs, now);
     this.opaque = this.nonces.derive('opaque');
     this.replay = new NonceUseTable(this.opts.replayTableSize, this.opts.nonceTtlMs);

@@ -1,7 +1,12 @@
-import { SipError } from './errors.js';
+import { isToken } from './chars.js';
+import { SipError, type SipBuildErrorCode } from './errors.js';
 import { SipRequest, SipResponse, type HeaderValue } from './message.js';
+import { CONTACT_WILDCARD, parseNameAddr } from './name-addr.js';
 import { reasonPhrase } from './reason-phrases.js';
 import { generateBranch, generateCallId, generateTag } from './ids.js';
+import { MAX_CSEQ, parseContentType } from './scalars.js';
+import { parseUri } from './uri.js';
+import { parseVia } from './via.js';
 
 export type HeaderInit = Array<[string, HeaderValue]> | Record<string, HeaderValue | HeaderValue[]>;
 
@@ -10,13 +15,58 @@ function toBody(body: Uint8Array | string | undefined): Uint8Array | undefined {
   return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
 }
 
-/** Append headers given as [name, value] pairs or a record (arrays repeat the header). */
+function invalid(code: SipBuildErrorCode, message: string, cause?: unknown): SipError {
+  return new SipError(code, message, cause === undefined ? undefined : { cause });
+}
+
+function shown(v: unknown): string {
+  const s = typeof v === 'string' ? v : String(v);
+  return JSON.stringify(s.length > 64 ? s.slice(0, 64) + '…' : s);
+}
+
+/** A header line that can be written: a token name (§7.3), a value without CR, LF or NUL (no header injection). */
+function checkedValue(name: string, value: HeaderValue): string {
+  if (typeof name !== 'string' || !isToken(name)) throw invalid('BAD_HEADER', `header name is not a token: ${shown(name)}`);
+  const v = String(value);
+  if (/[\r\n\0]/.test(v)) throw invalid('BAD_HEADER', `${name} value contains CR, LF or NUL: ${shown(v)}`);
+  return v;
+}
+
+/** Run a parser over a value the caller gave; its SipParseError becomes the builder's error, with it as the cause. */
+function checkedBy<T>(code: SipBuildErrorCode, what: string, value: string, parse: (s: string) => T): T {
+  try {
+    return parse(value);
+  } catch (err) {
+    if (!(err instanceof SipError)) throw err;
+    throw invalid(code, `${what} is malformed: ${shown(value)} (${err.message})`, err);
+  }
+}
+
+/** name-addr / addr-spec (§20.10) whose URI and parameters read. */
+function checkNameAddr(header: string, value: string): void {
+  checkedValue(header, value);
+  checkedBy('BAD_HEADER', header, value, (s) => {
+    const na = parseNameAddr(s, header.toLowerCase());
+    void na.uri;
+    void na.params;
+  });
+}
+
+const MAX_UNSIGNED = 0x7fffffff;
+
+/** callid = word [ "@" word ] (§25.1). */
+const CALL_ID = /^[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+(@[A-Za-z0-9\-.!%*_+`'~()<>:\\"/[\]?{}]+)?$/;
+
+/**
+ * Append headers given as [name, value] pairs or a record (arrays repeat the header).
+ * Throws SipError('BAD_HEADER') for a name that is not a token or a value holding CR, LF or NUL.
+ */
 export function appendHeaders(m: SipRequest | SipResponse, headers: HeaderInit | undefined): void {
   if (!headers) return;
   const entries: Array<[string, HeaderValue | HeaderValue[]]> = Array.isArray(headers) ? headers : Object.entries(headers);
   for (const [name, value] of entries) {
-    if (Array.isArray(value)) for (const v of value) m.append(name, v);
-    else m.append(name, value);
+    if (Array.isArray(value)) for (const v of value) m.append(name, checkedValue(name, v));
+    else m.append(name, checkedValue(name, value));
   }
 }
 
@@ -42,25 +92,52 @@ export interface RequestInit {
  * Build a request (RFC 3261 §8.1.1): To, From (with a fresh tag unless given),
  * Call-ID, CSeq, Max-Forwards (70), Via when given. Content-Length is written
  * from the body on serialization, so it is never stale.
+ *
+ * Strict in what it sends: what it is given is checked against RFC 3261 §25.1 and a
+ * `SipError` is thrown rather than a malformed request built — `BAD_METHOD` (method not
+ * a token), `BAD_URI` (Request-URI not a SIP, SIPS, tel or other absolute URI),
+ * `BAD_HEADER` (From, To, Contact, Via, Call-ID, CSeq, Max-Forwards, Content-Type or an
+ * extra header that does not read as its grammar says).
  */
 export function createRequest(init: RequestInit): SipRequest {
   const method = init.method;
-  if (!/^[A-Za-z0-9\-.!%*_+`'~]+$/.test(method)) throw new SipError('BAD_METHOD', `method is not a token: ${method}`);
-  const req = new SipRequest(method, String(init.uri));
-  if (init.via !== undefined) for (const v of Array.isArray(init.via) ? init.via : [init.via]) req.append('Via', v);
-  req.append('Max-Forwards', init.maxForwards ?? 70);
+  if (typeof method !== 'string' || !isToken(method)) throw invalid('BAD_METHOD', `method is not a token: ${shown(method)}`);
+  const uri = String(init.uri);
+  checkedBy('BAD_URI', 'Request-URI (a SIP, SIPS, tel or absolute URI)', uri, parseUri);
+  const req = new SipRequest(method, uri);
+  if (init.via !== undefined) {
+    for (const v of Array.isArray(init.via) ? init.via : [init.via]) req.append('Via', checkedBy('BAD_HEADER', 'Via', checkedValue('Via', v), parseVia));
+  }
+  const maxForwards = init.maxForwards ?? 70;
+  // 1*DIGIT (§20.22); bounded as the parser bounds what it reads.
+  if (!Number.isInteger(maxForwards) || maxForwards < 0 || maxForwards > MAX_UNSIGNED) {
+    throw invalid('BAD_HEADER', `Max-Forwards must be a whole number from 0 to ${MAX_UNSIGNED} (got ${shown(maxForwards)})`);
+  }
+  req.append('Max-Forwards', maxForwards);
   let from = String(init.from);
+  checkNameAddr('From', from);
   if (!/;\s*tag=/i.test(from.slice(from.lastIndexOf('>') + 1))) from += ';tag=' + generateTag();
   req.append('From', from);
-  req.append('To', init.to);
-  req.append('Call-ID', init.callId ?? generateCallId());
-  req.append('CSeq', `${init.cseq ?? 1} ${method}`);
-  if (init.contact !== undefined) req.append('Contact', init.contact);
+  const to = String(init.to);
+  checkNameAddr('To', to);
+  req.append('To', to);
+  const callId = init.callId ?? generateCallId();
+  if (typeof callId !== 'string' || !CALL_ID.test(callId)) throw invalid('BAD_HEADER', `Call-ID is not word["@"word]: ${shown(callId)}`);
+  req.append('Call-ID', callId);
+  const cseq = init.cseq ?? 1;
+  // §8.1.1.5: the sequence number is below 2**31.
+  if (!Number.isInteger(cseq) || cseq < 0 || cseq > MAX_CSEQ) throw invalid('BAD_HEADER', `CSeq must be a whole number from 0 to ${MAX_CSEQ} (got ${shown(cseq)})`);
+  req.append('CSeq', `${cseq} ${method}`);
+  if (init.contact !== undefined) {
+    const contact = String(init.contact);
+    if (contact.trim() !== CONTACT_WILDCARD) checkNameAddr('Contact', contact);
+    req.append('Contact', checkedValue('Contact', contact));
+  }
   appendHeaders(req, init.headers);
   const body = toBody(init.body);
   if (body) {
     req.body = body;
-    if (init.contentType) req.set('Content-Type', init.contentType);
+    if (init.contentType) req.set('Content-Type', checkedBy('BAD_HEADER', 'Content-Type', checkedValue('Content-Type', init.contentType), (s) => (parseContentType(s), s)));
   }
   return req;
 }
@@ -83,8 +160,12 @@ const COPIED = new Set(['via', 'from', 'to', 'call-id', 'cseq']);
  * 101–299 to dialog-creating requests (§12.1.1).
  */
 export function createResponse(req: SipRequest, status: number, init: ResponseInit = {}): SipResponse {
-  if (!Number.isInteger(status) || status < 100 || status > 699) throw new SipError('BAD_STATUS', `status out of range: ${status}`);
-  const res = new SipResponse(status, init.reason ?? reasonPhrase(status));
+  if (!Number.isInteger(status) || status < 100 || status > 699) throw invalid('BAD_STATUS', `status out of range: ${shown(status)}`);
+  const phrase = init.reason ?? reasonPhrase(status);
+  // Reason-Phrase (§25.1) holds no CR or LF: they would end the status line.
+  if (typeof phrase !== 'string' || /[\r\n\0]/.test(phrase)) throw invalid('BAD_STATUS', `reason phrase contains CR, LF or NUL: ${shown(phrase)}`);
+  if (init.toTag !== undefined && !isToken(init.toTag)) throw invalid('BAD_HEADER', `To tag is not a token: ${shown(init.toTag)}`);
+  const res = new SipResponse(status, phrase);
   const rr = status > 100 && status < 300 && (req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER' || req.method === 'NOTIFY');
   req.copyLinesInto(res, (key) => COPIED.has(key) || (rr && key === 'record-route') || (status === 100 && key === 'timestamp'));
   if (status > 100) {
@@ -102,7 +183,7 @@ export function createResponse(req: SipRequest, status: number, init: ResponseIn
   const body = toBody(init.body);
   if (body) {
     res.body = body;
-    if (init.contentType) res.set('Content-Type', init.contentType);
+    if (init.contentType) res.set('Content-Type', checkedBy('BAD_HEADER', 'Content-Type', checkedValue('Content-Type', init.contentType), (s) => (parseContentType(s), s)));
   }
   return res;
 }

@@ -1,5 +1,16 @@
 // Public face of sipkit/parser: RFC 3261 message parsing, serialization and building.
-export { SipError, SipParseError, type SipParseErrorCode } from './errors.js';
+export {
+  SipError,
+  SipParseError,
+  isSipError,
+  type SipErrorCode,
+  type SipParseErrorCode,
+  type SipBuildErrorCode,
+  type TransactionErrorCode,
+  type DialogErrorCode,
+} from './errors.js';
+// DigestErrorCode and TransportErrorCode are listed in ./errors.ts too (SipErrorCode is their
+// union with the rest) but exported by their own layers.
 export { parseMessage, DEFAULT_LIMITS, type ParseLimits, type ParseOptions } from './parse.js';
 export { SipMessage, SipRequest, SipResponse, isRequest, isResponse, type HeaderValue } from './message.js';
 export { parseUri, parseHostPort, SipUri, TelUri, OpaqueUri, type Uri, type HostPort } from './uri.js';

@@ -165,6 +165,15 @@ export class NameAddr {
     }
     return (dn !== undefined && dn !== '' ? quote(dn) + ' ' : '') + '<' + this.ut + '>' + p;
   }
+
+  /** The header value as a string (as received when it does not parse: JSON.stringify never throws on it). */
+  toJSON(): string {
+    try {
+      return this.toString();
+    } catch {
+      return this.src ?? this.ut;
+    }
+  }
 }
 
 const EMPTY_PARAMS = new Params();

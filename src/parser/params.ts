@@ -68,6 +68,20 @@ export class Params {
     return new Params(this.list.slice());
   }
 
+  /**
+   * Plain data for JSON.stringify: name → value (unquoted, as `get` reads it; null for a
+   * flag), the first of a repeated name. No prototype, so a `__proto__` parameter is data.
+   */
+  toJSON(): Record<string, string | null> {
+    const out: Record<string, string | null> = Object.create(null);
+    const l = this.list;
+    for (let i = 0; i < l.length; i += 2) {
+      const n = l[i] as string;
+      if (!(n in out)) out[n] = this.get(n)!;
+    }
+    return out;
+  }
+
   toString(): string {
     const l = this.list;
     let out = '';

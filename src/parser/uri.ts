@@ -145,6 +145,11 @@ export class SipUri {
     if (this.headersRaw !== undefined) s += '?' + this.headersRaw;
     return s;
   }
+
+  /** A URI goes into JSON as the string it is written as. */
+  toJSON(): string {
+    return this.toString();
+  }
 }
 
 /** tel: URI (RFC 3966). */
@@ -173,6 +178,10 @@ export class TelUri {
   toString(): string {
     return 'tel:' + this.number + this.params.toString();
   }
+
+  toJSON(): string {
+    return this.toString();
+  }
 }
 
 /** Any other scheme: kept opaque, as RFC 3261 §19 requires of unknown schemes. */
@@ -186,6 +195,10 @@ export class OpaqueUri {
   }
   toString(): string {
     return this.scheme + ':' + this.value;
+  }
+
+  toJSON(): string {
+    return this.toString();
   }
 }
 

@@ -175,6 +175,11 @@ export class Via {
     const p = this.parsedParams === undefined ? (this.paramsText ?? '') : this.parsedParams.toString();
     return this.pName + '/' + this.pVersion + '/' + this.pTransport + ' ' + this.sentBy + p;
   }
+
+  /** The via-parm as a string. */
+  toJSON(): string {
+    return this.toString();
+  }
 }
 
 const UNPARSED = { transport: '', host: '' };

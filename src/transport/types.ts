@@ -1,21 +1,14 @@
 import { SipError } from '../parser/index.js';
+// The codes of every layer are listed with SipError, whose `code` is their union.
+import type { TransportErrorCode } from '../parser/errors.js';
+
+export type { TransportErrorCode };
 
 /** Where a message came from or goes to. `address` is a bare IP (no brackets for IPv6). */
 export interface TransportAddress {
   address: string;
   port: number;
 }
-
-export type TransportErrorCode =
-  | 'SEND_FAILED'
-  | 'CONNECT_FAILED'
-  | 'CONNECTION_LIMIT'
-  | 'CLOSED'
-  | 'MESSAGE_TOO_LARGE'
-  | 'FRAMING'
-  | 'SOCKET'
-  /** A stream connection sent no whole message in time (RFC 3261 §18.3 sets no bound; TcpTransport does). */
-  | 'MESSAGE_TIMEOUT';
 
 /** A transport failure, typed so the transaction layer can turn it into 503 (RFC 3261 §8.1.3.1). */
 export class TransportError extends SipError {
@@ -25,6 +18,10 @@ export class TransportError extends SipError {
     super(code, message, { cause });
     this.name = 'TransportError';
     this.remote = remote;
+  }
+
+  static {
+    this.brand(Symbol.for('sipkit.error.TransportError'));
   }
 }
 
