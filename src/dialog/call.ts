@@ -657,7 +657,9 @@ export class IncomingCall extends Call {
    * caller supports 100rel; `acked` resolves when its PRACK arrives.
    */
   provisional(status = 180, options: SendOptions & { reliable?: boolean; phrase?: string } = {}): ReliableProvisional | undefined {
-    if (this.ended || this.tx.finalSent || status < 101 || status > 199) return undefined;
+    // 100 is the transaction's own (§17.2.1); a final status here would be sent as a provisional would.
+    checkStatus(status, 101, 199, 'provisional');
+    if (this.ended || this.tx.finalSent) return undefined;
     this.state = 'early';
     const res = this.responseWith(status, options);
     if (!options.reliable || !this.peerSupports100rel) {
@@ -748,21 +750,29 @@ export class IncomingCall extends Call {
 
   /** End the call with a final response built elsewhere (a digest server's 407, a stateless policy). */
   rejectWith(response: SipResponse): void {
-    if (this.ended || this.tx.finalSent || response.status < 300) return;
+    checkStatus(response.status, 300, 699, 'rejectWith');
+    if (this.ended || this.tx.finalSent) return;
     this.tx.respond(response);
     this.finish({ by: 'local', status: response.status, phrase: response.reason, reason: reasonOf(response) }, false);
   }
 
-  /** Reject before answer with a final status (3xx–6xx), optionally with an RFC 3326 Reason. */
-  async reject(status = 486, options: { reason?: ReasonInit; headers?: HeaderInit; phrase?: string } = {}): Promise<void> {
-    if (this.ended || this.tx.finalSent) return;
+  /**
+   * Reject before answer with a final status (3xx–6xx), optionally with an RFC 3326 Reason.
+   * Any other status throws `SipError` `BAD_STATUS` at once (a 2xx here would be an answer
+   * without a dialog, a 1xx no final response at all), sending nothing.
+   */
+  reject(status = 486, options: { reason?: ReasonInit; headers?: HeaderInit; phrase?: string } = {}): Promise<void> {
+    checkStatus(status, 300, 699, 'reject');
+    if (this.ended || this.tx.finalSent) return Promise.resolve();
     const res = createResponse(this.invite, status, { toTag: this.localTag, headers: options.headers, reason: options.phrase });
     if (options.reason) res.append('Reason', formatReason(options.reason));
     this.tx.respond(res);
     this.finish({ by: 'local', status, phrase: res.reason, reason: reasonOf(res) }, false);
+    return Promise.resolve();
   }
 
-  async hangup(options: { reason?: ReasonInit; status?: number } = {}): Promise<void> {
+  /** BYE when answered; before that a final response (`status`, default 480, 3xx–6xx: see reject). */
+  hangup(options: { reason?: ReasonInit; status?: number } = {}): Promise<void> {
     if (this.state === 'answered') return this.bye(options.reason);
     return this.reject(options.status ?? 480, { reason: options.reason });
   }
@@ -780,6 +790,13 @@ export class IncomingCall extends Call {
     for (const e of this.pendingPracks?.values() ?? []) e.timer?.cancel();
     this.pendingPracks?.clear();
     if (this.earlyDlg && this.earlyDlg !== this.dialog) this.core.unregister(this.earlyDlg);
+  }
+}
+
+/** A status a method may send, or `SipError` `BAD_STATUS` before anything is sent or changed. */
+function checkStatus(status: number, min: number, max: number, method: string): void {
+  if (!Number.isInteger(status) || status < min || status > max) {
+    throw new SipError('BAD_STATUS', `${method}: status ${status} is outside ${min}–${max}`);
   }
 }
 
