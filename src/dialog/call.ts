@@ -235,12 +235,21 @@ export abstract class Call extends Emitter<CallEvents> {
     const cause: HangupCause = { by, method: 'BYE', reason: reason ? parseReason(formatReason(reason)) : undefined };
     this.finish(cause, true);
     // The call is over locally whatever happens to the BYE; a hang-up never rejects.
+    const answered = this.core.pendingEnd();
     try {
       await this.core.sendInDialog(d, d.createRequest('BYE', { headers }));
     } catch {
       // An unroutable dialog (unusable route set or target): nothing more to do.
+    } finally {
+      answered();
     }
   }
+
+  /**
+   * @internal UserAgent.close(): end the call now as its state requires (BYE when answered;
+   * CANCEL or a final response before), with `reason`. `ended` is emitted before this returns.
+   */
+  abstract shutdown(reason: ReasonInit): void;
 
   /** A request arrived in our dialog (the user agent checked CSeq order already). */
   handleInDialog(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void {
@@ -408,6 +417,8 @@ export class OutgoingCall extends Call {
   private lastRSeq: Map<string, number> | undefined;
   private ackBytes: { tag: string; ack: SipRequest } | undefined;
   private ackPromise: Promise<void> | undefined;
+  /** Set while a CANCEL waits for the INVITE's final response (what close() waits for). */
+  private cancelAnswered: (() => void) | undefined;
 
   constructor(core: UserAgentCore, invite: SipRequest, destination: Target, options: InviteOptions) {
     super(core, options);
@@ -442,7 +453,20 @@ export class OutgoingCall extends Call {
   cancel(reason?: ReasonInit): void {
     if (this.state === 'answered' || this.ended || this.cancelled !== undefined) return;
     this.cancelled = reason ?? null;
+    // close() waits for the INVITE's final response (the 487, or a 2xx that crossed the CANCEL).
+    this.cancelAnswered = this.core.pendingEnd();
     this.tx?.cancel(reason ? formatReason(reason) : undefined);
+  }
+
+  shutdown(reason: ReasonInit): void {
+    if (this.ended) return;
+    if (this.state === 'answered') {
+      void this.bye(reason);
+      return;
+    }
+    if (this.cancelled === undefined) this.cancel(reason);
+    const sent = this.cancelled ?? undefined;
+    this.finish({ by: 'local', method: 'CANCEL', reason: sent ? parseReason(formatReason(sent)) : undefined }, false);
   }
 
   async hangup(options: { reason?: ReasonInit } = {}): Promise<void> {
@@ -454,6 +478,10 @@ export class OutgoingCall extends Call {
   handleResponse(res: SipResponse, fromTransaction: boolean): void {
     const s = res.status;
     const tag = safeTag(res);
+    if (s >= 200 && fromTransaction && this.cancelAnswered) {
+      this.cancelAnswered();
+      this.cancelAnswered = undefined;
+    }
     if (s < 200) {
       if (this.ended) return;
       if (tag && s > 100) {
@@ -752,7 +780,7 @@ export class IncomingCall extends Call {
   rejectWith(response: SipResponse): void {
     checkStatus(response.status, 300, 699, 'rejectWith');
     if (this.ended || this.tx.finalSent) return;
-    this.tx.respond(response);
+    this.sendFinal(response);
     this.finish({ by: 'local', status: response.status, phrase: response.reason, reason: reasonOf(response) }, false);
   }
 
@@ -766,9 +794,28 @@ export class IncomingCall extends Call {
     if (this.ended || this.tx.finalSent) return Promise.resolve();
     const res = createResponse(this.invite, status, { toTag: this.localTag, headers: options.headers, reason: options.phrase });
     if (options.reason) res.append('Reason', formatReason(options.reason));
-    this.tx.respond(res);
+    this.sendFinal(res);
     this.finish({ by: 'local', status, phrase: res.reason, reason: reasonOf(res) }, false);
     return Promise.resolve();
+  }
+
+  /** A non-2xx final: close() waits (bounded) for its ACK, so a lost final is still retransmitted (Timer G). */
+  private sendFinal(res: SipResponse): void {
+    const acked = this.core.pendingEnd();
+    this.tx.onConfirmed = acked;
+    this.tx.onTerminated = acked;
+    this.tx.respond(res);
+  }
+
+  shutdown(reason: ReasonInit): void {
+    if (this.ended) return;
+    if (this.state === 'answered') {
+      void this.bye(reason);
+      return;
+    }
+    void this.reject(503, { reason });
+    // A final response sent around this API (tx.respond) leaves nothing to send: end it here.
+    if (!this.ended) this.finish({ by: 'local', reason: parseReason(formatReason(reason)) }, false);
   }
 
   /** BYE when answered; before that a final response (`status`, default 480, 3xx–6xx: see reject). */
@@ -781,7 +828,7 @@ export class IncomingCall extends Call {
   handleCancel(cancel: SipRequest): void {
     if (this.ended || this.tx.finalSent) return;
     const res = createResponse(this.invite, 487, { toTag: this.localTag });
-    this.tx.respond(res);
+    this.sendFinal(res);
     this.emit('cancel', cancel);
     this.finish({ by: 'remote', method: 'CANCEL', status: 487, phrase: reasonPhrase(487), reason: reasonOf(cancel) }, false);
   }

@@ -17,6 +17,8 @@ export class InviteServerTransaction extends ServerTransaction {
   private st: InviteServerState = 'proceeding';
   /** Set when Timer H fired: the ACK never came. */
   ackTimedOut = false;
+  /** Called when the ACK for a non-2xx final arrives (Completed → Confirmed). */
+  onConfirmed: (() => void) | undefined;
 
   constructor(host: TransactionHost, key: string, request: SipRequest, dest: Destination, tryingAfterMs: number) {
     super(host, key, request, dest);
@@ -89,6 +91,7 @@ export class InviteServerTransaction extends ServerTransaction {
     this.st = 'confirmed';
     this.stopTimer('G');
     this.stopTimer('H');
+    this.onConfirmed?.();
     this.startTimer('I', this.reliable ? 0 : this.host.timers.T4, () => this.terminate());
   }
 }
