@@ -113,3 +113,29 @@ describe('UserAgent.close() ends every call first', () => {
     await drive(p, a);
   });
 });
+
+describe('UserAgent.close() with nothing left to answer', () => {
+  it('returns without waiting once rejected, cancelled and hung-up calls were all answered', async () => {
+    const p = uaPair();
+    const rejected = p.alice.invite(BOB, { body: SDP_A });
+    const cancelled = p.alice.invite(BOB, { body: SDP_A });
+    const hungUp = p.alice.invite(BOB, { body: SDP_A });
+    settle(p);
+    void p.incoming[0]!.reject(486);
+    p.incoming[1]!.provisional(180);
+    await p.incoming[2]!.answer({ body: SDP_B });
+    settle(p);
+    cancelled.cancel();
+    const h = hungUp.hangup();
+    settle(p);
+    await h;
+    expect([rejected.state, cancelled.state, hungUp.state]).toEqual(['ended', 'ended', 'ended']);
+    let done = 0;
+    const start = p.clock.now();
+    void p.alice.close().then(() => done++);
+    void p.bob.close().then(() => done++);
+    for (let i = 0; i < 20 && done < 2; i++) await new Promise((r) => setImmediate(r));
+    expect(done).toBe(2);
+    expect(p.clock.now()).toBe(start);
+  });
+});
