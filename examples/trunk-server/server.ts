@@ -181,15 +181,11 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
         const deadline = Date.now() + config.shutdown.drainSeconds * 1000;
         while (b2bua.activeCalls > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       }
-      if (b2bua.activeCalls > 0) {
-        b2bua.hangupAll();
-        // Give the BYEs a moment to go out and be answered.
-        const until = Date.now() + 2000;
-        while (b2bua.stats.transactions > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      }
+      // What is left is hung up (BYE, CANCEL or 503, with a Reason); each call gets its `end`
+      // event and CDR line at once; the far ends get up to 2 s to answer before the sockets close.
+      await b2bua.close({ reason: { protocol: 'Q.850', cause: 16, text: 'Shutdown' }, timeoutMs: 2000 });
       await new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeAllConnections?.();
-      await b2bua.close();
       for (const s of rtp.values()) s.close();
       await cdrWrites;
       log('info', 'trunk.stopped', {});

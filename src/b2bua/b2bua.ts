@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { SipRequest, SipResponse } from '../parser/index.js';
 import type { Clock, Transport } from '../transport/index.js';
 import type { MessageSource, TimerValues, TransactionLayerOptions } from '../transaction/index.js';
-import { UserAgent, type IncomingCall, type OutgoingCall, type UserAgentStats } from '../dialog/index.js';
+import { UserAgent, type IncomingCall, type OutgoingCall, type ReasonInit, type UserAgentCloseOptions, type UserAgentStats } from '../dialog/index.js';
 import { Emitter } from '../util/events.js';
 import { Bridge, type BridgeHost, type MediaHooks, type RouteTarget } from './bridge.js';
 import { q850For } from './causes.js';
 import { crossHeaders, DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from './headers.js';
 import type { CallRecord } from './record.js';
+
+const SHUTDOWN: ReasonInit = { protocol: 'Q.850', cause: 16, text: 'Shutdown' };
 
 /** The `authenticate` hook's verdict: go on (as whom), or send this response (a 407, a 403…). */
 export type AuthDecision = { ok: true; identity?: string; tags?: Record<string, string> } | { ok: false; response: SipResponse };
@@ -57,9 +59,13 @@ export interface B2buaOptions {
 }
 
 export interface B2buaEvents {
-  /** A hook (authenticate, route, media) threw or rejected; the call was refused with 500. */
+  /** A hook (authenticate, route, media) threw or rejected; the call was refused with 500 (its record, once authenticated). */
   error(error: unknown, call: CallRecord | undefined): void;
-  /** A bridged call was created (after authentication and routing). */
+  /**
+   * An authenticated call got its record (before routing). Every such call ends with `end`,
+   * also when it is refused (no route, `{ reject }`, call limits, a failing hook, shutdown).
+   * A request that did not authenticate gets no record and no event.
+   */
   call(record: CallRecord): void;
   /** Any change of a call's record. */
   update(record: CallRecord): void;
@@ -140,11 +146,16 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     return this.ua.clock.setTimer(ms, fn);
   }
 
+  now(): number {
+    return this.ua.clock.now();
+  }
+
   /** A user hook failed: the caller gets 500 and the error is reported, never an unhandled rejection. */
   private hookFailed(a: IncomingCall, err: unknown): void {
     const bridge = this.bridges.get(a);
-    if (!a.ended) void a.reject(500, { reason: { protocol: 'Q.850', cause: 41 } });
-    if (bridge) bridge.shutdown({ protocol: 'Q.850', cause: 41, text: 'Internal error' });
+    const reason = { protocol: 'Q.850', cause: 41 };
+    if (bridge) bridge.shutdown(reason, 500);
+    else if (!a.ended) void a.reject(500, { reason });
     if (this.listenerCount('error') > 0) this.emit('error', err, bridge?.record);
     else queueMicrotask(() => console.error('sipkit B2BUA: a hook failed:', err));
   }
@@ -152,13 +163,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   private async onInvite(a: IncomingCall): Promise<void> {
     const source = a.source.address.address;
     if (!this.accepting) {
+      // Refused before authentication: nothing is recorded for a request nobody vouched for.
       void a.reject(503, { headers: { 'Retry-After': '30' }, reason: { protocol: 'Q.850', cause: 41 } });
-      return;
-    }
-    const max = this.opts.maxCalls;
-    const perSourceMax = this.opts.maxCallsPerSource;
-    if ((max !== undefined && this.active.size >= max) || (perSourceMax !== undefined && (this.perSource.get(source) ?? 0) >= perSourceMax)) {
-      void a.reject(503, { headers: { 'Retry-After': '5' }, reason: { protocol: 'Q.850', cause: 42 } });
       return;
     }
     // The layer already answered Max-Forwards: 0 with 483 (role proxy); the B leg gets one less.
@@ -186,17 +192,12 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       source: { address: source, port: a.source.address.port, transport: a.source.transport.protocol },
       aLeg: { callId: a.invite.callId },
       bLeg: { callId: undefined, target: undefined, attempts: 0 },
-      timestamps: { created: Date.now() },
+      timestamps: { created: this.now() },
       hangup: undefined,
       tags,
     };
-    const route = await this.opts.route(a.invite, { source: a.source, identity, record });
-    if (a.ended) return;
-    if (!Array.isArray(route) || route.length === 0) {
-      const status = Array.isArray(route) ? 404 : route.reject;
-      void a.reject(status, { phrase: Array.isArray(route) ? undefined : route.phrase, reason: { protocol: 'Q.850', cause: q850For(status, this.q850) } });
-      return;
-    }
+    // From here on the call has a record and ends with an `end` event whatever happens to it
+    // (a carrier bills and debugs refused calls too). It counts against the limits while routed.
     const bridge = new Bridge(this, a, record);
     this.bridges.set(a, bridge);
     this.active.add(bridge);
@@ -206,6 +207,19 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     a.on('ack', (ack) => bridge.onCallerAck(ack));
     a.on('request', (req, tx) => void bridge.relayRequest(bridge.b, req, tx));
     this.emit('call', record);
+    if (!this.accepting) return bridge.shutdown({ protocol: 'Q.850', cause: 41 }, 503, { headers: { 'Retry-After': '30' } });
+    const max = this.opts.maxCalls;
+    const perSourceMax = this.opts.maxCallsPerSource;
+    if ((max !== undefined && this.active.size > max) || (perSourceMax !== undefined && this.perSource.get(source)! > perSourceMax)) {
+      return bridge.shutdown({ protocol: 'Q.850', cause: 42 }, 503, { headers: { 'Retry-After': '5' } });
+    }
+    const route = await this.opts.route(a.invite, { source: a.source, identity, record });
+    if (bridge.ended) return;
+    if (!Array.isArray(route) || route.length === 0) {
+      const status = Array.isArray(route) ? 404 : route.reject;
+      // A status reject() cannot send throws BAD_STATUS here: a hook error, answered 500.
+      return bridge.shutdown({ protocol: 'Q.850', cause: q850For(status, this.q850) }, status, { phrase: Array.isArray(route) ? undefined : route.phrase });
+    }
     await bridge.dial(route);
   }
 
@@ -266,14 +280,23 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     return this.active.size;
   }
 
-  /** Hang up every live call on both legs (shutdown), with a Reason. */
-  hangupAll(reason: { protocol: string; cause?: number; text?: string } = { protocol: 'Q.850', cause: 16, text: 'Shutdown' }): void {
+  /**
+   * Hang up every live call on both legs (shutdown), with a Reason: BYE when answered (the
+   * record then has no SIP status), 503 to a caller not answered yet, CANCEL to a B leg ringing.
+   */
+  hangupAll(reason: ReasonInit = SHUTDOWN): void {
     for (const b of [...this.active]) b.shutdown(reason);
   }
 
-  /** Stop: every transaction ended, transports closed. */
-  close(): Promise<void> {
-    return this.ua.close();
+  /**
+   * Stop: refuse new calls, hang up every call (as hangupAll; each gets its `end` event), wait
+   * (bounded, on the clock: `timeoutMs`) for the far ends to answer, then close the transports.
+   */
+  close(options: UserAgentCloseOptions = {}): Promise<void> {
+    this.accepting = false;
+    const reason = options.reason ?? SHUTDOWN;
+    this.hangupAll(reason);
+    return this.ua.close({ ...options, reason });
   }
 }
 

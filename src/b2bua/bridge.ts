@@ -1,4 +1,4 @@
-import { createResponse, type Reason, type SipRequest, type SipResponse } from '../parser/index.js';
+import { createResponse, type HeaderInit, type Reason, type SipRequest, type SipResponse } from '../parser/index.js';
 import type { Timer } from '../transport/index.js';
 import { isSynthesized, type ServerTransaction, type Target } from '../transaction/index.js';
 import { reasonOf, type Call, type HangupCause, type IncomingCall, type OfferAnswer, type OutgoingCall, type ReasonInit } from '../dialog/index.js';
@@ -45,6 +45,8 @@ export interface BridgeHost {
   readonly noAnswerTimeoutMs: number;
   readonly noAnswerStatus: number;
   setTimer(ms: number, fn: () => void): Timer;
+  /** Wall-clock time (ms since the epoch) of the injected clock, for the record's timestamps. */
+  now(): number;
   changed(bridge: Bridge): void;
   finished(bridge: Bridge): void;
 }
@@ -118,12 +120,8 @@ export class Bridge {
   }
 
   private enqueue(step: () => void | Promise<void>): void {
-    this.queue = this.queue.then(step).catch(() => {
-      // A hook that throws must not leave either side hanging.
-      if (!this.a.ended) void this.a.hangup({ status: 500 });
-      this.b?.hangup().catch(() => undefined);
-      this.end({ by: 'system', status: 500, phrase: 'Server Internal Error', q850: q850For(500, this.host.q850) });
-    });
+    // A hook that throws must not leave either side hanging.
+    this.queue = this.queue.then(step).catch(() => this.shutdown({ protocol: 'Q.850', cause: q850For(500, this.host.q850) }, 500));
   }
 
   // ---- B → A -------------------------------------------------------------------------
@@ -141,7 +139,7 @@ export class Bridge {
     }
     // The hook may have been slow: look again.
     if (b !== this.b || this.callerSettled()) return;
-    const t = Date.now();
+    const t = this.host.now();
     if (body) {
       if (this.record.state !== 'progressing') {
         this.record.state = 'progressing';
@@ -197,7 +195,7 @@ export class Bridge {
       return;
     }
     this.record.state = 'answered';
-    this.record.timestamps.answered = Date.now();
+    this.record.timestamps.answered = this.host.now();
     this.host.changed(this);
   }
 
@@ -314,13 +312,26 @@ export class Bridge {
     tx.respond(createResponse(req, res.status, { reason: res.reason }));
   }
 
-  /** End both legs now (shutdown): BYE answered legs, CANCEL/reject pending ones. */
-  shutdown(reason: ReasonInit): void {
+  /**
+   * End both legs now (shutdown, a refusal, a failed hook), with `reason`: BYE the answered
+   * legs, CANCEL a ringing B leg, and answer a caller not answered yet with `status` (default
+   * 503). The record gets the status the caller got — none once answered (a BYE carries no
+   * status). A status reject() cannot send throws BAD_STATUS before anything changed.
+   */
+  shutdown(reason: ReasonInit, status = 503, extra: { phrase?: string; headers?: HeaderInit } = {}): void {
     if (this.done) return;
-    void this.b?.hangup({ reason });
-    if (this.a.state === 'answered') void this.a.hangup({ reason });
-    else void this.a.reject(503, { reason });
-    this.end({ by: 'system', status: this.a.state === 'answered' ? undefined : 503, phrase: undefined, q850: reason.cause });
+    // Read before hanging up: hangup() moves the call to 'ended'.
+    const answered = this.a.state === 'answered';
+    if (answered) void this.a.hangup({ reason });
+    else void this.a.reject(status, { reason, phrase: extra.phrase, headers: extra.headers });
+    this.b?.hangup({ reason }).catch(() => undefined);
+    const got = answered ? undefined : this.a.cause;
+    this.end({
+      by: 'system',
+      status: got?.status,
+      phrase: got?.phrase,
+      q850: reason.protocol.toUpperCase() === 'Q.850' ? reason.cause : got?.status ? q850For(got.status, this.host.q850) : undefined,
+    });
   }
 
   // ---- bookkeeping ---------------------------------------------------------------------
@@ -330,7 +341,7 @@ export class Bridge {
     this.done = true;
     this.noAnswer?.cancel();
     this.record.state = 'hangup';
-    this.record.timestamps.hangup = Date.now();
+    this.record.timestamps.hangup = this.host.now();
     this.record.hangup = h;
     this.host.media.onEnd?.(this.record);
     this.host.finished(this);

@@ -235,12 +235,21 @@ export abstract class Call extends Emitter<CallEvents> {
     const cause: HangupCause = { by, method: 'BYE', reason: reason ? parseReason(formatReason(reason)) : undefined };
     this.finish(cause, true);
     // The call is over locally whatever happens to the BYE; a hang-up never rejects.
+    const answered = this.core.pendingEnd();
     try {
       await this.core.sendInDialog(d, d.createRequest('BYE', { headers }));
     } catch {
       // An unroutable dialog (unusable route set or target): nothing more to do.
+    } finally {
+      answered();
     }
   }
+
+  /**
+   * @internal UserAgent.close(): end the call now as its state requires (BYE when answered;
+   * CANCEL or a final response before), with `reason`. `ended` is emitted before this returns.
+   */
+  abstract shutdown(reason: ReasonInit): void;
 
   /** A request arrived in our dialog (the user agent checked CSeq order already). */
   handleInDialog(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void {
@@ -408,6 +417,8 @@ export class OutgoingCall extends Call {
   private lastRSeq: Map<string, number> | undefined;
   private ackBytes: { tag: string; ack: SipRequest } | undefined;
   private ackPromise: Promise<void> | undefined;
+  /** Set while a CANCEL waits for the INVITE's final response (what close() waits for). */
+  private cancelAnswered: (() => void) | undefined;
 
   constructor(core: UserAgentCore, invite: SipRequest, destination: Target, options: InviteOptions) {
     super(core, options);
@@ -442,7 +453,20 @@ export class OutgoingCall extends Call {
   cancel(reason?: ReasonInit): void {
     if (this.state === 'answered' || this.ended || this.cancelled !== undefined) return;
     this.cancelled = reason ?? null;
+    // close() waits for the INVITE's final response (the 487, or a 2xx that crossed the CANCEL).
+    this.cancelAnswered = this.core.pendingEnd();
     this.tx?.cancel(reason ? formatReason(reason) : undefined);
+  }
+
+  shutdown(reason: ReasonInit): void {
+    if (this.ended) return;
+    if (this.state === 'answered') {
+      void this.bye(reason);
+      return;
+    }
+    if (this.cancelled === undefined) this.cancel(reason);
+    const sent = this.cancelled ?? undefined;
+    this.finish({ by: 'local', method: 'CANCEL', reason: sent ? parseReason(formatReason(sent)) : undefined }, false);
   }
 
   async hangup(options: { reason?: ReasonInit } = {}): Promise<void> {
@@ -454,6 +478,10 @@ export class OutgoingCall extends Call {
   handleResponse(res: SipResponse, fromTransaction: boolean): void {
     const s = res.status;
     const tag = safeTag(res);
+    if (s >= 200 && fromTransaction && this.cancelAnswered) {
+      this.cancelAnswered();
+      this.cancelAnswered = undefined;
+    }
     if (s < 200) {
       if (this.ended) return;
       if (tag && s > 100) {
@@ -657,7 +685,9 @@ export class IncomingCall extends Call {
    * caller supports 100rel; `acked` resolves when its PRACK arrives.
    */
   provisional(status = 180, options: SendOptions & { reliable?: boolean; phrase?: string } = {}): ReliableProvisional | undefined {
-    if (this.ended || this.tx.finalSent || status < 101 || status > 199) return undefined;
+    // 100 is the transaction's own (§17.2.1); a final status here would be sent as a provisional would.
+    checkStatus(status, 101, 199, 'provisional');
+    if (this.ended || this.tx.finalSent) return undefined;
     this.state = 'early';
     const res = this.responseWith(status, options);
     // RFC 3262 §3: a caller that requires 100rel gets every non-100 provisional reliably.
@@ -750,21 +780,48 @@ export class IncomingCall extends Call {
 
   /** End the call with a final response built elsewhere (a digest server's 407, a stateless policy). */
   rejectWith(response: SipResponse): void {
-    if (this.ended || this.tx.finalSent || response.status < 300) return;
-    this.tx.respond(response);
+    checkStatus(response.status, 300, 699, 'rejectWith');
+    if (this.ended || this.tx.finalSent) return;
+    this.sendFinal(response);
     this.finish({ by: 'local', status: response.status, phrase: response.reason, reason: reasonOf(response) }, false);
   }
 
-  /** Reject before answer with a final status (3xx–6xx), optionally with an RFC 3326 Reason. */
-  async reject(status = 486, options: { reason?: ReasonInit; headers?: HeaderInit; phrase?: string } = {}): Promise<void> {
-    if (this.ended || this.tx.finalSent) return;
+  /**
+   * Reject before answer with a final status (3xx–6xx), optionally with an RFC 3326 Reason.
+   * Any other status throws `SipError` `BAD_STATUS` at once (a 2xx here would be an answer
+   * without a dialog, a 1xx no final response at all), sending nothing.
+   */
+  reject(status = 486, options: { reason?: ReasonInit; headers?: HeaderInit; phrase?: string } = {}): Promise<void> {
+    checkStatus(status, 300, 699, 'reject');
+    if (this.ended || this.tx.finalSent) return Promise.resolve();
     const res = createResponse(this.invite, status, { toTag: this.localTag, headers: options.headers, reason: options.phrase });
     if (options.reason) res.append('Reason', formatReason(options.reason));
-    this.tx.respond(res);
+    this.sendFinal(res);
     this.finish({ by: 'local', status, phrase: res.reason, reason: reasonOf(res) }, false);
+    return Promise.resolve();
   }
 
-  async hangup(options: { reason?: ReasonInit; status?: number } = {}): Promise<void> {
+  /** A non-2xx final: close() waits (bounded) for its ACK, so a lost final is still retransmitted (Timer G). */
+  private sendFinal(res: SipResponse): void {
+    const acked = this.core.pendingEnd();
+    this.tx.onConfirmed = acked;
+    this.tx.onTerminated = acked;
+    this.tx.respond(res);
+  }
+
+  shutdown(reason: ReasonInit): void {
+    if (this.ended) return;
+    if (this.state === 'answered') {
+      void this.bye(reason);
+      return;
+    }
+    void this.reject(503, { reason });
+    // A final response sent around this API (tx.respond) leaves nothing to send: end it here.
+    if (!this.ended) this.finish({ by: 'local', reason: parseReason(formatReason(reason)) }, false);
+  }
+
+  /** BYE when answered; before that a final response (`status`, default 480, 3xx–6xx: see reject). */
+  hangup(options: { reason?: ReasonInit; status?: number } = {}): Promise<void> {
     if (this.state === 'answered') return this.bye(options.reason);
     return this.reject(options.status ?? 480, { reason: options.reason });
   }
@@ -773,7 +830,7 @@ export class IncomingCall extends Call {
   handleCancel(cancel: SipRequest): void {
     if (this.ended || this.tx.finalSent) return;
     const res = createResponse(this.invite, 487, { toTag: this.localTag });
-    this.tx.respond(res);
+    this.sendFinal(res);
     this.emit('cancel', cancel);
     this.finish({ by: 'remote', method: 'CANCEL', status: 487, phrase: reasonPhrase(487), reason: reasonOf(cancel) }, false);
   }
@@ -782,6 +839,13 @@ export class IncomingCall extends Call {
     for (const e of this.pendingPracks?.values() ?? []) e.timer?.cancel();
     this.pendingPracks?.clear();
     if (this.earlyDlg && this.earlyDlg !== this.dialog) this.core.unregister(this.earlyDlg);
+  }
+}
+
+/** A status a method may send, or `SipError` `BAD_STATUS` before anything is sent or changed. */
+function checkStatus(status: number, min: number, max: number, method: string): void {
+  if (!Number.isInteger(status) || status < min || status > max) {
+    throw new SipError('BAD_STATUS', `${method}: status ${status} is outside ${min}–${max}`);
   }
 }
 

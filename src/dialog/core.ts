@@ -22,4 +22,9 @@ export interface UserAgentCore {
   register(dialog: Dialog, call: Call): void;
   unregister(dialog: Dialog): void;
   release(call: Call): void;
+  /**
+   * A message that ends a call is out (BYE, CANCEL, a non-2xx final awaiting its ACK): call
+   * the returned function once it is answered or given up. close() waits (bounded) for all.
+   */
+  pendingEnd(): () => void;
 }

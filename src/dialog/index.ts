@@ -16,4 +16,4 @@ export {
   type SendOptions,
 } from './call.js';
 export type { UserAgentCore } from './core.js';
-export { UserAgent, type UserAgentOptions, type UserAgentStats } from './user-agent.js';
+export { UserAgent, type UserAgentCloseOptions, type UserAgentOptions, type UserAgentStats } from './user-agent.js';

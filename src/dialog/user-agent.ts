@@ -22,7 +22,7 @@ import {
   type TransactionLayerOptions,
   type TransactionLayerStats,
 } from '../transaction/index.js';
-import { Call, IncomingCall, OutgoingCall, type CallHandlers, type InviteOptions, type SendOptions } from './call.js';
+import { Call, IncomingCall, OutgoingCall, type CallHandlers, type InviteOptions, type ReasonInit, type SendOptions } from './call.js';
 import type { UserAgentCore } from './core.js';
 import { Dialog, dialogKey } from './dialog.js';
 
@@ -46,6 +46,18 @@ export interface UserAgentOptions {
   tryingAfterMs?: number;
 }
 
+export interface UserAgentCloseOptions {
+  /** RFC 3326 Reason on every BYE, CANCEL and final response close() sends (default Q.850 16 "Shutdown"). */
+  reason?: ReasonInit;
+  /**
+   * How long to wait, on the UA's clock, for those to be answered before the transports close
+   * (default 4000 ms: four sends of a BYE over UDP at the default T1).
+   */
+  timeoutMs?: number;
+}
+
+const CLOSE_REASON: ReasonInit = { protocol: 'Q.850', cause: 16, text: 'Shutdown' };
+
 export interface UserAgentStats extends TransactionLayerStats {
   calls: number;
   dialogs: number;
@@ -66,6 +78,10 @@ export class UserAgent implements UserAgentCore {
   private readonly outgoing = new Map<string, OutgoingCall>();
   private readonly incoming = new Map<InviteServerTransaction, IncomingCall>();
   private readonly calls = new Set<Call>();
+  private closing: Promise<void> | undefined;
+  /** Messages ending calls still waiting for their answer (see pendingEnd), and close()'s wake-up. */
+  private unanswered = 0;
+  private wake: (() => void) | undefined;
 
   constructor(options: UserAgentOptions) {
     this.opts = options;
@@ -111,6 +127,7 @@ export class UserAgent implements UserAgentCore {
 
   /** Place a call. Listeners in `options.on` are attached before the INVITE leaves. */
   invite(target: string, options: InviteOptions = {}): OutgoingCall {
+    if (this.closing) throw new SipError('CLOSED', 'the user agent is closing');
     const uri = parseUri(target);
     if (uri.kind !== 'sip' && !options.destination) throw new SipError('NO_DESTINATION', `cannot route to ${target} without a destination`);
     const destination = options.destination ?? targetFromUri(uri as never);
@@ -209,7 +226,18 @@ export class UserAgent implements UserAgentCore {
     const d = Dialog.fromUac(invite, response, destination, this.contactFor(destination));
     d.state = 'confirmed';
     this.resendAck(d, d.createRequest('ACK', { cseq: invite.cseq.seq }));
-    void this.sendInDialog(d, d.createRequest('BYE')).catch(() => undefined);
+    const answered = this.pendingEnd();
+    void this.sendInDialog(d, d.createRequest('BYE')).then(answered, answered);
+  }
+
+  pendingEnd(): () => void {
+    this.unanswered++;
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      if (--this.unanswered === 0) this.wake?.();
+    };
   }
 
   respond2xx(call: Call, tx: InviteServerTransaction, response: SipResponse, dialog: Dialog): void {
@@ -272,6 +300,10 @@ export class UserAgent implements UserAgentCore {
       return;
     }
     if (req.method === 'INVITE') {
+      if (this.closing) {
+        tx.respond(createResponse(req, 503, { headers: { 'Retry-After': '30' } }));
+        return;
+      }
       const call = new IncomingCall(this, req, tx as InviteServerTransaction, source, this.opts.incomingCallHandlers);
       this.calls.add(call);
       this.incoming.set(tx as InviteServerTransaction, call);
@@ -312,8 +344,36 @@ export class UserAgent implements UserAgentCore {
     if (e && last && last.cseq.seq === res.cseq.seq) this.resendAck(e.dialog, last);
   }
 
-  /** Stop everything: transactions terminated, transports closed. */
-  close(): Promise<void> {
-    return this.layer.close();
+  /**
+   * Stop: end every call as its state requires, each with an RFC 3326 Reason — BYE when
+   * answered, CANCEL for an outgoing call not answered yet, 503 for an incoming one — so
+   * every call emits `ended` before close() returns its promise; then wait (bounded, on the
+   * clock) for those to be answered, terminate the transactions and close the transports.
+   * New calls are refused meanwhile (incoming with 503, `invite()` with `CLOSED`).
+   * Calling it again returns the same promise.
+   */
+  close(options: UserAgentCloseOptions = {}): Promise<void> {
+    return (this.closing ??= this.shutdown(options));
+  }
+
+  private async shutdown(options: UserAgentCloseOptions): Promise<void> {
+    const reason = options.reason ?? CLOSE_REASON;
+    for (const call of [...this.calls]) call.shutdown(reason);
+    await this.answersOrTimeout(options.timeoutMs ?? 4000);
+    await this.layer.close();
+  }
+
+  private async answersOrTimeout(ms: number): Promise<void> {
+    if (this.unanswered === 0) return;
+    let timedOut = false;
+    const timer = this.clock.setTimer(ms, () => {
+      timedOut = true;
+      this.wake?.();
+    });
+    // Looked at again after each wake-up: answering one message can send another (a 2xx that
+    // crossed our CANCEL is ACKed and BYEd at once).
+    while (this.unanswered > 0 && !timedOut) await new Promise<void>((resolve) => (this.wake = resolve));
+    this.wake = undefined;
+    timer.cancel();
   }
 }

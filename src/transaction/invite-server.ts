@@ -1,5 +1,6 @@
 import type { SipRequest, SipResponse } from '../parser/index.js';
 import { createResponse } from '../parser/index.js';
+import type { TransportError } from '../transport/index.js';
 import type { Destination, TransactionHost } from './base.js';
 import { ServerTransaction } from './server.js';
 
@@ -16,6 +17,8 @@ export class InviteServerTransaction extends ServerTransaction {
   private st: InviteServerState = 'proceeding';
   /** Set when Timer H fired: the ACK never came. */
   ackTimedOut = false;
+  /** Called when the ACK for a non-2xx final arrives (Completed → Confirmed). */
+  onConfirmed: (() => void) | undefined;
 
   constructor(host: TransactionHost, key: string, request: SipRequest, dest: Destination, tryingAfterMs: number) {
     super(host, key, request, dest);
@@ -71,12 +74,24 @@ export class InviteServerTransaction extends ServerTransaction {
     if (this.st === 'proceeding' || this.st === 'completed') this.resend();
   }
 
+  protected override transportError(err: TransportError): void {
+    if (this.st === 'accepted' && !this.terminated) {
+      // RFC 6026 §7.1, §8.7: Accepted exists to absorb INVITE retransmissions after a 2xx and is
+      // left only when Timer L fires. Ending it on a failed 2xx retransmission would hand the
+      // next INVITE retransmission to the TU as a new call; the TU is told, the state stays.
+      this.onTransportError?.(err, this);
+      return;
+    }
+    super.transportError(err);
+  }
+
   /** An ACK matched this transaction (it acknowledges a non-2xx final). */
   receiveAck(): void {
     if (this.st !== 'completed') return;
     this.st = 'confirmed';
     this.stopTimer('G');
     this.stopTimer('H');
+    this.onConfirmed?.();
     this.startTimer('I', this.reliable ? 0 : this.host.timers.T4, () => this.terminate());
   }
 }

@@ -14,7 +14,7 @@ import {
   type ValidateOptions,
   type ParseLimits,
 } from '../parser/index.js';
-import { RealClock, formatHost, type Clock, type Transport, type TransportAddress, type TransportError } from '../transport/index.js';
+import { RealClock, addressKey, formatHost, type Clock, type Transport, type TransportAddress, type TransportError } from '../transport/index.js';
 import type { Destination, Transaction, TransactionHost } from './base.js';
 import type { ClientTransaction, ClientTransactionUser } from './client.js';
 import { InviteClientTransaction } from './invite-client.js';
@@ -81,6 +81,14 @@ export interface TransactionLayerStats {
   transportErrors: number;
 }
 
+/**
+ * The layer receiving on each transport. A transport has one receiver, so a second layer given
+ * the same transport would silently take every incoming message from the first: it is refused.
+ * Kept on globalThis so that two copies of sipkit in one process (ESM and CJS) share it.
+ */
+const CLAIMS = Symbol.for('sipkit.transport.claims');
+const claims = ((globalThis as Record<symbol, unknown>)[CLAIMS] ??= new WeakMap<Transport, object>()) as WeakMap<Transport, object>;
+
 const PARSE_PHRASE: Record<string, string> = {
   BAD_START_LINE: 'Bad Request-Line',
   BAD_HEADER: 'Bad Header',
@@ -123,6 +131,16 @@ export class TransactionLayer {
 
   constructor(options: TransactionLayerOptions) {
     if (options.transports.length === 0) throw new SipError('NO_TRANSPORT', 'a transaction layer needs at least one transport');
+    for (const t of options.transports) {
+      const owner = claims.get(t);
+      if (owner !== undefined && owner !== this) {
+        throw new SipError(
+          'TRANSPORT_IN_USE',
+          `the ${t.protocol} transport on ${addressKey(t.local)} is already used by another transaction layer (user agent, B2BUA): a transport delivers to one layer; close that one first or bind another transport`,
+        );
+      }
+    }
+    for (const t of options.transports) claims.set(t, this);
     this.opts = options;
     this.user = options.user;
     this.clock = options.clock ?? new RealClock();
@@ -444,9 +462,10 @@ export class TransactionLayer {
     this.user.onRequest(req, tx, source);
   }
 
-  /** Terminate every transaction and close the transports. */
+  /** Terminate every transaction and close the transports (which may then be given to a new layer). */
   async close(): Promise<void> {
     for (const t of [...this.clients.values(), ...this.servers.values()]) t.abort();
+    for (const t of this.transportList) if (claims.get(t) === this) claims.delete(t);
     await Promise.all(this.transportList.map((t) => t.close()));
   }
 }

@@ -10,7 +10,7 @@ export abstract class ServerTransaction extends Transaction {
   protected lastBytes: Uint8Array | undefined;
   /** Status of the last response sent (0: none yet). Kept after the transaction ends. */
   lastStatus = 0;
-  /** Called when a response could not be sent (the transaction is then terminated). */
+  /** Called when a response could not be sent (the transaction is then terminated, except an INVITE server transaction in Accepted: RFC 6026). */
   onTransportError: ((err: TransportError, tx: ServerTransaction) => void) | undefined;
 
   constructor(host: TransactionHost, key: string, request: SipRequest, dest: Destination) {
