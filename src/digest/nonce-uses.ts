@@ -7,6 +7,8 @@
  * nonce is refused (`record` returns false) instead of forgetting an old one. Entries
  * are grouped in buckets by expiry time, so expiring them costs O(expired), not O(size).
  */
+import { DigestError } from './errors.js';
+
 export class NonceUseTable {
   /** Nonce key → last nc accepted (0 for an RFC 2069 response). */
   private readonly lastNc = new Map<number, number>();
@@ -20,7 +22,7 @@ export class NonceUseTable {
     readonly capacity: number,
     ttlMs: number,
   ) {
-    if (!(capacity >= 1)) throw new RangeError('nonce table capacity must be at least 1');
+    if (!(capacity >= 1)) throw new DigestError('BAD_OPTION', 'nonce table capacity must be at least 1');
     // 16 buckets per lifetime: an entry outlives its nonce by at most 1/16 of the TTL.
     this.bucketMs = Math.max(1000, Math.ceil(ttlMs / 16));
   }

@@ -74,7 +74,8 @@ const answered = (call: ReturnType<typeof dial>) =>
 describe('trunk CDR: every authenticated call is one line with its final status', () => {
   it('no route → 404 to the caller and one CDR line with 404; the 407 round and an unknown domain write none', async () => {
     const { trunk, caller, cdr } = await setup();
-    expect(await failed(dial(caller, trunk, '+15551234567', 'nope.trunk.sipkit.test'))).toBe(404);
+    // An unknown domain is challenged like a known one (no enumeration, #14.5): its credentials fail.
+    expect(await failed(dial(caller, trunk, '+15551234567', 'nope.trunk.sipkit.test'))).toBe(407);
     expect(await failed(dial(caller, trunk, '+15551234567'))).toBe(404);
     const lines = await cdr();
     expect(lines).toHaveLength(1);
