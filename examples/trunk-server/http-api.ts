@@ -1,7 +1,26 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { B2bua } from 'sipkit/b2bua';
 import { viewOf } from './call-view.js';
+import type { Logger } from './log.js';
+
+export interface HttpApiOptions {
+  /** Where a request that failed unexpectedly (a 500) is reported. */
+  log?: Logger;
+}
+
+/** A request the API refuses, with the status and stable code it answers with. */
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -20,27 +39,71 @@ function tokenOk(req: IncomingMessage, token: string): boolean {
 }
 
 /**
- * Call tracking: GET /v1.0/calls/{id} and GET /v1.0/calls?status=&trunk_domain=&page_size=&page_token=.
- * Bearer-token auth on everything.
+ * The request-target as a path and a query, without `new URL()` (which throws on
+ * targets such as `//[`). Origin-form and absolute-form are accepted (RFC 9112 §3.2.1, §3.2.2).
  */
-export function createHttpApi(b2bua: B2bua, token: string): Server {
-  return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'method_not_allowed', message: 'only GET' } }, { allow: 'GET' });
-    if (!tokenOk(req, token)) {
-      return send(res, 401, { error: { code: 'unauthorized', message: 'a valid bearer token is required' } }, { 'www-authenticate': 'Bearer' });
-    }
-    const one = /^\/v1\.0\/calls\/([^/]+)$/.exec(url.pathname);
+function parseTarget(raw: string): { path: string; query: URLSearchParams } {
+  const target = raw.replace(/^https?:\/\/[^/?#]*/i, '');
+  if (!target.startsWith('/')) throw new ApiError(400, 'bad_request', 'the request-target must be a path');
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  // URLSearchParams leaves a malformed percent-escape as it is instead of throwing.
+  const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
+  return { path, query };
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new ApiError(400, 'bad_request', 'malformed percent-encoding in the path');
+  }
+}
+
+/** A raw JSON error on a socket the HTTP parser gave up on (no ServerResponse exists there). */
+function rawError(status: number, phrase: string, code: string, message: string): string {
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${phrase}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/** What the HTTP parser's errors are answered with (the rest: 400). */
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'headers_too_large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request_timeout'],
+};
+
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A reset peer gets nothing; nor does a socket whose response has started (it would corrupt it).
+  const pending = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, phrase, code] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request', 'bad_request'];
+  socket.end(rawError(status, phrase, code, status === 400 ? 'malformed HTTP request' : phrase.toLowerCase()));
+}
+
+/**
+ * Call tracking: GET /v1.0/calls/{id} and GET /v1.0/calls?status=&trunk_domain=&page_size=&page_token=.
+ * Bearer-token auth on everything. No request throws out of the handler: a malformed one is a
+ * 4xx JSON error, anything unexpected a logged 500.
+ */
+export function createHttpApi(b2bua: B2bua, token: string, options: HttpApiOptions = {}): Server {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET', { allow: 'GET' });
+    if (!tokenOk(req, token)) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
+    const { path, query } = parseTarget(req.url ?? '/');
+    const one = /^\/v1\.0\/calls\/([^/]+)$/.exec(path);
     if (one) {
-      const r = b2bua.get(decodeURIComponent(one[1]!));
-      if (!r) return send(res, 404, { error: { code: 'not_found', message: 'no such call' } });
+      const r = b2bua.get(decodeSegment(one[1]!));
+      if (!r) throw new ApiError(404, 'not_found', 'no such call');
       return send(res, 200, viewOf(r));
     }
-    if (url.pathname === '/v1.0/calls') {
-      const status = url.searchParams.get('status');
-      const domain = url.searchParams.get('trunk_domain');
-      const size = Math.min(Math.max(Number(url.searchParams.get('page_size') ?? 50) || 50, 1), 500);
-      const start = Math.max(Number(url.searchParams.get('page_token') ?? 0) || 0, 0);
+    if (path === '/v1.0/calls') {
+      const status = query.get('status');
+      const domain = query.get('trunk_domain');
+      const size = Math.min(Math.max(Number(query.get('page_size') ?? 50) || 50, 1), 500);
+      const start = Math.max(Number(query.get('page_token') ?? 0) || 0, 0);
       // Newest first.
       const all = b2bua
         .list()
@@ -49,6 +112,19 @@ export function createHttpApi(b2bua: B2bua, token: string): Server {
       const page = all.slice(start, start + size).map(viewOf);
       return send(res, 200, { result: page, next_page_token: start + size < all.length ? String(start + size) : null });
     }
-    return send(res, 404, { error: { code: 'not_found', message: 'unknown path' } });
+    throw new ApiError(404, 'not_found', 'unknown path');
+  };
+
+  const server = createServer((req, res) => {
+    try {
+      handle(req, res);
+    } catch (err) {
+      if (err instanceof ApiError) return send(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
+      options.log?.('error', 'http.failed', { method: req.method, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      if (res.headersSent) res.destroy();
+      else send(res, 500, { error: { code: 'internal', message: 'internal error' } });
+    }
   });
+  server.on('clientError', onClientError);
+  return server;
 }
