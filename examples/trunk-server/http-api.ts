@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { B2bua } from 'sipkit/b2bua';
+import { CallIndex, CursorError, type CallSource } from './call-index.js';
 import { viewOf } from './call-view.js';
 import type { Logger } from './log.js';
 
@@ -88,7 +88,8 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  * Bearer-token auth on everything. No request throws out of the handler: a malformed one is a
  * 4xx JSON error, anything unexpected a logged 500.
  */
-export function createHttpApi(b2bua: B2bua, token: string, options: HttpApiOptions = {}): Server {
+export function createHttpApi(b2bua: CallSource, token: string, options: HttpApiOptions = {}): Server {
+  const index = new CallIndex(b2bua);
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET', { allow: 'GET' });
     if (!tokenOk(req, token)) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
@@ -100,17 +101,16 @@ export function createHttpApi(b2bua: B2bua, token: string, options: HttpApiOptio
       return send(res, 200, viewOf(r));
     }
     if (path === '/v1.0/calls') {
-      const status = query.get('status');
-      const domain = query.get('trunk_domain');
       const size = Math.min(Math.max(Number(query.get('page_size') ?? 50) || 50, 1), 500);
-      const start = Math.max(Number(query.get('page_token') ?? 0) || 0, 0);
-      // Newest first.
-      const all = b2bua
-        .list()
-        .reverse()
-        .filter((r) => (!status || r.state === status) && (!domain || r.tags.domain === domain));
-      const page = all.slice(start, start + size).map(viewOf);
-      return send(res, 200, { result: page, next_page_token: start + size < all.length ? String(start + size) : null });
+      const filter = { status: query.get('status') ?? undefined, domain: query.get('trunk_domain') ?? undefined };
+      let page;
+      try {
+        page = index.page(filter, size, query.get('page_token') || undefined);
+      } catch (err) {
+        if (err instanceof CursorError) throw new ApiError(400, err.code, err.message);
+        throw err;
+      }
+      return send(res, 200, { result: page.records.map(viewOf), next_page_token: page.next });
     }
     throw new ApiError(404, 'not_found', 'unknown path');
   };
@@ -126,5 +126,6 @@ export function createHttpApi(b2bua: B2bua, token: string, options: HttpApiOptio
     }
   });
   server.on('clientError', onClientError);
+  server.on('close', () => index.close());
   return server;
 }
