@@ -1,7 +1,15 @@
-import type { B2bua, CallRecord } from 'sipkit/b2bua';
+import type { CallRecord } from 'sipkit/b2bua';
 
-/** What the index follows: a B2BUA's stored records and the events that change them. */
-export type CallSource = Pick<B2bua, 'get' | 'list' | 'on' | 'off'>;
+type RecordEvent = 'call' | 'update' | 'end';
+
+/** What the index follows: a B2BUA's stored records and the events that change them (a `B2bua` is one). */
+export interface CallSource {
+  get(id: string): CallRecord | undefined;
+  /** Oldest first. */
+  list(): CallRecord[];
+  on(event: RecordEvent, fn: (record: CallRecord) => void): unknown;
+  off(event: RecordEvent, fn: (record: CallRecord) => void): unknown;
+}
 
 /** Chunks split beyond twice this, so an insert or delete moves at most ~2×CHUNK numbers. */
 const CHUNK = 256;

@@ -8,6 +8,16 @@ import type { Logger } from './log.js';
 export interface HttpApiOptions {
   /** Where a request that failed unexpectedly (a 500) is reported. */
   log?: Logger;
+  /** Open connections at most; beyond, a new one is closed at once (default 256). */
+  maxConnections?: number;
+  /** The whole header block must arrive within this (default 10 s; 408 otherwise). */
+  headersTimeoutMs?: number;
+  /** The whole request must arrive within this (default 30 s; 408 otherwise). */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this (default 5 s). */
+  keepAliveTimeoutMs?: number;
+  /** How often the two request timeouts are checked (default 1 s; Node's own is 30 s). */
+  timeoutCheckIntervalMs?: number;
 }
 
 /** A request the API refuses, with the status and stable code it answers with. */
@@ -115,7 +125,7 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
     throw new ApiError(404, 'not_found', 'unknown path');
   };
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     try {
       handle(req, res);
     } catch (err) {
@@ -124,7 +134,18 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
       if (res.headersSent) res.destroy();
       else send(res, 500, { error: { code: 'internal', message: 'internal error' } });
     }
-  });
+  };
+  const server = createServer(
+    {
+      headersTimeout: options.headersTimeoutMs ?? 10_000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      connectionsCheckingInterval: options.timeoutCheckIntervalMs ?? 1_000,
+    },
+    onRequest,
+  );
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
+  // The API shares the SIP event loop: a bounded number of connections bounds the work one burst can queue.
+  server.maxConnections = options.maxConnections ?? 256;
   server.on('clientError', onClientError);
   server.on('close', () => index.close());
   return server;

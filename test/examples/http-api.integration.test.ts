@@ -1,7 +1,10 @@
 import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Server } from 'node:http';
+import type { CallSource } from '../../examples/trunk-server/call-index.js';
 import { validateConfig } from '../../examples/trunk-server/config.js';
+import { createHttpApi, type HttpApiOptions } from '../../examples/trunk-server/http-api.js';
 import { startTrunk, type TrunkServer } from '../../examples/trunk-server/server.js';
 
 interface RawResponse {
@@ -176,4 +179,69 @@ describe('trunk HTTP API: malformed requests never crash it (issue #14)', () => 
     expect(errors).toEqual([]);
     await stillUp(port);
   }, 90_000);
+});
+
+describe('trunk HTTP API: bounded connections and request times (issue #14 item 15)', () => {
+  const empty: CallSource = { get: () => undefined, list: () => [], on: () => undefined, off: () => undefined };
+
+  async function api(options: HttpApiOptions): Promise<{ server: Server; port: number }> {
+    const server = createHttpApi(empty, 'tok', options);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    stops.push(async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    });
+    return { server, port: (server.address() as { port: number }).port };
+  }
+
+  /** A connection that has sent half a request and waits. */
+  async function hold(port: number): Promise<ReturnType<typeof connect>> {
+    const s = connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    s.on('error', () => undefined);
+    s.write('GET /v1.0/calls HTTP/1.1\r\nHost: x\r\n');
+    stops.push(async () => void s.destroy());
+    return s;
+  }
+
+  it('beyond maxConnections a new connection is closed unanswered; once one closes, requests are served again', async () => {
+    const { server, port } = await api({ maxConnections: 2 });
+    const dropped = new Promise((r) => server.once('drop', r));
+    const a = await hold(port);
+    await hold(port);
+    await expect(rawRequest(port, get('/v1.0/calls'))).rejects.toThrow(/closed without a whole response/);
+    await dropped;
+    a.destroy();
+    // The server sees the close on its next turn; ask until it has (bounded).
+    for (let n = 0; ; n++) {
+      const r = await rawRequest(port, get('/v1.0/calls')).catch(() => undefined);
+      if (r) {
+        expect(r).toMatchObject({ status: 200, json: { result: [] } });
+        break;
+      }
+      if (n === 50) throw new Error('never served again');
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  });
+
+  it('a header block that does not finish within headersTimeout gets a JSON 408 and the connection is closed', async () => {
+    const { port } = await api({ headersTimeoutMs: 200, requestTimeoutMs: 400, timeoutCheckIntervalMs: 50 });
+    // Half a request; the other half never comes.
+    const r = await rawRequest(port, 'GET /v1.0/calls HTTP/1.1\r\nHost: x\r\n', 5_000);
+    expect(r).toMatchObject({ status: 408, headers: { connection: 'close' }, json: { error: { code: 'request_timeout' } } });
+  });
+
+  it('an idle keep-alive connection is closed after keepAliveTimeout', async () => {
+    const { port } = await api({ keepAliveTimeoutMs: 100 });
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    stops.push(async () => void s.destroy());
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    s.write('GET /v1.0/calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n');
+    const bound = new Promise<'open'>((r) => setTimeout(() => r('open'), 3_000));
+    expect(await Promise.race([closed.then(() => 'closed' as const), bound])).toBe('closed');
+    expect(got).toMatch(/^HTTP\/1\.1 200 /);
+  });
 });
