@@ -1,6 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import type { CallRecord } from 'sipkit/b2bua';
 import { CallIndex, CursorError, type CallSource } from './call-index.js';
 import { viewOf } from './call-view.js';
 import type { Logger } from './log.js';
@@ -18,6 +20,10 @@ export interface HttpApiOptions {
   keepAliveTimeoutMs?: number;
   /** How often the two request timeouts are checked (default 1 s; Node's own is 30 s). */
   timeoutCheckIntervalMs?: number;
+  /** Requests are answered in turns of at most about this long, with SIP I/O between turns (default 5 ms). */
+  turnMs?: number;
+  /** Requests waiting for a turn at most; beyond, 503 (default 1024). */
+  maxQueued?: number;
 }
 
 /** A request the API refuses, with the status and stable code it answers with. */
@@ -33,7 +39,10 @@ class ApiError extends Error {
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
+  sendJson(res, status, JSON.stringify(body), headers);
+}
+
+function sendJson(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
@@ -97,9 +106,23 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  * Call tracking: GET /v1.0/calls/{id} and GET /v1.0/calls?status=&trunk_domain=&page_size=&page_token=.
  * Bearer-token auth on everything. No request throws out of the handler: a malformed one is a
  * 4xx JSON error, anything unexpected a logged 500.
+ *
+ * The API runs on the SIP event loop, so what a request costs is bounded: lists come from a
+ * `CallIndex` (a page costs its length, not the number of stored calls), each call's JSON is
+ * made once per change, and requests are answered in short turns with SIP I/O in between.
  */
 export function createHttpApi(b2bua: CallSource, token: string, options: HttpApiOptions = {}): Server {
   const index = new CallIndex(b2bua);
+  // Every change of a record is an `update` (or `end`) event of the B2BUA: its JSON is made again on the next read.
+  const views = new WeakMap<CallRecord, string>();
+  const forget = (r: CallRecord) => void views.delete(r);
+  b2bua.on('update', forget);
+  b2bua.on('end', forget);
+  const jsonOf = (r: CallRecord): string => {
+    let j = views.get(r);
+    if (j === undefined) views.set(r, (j = JSON.stringify(viewOf(r))));
+    return j;
+  };
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET', { allow: 'GET' });
     if (!tokenOk(req, token)) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
@@ -108,7 +131,7 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
     if (one) {
       const r = b2bua.get(decodeSegment(one[1]!));
       if (!r) throw new ApiError(404, 'not_found', 'no such call');
-      return send(res, 200, viewOf(r));
+      return sendJson(res, 200, jsonOf(r));
     }
     if (path === '/v1.0/calls') {
       const size = Math.min(Math.max(Number(query.get('page_size') ?? 50) || 50, 1), 500);
@@ -120,7 +143,7 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
         if (err instanceof CursorError) throw new ApiError(400, err.code, err.message);
         throw err;
       }
-      return send(res, 200, { result: page.records.map(viewOf), next_page_token: page.next });
+      return sendJson(res, 200, `{"result":[${page.records.map(jsonOf).join(',')}],"next_page_token":${JSON.stringify(page.next)}}`);
     }
     throw new ApiError(404, 'not_found', 'unknown path');
   };
@@ -135,18 +158,45 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
       else send(res, 500, { error: { code: 'internal', message: 'internal error' } });
     }
   };
+  // Requests wait for a turn; a turn answers them until turnMs has passed, then yields to the loop.
+  const turnMs = options.turnMs ?? 5;
+  const maxQueued = options.maxQueued ?? 1024;
+  const queue: Array<[IncomingMessage, ServerResponse]> = [];
+  let turnPending = false;
+  const turn = (): void => {
+    turnPending = false;
+    const until = performance.now() + turnMs;
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      if (!next[1].destroyed) onRequest(next[0], next[1]);
+      if (performance.now() >= until) break;
+    }
+    if (queue.length > 0) schedule();
+  };
+  const schedule = (): void => {
+    if (turnPending) return;
+    turnPending = true;
+    setImmediate(turn);
+  };
   const server = createServer(
     {
       headersTimeout: options.headersTimeoutMs ?? 10_000,
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       connectionsCheckingInterval: options.timeoutCheckIntervalMs ?? 1_000,
     },
-    onRequest,
+    (req, res) => {
+      if (queue.length >= maxQueued) return send(res, 503, { error: { code: 'busy', message: 'too many requests waiting' } }, { 'retry-after': '1' });
+      queue.push([req, res]);
+      schedule();
+    },
   );
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
   // The API shares the SIP event loop: a bounded number of connections bounds the work one burst can queue.
   server.maxConnections = options.maxConnections ?? 256;
   server.on('clientError', onClientError);
-  server.on('close', () => index.close());
+  server.on('close', () => {
+    index.close();
+    b2bua.off('update', forget);
+    b2bua.off('end', forget);
+  });
   return server;
 }

@@ -1,10 +1,17 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CallRecord } from '../../src/b2bua/index.js';
 import { Emitter } from '../../src/util/events.js';
 import { CallIndex, CursorError, SeqList, type CallFilter } from '../../examples/trunk-server/call-index.js';
+import { viewOf } from '../../examples/trunk-server/call-view.js';
 import { createHttpApi } from '../../examples/trunk-server/http-api.js';
 import { placeCall, run, trunk } from '../support/b2bua-harness.js';
+
+// viewOf, counted (and otherwise itself).
+vi.mock('../../examples/trunk-server/call-view.js', async (real) => {
+  const m = await real<typeof import('../../examples/trunk-server/call-view.js')>();
+  return { ...m, viewOf: vi.fn(m.viewOf) };
+});
 
 type State = CallRecord['state'];
 
@@ -241,5 +248,24 @@ describe('trunk HTTP API over the index', () => {
     expect(seen).toEqual(Array.from({ length: 15 }, (_, i) => `call-${29 - 2 * i}`));
     expect(b.listCalls).toBe(scansAtStart);
     expect(await api('?page_token=6')).toMatchObject({ status: 400, body: { error: { code: 'invalid_page_token' } } });
+  });
+
+  it("makes each call's JSON once per change, and a change shows at once", async () => {
+    const b = new FakeB2bua(100);
+    const recs = Array.from({ length: 30 }, (_, i) => record(i, 'answered', 'a.x'));
+    recs.forEach((r) => b.add(r));
+    const server = createHttpApi(b, 'tok');
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const api = async (path: string) => (await (await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: 'Bearer tok' } })).json()) as any;
+    vi.mocked(viewOf).mockClear();
+    for (let n = 0; n < 10; n++) expect((await api('/v1.0/calls')).result).toHaveLength(30);
+    expect(await api('/v1.0/calls/call-7')).toMatchObject({ id: 'call-7', status: 'answered' });
+    expect(viewOf).toHaveBeenCalledTimes(30);
+    b.set(recs[7]!, 'hangup');
+    expect(await api('/v1.0/calls/call-7')).toMatchObject({ id: 'call-7', status: 'hangup' });
+    expect((await api('/v1.0/calls?status=hangup')).result).toEqual([expect.objectContaining({ id: 'call-7', status: 'hangup' })]);
+    expect(viewOf).toHaveBeenCalledTimes(31);
   });
 });

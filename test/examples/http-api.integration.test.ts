@@ -13,6 +13,8 @@ interface RawResponse {
   body: string;
   /** The body parsed, when the content-type is JSON. */
   json: any;
+  /** Bytes of the stream this response took. */
+  length: number;
 }
 
 /**
@@ -72,7 +74,38 @@ function parse(all: Buffer): RawResponse | undefined {
   if (bodyBytes.length < length) return undefined;
   const body = bodyBytes.subarray(0, length).toString('utf8');
   const json = /^application\/json\b/.test(headers['content-type'] ?? '') ? JSON.parse(body) : undefined;
-  return { status: Number(m[1]), headers, body, json };
+  return { status: Number(m[1]), headers, body, json, length: end + 4 + length };
+}
+
+/** Write `request` (several pipelined requests) and read `count` responses off the one connection. */
+function pipelined(port: number, request: string, count: number, timeoutMs = 5_000): Promise<RawResponse[]> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    const out: RawResponse[] = [];
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`${out.length} of ${count} responses in ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.on('error', reject);
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      try {
+        for (let r = parse(buf); r; r = parse(buf)) {
+          out.push(r);
+          buf = buf.subarray(r.length);
+        }
+      } catch (e) {
+        reject(e as Error);
+      }
+      if (out.length >= count) {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(out);
+      }
+    });
+    sock.write(request);
+  });
 }
 
 const stops: Array<() => Promise<void>> = [];
@@ -181,7 +214,7 @@ describe('trunk HTTP API: malformed requests never crash it (issue #14)', () => 
   }, 90_000);
 });
 
-describe('trunk HTTP API: bounded connections and request times (issue #14 item 15)', () => {
+describe('trunk HTTP API: bounded connections, request times and turns (issue #14 item 15)', () => {
   const empty: CallSource = { get: () => undefined, list: () => [], on: () => undefined, off: () => undefined };
 
   async function api(options: HttpApiOptions): Promise<{ server: Server; port: number }> {
@@ -243,5 +276,39 @@ describe('trunk HTTP API: bounded connections and request times (issue #14 item 
     const bound = new Promise<'open'>((r) => setTimeout(() => r('open'), 3_000));
     expect(await Promise.race([closed.then(() => 'closed' as const), bound])).toBe('closed');
     expect(got).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('requests are answered in turns with the event loop running between them, not all in one go', async () => {
+    // A loop-turn counter, and the turn each request is served in (a lookup by id reads get()).
+    let turns = 0;
+    const servedIn: number[] = [];
+    const source: CallSource = { ...empty, get: () => void servedIn.push(turns) };
+    const server = createHttpApi(source, 'tok', { turnMs: 0 });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    stops.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as { port: number }).port;
+    let ticking = true;
+    const tick = () => {
+      turns++;
+      if (ticking && turns < 100_000) setImmediate(tick);
+    };
+    setImmediate(tick);
+    // Six pipelined requests in one write reach the server in one read.
+    const req = 'GET /v1.0/calls/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n';
+    const res = await pipelined(port, req.repeat(6), 6);
+    ticking = false;
+    expect(res.map((r) => r.status)).toEqual([404, 404, 404, 404, 404, 404]);
+    expect(servedIn).toHaveLength(6);
+    // Each in a turn of its own.
+    expect(new Set(servedIn).size).toBe(6);
+  });
+
+  it('beyond maxQueued waiting requests, a JSON 503 with Retry-After', async () => {
+    const { port } = await api({ maxQueued: 2 });
+    const req = 'GET /v1.0/calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n';
+    const res = await pipelined(port, req.repeat(5), 5);
+    expect(res.map((r) => r.status)).toEqual([200, 200, 503, 503, 503]);
+    expect(res[2]).toMatchObject({ headers: { 'retry-after': '1' }, json: { error: { code: 'busy' } } });
+    expect(await rawRequest(port, get('/v1.0/calls'))).toMatchObject({ status: 200 });
   });
 });
