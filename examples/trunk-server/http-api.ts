@@ -62,7 +62,8 @@ function tokenOk(req: IncomingMessage, token: string): boolean {
  * targets such as `//[`). Origin-form and absolute-form are accepted (RFC 9112 §3.2.1, §3.2.2).
  */
 function parseTarget(raw: string): { path: string; query: URLSearchParams } {
-  const target = raw.replace(/^https?:\/\/[^/?#]*/i, '');
+  let target = raw.replace(/^https?:\/\/[^/?#]*/i, '');
+  if (target !== raw && !target.startsWith('/')) target = '/' + target; // http://host?q names the path '/'
   if (!target.startsWith('/')) throw new ApiError(400, 'bad_request', 'the request-target must be a path');
   const q = target.indexOf('?');
   const path = q < 0 ? target : target.slice(0, q);
@@ -134,7 +135,8 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
       return sendJson(res, 200, jsonOf(r));
     }
     if (path === '/v1.0/calls') {
-      const size = Math.min(Math.max(Number(query.get('page_size') ?? 50) || 50, 1), 500);
+      // Whole numbers only: a page of 2.5 would never be full, and would list everything.
+      const size = Math.floor(Math.min(Math.max(Number(query.get('page_size') ?? 50) || 50, 1), 500));
       const filter = { status: query.get('status') ?? undefined, domain: query.get('trunk_domain') ?? undefined };
       let page;
       try {

@@ -248,6 +248,13 @@ describe('trunk HTTP API over the index', () => {
     expect(seen).toEqual(Array.from({ length: 15 }, (_, i) => `call-${29 - 2 * i}`));
     expect(b.listCalls).toBe(scansAtStart);
     expect(await api('?page_token=6')).toMatchObject({ status: 400, body: { error: { code: 'invalid_page_token' } } });
+    // page_size is a whole number from 1 to 500: 2.5 is 2 (a page that is never full would list everything).
+    const frac = await api('?page_size=2.5');
+    expect(frac.body.result).toHaveLength(2);
+    expect(frac.body.next_page_token).toEqual(expect.any(String));
+    expect((await api('?page_size=0.5')).body.result).toHaveLength(1);
+    expect((await api('?page_size=-3')).body.result).toHaveLength(1);
+    expect((await api('?page_size=1e9')).body.result).toHaveLength(b.records.size); // capped at 500
   });
 
   it("makes each call's JSON once per change, and a change shows at once", async () => {
