@@ -1,10 +1,48 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { B2bua } from 'sipkit/b2bua';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import type { CallRecord } from 'sipkit/b2bua';
+import { CallIndex, CursorError, type CallSource } from './call-index.js';
 import { viewOf } from './call-view.js';
+import type { Logger } from './log.js';
+
+export interface HttpApiOptions {
+  /** Where a request that failed unexpectedly (a 500) is reported. */
+  log?: Logger;
+  /** Open connections at most; beyond, a new one is closed at once (default 256). */
+  maxConnections?: number;
+  /** The whole header block must arrive within this (default 10 s; 408 otherwise). */
+  headersTimeoutMs?: number;
+  /** The whole request must arrive within this (default 30 s; 408 otherwise). */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this (default 5 s). */
+  keepAliveTimeoutMs?: number;
+  /** How often the two request timeouts are checked (default 1 s; Node's own is 30 s). */
+  timeoutCheckIntervalMs?: number;
+  /** Requests are answered in turns of at most about this long, with SIP I/O between turns (default 5 ms). */
+  turnMs?: number;
+  /** Requests waiting for a turn at most; beyond, 503 (default 1024). */
+  maxQueued?: number;
+}
+
+/** A request the API refuses, with the status and stable code it answers with. */
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
+  sendJson(res, status, JSON.stringify(body), headers);
+}
+
+function sendJson(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
@@ -20,35 +58,147 @@ function tokenOk(req: IncomingMessage, token: string): boolean {
 }
 
 /**
- * Call tracking: GET /v1.0/calls/{id} and GET /v1.0/calls?status=&trunk_domain=&page_size=&page_token=.
- * Bearer-token auth on everything.
+ * The request-target as a path and a query, without `new URL()` (which throws on
+ * targets such as `//[`). Origin-form and absolute-form are accepted (RFC 9112 §3.2.1, §3.2.2).
  */
-export function createHttpApi(b2bua: B2bua, token: string): Server {
-  return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (req.method !== 'GET') return send(res, 405, { error: { code: 'method_not_allowed', message: 'only GET' } }, { allow: 'GET' });
-    if (!tokenOk(req, token)) {
-      return send(res, 401, { error: { code: 'unauthorized', message: 'a valid bearer token is required' } }, { 'www-authenticate': 'Bearer' });
-    }
-    const one = /^\/v1\.0\/calls\/([^/]+)$/.exec(url.pathname);
+function parseTarget(raw: string): { path: string; query: URLSearchParams } {
+  let target = raw.replace(/^https?:\/\/[^/?#]*/i, '');
+  if (target !== raw && !target.startsWith('/')) target = '/' + target; // http://host?q names the path '/'
+  if (!target.startsWith('/')) throw new ApiError(400, 'bad_request', 'the request-target must be a path');
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  // URLSearchParams leaves a malformed percent-escape as it is instead of throwing.
+  const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
+  return { path, query };
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new ApiError(400, 'bad_request', 'malformed percent-encoding in the path');
+  }
+}
+
+/** A raw JSON error on a socket the HTTP parser gave up on (no ServerResponse exists there). */
+function rawError(status: number, phrase: string, code: string, message: string): string {
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${phrase}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/** What the HTTP parser's errors are answered with (the rest: 400). */
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'headers_too_large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request_timeout'],
+};
+
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A reset peer gets nothing; nor does a socket whose response has started (it would corrupt it).
+  const pending = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, phrase, code] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request', 'bad_request'];
+  socket.end(rawError(status, phrase, code, status === 400 ? 'malformed HTTP request' : phrase.toLowerCase()));
+}
+
+/**
+ * Call tracking: GET /v1.0/calls/{id} and GET /v1.0/calls?status=&trunk_domain=&page_size=&page_token=.
+ * Bearer-token auth on everything. No request throws out of the handler: a malformed one is a
+ * 4xx JSON error, anything unexpected a logged 500.
+ *
+ * The API runs on the SIP event loop, so what a request costs is bounded: lists come from a
+ * `CallIndex` (a page costs its length, not the number of stored calls), each call's JSON is
+ * made once per change, and requests are answered in short turns with SIP I/O in between.
+ */
+export function createHttpApi(b2bua: CallSource, token: string, options: HttpApiOptions = {}): Server {
+  const index = new CallIndex(b2bua);
+  // Every change of a record is an `update` (or `end`) event of the B2BUA: its JSON is made again on the next read.
+  const views = new WeakMap<CallRecord, string>();
+  const forget = (r: CallRecord) => void views.delete(r);
+  b2bua.on('update', forget);
+  b2bua.on('end', forget);
+  const jsonOf = (r: CallRecord): string => {
+    let j = views.get(r);
+    if (j === undefined) views.set(r, (j = JSON.stringify(viewOf(r))));
+    return j;
+  };
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET', { allow: 'GET' });
+    if (!tokenOk(req, token)) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
+    const { path, query } = parseTarget(req.url ?? '/');
+    const one = /^\/v1\.0\/calls\/([^/]+)$/.exec(path);
     if (one) {
-      const r = b2bua.get(decodeURIComponent(one[1]!));
-      if (!r) return send(res, 404, { error: { code: 'not_found', message: 'no such call' } });
-      return send(res, 200, viewOf(r));
+      const r = b2bua.get(decodeSegment(one[1]!));
+      if (!r) throw new ApiError(404, 'not_found', 'no such call');
+      return sendJson(res, 200, jsonOf(r));
     }
-    if (url.pathname === '/v1.0/calls') {
-      const status = url.searchParams.get('status');
-      const domain = url.searchParams.get('trunk_domain');
-      const size = Math.min(Math.max(Number(url.searchParams.get('page_size') ?? 50) || 50, 1), 500);
-      const start = Math.max(Number(url.searchParams.get('page_token') ?? 0) || 0, 0);
-      // Newest first.
-      const all = b2bua
-        .list()
-        .reverse()
-        .filter((r) => (!status || r.state === status) && (!domain || r.tags.domain === domain));
-      const page = all.slice(start, start + size).map(viewOf);
-      return send(res, 200, { result: page, next_page_token: start + size < all.length ? String(start + size) : null });
+    if (path === '/v1.0/calls') {
+      // Whole numbers only: a page of 2.5 would never be full, and would list everything.
+      const size = Math.floor(Math.min(Math.max(Number(query.get('page_size') ?? 50) || 50, 1), 500));
+      const filter = { status: query.get('status') ?? undefined, domain: query.get('trunk_domain') ?? undefined };
+      let page;
+      try {
+        page = index.page(filter, size, query.get('page_token') || undefined);
+      } catch (err) {
+        if (err instanceof CursorError) throw new ApiError(400, err.code, err.message);
+        throw err;
+      }
+      return sendJson(res, 200, `{"result":[${page.records.map(jsonOf).join(',')}],"next_page_token":${JSON.stringify(page.next)}}`);
     }
-    return send(res, 404, { error: { code: 'not_found', message: 'unknown path' } });
+    throw new ApiError(404, 'not_found', 'unknown path');
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    try {
+      handle(req, res);
+    } catch (err) {
+      if (err instanceof ApiError) return send(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
+      options.log?.('error', 'http.failed', { method: req.method, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      if (res.headersSent) res.destroy();
+      else send(res, 500, { error: { code: 'internal', message: 'internal error' } });
+    }
+  };
+  // Requests wait for a turn; a turn answers them until turnMs has passed, then yields to the loop.
+  const turnMs = options.turnMs ?? 5;
+  const maxQueued = options.maxQueued ?? 1024;
+  const queue: Array<[IncomingMessage, ServerResponse]> = [];
+  let turnPending = false;
+  const turn = (): void => {
+    turnPending = false;
+    const until = performance.now() + turnMs;
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      if (!next[1].destroyed) onRequest(next[0], next[1]);
+      if (performance.now() >= until) break;
+    }
+    if (queue.length > 0) schedule();
+  };
+  const schedule = (): void => {
+    if (turnPending) return;
+    turnPending = true;
+    setImmediate(turn);
+  };
+  const server = createServer(
+    {
+      headersTimeout: options.headersTimeoutMs ?? 10_000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      connectionsCheckingInterval: options.timeoutCheckIntervalMs ?? 1_000,
+    },
+    (req, res) => {
+      if (queue.length >= maxQueued) return send(res, 503, { error: { code: 'busy', message: 'too many requests waiting' } }, { 'retry-after': '1' });
+      queue.push([req, res]);
+      schedule();
+    },
+  );
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
+  // The API shares the SIP event loop: a bounded number of connections bounds the work one burst can queue.
+  server.maxConnections = options.maxConnections ?? 256;
+  server.on('clientError', onClientError);
+  server.on('close', () => {
+    index.close();
+    b2bua.off('update', forget);
+    b2bua.off('end', forget);
   });
+  return server;
 }

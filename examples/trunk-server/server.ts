@@ -162,7 +162,7 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     }
   });
 
-  const http = createHttpApi(b2bua, config.http.token);
+  const http = createHttpApi(b2bua, config.http.token, { log });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.http.port, config.http.host, () => resolve());
