@@ -17,6 +17,9 @@ export interface CallView {
   hangup_code: number | null;
   hangup_reason: string | null;
   q850_cause: number | null;
+  /** After a BYE from one leg: what became of the BYE relayed to the other (pending, answered, timeout, transport-error). */
+  relayed_bye: string | null;
+  relayed_bye_status: number | null;
   a_leg_call_id: string;
   b_leg_call_id: string | null;
   b_leg_target: string | null;
@@ -41,6 +44,8 @@ export function viewOf(r: CallRecord): CallView {
     hangup_code: r.hangup?.status ?? null,
     hangup_reason: r.hangup?.phrase ?? null,
     q850_cause: r.hangup?.q850 ?? null,
+    relayed_bye: r.hangup?.relayedBye?.outcome ?? null,
+    relayed_bye_status: r.hangup?.relayedBye?.status ?? null,
     a_leg_call_id: r.aLeg.callId,
     b_leg_call_id: r.bLeg.callId ?? null,
     b_leg_target: r.bLeg.target ?? null,

@@ -58,6 +58,12 @@ export interface TrunkConfig {
   noAnswerStatus: 408 | 480;
   domains: Record<string, DomainConfig>;
   cdr: { path: string | null };
+  /**
+   * Calls up are written here (JSON lines) so that after a crash or SIGKILL the next start
+   * ends them: a BYE to both legs with `Reason: Q.850;cause=<cause>`. null: no journal.
+   * `fsync` flushes each line to disk (survives a power loss, not only a killed process).
+   */
+  journal: { path: string | null; cause: number; fsync: boolean };
   limits: { maxCalls: number; maxCallsPerSource: number };
   timers: { T1: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
@@ -88,6 +94,7 @@ export function defaultConfig(): TrunkConfig {
       },
     },
     cdr: { path: 'cdr.jsonl' },
+    journal: { path: 'trunk-journal.jsonl', cause: 41, fsync: false },
     limits: { maxCalls: 10_000, maxCallsPerSource: 1_000 },
     timers: { T1: 500 },
     log: { level: 'info' },
@@ -128,6 +135,11 @@ function algorithmList(v: unknown, field: string): DigestAlgorithm[] {
   const list = v.map((x, i) => oneOf(x, `${field}[${i}]`, DIGEST_ALGORITHMS));
   if (new Set(list).size !== list.length) throw new ConfigError(field, 'lists an algorithm twice');
   return list;
+}
+
+function bool(v: unknown, field: string): boolean {
+  if (typeof v !== 'boolean') throw new ConfigError(field, 'must be true or false');
+  return v;
 }
 
 function oneOf<T extends string>(v: unknown, field: string, values: readonly T[]): T {
@@ -190,7 +202,7 @@ function validateMedia(j: Json, c: TrunkConfig): void {
 export function validateConfig(input: unknown): TrunkConfig {
   const c = defaultConfig();
   const j = obj(input, '(root)');
-  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'cdr', 'limits', 'timers', 'log', 'shutdown']);
+  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown']);
   for (const k of Object.keys(j)) if (!known.has(k)) throw new ConfigError(k, 'unknown key');
   if (j.sip !== undefined) {
     const listen = obj(j.sip, 'sip').listen;
@@ -277,6 +289,18 @@ export function validateConfig(input: unknown): TrunkConfig {
   if (j.cdr !== undefined) {
     const cd = obj(j.cdr, 'cdr');
     c.cdr = { path: cd.path === null ? null : str(cd.path, 'cdr.path') };
+  }
+  // A config file gets a journal only when it asks for one: two trunks sharing a journal
+  // would end each other's calls on restart.
+  c.journal = { path: null, cause: 41, fsync: false };
+  if (j.journal !== undefined) {
+    const jo = obj(j.journal, 'journal');
+    c.journal = {
+      path: jo.path === null || jo.path === undefined ? null : str(jo.path, 'journal.path'),
+      // Q.850 cause values are 1–127 (ITU-T Q.850 §2.2.5).
+      cause: jo.cause === undefined ? 41 : int(jo.cause, 'journal.cause', 1, 127),
+      fsync: jo.fsync === undefined ? false : bool(jo.fsync, 'journal.fsync'),
+    };
   }
   if (j.limits !== undefined) {
     const l = obj(j.limits, 'limits');

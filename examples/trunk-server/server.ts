@@ -5,6 +5,8 @@ import { DigestServer } from 'sipkit/digest';
 import { createResponse, parseUri, type SipRequest, type SipUri } from 'sipkit/parser';
 import { TcpTransport, UdpTransport, type Transport } from 'sipkit/transport';
 import { viewOf } from './call-view.js';
+import { CallJournalFile } from './journal.js';
+import { endJournaledCalls } from './restart.js';
 import type { DomainConfig, TrunkConfig } from './config.js';
 import { createHttpApi } from './http-api.js';
 import { createLogger, type Logger } from './log.js';
@@ -108,8 +110,15 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
   const admitMedia = (req: SipRequest, record: CallRecord, targets: RouteTarget[]): RouteDecision | Promise<RouteDecision> =>
     config.media === 'relay' && targets.length > 0 ? relay.admit(record.id, req.body).then((refused) => refused ?? targets) : targets;
 
+  // The journal is read before the B2BUA exists: the calls the last run left up are ended below.
+  const opened = config.journal.path
+    ? CallJournalFile.open(config.journal.path, { fsync: config.journal.fsync, onError: (err) => log('error', 'journal.write_failed', { error: err.message }) })
+    : undefined;
+  if (opened && opened.journal.skipped > 0) log('warn', 'journal.unreadable_lines', { count: opened.journal.skipped });
+
   const b2bua = new B2bua({
     transports,
+    journal: opened?.journal,
     timers: { T1: config.timers.T1 },
     media,
     noAnswerTimeoutMs: config.noAnswerTimeoutSeconds * 1000,
@@ -161,6 +170,11 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
       cdrWrites = cdrWrites.then(() => appendFile(cdr, line)).catch((err: Error) => log('error', 'cdr.write_failed', { error: err.message }));
     }
   });
+
+  if (opened && opened.up.length > 0) {
+    log('warn', 'journal.ending_calls', { count: opened.up.length, cause: config.journal.cause });
+    endJournaledCalls(b2bua, opened.journal, opened.up, config.journal.cause, log);
+  }
 
   const http = createHttpApi(b2bua, config.http.token, { log });
   await new Promise<void>((resolve, reject) => {

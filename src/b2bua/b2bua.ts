@@ -2,7 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { SipRequest, SipResponse } from '../parser/index.js';
 import type { Clock, Transport } from '../transport/index.js';
 import type { MessageSource, TimerValues, TransactionLayerOptions } from '../transaction/index.js';
-import { UserAgent, type IncomingCall, type OutgoingCall, type ReasonInit, type UserAgentCloseOptions, type UserAgentStats } from '../dialog/index.js';
+import {
+  answerSnapshot,
+  callSnapshot,
+  UserAgent,
+  type DialogSnapshot,
+  type IncomingCall,
+  type OutgoingCall,
+  type ReasonInit,
+  type UserAgentCloseOptions,
+  type UserAgentStats,
+} from '../dialog/index.js';
 import { Emitter } from '../util/events.js';
 import { Bridge, type BridgeHost, type MediaHooks, type RouteTarget } from './bridge.js';
 import { q850For } from './causes.js';
@@ -56,6 +66,25 @@ export interface B2buaOptions {
   userAgent?: string;
   /** Calls kept after they end, for lookups (default 10 000, oldest dropped first). */
   keepRecords?: number;
+  /**
+   * Writes answered calls down so that a restart can end them (see `byeFromSnapshot`).
+   * Called synchronously: `answered` before the caller's 200 leaves, `ended` when the call is over.
+   */
+  journal?: CallJournal;
+}
+
+/** Both legs' dialogs of an answered call, as data. */
+export interface AnsweredCall {
+  record: CallRecord;
+  /** The dialog with the caller (A leg), confirmed by the 200 about to be sent. */
+  caller: DialogSnapshot;
+  /** The dialog with the callee (B leg), confirmed by its 200. */
+  callee: DialogSnapshot;
+}
+
+export interface CallJournal {
+  answered(call: AnsweredCall): void;
+  ended(record: CallRecord): void;
 }
 
 export interface B2buaEvents {
@@ -97,6 +126,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   private readonly active = new Set<Bridge>();
   private readonly perSource = new Map<string, number>();
   private readonly records = new Map<string, CallRecord>();
+  /** Bridges the journal holds an entry for. */
+  private readonly journaled = new Set<Bridge>();
   private accepting = true;
 
   constructor(options: B2buaOptions) {
@@ -244,6 +275,14 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     return b;
   }
 
+  answering(bridge: Bridge, b: OutgoingCall): void {
+    const journal = this.opts.journal;
+    const callee = journal && callSnapshot(b);
+    if (!journal || !callee) return;
+    this.journaled.add(bridge);
+    journal.answered({ record: bridge.record, caller: answerSnapshot(this.ua, bridge.a), callee });
+  }
+
   changed(bridge: Bridge): void {
     this.emit('update', bridge.record);
   }
@@ -255,8 +294,19 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     const n = (this.perSource.get(src) ?? 1) - 1;
     if (n <= 0) this.perSource.delete(src);
     else this.perSource.set(src, n);
+    if (this.journaled.delete(bridge)) this.opts.journal!.ended(bridge.record);
     this.emit('update', bridge.record);
     this.emit('end', bridge.record);
+  }
+
+  /**
+   * Keep the record of a call this B2BUA did not bridge itself — one a restart ended, say —
+   * for lookups and events ('update', then 'end' when its state is hangup).
+   */
+  addRecord(record: CallRecord): void {
+    this.remember(record);
+    this.emit('update', record);
+    if (record.state === 'hangup') this.emit('end', record);
   }
 
   private remember(record: CallRecord): void {

@@ -4,7 +4,7 @@ import { isSynthesized, type ServerTransaction, type Target } from '../transacti
 import { reasonOf, type Call, type HangupCause, type IncomingCall, type OfferAnswer, type OutgoingCall, type ReasonInit } from '../dialog/index.js';
 import { q850For } from './causes.js';
 import { crossHeaders } from './headers.js';
-import type { CallRecord, HangupRecord } from './record.js';
+import type { CallRecord, HangupRecord, RelayedBye } from './record.js';
 
 /** Where the B leg goes: a URI, and optionally an explicit next hop. */
 export interface RouteTarget {
@@ -47,6 +47,8 @@ export interface BridgeHost {
   setTimer(ms: number, fn: () => void): Timer;
   /** Wall-clock time (ms since the epoch) of the injected clock, for the record's timestamps. */
   now(): number;
+  /** B answered and A is about to get its 200: the moment a call journal writes the call down. */
+  answering(bridge: Bridge, b: OutgoingCall): void;
   changed(bridge: Bridge): void;
   finished(bridge: Bridge): void;
 }
@@ -189,6 +191,7 @@ export class Bridge {
       void b.hangup();
       return;
     }
+    this.host.answering(this, b);
     await this.a.answer({ phrase: res.reason, body, headers: crossHeaders(res, this.host.responseHeaders) });
     if (this.a.state !== 'answered') {
       void b.hangup();
@@ -227,16 +230,37 @@ export class Bridge {
   }
 
   /**
-   * A BYE from one leg (held unanswered by the dialog layer): end the other leg
-   * with the same Reason, and let the BYE be answered once that leg has answered.
+   * A BYE from one leg: it is answered at once — that dialog is over whatever the other leg
+   * does (RFC 3261 §15.1.2) — and relayed to the other leg with the same Reason. What became
+   * of the relayed BYE is written into `record.hangup.relayedBye` when its final response
+   * comes (a dead leg: 408 after Timer F), followed by an 'update' of the record.
    */
-  relayBye(from: 'caller' | 'callee', cause: HangupCause): Promise<void> {
-    if (this.done) return Promise.resolve();
+  relayBye(from: 'caller' | 'callee', cause: HangupCause): void {
+    if (this.done) return;
     const other: Call | undefined = from === 'caller' ? this.b : this.a;
     const r = cause.reason;
-    this.end({ by: from, status: undefined, phrase: undefined, q850: r && r.protocol.toUpperCase() === 'Q.850' ? r.cause : 16 });
-    if (!other || other.state !== 'answered') return Promise.resolve();
-    return other.hangup({ reason: reasonInit(r) });
+    const answered = other !== undefined && other.state === 'answered';
+    this.end({
+      by: from,
+      status: undefined,
+      phrase: undefined,
+      q850: r && r.protocol.toUpperCase() === 'Q.850' ? r.cause : 16,
+      ...(answered ? { relayedBye: { to: from === 'caller' ? 'callee' : 'caller', outcome: 'pending' } } : {}),
+    });
+    if (!answered) return;
+    void other.hangup({ reason: reasonInit(r) });
+    const relayed = this.record.hangup!.relayedBye!;
+    const settle = (outcome: RelayedBye['outcome'], status?: number) => {
+      relayed.outcome = outcome;
+      if (status !== undefined) relayed.status = status;
+      this.host.changed(this);
+    };
+    const sent = other.byeResponse;
+    if (!sent) return settle('transport-error');
+    sent.then(
+      (res) => settle(!isSynthesized(res) ? 'answered' : res.status === 408 ? 'timeout' : 'transport-error', res.status),
+      () => settle('transport-error'),
+    );
   }
 
   // ---- A → B -------------------------------------------------------------------------

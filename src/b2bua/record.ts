@@ -9,6 +9,19 @@ export interface HangupRecord {
   phrase: string | undefined;
   /** Q.850 cause: from the Reason header, or derived from the status. */
   q850: number | undefined;
+  /**
+   * A BYE from one leg is answered at once and relayed to the other: what became of the
+   * relayed BYE (absent when no BYE was relayed). `pending` until its final response.
+   */
+  relayedBye?: RelayedBye;
+}
+
+export interface RelayedBye {
+  /** The leg the BYE was relayed to. */
+  to: 'caller' | 'callee';
+  /** answered: a final response came (its status); timeout: none within 64·T1 (Timer F); transport-error: it could not be sent. */
+  outcome: 'pending' | 'answered' | 'timeout' | 'transport-error';
+  status?: number;
 }
 
 /** The record of one bridged call: every change is an event of the B2BUA. */

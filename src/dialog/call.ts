@@ -136,6 +136,11 @@ export abstract class Call extends Emitter<CallEvents> {
   private glareTimer: Timer | undefined;
   /** 2xx retransmission waiting for its ACK (§13.3.1.4), set by the core. */
   ackWait: { cancel(): void } | undefined;
+  /**
+   * The final response to the BYE this side sent, once one was sent: a received one, or a
+   * synthesized 408 (Timer F) or 503 (could not be sent) — tell them apart with `isSynthesized`.
+   */
+  byeResponse: Promise<SipResponse> | undefined;
 
   constructor(core: UserAgentCore, handlers: CallHandlers = {}) {
     super();
@@ -237,7 +242,9 @@ export abstract class Call extends Emitter<CallEvents> {
     // The call is over locally whatever happens to the BYE; a hang-up never rejects.
     const answered = this.core.pendingEnd();
     try {
-      await this.core.sendInDialog(d, d.createRequest('BYE', { headers }));
+      const sent = this.core.sendInDialog(d, d.createRequest('BYE', { headers }));
+      this.byeResponse = sent;
+      await sent;
     } catch {
       // An unroutable dialog (unusable route set or target): nothing more to do.
     } finally {

@@ -17,3 +17,13 @@ export {
 } from './call.js';
 export type { UserAgentCore } from './core.js';
 export { UserAgent, type UserAgentCloseOptions, type UserAgentOptions, type UserAgentStats } from './user-agent.js';
+export {
+  answerSnapshot,
+  byeFromSnapshot,
+  callSnapshot,
+  dialogFromSnapshot,
+  parseDialogSnapshot,
+  snapshotOf,
+  type DialogSnapshot,
+  type SnapshotByeOptions,
+} from './dialog-state.js';

@@ -51,7 +51,7 @@ export type TransportErrorCode =
 export type TransactionErrorCode = 'NO_TRANSPORT' | 'ACK_NOT_A_TRANSACTION' | 'NO_BRANCH' | 'TRANSPORT_IN_USE';
 
 /** Codes of the `SipError`s calls and user agents throw or reject with (sipkit/dialog). */
-export type DialogErrorCode = 'NO_DIALOG' | 'INVITE_PENDING' | 'PRACK_TIMEOUT' | 'NO_DESTINATION' | 'BAD_STATUS' | 'CLOSED';
+export type DialogErrorCode = 'NO_DIALOG' | 'INVITE_PENDING' | 'PRACK_TIMEOUT' | 'NO_DESTINATION' | 'BAD_STATUS' | 'CLOSED' | 'BAD_DIALOG_SNAPSHOT';
 
 /** Every code a `SipError` can carry. */
 export type SipErrorCode = SipParseErrorCode | SipBuildErrorCode | DigestErrorCode | TransportErrorCode | TransactionErrorCode | DialogErrorCode;

@@ -52,7 +52,7 @@ describe('hangup-cause relay', () => {
     expect(causes).toEqual([expect.objectContaining({ by: 'remote', method: 'BYE', reason: expect.objectContaining({ protocol: 'Q.850', cause: 16, text: 'Normal call clearing' }) })]);
     expect(call.state).toBe('ended');
     expect(t.ended[0]!.hangup).toMatchObject({ by: 'callee', q850: 16 });
-    // The caller's 200 to the relayed BYE comes back before the trunk answers the destination's BYE.
+    // The destination's BYE is answered at once (§15.1.2); the relayed BYE goes to the caller.
     expect(t.seen('B').slice(-2)).toEqual(['-> BYE', '<- 200 OK']);
   });
 

@@ -1,0 +1,52 @@
+import type { B2bua, CallRecord } from 'sipkit/b2bua';
+import { byeFromSnapshot, type DialogSnapshot } from 'sipkit/dialog';
+import { isSynthesized } from 'sipkit/transaction';
+import type { SipResponse } from 'sipkit/parser';
+import type { CallJournalFile, JournaledCall } from './journal.js';
+import type { Logger } from './log.js';
+
+/**
+ * CSeq distance above the journaled one: the journal is written at answer, and each
+ * in-dialog request the trunk sent on a leg afterwards (a relayed re-INVITE, UPDATE, INFO)
+ * used one more. The BYE must be above all of them or the peer answers 500 (RFC 3261 §12.2.2).
+ */
+const CSEQ_GAP = 1000;
+
+function outcomeOf(res: SipResponse): string {
+  if (!isSynthesized(res)) return String(res.status);
+  return res.status === 408 ? 'timeout' : 'transport-error';
+}
+
+function bye(b2bua: B2bua, snapshot: DialogSnapshot, cause: number): Promise<string> {
+  return byeFromSnapshot(b2bua.ua, snapshot, {
+    reason: { protocol: 'Q.850', cause, text: 'Restart' },
+    cseq: Math.min(snapshot.localSeq + CSEQ_GAP, 2 ** 31 - 1),
+  }).then(outcomeOf, () => 'unroutable');
+}
+
+/**
+ * End the calls a crashed or killed run left up: a BYE with `Reason: Q.850;cause=<cause>`
+ * to both legs, and a call record (hence a CDR line) saying the call ended by a restart —
+ * answered when the journal says, hung up now. Each journal entry is removed once both
+ * BYEs have their final response, so a crash during this is ended again on the next start.
+ */
+export function endJournaledCalls(b2bua: B2bua, journal: CallJournalFile, calls: JournaledCall[], cause: number, log: Logger): void {
+  const now = Date.now();
+  for (const c of calls) {
+    const r = c.record;
+    const record: CallRecord = {
+      ...r,
+      state: 'hangup',
+      timestamps: { ...r.timestamps, answered: r.timestamps.answered ?? c.answeredAt, hangup: now },
+      hangup: { by: 'system', status: undefined, phrase: 'Trunk restart', q850: cause },
+      tags: { ...r.tags, ended_by: 'restart' },
+    };
+    b2bua.addRecord(record);
+    void Promise.all([bye(b2bua, c.caller, cause), bye(b2bua, c.callee, cause)]).then(([caller, callee]) => {
+      record.tags.restart_bye_caller = caller;
+      record.tags.restart_bye_callee = callee;
+      journal.endedById(c.id);
+      log('info', 'journal.call_ended', { id: c.id, caller, callee });
+    });
+  }
+}
