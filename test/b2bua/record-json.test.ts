@@ -26,7 +26,7 @@ describe('B2BUA call records serialize as plain data', () => {
         aLeg: { callId: aLeg.callId },
         bLeg: { callId: bLeg.callId, target: 'sip:+15551234567@10.0.0.2:5060', attempts: 1 },
         timestamps: { created: timestamps.created, answered: timestamps.answered, hangup: timestamps.hangup },
-        hangup: { by: 'callee', q850: 16 },
+        hangup: { by: 'callee', q850: 16, relayedBye: { to: 'caller', outcome: 'answered', status: 200 } },
         tags: {},
       }),
     );

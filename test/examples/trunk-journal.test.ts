@@ -140,8 +140,9 @@ describe('dialog snapshots', () => {
     const { caller, callee } = JSON.parse(JSON.stringify(entries[0]!)) as { caller: DialogSnapshot; callee: DialogSnapshot };
     expect(caller.callId).toBe(a.callId);
     expect(callee.callId).toBe(t.atDest[0]!.callId);
-    // The trunk "crashes": its UA is gone; a new one on the same address ends the call from the journal.
-    await t.b2bua.close();
+    // The trunk "crashes": its transaction layer and transports go without ending any call
+    // (b2bua.close() would BYE both legs); a new UA on the same address ends the call from the journal.
+    await t.b2bua.ua.layer.close();
     const restarted = new UserAgent({ transports: [t.net.transport(TRUNK, 5060)], clock: t.clock });
     const hangups: Array<{ side: string; reason: unknown }> = [];
     a.on('hangup', (c) => hangups.push({ side: 'caller', reason: c.reason }));
