@@ -135,6 +135,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     return [...this.records.values()];
   }
 
+  /** @internal */
   setTimer(ms: number, fn: () => void) {
     return this.ua.clock.setTimer(ms, fn);
   }
@@ -208,6 +209,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     await bridge.dial(route);
   }
 
+  /** @internal */
   placeCall(target: RouteTarget, a: IncomingCall, bridge: Bridge, offer: Uint8Array | undefined): OutgoingCall {
     const inv = a.invite;
     const from = inv.from;
@@ -229,10 +231,12 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     return b;
   }
 
+  /** @internal */
   changed(bridge: Bridge): void {
     this.emit('update', bridge.record);
   }
 
+  /** @internal */
   finished(bridge: Bridge): void {
     this.active.delete(bridge);
     this.bridges.delete(bridge.a);

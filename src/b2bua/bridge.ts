@@ -35,6 +35,7 @@ export interface MediaHooks {
 
 /** What a bridge needs from the B2BUA that owns it. */
 export interface BridgeHost {
+  /** @internal */
   placeCall(target: RouteTarget, a: IncomingCall, bridge: Bridge, offer: Uint8Array | undefined): OutgoingCall;
   readonly media: MediaHooks;
   readonly responseHeaders: readonly string[];
@@ -44,8 +45,11 @@ export interface BridgeHost {
   readonly q850: Readonly<Record<number, number>> | undefined;
   readonly noAnswerTimeoutMs: number;
   readonly noAnswerStatus: number;
+  /** @internal */
   setTimer(ms: number, fn: () => void): Timer;
+  /** @internal */
   changed(bridge: Bridge): void;
+  /** @internal */
   finished(bridge: Bridge): void;
 }
 
@@ -88,6 +92,7 @@ export class Bridge {
     return this.done;
   }
 
+  /** @internal */
   /** Route chosen: place the B leg(s). */
   async dial(targets: RouteTarget[]): Promise<void> {
     this.targets = targets;
@@ -228,6 +233,7 @@ export class Bridge {
     this.end({ by: 'system', status, phrase: undefined, q850: cause });
   }
 
+  /** @internal */
   /**
    * A BYE from one leg (held unanswered by the dialog layer): end the other leg
    * with the same Reason, and let the BYE be answered once that leg has answered.
@@ -243,6 +249,7 @@ export class Bridge {
 
   // ---- A → B -------------------------------------------------------------------------
 
+  /** @internal */
   /** The caller's call ended (CANCEL before answer, BYE after): end the B leg with the same Reason. */
   onCallerEnded(cause: HangupCause): void {
     if (this.done) return;
@@ -270,6 +277,7 @@ export class Bridge {
     if (this.a.cause) this.onCallerEnded(this.a.cause);
   }
 
+  /** @internal */
   /** The caller's ACK (late offer: it carries the answer for B's ACK). */
   onCallerAck(ack: SipRequest): void {
     const resolve = this.lateOfferAnswer;
@@ -281,11 +289,13 @@ export class Bridge {
     void Promise.resolve(hook(ack.body, this.ctx('caller', 'answer'))).then((b) => resolve(toBytes(b)));
   }
 
+  /** @internal */
   /** B's 2xx carried an offer (late offer): its ACK waits for A's answer. */
   lateOffer(): Promise<Uint8Array> {
     return new Promise((resolve) => (this.lateOfferAnswer = resolve));
   }
 
+  /** @internal */
   /** A re-INVITE or UPDATE from one leg, relayed to the other with the media hooks. */
   async relayUpdate(from: Call, req: SipRequest): Promise<OfferAnswer> {
     const to: Call | undefined = from === this.a ? this.b : this.a;
@@ -300,6 +310,7 @@ export class Bridge {
     return { status: 200, body: answer };
   }
 
+  /** @internal */
   /** INFO, NOTIFY, MESSAGE, … from one leg: relayed to the other when policy allows, the answer relayed back. */
   async relayRequest(to: Call | undefined, req: SipRequest, tx: ServerTransaction): Promise<void> {
     if (!to || to.state !== 'answered' || !this.host.relayMethods.includes(req.method)) {
@@ -314,6 +325,7 @@ export class Bridge {
     tx.respond(createResponse(req, res.status, { reason: res.reason }));
   }
 
+  /** @internal */
   /** End both legs now (shutdown): BYE answered legs, CANCEL/reject pending ones. */
   shutdown(reason: ReasonInit): void {
     if (this.done) return;

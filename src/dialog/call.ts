@@ -134,6 +134,7 @@ export abstract class Call extends Emitter<CallEvents> {
   protected handlers: CallHandlers;
   private inviteInProgress = false;
   private glareTimer: Timer | undefined;
+  /** @internal */
   /** 2xx retransmission waiting for its ACK (§13.3.1.4), set by the core. */
   ackWait: { cancel(): void } | undefined;
 
@@ -242,6 +243,7 @@ export abstract class Call extends Emitter<CallEvents> {
     }
   }
 
+  /** @internal */
   /** A request arrived in our dialog (the user agent checked CSeq order already). */
   handleInDialog(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void {
     switch (req.method) {
@@ -331,6 +333,7 @@ export abstract class Call extends Emitter<CallEvents> {
     if (ok) this.emit('updated', req, res);
   }
 
+  /** @internal */
   /** Called by the core when the ACK for a 2xx we sent arrives. */
   handleAck(ack: SipRequest): void {
     this.ackWait?.cancel();

@@ -14,6 +14,7 @@ export type InviteServerState = 'proceeding' | 'completed' | 'confirmed' | 'acce
 export class InviteServerTransaction extends ServerTransaction {
   readonly kind = 'invite-server' as const;
   private st: InviteServerState = 'proceeding';
+  /** @internal */
   /** Set when Timer H fired: the ACK never came. */
   ackTimedOut = false;
 
@@ -66,11 +67,13 @@ export class InviteServerTransaction extends ServerTransaction {
     });
   }
 
+  /** @internal */
   receiveRetransmission(): void {
     // Proceeding: resend the last provisional; Completed: the final. Accepted/Confirmed absorb.
     if (this.st === 'proceeding' || this.st === 'completed') this.resend();
   }
 
+  /** @internal */
   /** An ACK matched this transaction (it acknowledges a non-2xx final). */
   receiveAck(): void {
     if (this.st !== 'completed') return;
