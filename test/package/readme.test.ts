@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { tsBlocks } from './readme-blocks.js';
 
 // Every ```ts block of README.md is type-checked against the sources (tsconfig.json maps
 // `sipkit/*` to src/), so the README cannot drift from the API. The "Using sipkit in your
@@ -11,26 +12,6 @@ import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
-
-interface Block {
-  section: string;
-  line: number;
-  code: string;
-}
-
-function tsBlocks(markdown: string): Block[] {
-  const blocks: Block[] = [];
-  let section = '';
-  const lines = markdown.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i]!.startsWith('## ')) section = lines[i]!.slice(3);
-    if (lines[i] !== '```ts') continue;
-    const start = i + 1;
-    while (++i < lines.length && lines[i] !== '```');
-    blocks.push({ section, line: start + 1, code: lines.slice(start, i).join('\n') });
-  }
-  return blocks;
-}
 
 const FRAGMENT_INPUTS: Record<string, string> = {
   datagram: 'declare const datagram: Buffer;',
