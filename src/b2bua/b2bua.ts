@@ -173,10 +173,12 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     return [...this.records.values()];
   }
 
+  /** @internal */
   setTimer(ms: number, fn: () => void) {
     return this.ua.clock.setTimer(ms, fn);
   }
 
+  /** @internal */
   now(): number {
     return this.ua.clock.now();
   }
@@ -254,6 +256,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     await bridge.dial(route);
   }
 
+  /** @internal */
   placeCall(target: RouteTarget, a: IncomingCall, bridge: Bridge, offer: Uint8Array | undefined): OutgoingCall {
     const inv = a.invite;
     const from = inv.from;
@@ -275,6 +278,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     return b;
   }
 
+  /** @internal */
   answering(bridge: Bridge, b: OutgoingCall): void {
     const journal = this.opts.journal;
     const callee = journal && callSnapshot(b);
@@ -283,10 +287,12 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     journal.answered({ record: bridge.record, caller: answerSnapshot(this.ua, bridge.a), callee });
   }
 
+  /** @internal */
   changed(bridge: Bridge): void {
     this.emit('update', bridge.record);
   }
 
+  /** @internal */
   finished(bridge: Bridge): void {
     this.active.delete(bridge);
     this.bridges.delete(bridge.a);

@@ -35,6 +35,7 @@ export interface MediaHooks {
 
 /** What a bridge needs from the B2BUA that owns it. */
 export interface BridgeHost {
+  /** @internal */
   placeCall(target: RouteTarget, a: IncomingCall, bridge: Bridge, offer: Uint8Array | undefined): OutgoingCall;
   readonly media: MediaHooks;
   readonly responseHeaders: readonly string[];
@@ -44,12 +45,15 @@ export interface BridgeHost {
   readonly q850: Readonly<Record<number, number>> | undefined;
   readonly noAnswerTimeoutMs: number;
   readonly noAnswerStatus: number;
+  /** @internal */
   setTimer(ms: number, fn: () => void): Timer;
-  /** Wall-clock time (ms since the epoch) of the injected clock, for the record's timestamps. */
+  /** @internal Wall-clock time (ms since the epoch) of the injected clock, for the record's timestamps. */
   now(): number;
-  /** B answered and A is about to get its 200: the moment a call journal writes the call down. */
+  /** @internal B answered and A is about to get its 200: the moment a call journal writes the call down. */
   answering(bridge: Bridge, b: OutgoingCall): void;
+  /** @internal */
   changed(bridge: Bridge): void;
+  /** @internal */
   finished(bridge: Bridge): void;
 }
 
@@ -92,6 +96,7 @@ export class Bridge {
     return this.done;
   }
 
+  /** @internal */
   /** Route chosen: place the B leg(s). */
   async dial(targets: RouteTarget[]): Promise<void> {
     this.targets = targets;
@@ -229,6 +234,7 @@ export class Bridge {
     this.end({ by: 'system', status, phrase: undefined, q850: cause });
   }
 
+  /** @internal */
   /**
    * A BYE from one leg: it is answered at once — that dialog is over whatever the other leg
    * does (RFC 3261 §15.1.2) — and relayed to the other leg with the same Reason. What became
@@ -265,6 +271,7 @@ export class Bridge {
 
   // ---- A → B -------------------------------------------------------------------------
 
+  /** @internal */
   /** The caller's call ended (CANCEL before answer, BYE after): end the B leg with the same Reason. */
   onCallerEnded(cause: HangupCause): void {
     if (this.done) return;
@@ -292,6 +299,7 @@ export class Bridge {
     if (this.a.cause) this.onCallerEnded(this.a.cause);
   }
 
+  /** @internal */
   /** The caller's ACK (late offer: it carries the answer for B's ACK). */
   onCallerAck(ack: SipRequest): void {
     const resolve = this.lateOfferAnswer;
@@ -303,11 +311,13 @@ export class Bridge {
     void Promise.resolve(hook(ack.body, this.ctx('caller', 'answer'))).then((b) => resolve(toBytes(b)));
   }
 
+  /** @internal */
   /** B's 2xx carried an offer (late offer): its ACK waits for A's answer. */
   lateOffer(): Promise<Uint8Array> {
     return new Promise((resolve) => (this.lateOfferAnswer = resolve));
   }
 
+  /** @internal */
   /** A re-INVITE or UPDATE from one leg, relayed to the other with the media hooks. */
   async relayUpdate(from: Call, req: SipRequest): Promise<OfferAnswer> {
     const to: Call | undefined = from === this.a ? this.b : this.a;
@@ -322,6 +332,7 @@ export class Bridge {
     return { status: 200, body: answer };
   }
 
+  /** @internal */
   /** INFO, NOTIFY, MESSAGE, … from one leg: relayed to the other when policy allows, the answer relayed back. */
   async relayRequest(to: Call | undefined, req: SipRequest, tx: ServerTransaction): Promise<void> {
     if (!to || to.state !== 'answered' || !this.host.relayMethods.includes(req.method)) {
@@ -337,6 +348,7 @@ export class Bridge {
   }
 
   /**
+   * @internal
    * End both legs now (shutdown, a refusal, a failed hook), with `reason`: BYE the answered
    * legs, CANCEL a ringing B leg, and answer a caller not answered yet with `status` (default
    * 503). The record gets the status the caller got — none once answered (a BYE carries no

@@ -134,6 +134,7 @@ export abstract class Call extends Emitter<CallEvents> {
   protected handlers: CallHandlers;
   private inviteInProgress = false;
   private glareTimer: Timer | undefined;
+  /** @internal */
   /** 2xx retransmission waiting for its ACK (§13.3.1.4), set by the core. */
   ackWait: { cancel(): void } | undefined;
   /**
@@ -258,6 +259,7 @@ export abstract class Call extends Emitter<CallEvents> {
    */
   abstract shutdown(reason: ReasonInit): void;
 
+  /** @internal */
   /** A request arrived in our dialog (the user agent checked CSeq order already). */
   handleInDialog(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void {
     switch (req.method) {
@@ -347,6 +349,7 @@ export abstract class Call extends Emitter<CallEvents> {
     if (ok) this.emit('updated', req, res);
   }
 
+  /** @internal */
   /** Called by the core when the ACK for a 2xx we sent arrives. */
   handleAck(ack: SipRequest): void {
     this.ackWait?.cancel();

@@ -191,12 +191,14 @@ export class UserAgent implements UserAgentCore {
 
   // ---- UserAgentCore (used by calls) ---------------------------------------------------
 
+  /** @internal */
   sendInvite(call: OutgoingCall, invite: SipRequest, destination: Target): InviteClientTransaction {
     return this.layer.sendRequest(invite, destination, {
       onResponse: (res) => call.handleResponse(res, true),
     }) as InviteClientTransaction;
   }
 
+  /** @internal */
   sendInDialog(dialog: Dialog, request: SipRequest): Promise<SipResponse> {
     return this.finalOf(request, dialog.destination(request, this.transportOf(dialog)));
   }
@@ -207,12 +209,14 @@ export class UserAgent implements UserAgentCore {
     return m ? m[1]!.toLowerCase() : undefined;
   }
 
+  /** @internal */
   sendAck(dialog: Dialog, _response: SipResponse, cseq: number, body?: Uint8Array | string): void {
     const ack = dialog.createRequest('ACK', { cseq, body });
     dialog.lastAck = ack;
     this.resendAck(dialog, ack);
   }
 
+  /** @internal */
   resendAck(dialog: Dialog, ack: SipRequest): void {
     const target = dialog.destination(ack, this.transportOf(dialog));
     const a = ack.clone();
@@ -222,6 +226,7 @@ export class UserAgent implements UserAgentCore {
     void this.layer.sendStateless(a, target).catch(() => undefined);
   }
 
+  /** @internal */
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void {
     const d = Dialog.fromUac(invite, response, destination, this.contactFor(destination));
     d.state = 'confirmed';
@@ -240,6 +245,7 @@ export class UserAgent implements UserAgentCore {
     };
   }
 
+  /** @internal */
   respond2xx(call: Call, tx: InviteServerTransaction, response: SipResponse, dialog: Dialog): void {
     this.register(dialog, call);
     tx.respond(response);
@@ -265,15 +271,18 @@ export class UserAgent implements UserAgentCore {
     schedule(T1);
   }
 
+  /** @internal */
   register(dialog: Dialog, call: Call): void {
     this.dialogs.set(dialog.key, { dialog, call });
   }
 
+  /** @internal */
   unregister(dialog: Dialog): void {
     const e = this.dialogs.get(dialog.key);
     if (e && e.dialog === dialog) this.dialogs.delete(dialog.key);
   }
 
+  /** @internal */
   release(call: Call): void {
     this.calls.delete(call);
     if (call instanceof OutgoingCall) this.outgoing.delete(call.callId + '\u0000' + call.localTag);

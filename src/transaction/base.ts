@@ -29,6 +29,7 @@ export abstract class Transaction {
   // Created with the first timer and dropped at the end: a call keeps its ended INVITE transactions.
   private live: Map<string, Timer> | undefined;
   private ended = false;
+  /** @internal */
   /** Called once when the transaction terminates (set by its user). */
   onTerminated: ((tx: Transaction) => void) | undefined;
 

@@ -43,7 +43,9 @@ export abstract class ClientTransaction extends Transaction {
     this.onTerminated = () => this.user?.onTerminated?.(this);
   }
 
+  /** @internal */
   abstract start(): void;
+  /** @internal */
   /** A response matched this transaction. */
   abstract receive(response: SipResponse): void;
 

@@ -34,6 +34,7 @@ export class InviteClientTransaction extends ClientTransaction {
     return this.terminated ? 'terminated' : this.st;
   }
 
+  /** @internal */
   start(): void {
     const { T1 } = this.host.timers;
     this.send(this.bytes);
@@ -52,6 +53,7 @@ export class InviteClientTransaction extends ClientTransaction {
     });
   }
 
+  /** @internal */
   receive(res: SipResponse): void {
     const s = res.status;
     switch (this.st) {

@@ -15,6 +15,7 @@ export type InviteServerState = 'proceeding' | 'completed' | 'confirmed' | 'acce
 export class InviteServerTransaction extends ServerTransaction {
   readonly kind = 'invite-server' as const;
   private st: InviteServerState = 'proceeding';
+  /** @internal */
   /** Set when Timer H fired: the ACK never came. */
   ackTimedOut = false;
   /** Called when the ACK for a non-2xx final arrives (Completed → Confirmed). */
@@ -69,11 +70,13 @@ export class InviteServerTransaction extends ServerTransaction {
     });
   }
 
+  /** @internal */
   receiveRetransmission(): void {
     // Proceeding: resend the last provisional; Completed: the final. Accepted/Confirmed absorb.
     if (this.st === 'proceeding' || this.st === 'completed') this.resend();
   }
 
+  /** @internal */
   protected override transportError(err: TransportError): void {
     if (this.st === 'accepted' && !this.terminated) {
       // RFC 6026 §7.1, §8.7: Accepted exists to absorb INVITE retransmissions after a 2xx and is
@@ -85,6 +88,7 @@ export class InviteServerTransaction extends ServerTransaction {
     super.transportError(err);
   }
 
+  /** @internal */
   /** An ACK matched this transaction (it acknowledges a non-2xx final). */
   receiveAck(): void {
     if (this.st !== 'completed') return;

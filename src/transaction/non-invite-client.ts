@@ -16,6 +16,7 @@ export class NonInviteClientTransaction extends ClientTransaction {
     return this.terminated ? 'terminated' : this.st;
   }
 
+  /** @internal */
   start(): void {
     const { T1 } = this.host.timers;
     this.send(this.bytes);
@@ -34,6 +35,7 @@ export class NonInviteClientTransaction extends ClientTransaction {
     });
   }
 
+  /** @internal */
   receive(res: SipResponse): void {
     if (this.st !== 'trying' && this.st !== 'proceeding') return; // Completed absorbs retransmissions.
     if (res.status < 200) {

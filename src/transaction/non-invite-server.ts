@@ -24,6 +24,7 @@ export class NonInviteServerTransaction extends ServerTransaction {
     return true;
   }
 
+  /** @internal */
   receiveRetransmission(): void {
     // Trying absorbs; Proceeding resends the provisional; Completed resends the final.
     if (this.st !== 'trying') this.resend();

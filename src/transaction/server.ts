@@ -19,6 +19,7 @@ export abstract class ServerTransaction extends Transaction {
 
   /** Send a response in this transaction. Returns false if the state does not allow it. */
   abstract respond(response: SipResponse): boolean;
+  /** @internal */
   /** A retransmission of the request arrived. */
   abstract receiveRetransmission(): void;
 
