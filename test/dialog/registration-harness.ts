@@ -20,6 +20,8 @@ export interface RegHarness {
   clock: FakeClock;
   net: TestNetwork;
   ua: UserAgent;
+  /** The registrar's user agent. */
+  registrar: UserAgent;
   reg: Registration;
   /** What the registrar received (REGISTERs), in order. */
   requests: SipRequest[];
@@ -56,7 +58,7 @@ export function regHarness(options: { reliable?: boolean; answer?: Answer; reg?:
     unregistered: 0,
     answer: options.answer ?? ok(undefined, 3600),
   } as RegHarness;
-  new UserAgent({
+  h.registrar = new UserAgent({
     transports: [net.transport('10.0.0.9', 5060, { reliable })],
     clock,
     onRequest: (req, tx) => {
