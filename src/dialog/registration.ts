@@ -134,6 +134,8 @@ export class Registration extends Emitter<RegistrationEvents> {
   private st: RegistrationState = 'idle';
   /** The binding as last granted, until it lapses or is removed. */
   private bound: RegisteredInfo | undefined;
+  /** Clock time the granted binding lapses at unless refreshed. */
+  private boundUntil = 0;
   private failures = 0;
   /** Set once a REGISTER has gone out: from then on a binding may exist, so close() removes it. */
   private sent = false;
@@ -169,6 +171,12 @@ export class Registration extends Emitter<RegistrationEvents> {
       if (!Number.isInteger(regId) || regId < 1 || regId > 0x7fffffff) throw new SipError('BAD_OPTION', `outbound.regId must be a positive whole number (got ${regId})`);
       this.outbound = { instance: instanceUrn(options.outbound.instanceId), regId };
     }
+    const ka = options.keepAlive;
+    if (typeof ka === 'object' && !(Number.isFinite(ka.intervalMs) && ka.intervalMs > 0)) throw new SipError('BAD_OPTION', `keepAlive.intervalMs must be a positive number (got ${ka.intervalMs})`);
+    for (const k of ['baseMs', 'maxMs'] as const) {
+      const v = options.retry?.[k];
+      if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new SipError('BAD_OPTION', `retry.${k} must be a positive number (got ${v})`);
+    }
     this.digest = options.auth ? new DigestClient(options.auth) : undefined;
     this.random = options.random ?? Math.random;
   }
@@ -177,9 +185,9 @@ export class Registration extends Emitter<RegistrationEvents> {
     return this.st;
   }
 
-  /** The binding as last granted (undefined before the first 2xx, and after close). */
+  /** The binding as last granted, while it lasts: undefined before the first 2xx, once it lapsed unrefreshed, and after close. */
   get binding(): RegisteredInfo | undefined {
-    return this.bound;
+    return this.bound !== undefined && this.host.layer.clock.now() < this.boundUntil ? this.bound : undefined;
   }
 
   /** The Expires value REGISTERs ask for (raised by a 423's Min-Expires). */
@@ -242,6 +250,7 @@ export class Registration extends Emitter<RegistrationEvents> {
     if (out.ok) {
       this.failures = 0;
       this.bound = out.info;
+      this.boundUntil = this.host.layer.clock.now() + out.info.expires * 1000;
       if (!this.closing) {
         this.st = 'registered';
         // Refresh at half the granted time: well before expiry, whatever the transaction's delay (§10.2.4 leaves the margin to us).
@@ -413,7 +422,7 @@ export class Registration extends Emitter<RegistrationEvents> {
       return;
     }
     const ms = this.keepAliveInterval(transport.reliable);
-    if (ms === undefined || !(ms > 0)) return;
+    if (ms === undefined) return;
     this.keepAliveTimer = this.host.layer.clock.setTimer(ms, () => {
       if (this.st !== 'registered') return;
       const to = { address: this.destination.address, port: this.destination.port };

@@ -206,6 +206,19 @@ describe('Registration: failures and back-off (RFC 5626 §4.5)', () => {
     expect(h.failed[before]!.retryInMs).toBe(1500);
   });
 
+  it('the binding lapses when refreshes keep failing until its granted time is over', async () => {
+    const h = regHarness({ answer: ok(10), reg: { retry: { baseMs: 1000, maxMs: 2000 } } });
+    await driveReg(h, h.reg.register());
+    const at = h.clock.now();
+    h.answer = (req, tx) => tx.respond(createResponse(req, 500));
+    await h.run(9900 - (h.clock.now() - at), 50);
+    expect(h.failed.length).toBeGreaterThan(0);
+    expect(h.reg.binding?.expires).toBe(10);
+    await h.run(200, 50);
+    expect(h.reg.binding).toBeUndefined();
+    expect(h.reg.state).toBe('retrying');
+  });
+
   it('honours Retry-After on a 503 as the least wait', async () => {
     const h = regHarness({
       answer: (req, tx) => tx.respond(createResponse(req, 503, { headers: { 'Retry-After': '120' } })),
@@ -336,6 +349,8 @@ describe('Registration: options', () => {
     expect(() => new Registration(h.ua, { registrar: 'not a uri', aor: 'sip:a@b' })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
     expect(() => new Registration(h.ua, { registrar: 'sip:b', aor: 'sip:a@b', expires: 0 })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
     expect(() => new Registration(h.ua, { registrar: 'sip:b', aor: 'sip:a@b', outbound: { instanceId: 'x"y' } })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    expect(() => new Registration(h.ua, { registrar: 'sip:b', aor: 'sip:a@b', keepAlive: { intervalMs: 0 } })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    expect(() => new Registration(h.ua, { registrar: 'sip:b', aor: 'sip:a@b', retry: { baseMs: -1 } })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
   });
 
   it('uses the Contact it is given', async () => {
