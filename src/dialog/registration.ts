@@ -12,7 +12,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../parser/index.js';
-import type { Timer, TransportError } from '../transport/index.js';
+import type { Timer, Transport, TransportError } from '../transport/index.js';
 import { isSynthesized, targetFromUri, type Target, type TransactionLayer } from '../transaction/index.js';
 import { Emitter } from '../util/events.js';
 import { formatContact, grantedBinding, instanceUrn, type OutboundParams } from './registration-contact.js';
@@ -415,7 +415,7 @@ export class Registration extends Emitter<RegistrationEvents> {
   private startKeepAlive(): void {
     this.keepAliveTimer?.cancel();
     this.keepAliveTimer = undefined;
-    let transport;
+    let transport: Transport;
     try {
       transport = this.host.layer.transportFor(this.destination.transport);
     } catch {
