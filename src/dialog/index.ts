@@ -27,3 +27,13 @@ export {
   type DialogSnapshot,
   type SnapshotByeOptions,
 } from './dialog-state.js';
+export {
+  Registration,
+  type RegisteredInfo,
+  type RegistrationEvents,
+  type RegistrationFailure,
+  type RegistrationFailureCause,
+  type RegistrationHost,
+  type RegistrationOptions,
+  type RegistrationState,
+} from './registration.js';

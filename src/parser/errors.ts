@@ -51,7 +51,18 @@ export type TransportErrorCode =
 export type TransactionErrorCode = 'NO_TRANSPORT' | 'ACK_NOT_A_TRANSACTION' | 'NO_BRANCH' | 'TRANSPORT_IN_USE';
 
 /** Codes of the `SipError`s calls and user agents throw or reject with (sipkit/dialog). */
-export type DialogErrorCode = 'NO_DIALOG' | 'INVITE_PENDING' | 'PRACK_TIMEOUT' | 'NO_DESTINATION' | 'BAD_STATUS' | 'CLOSED' | 'BAD_DIALOG_SNAPSHOT';
+export type DialogErrorCode =
+  | 'NO_DIALOG'
+  | 'INVITE_PENDING'
+  | 'PRACK_TIMEOUT'
+  | 'NO_DESTINATION'
+  | 'BAD_STATUS'
+  | 'CLOSED'
+  | 'BAD_DIALOG_SNAPSHOT'
+  /** A Registration option that cannot be used (a malformed registrar, AOR or Contact, an instance ID that is no URN). */
+  | 'BAD_OPTION'
+  /** A REGISTER attempt failed (register() rejects with it; the registration keeps retrying). */
+  | 'REGISTRATION_FAILED';
 
 /** Every code a `SipError` can carry. */
 export type SipErrorCode = SipParseErrorCode | SipBuildErrorCode | DigestErrorCode | TransportErrorCode | TransactionErrorCode | DialogErrorCode;
