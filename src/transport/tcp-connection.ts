@@ -11,6 +11,8 @@ export interface ConnectionDeadlines {
   messageMs: number;
   /** No whole message this long after an inbound connection opened: close. Undefined for outbound. */
   firstMessageMs: number | undefined;
+  /** RFC 5626 §4.4.1 pings on a connection this side opened: every `intervalMs`, answered within `timeoutMs`. */
+  keepAlive: { intervalMs: number; timeoutMs: number } | undefined;
 }
 
 export interface ConnectionEvents {
@@ -39,6 +41,9 @@ export class TcpConnection {
   private idleTimer: Timer | undefined;
   private messageTimer: Timer | undefined;
   private firstMessageTimer: Timer | undefined;
+  private pingTimer: Timer | undefined;
+  /** Set while a keep-alive ping waits for its pong (any received byte counts). */
+  private pongTimer: Timer | undefined;
   private closed = false;
 
   constructor(
@@ -51,8 +56,10 @@ export class TcpConnection {
     private readonly deadlines: ConnectionDeadlines,
     limits: Partial<ParseLimits> | undefined,
     private readonly events: ConnectionEvents,
+    /** What the transport finds the connection under (default: the remote address:port). */
+    key?: string,
   ) {
-    this.key = addressKey(remote);
+    this.key = key ?? addressKey(remote);
     this.lastActivity = this.lastUsed = clock.now();
     this.framer = new StreamFramer(
       {
@@ -82,6 +89,7 @@ export class TcpConnection {
       const ms = deadlines.firstMessageMs;
       this.firstMessageTimer = clock.setTimer(ms, () => this.expire(`no whole message within ${ms} ms of connecting`));
     }
+    if (deadlines.keepAlive) this.armPing(deadlines.keepAlive);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
@@ -104,7 +112,7 @@ export class TcpConnection {
     this.messages++;
     await new Promise<void>((resolve, reject) => {
       this.socket.write(bytes, (err) => {
-        if (err) reject(new TransportError('SEND_FAILED', `TCP send to ${this.key} failed: ${err.message}`, this.remote, err));
+        if (err) reject(new TransportError('SEND_FAILED', `send to ${this.key} failed: ${err.message}`, this.remote, err));
         else resolve();
       });
     });
@@ -117,6 +125,8 @@ export class TcpConnection {
     this.idleTimer?.cancel();
     this.messageTimer?.cancel();
     this.firstMessageTimer?.cancel();
+    this.pingTimer?.cancel();
+    this.pongTimer?.cancel();
     if (reason) this.events.onError(reason, this);
     this.socket.destroy();
     this.events.onClose(this);
@@ -125,6 +135,10 @@ export class TcpConnection {
   private receive(chunk: Buffer): void {
     if (this.closed) return;
     this.lastActivity = this.clock.now();
+    if (this.pongTimer) {
+      this.pongTimer.cancel();
+      this.pongTimer = undefined;
+    }
     this.framer.push(chunk);
     if (this.closed) return;
     // Started at the chunk holding the message's first byte; cancelled when it is framed.
@@ -136,6 +150,23 @@ export class TcpConnection {
 
   private expire(why: string): void {
     this.close(new TransportError('MESSAGE_TIMEOUT', `${this.key}: ${why}`, this.remote));
+  }
+
+  /**
+   * RFC 5626 §4.4.1: a ping (CRLF CRLF) every interval; the flow has failed when no pong
+   * (CRLF) comes back within the timeout. Any byte received is as good as the pong: the
+   * far end is alive, and a pong can arrive ahead of a message in one chunk.
+   */
+  private armPing(keepAlive: { intervalMs: number; timeoutMs: number }): void {
+    this.pingTimer = this.clock.setTimer(keepAlive.intervalMs, () => {
+      if (this.closed || this.socket.destroyed) return;
+      this.socket.write('\r\n\r\n');
+      if (!this.pongTimer) {
+        const ms = keepAlive.timeoutMs;
+        this.pongTimer = this.clock.setTimer(ms, () => this.close(new TransportError('KEEPALIVE_TIMEOUT', `${this.key}: no answer to a keep-alive ping within ${ms} ms`, this.remote)));
+      }
+      this.armPing(keepAlive);
+    });
   }
 
   /** One timer per connection, re-armed when it fires early, so a busy connection costs no timer churn. */
