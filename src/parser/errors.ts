@@ -51,7 +51,9 @@ export type TransportErrorCode =
   /** The peer's certificate is valid but not for the SIP domain asked for (RFC 5922 §7). */
   | 'TLS_IDENTITY'
   /** The peer's certificate chain did not verify (unknown CA, expired, self-signed, none given). */
-  | 'TLS_UNTRUSTED';
+  | 'TLS_UNTRUSTED'
+  /** A TLS handshake failed for another reason (no common protocol version or cipher, a bad record). */
+  | 'TLS_HANDSHAKE';
 
 /** Codes of the `SipError`s the transaction layer throws (sipkit/transaction). */
 export type TransactionErrorCode = 'NO_TRANSPORT' | 'ACK_NOT_A_TRANSACTION' | 'NO_BRANCH' | 'TRANSPORT_IN_USE';

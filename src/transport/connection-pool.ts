@@ -137,10 +137,11 @@ export class ConnectionPool {
 
   /**
    * Admit an accepted socket within the inbound budgets, or destroy it and report
-   * `CONNECTION_LIMIT`. Limits are applied to the bare socket, before `upgrade`
-   * (a TLS handshake) costs anything.
+   * `CONNECTION_LIMIT`. Limits are applied to the bare socket, before a TLS handshake
+   * costs anything: with `awaitUpgrade` the connection counts (and its first-message
+   * deadline runs) from now, and carries messages once given its secure socket.
    */
-  accept(socket: Socket, upgrade?: (socket: Socket) => Socket): TcpConnection | undefined {
+  accept(socket: Socket, awaitUpgrade = false): TcpConnection | undefined {
     const remote = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     if (this.closed) {
       socket.destroy();
@@ -158,8 +159,7 @@ export class ConnectionPool {
       }
       victim.close(new TransportError('CONNECTION_LIMIT', `closed idle connection from ${victim.key} to admit ${addressKey(remote)}`, victim.remote));
     }
-    const stream = upgrade ? upgrade(socket) : socket;
-    const conn = new TcpConnection(stream, remote, true, Promise.resolve(), this.clock, this.inboundDeadlines, this.limits, this.connectionEvents);
+    const conn = new TcpConnection(socket, remote, true, awaitUpgrade ? 'upgrade' : Promise.resolve(), this.clock, this.inboundDeadlines, this.limits, this.connectionEvents);
     this.inbound.add(conn);
     this.perAddress.set(remote.address, (this.perAddress.get(remote.address) ?? 0) + 1);
     this.byKey.set(conn.key, conn);

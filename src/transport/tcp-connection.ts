@@ -45,13 +45,23 @@ export class TcpConnection {
   /** Set while a keep-alive ping waits for its pong (any received byte counts). */
   private pongTimer: Timer | undefined;
   private closed = false;
+  /** The socket messages are read from and written to: replaced once by upgrade(). */
+  private socket: Socket;
+  /** Resolves once the socket can carry messages (at once for plain inbound connections). */
+  private readonly ready: Promise<void>;
+  /** Settles `ready` of a connection waiting for upgrade(). */
+  private upgraded: { resolve(): void; reject(err: TransportError): void } | undefined;
 
   constructor(
-    readonly socket: Socket,
+    socket: Socket,
     readonly remote: TransportAddress,
     readonly inbound: boolean,
-    /** Resolves once the socket is connected (at once for inbound connections). */
-    readonly ready: Promise<void>,
+    /**
+     * Resolves once the socket is connected, or `'upgrade'`: the socket is a bare one
+     * whose messages will flow over the socket later given to upgrade() (a TLS server
+     * handshake); until then it is not read, and sends wait.
+     */
+    ready: Promise<void> | 'upgrade',
     private readonly clock: Clock,
     private readonly deadlines: ConnectionDeadlines,
     limits: Partial<ParseLimits> | undefined,
@@ -60,6 +70,13 @@ export class TcpConnection {
     key?: string,
   ) {
     this.key = key ?? addressKey(remote);
+    this.socket = socket;
+    if (ready === 'upgrade') {
+      this.ready = new Promise<void>((resolve, reject) => (this.upgraded = { resolve, reject }));
+      this.ready.catch(() => undefined);
+    } else {
+      this.ready = ready;
+    }
     this.lastActivity = this.lastUsed = clock.now();
     this.framer = new StreamFramer(
       {
@@ -78,7 +95,7 @@ export class TcpConnection {
           if (fatal) this.close();
         },
         onPing: () => {
-          if (!socket.destroyed) socket.write('\r\n');
+          if (!this.socket.destroyed) this.socket.write('\r\n');
         },
       },
       limits,
@@ -90,9 +107,28 @@ export class TcpConnection {
       this.firstMessageTimer = clock.setTimer(ms, () => this.expire(`no whole message within ${ms} ms of connecting`));
     }
     if (deadlines.keepAlive) this.armPing(deadlines.keepAlive);
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    if (ready !== 'upgrade') socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
+  }
+
+  /** Messages flow over `secure` from now on (it wraps the socket given at construction). */
+  upgrade(secure: Socket): void {
+    if (this.closed || !this.upgraded) {
+      secure.destroy();
+      return;
+    }
+    this.socket = secure;
+    secure.on('data', (chunk: Buffer) => this.receive(chunk));
+    secure.on('error', () => this.close());
+    secure.on('close', () => this.close());
+    this.upgraded.resolve();
+    this.upgraded = undefined;
+  }
+
+  /** Waiting for upgrade(): the handshake is not done. */
+  get awaitingUpgrade(): boolean {
+    return this.upgraded !== undefined;
   }
 
   /** Part of a message is buffered: the connection is busy, not idle. */
@@ -127,6 +163,8 @@ export class TcpConnection {
     this.firstMessageTimer?.cancel();
     this.pingTimer?.cancel();
     this.pongTimer?.cancel();
+    this.upgraded?.reject(new TransportError('SEND_FAILED', `connection to ${this.key} closed before its handshake was done`, this.remote));
+    this.upgraded = undefined;
     if (reason) this.events.onError(reason, this);
     this.socket.destroy();
     this.events.onClose(this);
