@@ -108,8 +108,8 @@ describe.skipIf(!hasOpenssl)('TlsTransport (real TLS on 127.0.0.1, test CA)', ()
           clearTimeout(timer);
           resolve(r);
         },
-        onError: (e) => reject(e),
-      } as Parameters<TransactionLayer['sendRequest']>[2]);
+        onTransportError: (e) => reject(e),
+      });
     });
     expect(res.status).toBe(200);
     expect(res.topVia!.transport).toBe('TLS');
@@ -132,6 +132,21 @@ describe.skipIf(!hasOpenssl)('TlsTransport (real TLS on 127.0.0.1, test CA)', ()
     await sleep(50);
     expect(wrong.messages).toEqual([]);
     expect(c.t.connectionCount).toBe(0);
+  });
+
+  it('through a TransactionLayer, a refused certificate is a synthesized 503 and a TLS_IDENTITY transport error', async () => {
+    const wrong = await peer({ cert: pki.wrongHost.cert, key: pki.wrongHost.key });
+    const aT = await TlsTransport.listen({ host: '127.0.0.1', ca: pki.ca, serverNameFor: () => 'sip.test' });
+    const a = new TransactionLayer({ transports: [aT], user: { onRequest: () => undefined } });
+    closers.push(() => a.close());
+    const req = createRequest({ method: 'OPTIONS', uri: 'sips:sip.test', from: '<sips:a@sip.test>', to: '<sips:sip.test>' });
+    const codes: string[] = [];
+    const status = await new Promise<number>((resolve) =>
+      a.sendRequest(req, { ...wrong.t.local, transport: 'tls' }, { onResponse: (r) => r.status >= 200 && resolve(r.status), onTransportError: (e) => codes.push(e.code) }),
+    );
+    expect(status).toBe(503);
+    expect(codes).toEqual(['TLS_IDENTITY']);
+    expect(wrong.messages).toEqual([]);
   });
 
   it('refuses a certificate for the IP address asked when it names no such IP', async () => {
