@@ -5,8 +5,6 @@ import type { TcpConnection } from './tcp-connection.js';
 import { checkSipServerIdentity, sipDomainIdentities, subjectAltNames } from './tls-identity.js';
 import { TransportError, addressKey, type Transport, type TransportAddress, type TransportReceiver } from './types.js';
 
-type Pem = string | Buffer | Array<string | Buffer>;
-
 /** Where a TLS message goes: an address, and the SIP domain whose certificate the far end must present. */
 export interface TlsTarget extends TransportAddress {
   /**
@@ -37,11 +35,11 @@ export interface TlsPeerIdentity {
 
 export interface TlsTransportOptions extends StreamTransportOptions {
   /** This side's certificate chain (PEM): presented to clients, and to servers that ask for one. */
-  cert?: Pem;
+  cert?: string | Buffer | Array<string | Buffer>;
   /** The private key of `cert` (PEM). */
-  key?: Pem;
+  key?: string | Buffer | Array<string | Buffer>;
   /** CAs trusted to sign peers' certificates (PEM; default: Node's bundled root CAs). */
-  ca?: Pem;
+  ca?: string | Buffer | Array<string | Buffer>;
   /** Pick a certificate by the name a client asks for (SNI); as node:tls calls it. */
   SNICallback?: (servername: string, callback: (err: Error | null, ctx?: SecureContext) => void) => void;
   /** Ask clients for a certificate (mutual TLS); what it proved is `peerIdentity(remote)`. Default false. */
@@ -59,8 +57,8 @@ export interface TlsTransportOptions extends StreamTransportOptions {
    */
   serverNameFor?: (to: TransportAddress) => string | undefined;
   /** Certificate and key presented when a server asks for one (default: `cert` and `key`). */
-  clientCert?: Pem;
-  clientKey?: Pem;
+  clientCert?: string | Buffer | Array<string | Buffer>;
+  clientKey?: string | Buffer | Array<string | Buffer>;
 }
 
 // X.509 verification results OpenSSL reports through node:tls (see the node:tls docs).
