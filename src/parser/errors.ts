@@ -45,7 +45,15 @@ export type TransportErrorCode =
   | 'FRAMING'
   | 'SOCKET'
   /** A stream connection sent no whole message in time (RFC 3261 §18.3 sets no bound; TcpTransport does). */
-  | 'MESSAGE_TIMEOUT';
+  | 'MESSAGE_TIMEOUT'
+  /** An RFC 5626 §4.4.1 keep-alive ping got no answer in time: the flow has failed. */
+  | 'KEEPALIVE_TIMEOUT'
+  /** The peer's certificate is valid but not for the SIP domain asked for (RFC 5922 §7). */
+  | 'TLS_IDENTITY'
+  /** The peer's certificate chain did not verify (unknown CA, expired, self-signed, none given). */
+  | 'TLS_UNTRUSTED'
+  /** A TLS handshake failed for another reason (no common protocol version or cipher, a bad record). */
+  | 'TLS_HANDSHAKE';
 
 /** Codes of the `SipError`s the transaction layer throws (sipkit/transaction). */
 export type TransactionErrorCode = 'NO_TRANSPORT' | 'ACK_NOT_A_TRANSACTION' | 'NO_BRANCH' | 'TRANSPORT_IN_USE';

@@ -1,4 +1,4 @@
-// Public face of sipkit/transport: pluggable transports, the injectable clock, and a test network.
+// Public face of sipkit/transport: pluggable transports (UDP, TCP, TLS), the injectable clock, and a test network.
 export { RealClock, FakeClock, type Clock, type Timer } from './clock.js';
 export {
   TransportError,
@@ -12,4 +12,7 @@ export {
 } from './types.js';
 export { UdpTransport, type UdpTransportOptions } from './udp.js';
 export { TcpTransport, type TcpTransportOptions } from './tcp.js';
+export type { StreamTransportOptions } from './connection-pool.js';
+export { TlsTransport, type TlsTransportOptions, type TlsTarget, type TlsPeerIdentity } from './tls.js';
+export { sipDomainIdentities, certificateMatchesDomain, type CertificateNames } from './tls-identity.js';
 export { TestNetwork, TestTransport, seededRandom, type NetworkConditions, type Packet, type PacketFate, type TestNetworkOptions } from './test-network.js';

@@ -11,6 +11,8 @@ export interface ConnectionDeadlines {
   messageMs: number;
   /** No whole message this long after an inbound connection opened: close. Undefined for outbound. */
   firstMessageMs: number | undefined;
+  /** RFC 5626 §4.4.1 pings on a connection this side opened: every `intervalMs`, answered within `timeoutMs`. */
+  keepAlive: { intervalMs: number; timeoutMs: number } | undefined;
 }
 
 export interface ConnectionEvents {
@@ -39,20 +41,42 @@ export class TcpConnection {
   private idleTimer: Timer | undefined;
   private messageTimer: Timer | undefined;
   private firstMessageTimer: Timer | undefined;
+  private pingTimer: Timer | undefined;
+  /** Set while a keep-alive ping waits for its pong (any received byte counts). */
+  private pongTimer: Timer | undefined;
   private closed = false;
+  /** The socket messages are read from and written to: replaced once by upgrade(). */
+  private socket: Socket;
+  /** Resolves once the socket can carry messages (at once for plain inbound connections). */
+  private readonly ready: Promise<void>;
+  /** Settles `ready` of a connection waiting for upgrade(). */
+  private upgraded: { resolve(): void; reject(err: TransportError): void } | undefined;
 
   constructor(
-    readonly socket: Socket,
+    socket: Socket,
     readonly remote: TransportAddress,
     readonly inbound: boolean,
-    /** Resolves once the socket is connected (at once for inbound connections). */
-    readonly ready: Promise<void>,
+    /**
+     * Resolves once the socket is connected, or `'upgrade'`: the socket is a bare one
+     * whose messages will flow over the socket later given to upgrade() (a TLS server
+     * handshake); until then it is not read, and sends wait.
+     */
+    ready: Promise<void> | 'upgrade',
     private readonly clock: Clock,
     private readonly deadlines: ConnectionDeadlines,
     limits: Partial<ParseLimits> | undefined,
     private readonly events: ConnectionEvents,
+    /** What the transport finds the connection under (default: the remote address:port). */
+    key?: string,
   ) {
-    this.key = addressKey(remote);
+    this.key = key ?? addressKey(remote);
+    this.socket = socket;
+    if (ready === 'upgrade') {
+      this.ready = new Promise<void>((resolve, reject) => (this.upgraded = { resolve, reject }));
+      this.ready.catch(() => undefined);
+    } else {
+      this.ready = ready;
+    }
     this.lastActivity = this.lastUsed = clock.now();
     this.framer = new StreamFramer(
       {
@@ -71,7 +95,7 @@ export class TcpConnection {
           if (fatal) this.close();
         },
         onPing: () => {
-          if (!socket.destroyed) socket.write('\r\n');
+          if (!this.socket.destroyed) this.socket.write('\r\n');
         },
       },
       limits,
@@ -82,9 +106,29 @@ export class TcpConnection {
       const ms = deadlines.firstMessageMs;
       this.firstMessageTimer = clock.setTimer(ms, () => this.expire(`no whole message within ${ms} ms of connecting`));
     }
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    if (deadlines.keepAlive) this.armPing(deadlines.keepAlive);
+    if (ready !== 'upgrade') socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
+  }
+
+  /** Messages flow over `secure` from now on (it wraps the socket given at construction). */
+  upgrade(secure: Socket): void {
+    if (this.closed || !this.upgraded) {
+      secure.destroy();
+      return;
+    }
+    this.socket = secure;
+    secure.on('data', (chunk: Buffer) => this.receive(chunk));
+    secure.on('error', () => this.close());
+    secure.on('close', () => this.close());
+    this.upgraded.resolve();
+    this.upgraded = undefined;
+  }
+
+  /** Waiting for upgrade(): the handshake is not done. */
+  get awaitingUpgrade(): boolean {
+    return this.upgraded !== undefined;
   }
 
   /** Part of a message is buffered: the connection is busy, not idle. */
@@ -104,7 +148,7 @@ export class TcpConnection {
     this.messages++;
     await new Promise<void>((resolve, reject) => {
       this.socket.write(bytes, (err) => {
-        if (err) reject(new TransportError('SEND_FAILED', `TCP send to ${this.key} failed: ${err.message}`, this.remote, err));
+        if (err) reject(new TransportError('SEND_FAILED', `send to ${this.key} failed: ${err.message}`, this.remote, err));
         else resolve();
       });
     });
@@ -117,6 +161,10 @@ export class TcpConnection {
     this.idleTimer?.cancel();
     this.messageTimer?.cancel();
     this.firstMessageTimer?.cancel();
+    this.pingTimer?.cancel();
+    this.pongTimer?.cancel();
+    this.upgraded?.reject(new TransportError('SEND_FAILED', `connection to ${this.key} closed before its handshake was done`, this.remote));
+    this.upgraded = undefined;
     if (reason) this.events.onError(reason, this);
     this.socket.destroy();
     this.events.onClose(this);
@@ -125,6 +173,10 @@ export class TcpConnection {
   private receive(chunk: Buffer): void {
     if (this.closed) return;
     this.lastActivity = this.clock.now();
+    if (this.pongTimer) {
+      this.pongTimer.cancel();
+      this.pongTimer = undefined;
+    }
     this.framer.push(chunk);
     if (this.closed) return;
     // Started at the chunk holding the message's first byte; cancelled when it is framed.
@@ -136,6 +188,23 @@ export class TcpConnection {
 
   private expire(why: string): void {
     this.close(new TransportError('MESSAGE_TIMEOUT', `${this.key}: ${why}`, this.remote));
+  }
+
+  /**
+   * RFC 5626 §4.4.1: a ping (CRLF CRLF) every interval; the flow has failed when no pong
+   * (CRLF) comes back within the timeout. Any byte received is as good as the pong: the
+   * far end is alive, and a pong can arrive ahead of a message in one chunk.
+   */
+  private armPing(keepAlive: { intervalMs: number; timeoutMs: number }): void {
+    this.pingTimer = this.clock.setTimer(keepAlive.intervalMs, () => {
+      if (this.closed || this.socket.destroyed) return;
+      this.socket.write('\r\n\r\n');
+      if (!this.pongTimer) {
+        const ms = keepAlive.timeoutMs;
+        this.pongTimer = this.clock.setTimer(ms, () => this.close(new TransportError('KEEPALIVE_TIMEOUT', `${this.key}: no answer to a keep-alive ping within ${ms} ms`, this.remote)));
+      }
+      this.armPing(keepAlive);
+    });
   }
 
   /** One timer per connection, re-armed when it fires early, so a busy connection costs no timer churn. */
