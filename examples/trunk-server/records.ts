@@ -31,7 +31,11 @@ export function createCdrWriter(path: string, log?: Logger): CdrWriter {
   return {
     write: (record) => {
       const line = JSON.stringify(viewOf(record)) + '\n';
-      writes = writes.then(() => appendFile(path, line)).catch((err: Error) => log?.('error', 'cdr.write_failed', { error: err.message }));
+      writes = writes
+        .then(() => appendFile(path, line))
+        .catch((err: Error) => {
+          log?.('error', 'cdr.write_failed', { error: err.message });
+        });
     },
     flush: () => writes,
   };
