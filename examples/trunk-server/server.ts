@@ -47,12 +47,13 @@ async function bindListeners(listen: readonly ListenConfig[]): Promise<Transport
  */
 export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}): Promise<TrunkServer> {
   const log = options.log ?? createLogger(config.log.level);
-  const { auth: a, journal: j } = config;
-  const auth = createDigestAuth({ domains: config.domains, secret: a.secret, algorithms: a.algorithms, nonceTtlMs: a.nonceTtlSeconds * 1000, maxLiveNonces: a.maxLiveNonces, log });
+  const { secret, algorithms, nonceTtlSeconds, maxLiveNonces } = config.auth;
+  const auth = createDigestAuth({ domains: config.domains, secret, algorithms, nonceTtlMs: nonceTtlSeconds * 1000, maxLiveNonces, log });
   const router = createRouter(config.domains);
   const media = config.media === 'relay' ? createMediaRelay({ address: config.mediaAddress, address6: config.mediaAddress6, ports: config.mediaPorts, log }) : directMedia;
   // Read before the B2BUA exists; the calls the last run left up are ended once it does.
-  const journal = j.path ? openCallJournal(j.path, { cause: j.cause, fsync: j.fsync, log }) : undefined;
+  const { path: journalPath, cause, fsync } = config.journal;
+  const journal = journalPath ? openCallJournal(journalPath, { cause, fsync, log }) : undefined;
   const transports = await bindListeners(config.sip.listen);
 
   const b2bua = new B2bua({
