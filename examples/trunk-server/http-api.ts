@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CallRecord } from 'sipkit/b2bua';
 import { CallIndex, CursorError, type CallSource } from './call-index.js';
@@ -111,6 +112,12 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  * The API runs on the SIP event loop, so what a request costs is bounded: lists come from a
  * `CallIndex` (a page costs its length, not the number of stored calls), each call's JSON is
  * made once per change, and requests are answered in short turns with SIP I/O in between.
+ *
+ * On its own, with a plain B2BUA:
+ *
+ *     const http = createHttpApi(b2bua, process.env.API_TOKEN!);
+ *     await listenHttpApi(http, 8080, '127.0.0.1');
+ *     // on shutdown: await closeHttpApi(http);
  */
 export function createHttpApi(b2bua: CallSource, token: string, options: HttpApiOptions = {}): Server {
   const index = new CallIndex(b2bua);
@@ -201,4 +208,28 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
     b2bua.off('end', forget);
   });
   return server;
+}
+
+/** Listen on host:port; resolves with the address bound (port 0 picks a free one), rejects if it cannot bind. */
+export function listenHttpApi(server: Server, port: number, host: string): Promise<{ address: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const a = server.address() as AddressInfo;
+      resolve({ address: a.address, port: a.port });
+    });
+  });
+}
+
+/**
+ * Close the API at once: connections are dropped first, requests in flight with them, so a
+ * slow or stalled client cannot hold the shutdown for up to the request timeout.
+ */
+export function closeHttpApi(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // After close(): the listener is gone, so no connection can arrive after this drops them all.
+    server.closeAllConnections();
+  });
 }

@@ -18,3 +18,9 @@ export function createLogger(min: Level, write: (line: string) => void = (l) => 
     write(line);
   };
 }
+
+/** A B2BUA or transaction-layer `trace` hook writing every SIP message sent and received as a debug line. */
+export function sipTrace(log: Logger) {
+  return (direction: 'in' | 'out', bytes: Uint8Array, remote: { address: string; port: number }, transport: { protocol: string }): void =>
+    log('debug', direction === 'in' ? 'sip.recv' : 'sip.send', { transport: transport.protocol, peer: `${remote.address}:${remote.port}`, message: Buffer.from(bytes).toString() });
+}

@@ -2,7 +2,7 @@ import type { B2bua, CallRecord } from 'sipkit/b2bua';
 import { byeFromSnapshot, type DialogSnapshot } from 'sipkit/dialog';
 import { isSynthesized } from 'sipkit/transaction';
 import type { SipResponse } from 'sipkit/parser';
-import type { CallJournalFile, JournaledCall } from './journal.js';
+import { CallJournalFile, type JournaledCall } from './journal.js';
 import type { Logger } from './log.js';
 
 /**
@@ -30,7 +30,7 @@ function bye(b2bua: B2bua, snapshot: DialogSnapshot, cause: number): Promise<str
  * answered when the journal says, hung up now. Each journal entry is removed once both
  * BYEs have their final response, so a crash during this is ended again on the next start.
  */
-export function endJournaledCalls(b2bua: B2bua, journal: CallJournalFile, calls: JournaledCall[], cause: number, log: Logger): void {
+export function endJournaledCalls(b2bua: B2bua, journal: CallJournalFile, calls: readonly JournaledCall[], cause: number, log: Logger): void {
   const now = Date.now();
   for (const c of calls) {
     const r = c.record;
@@ -49,4 +49,39 @@ export function endJournaledCalls(b2bua: B2bua, journal: CallJournalFile, calls:
       log('info', 'journal.call_ended', { id: c.id, caller, callee });
     });
   }
+}
+
+export interface OpenedJournal {
+  /** The B2BUA's `journal` option. */
+  journal: CallJournalFile;
+  /** The calls the last run left up. */
+  up: readonly JournaledCall[];
+  /** End those calls through the B2BUA built with `journal` (once its `end` listeners are on, for their CDR lines). */
+  endCallsLeftUp(b2bua: B2bua): void;
+}
+
+/**
+ * The crash journal part: open (creating) the journal at `path` before the B2BUA exists, hand
+ * it to the B2BUA, then end what the last run left up.
+ *
+ * On its own, with a plain B2BUA:
+ *
+ *     const opened = openCallJournal('/var/lib/trunk/journal.jsonl', { cause: 41 });
+ *     const b2bua = new B2bua({ transports, route, journal: opened.journal });
+ *     b2bua.on('end', cdr.write);
+ *     opened.endCallsLeftUp(b2bua);
+ */
+export function openCallJournal(path: string, options: { cause: number; fsync?: boolean; log?: Logger }): OpenedJournal {
+  const log: Logger = options.log ?? (() => undefined);
+  const { journal, up } = CallJournalFile.open(path, { fsync: options.fsync, onError: (err) => log('error', 'journal.write_failed', { error: err.message }) });
+  if (journal.skipped > 0) log('warn', 'journal.unreadable_lines', { count: journal.skipped });
+  return {
+    journal,
+    up,
+    endCallsLeftUp(b2bua) {
+      if (up.length === 0) return;
+      log('warn', 'journal.ending_calls', { count: up.length, cause: options.cause });
+      endJournaledCalls(b2bua, journal, up, options.cause, log);
+    },
+  };
 }

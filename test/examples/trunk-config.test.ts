@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, defaultConfig, validateConfig } from '../../examples/trunk-server/config.js';
-import { routeFor } from '../../examples/trunk-server/server.js';
+import { routeFor } from '../../examples/trunk-server/routing.js';
 
 function errorOf(input: unknown): string {
   try {
@@ -49,6 +49,6 @@ describe('trunk config', () => {
     expect(routeFor('15551234', d)).toEqual(['sip:a', 'sip:b']);
     expect(routeFor('15559', d)).toEqual(['sip:us']);
     expect(routeFor('4930', d)).toEqual(['sip:default']);
-    expect(routeFor('4930', { extensions: {}, routes: [{ prefix: '1', targets: ['sip:x'] }] })).toEqual([]);
+    expect(routeFor('4930', { routes: [{ prefix: '1', targets: ['sip:x'] }] })).toEqual([]);
   });
 });

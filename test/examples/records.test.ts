@@ -1,0 +1,67 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { viewOf } from '../../examples/trunk-server/call-view.js';
+import type { Level } from '../../examples/trunk-server/log.js';
+import { createCdrWriter, logCallEvents } from '../../examples/trunk-server/records.js';
+import { dial, GATEWAY, run, setup } from './parts-harness.js';
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'sipkit-records-'));
+  dirs.push(d);
+  return d;
+}
+
+describe('the records part on a plain B2bua', () => {
+  it('writes one CDR line per ended call, in the order they ended, as the HTTP API shows it', async () => {
+    const path = join(tempDir(), 'cdr.jsonl');
+    const s = setup({ route: (req) => (req.requestUri.toString().includes('+404') ? [] : [{ uri: `sip:+1@${GATEWAY}:5060` }]) });
+    const cdr = createCdrWriter(path);
+    s.b2bua.on('end', cdr.write);
+    const answered = dial(s, 'sip:+1@pbx.example.test');
+    dial(s, 'sip:+404@pbx.example.test');
+    await run(s);
+    void answered.call.hangup();
+    await run(s);
+    await cdr.flush();
+    const lines = readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Each line is the call's JSON view as it ended (a relayed BYE's outcome may come later).
+    expect(Object.keys(lines[0]!)).toEqual(Object.keys(viewOf(s.ended[0]!)));
+    expect(lines.map((l) => l.id)).toEqual(s.ended.map((r) => r.id));
+    expect(lines.map((l) => [l.status, l.hangup_by, l.hangup_code])).toEqual([
+      ['hangup', 'system', 404],
+      ['hangup', 'caller', null],
+    ]);
+  });
+
+  it('a failed write is logged, never thrown, and the next line is still tried', async () => {
+    const logged: Array<[Level, string]> = [];
+    const cdr = createCdrWriter(join(tempDir(), 'no-such-dir', 'cdr.jsonl'), (level, event) => logged.push([level, event]));
+    const s = setup({ route: () => [] });
+    s.b2bua.on('end', cdr.write);
+    dial(s, 'sip:+1@pbx.example.test');
+    dial(s, 'sip:+2@pbx.example.test');
+    await run(s);
+    await expect(cdr.flush()).resolves.toBeUndefined();
+    expect(logged).toEqual([
+      ['error', 'cdr.write_failed'],
+      ['error', 'cdr.write_failed'],
+    ]);
+  });
+
+  it('logCallEvents logs each call created, updated and ended', async () => {
+    const events: string[] = [];
+    const s = setup({ route: () => [{ uri: `sip:+1@${GATEWAY}:5060` }] });
+    logCallEvents(s.b2bua, (level, event, fields) => events.push(`${level} ${event} ${fields?.by ?? ''}`.trimEnd()));
+    const d = dial(s, 'sip:+1@pbx.example.test');
+    await run(s);
+    void d.call.hangup();
+    await run(s);
+    expect(events[0]).toBe('info call.created');
+    expect(events.filter((e) => e.startsWith('info '))).toEqual(['info call.created', 'info call.ended caller']);
+    expect(events.filter((e) => e === 'debug call.updated').length).toBeGreaterThan(1);
+  });
+});
