@@ -185,15 +185,16 @@ export class UserAgent implements UserAgentCore {
    * timeout or transport failure); `SipError` `CLOSED` when the transaction ends without one
    * (the layer was closed while it was pending).
    */
-  private finalOf(req: SipRequest, target: Target): Promise<SipResponse> {
+  private finalOf(req: SipRequest, target: Target, onLater2xx?: (res: SipResponse) => void): Promise<SipResponse> {
     return new Promise((resolve, reject) => {
       let done = false;
       this.layer.sendRequest(req, target, {
         onResponse: (res) => {
-          if (res.status >= 200 && !done) {
+          if (res.status < 200) return;
+          if (!done) {
             done = true;
             resolve(res);
-          }
+          } else if (res.status < 300) onLater2xx?.(res);
         },
         onTerminated: () => {
           if (done) return;
@@ -213,7 +214,16 @@ export class UserAgent implements UserAgentCore {
 
   /** @internal */
   sendInDialog(dialog: Dialog, request: SipRequest): Promise<SipResponse> {
-    return this.finalOf(request, dialog.destination(request, this.transportOf(dialog)));
+    const target = dialog.destination(request, this.transportOf(dialog));
+    if (request.method !== 'INVITE') return this.finalOf(request, target);
+    // A re-INVITE's 2xx retransmitted while its transaction is in Accepted (RFC 6026) means our
+    // ACK was lost: send it again (§13.2.2.4), or the peer gives up on the call after 64·T1.
+    return this.finalOf(request, target, (res) => this.ackAgain(dialog, res));
+  }
+
+  private ackAgain(dialog: Dialog, res: SipResponse): void {
+    const last = dialog.lastAck;
+    if (last && last.cseq.seq === res.cseq.seq) this.sendAck(dialog, last);
   }
 
   private transportOf(dialog: Dialog): string | undefined {
@@ -328,8 +338,7 @@ export class UserAgent implements UserAgentCore {
     }
     // A 2xx to a re-INVITE retransmitted after its transaction ended: the same ACK again.
     const e = this.dialogs.get(dialogKey(res.callId, fromTag, res.to.tag ?? ''));
-    const last = e?.dialog.lastAck;
-    if (e && last && last.cseq.seq === res.cseq.seq) this.sendAck(e.dialog, last);
+    if (e) this.ackAgain(e.dialog, res);
   }
 
   /**

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -38,5 +39,12 @@ describe('import graph of src/', () => {
     expect(findCycles(graph)).toEqual([['a', 'b', 'c', 'a']]);
     graph.set('c', ['d']);
     expect(findCycles(graph)).toEqual([]);
+  });
+
+  it('src/dialog keeps time only through the injected Clock (no Date.now, setTimeout, setInterval)', () => {
+    const files = [...importGraph(src).keys()].filter((f) => f.startsWith(path.join(src, 'dialog') + path.sep));
+    expect(files.length).toBeGreaterThan(5);
+    const offenders = files.filter((f) => /\b(Date\.now|setTimeout|setInterval|setImmediate)\s*\(/.test(fs.readFileSync(f, 'utf8')));
+    expect(offenders).toEqual([]);
   });
 });

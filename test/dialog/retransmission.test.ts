@@ -156,3 +156,28 @@ describe('promises settle when what they wait for can no longer come', () => {
     expect(options.error).toMatchObject({ code: 'CLOSED' });
   });
 });
+
+describe('a 2xx to a re-INVITE whose ACK was lost', () => {
+  it('is ACKed again while the re-INVITE transaction is in Accepted, so the callee keeps the call', async () => {
+    const p = uaPair();
+    const call = p.alice.invite(BOB, { body: SDP_A });
+    settle(p);
+    const inc = p.incoming[0]!;
+    await inc.answer({ body: SDP_B });
+    settle(p);
+    expect(inc.state).toBe('answered');
+    let dropped = 0;
+    // The first ACK of the re-INVITE (CSeq above the INVITE's 1) is lost.
+    p.net.filter = (pkt) => (pkt.firstLine.startsWith('ACK') && !text(pkt.bytes).includes('CSeq: 1 ACK') && dropped++ === 0 ? 'drop' : undefined);
+    const acks: number[] = [];
+    inc.on('ack', (a) => acks.push(a.cseq.seq));
+    const res = await drive(p, call.reinvite({ body: SDP_A }));
+    expect(res.status).toBe(200);
+    p.clock.advance(64 * T1 + 1000);
+    expect(dropped).toBeGreaterThanOrEqual(1);
+    expect(acks).toEqual([res.cseq.seq]);
+    expect(inc.state).toBe('answered');
+    expect(call.state).toBe('answered');
+    expect(p.net.packets('BYE')).toHaveLength(0);
+  });
+});
