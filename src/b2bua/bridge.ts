@@ -339,12 +339,15 @@ export class Bridge {
       tx.respond(createResponse(req, req.method === 'OPTIONS' ? 200 : 405));
       return;
     }
-    const res = await to.request(req.method, {
-      body: req.body.length > 0 ? req.body : undefined,
-      contentType: req.get('content-type'),
-      headers: [...crossHeaders(req, this.host.requestHeaders), ...crossHeaders(req, IN_DIALOG_HEADERS)],
-    });
-    tx.respond(createResponse(req, res.status, { reason: res.reason }));
+    const res = await to
+      .request(req.method, {
+        body: req.body.length > 0 ? req.body : undefined,
+        contentType: req.get('content-type'),
+        headers: [...crossHeaders(req, this.host.requestHeaders), ...crossHeaders(req, IN_DIALOG_HEADERS)],
+      })
+      // CLOSED: the user agent closed with the relay pending, and this transaction went with it.
+      .catch(() => undefined);
+    if (res) tx.respond(createResponse(req, res.status, { reason: res.reason }));
   }
 
   /**

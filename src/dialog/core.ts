@@ -1,36 +1,48 @@
 import type { SipRequest, SipResponse } from '../parser/index.js';
 import type { Clock } from '../transport/index.js';
-import type { InviteClientTransaction, InviteServerTransaction, Target, TimerValues } from '../transaction/index.js';
-import type { Call, OutgoingCall } from './call.js';
+import type { ClientTransactionUser, InviteClientTransaction, ServerTransaction, Target, TimerValues } from '../transaction/index.js';
 import type { Dialog } from './dialog.js';
+
+/**
+ * What owns a dialog, as the core sees it: the core routes the dialog's requests and the
+ * ACKs for its 2xx here. (Calls implement it; the core knows nothing else about them.)
+ */
+export interface DialogOwner {
+  /** A request arrived in the dialog, its CSeq order already checked (§12.2.2). */
+  handleInDialog(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void;
+  /** The ACK for a 2xx this side sent (§13.3.1.4). */
+  handleAck(ack: SipRequest): void;
+}
 
 /** What a call needs of the user agent that owns it (implemented by UserAgent). */
 export interface UserAgentCore {
   readonly clock: Clock;
   readonly timers: TimerValues;
+  contactFor(destination: Target): string;
   /** @internal */
-  sendInvite(call: OutgoingCall, invite: SipRequest, destination: Target): InviteClientTransaction;
+  /** Send an INVITE (or its authorized retry) in a new client transaction. */
+  sendInvite(invite: SipRequest, destination: Target, user: ClientTransactionUser): InviteClientTransaction;
   /** @internal */
-  /** Send a request inside a dialog; resolves with its final response (a synthesized 408/503 on failure). */
+  /**
+   * Send a request inside a dialog; resolves with its final response (a synthesized 408/503
+   * on timeout or transport failure), rejects with `SipError` `CLOSED` when the transaction
+   * layer closes first.
+   */
   sendInDialog(dialog: Dialog, request: SipRequest): Promise<SipResponse>;
   /** @internal */
-  /** ACK a 2xx to a re-INVITE (with the answer, for a late offer). */
-  sendAck(dialog: Dialog, response: SipResponse, cseq: number, body?: Uint8Array | string): void;
-  /** @internal */
-  resendAck(dialog: Dialog, ack: SipRequest): void;
+  /** Send (or send again) an ACK for a 2xx: a transaction of its own, new branch each time (§17.1.1.3). */
+  sendAck(dialog: Dialog, ack: SipRequest): void;
   /** @internal */
   /** A 2xx from a fork we do not want (or after a CANCEL): ACK it, then BYE it. */
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void;
   /** @internal */
-  /** Send a 2xx to an INVITE and retransmit it until the ACK (§13.3.1.4). */
-  respond2xx(call: Call, tx: InviteServerTransaction, response: SipResponse, dialog: Dialog): void;
-  contactFor(destination: Target): string;
-  /** @internal */
-  register(dialog: Dialog, call: Call): void;
+  /** Route the dialog's requests and ACKs to `owner`. */
+  register(dialog: Dialog, owner: DialogOwner): void;
   /** @internal */
   unregister(dialog: Dialog): void;
   /** @internal */
-  release(call: Call): void;
+  /** The call ended: forget how it was matched outside its dialogs (CANCEL, stray 2xx) and stop counting it. */
+  release(owner: DialogOwner): void;
   /**
    * @internal
    * A message that ends a call is out (BYE, CANCEL, a non-2xx final awaiting its ACK): call

@@ -1,6 +1,8 @@
 import { formatReason, SipError, type SipResponse } from '../parser/index.js';
 import type { TransportAddress } from '../transport/index.js';
-import type { Call, IncomingCall, ReasonInit } from './call.js';
+import type { Call } from './call-base.js';
+import type { ReasonInit } from './call-types.js';
+import type { IncomingCall } from './incoming-call.js';
 import { Dialog } from './dialog.js';
 import type { UserAgent } from './user-agent.js';
 

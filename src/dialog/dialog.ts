@@ -145,6 +145,20 @@ export class Dialog {
     });
   }
 
+  /**
+   * @internal
+   * UAC: the 2xx to the INVITE confirms the dialog (§13.2.2.4): its Contact is the remote
+   * target and its Record-Route, reversed, the route set — recomputed, as the 2xx may
+   * differ from the 1xx that created the early dialog (§12.1.2).
+   */
+  confirm(res: SipResponse): void {
+    this.state = 'confirmed';
+    this.refreshTarget(res);
+    const routes = res.getAll('record-route').reverse();
+    this.routeSet.length = 0;
+    this.routeSet.push(...routes);
+  }
+
   /** A target refresh (re-INVITE / UPDATE and their 2xx) replaces the remote target (§12.2). */
   refreshTarget(m: SipMessage): void {
     const c = firstContact(m);

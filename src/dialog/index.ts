@@ -1,20 +1,10 @@
 // Public face of sipkit/dialog: RFC 3261 §12–15 dialogs and the user-agent core built on them.
 export { Dialog, dialogKey, type DialogId, type DialogState, type InDialogRequestOptions } from './dialog.js';
-export {
-  Call,
-  OutgoingCall,
-  IncomingCall,
-  reasonOf,
-  type CallEvents,
-  type CallHandlers,
-  type CallState,
-  type HangupCause,
-  type InviteOptions,
-  type OfferAnswer,
-  type ReasonInit,
-  type ReliableProvisional,
-  type SendOptions,
-} from './call.js';
+export type { HangupCause, ReasonInit, SendOptions, OfferAnswer, CallState, ReliableProvisional } from './call-types.js';
+export { reasonOf } from './reason.js';
+export { Call, type CallEvents, type CallHandlers } from './call-base.js';
+export { OutgoingCall, type InviteOptions } from './outgoing-call.js';
+export { IncomingCall } from './incoming-call.js';
 export type { UserAgentCore } from './core.js';
 export { UserAgent, type UserAgentCloseOptions, type UserAgentOptions, type UserAgentStats } from './user-agent.js';
 export {

@@ -13,6 +13,7 @@ import { formatHost, type Clock, type Transport, type TransportAddress } from '.
 import {
   TransactionLayer,
   targetFromUri,
+  type ClientTransactionUser,
   type InviteClientTransaction,
   type InviteServerTransaction,
   type MessageSource,
@@ -22,9 +23,12 @@ import {
   type TransactionLayerOptions,
   type TransactionLayerStats,
 } from '../transaction/index.js';
-import { Call, IncomingCall, OutgoingCall, type CallHandlers, type InviteOptions, type ReasonInit, type SendOptions } from './call.js';
-import type { UserAgentCore } from './core.js';
+import type { CallHandlers } from './call-base.js';
+import type { ReasonInit, SendOptions } from './call-types.js';
+import type { DialogOwner, UserAgentCore } from './core.js';
 import { Dialog, dialogKey } from './dialog.js';
+import { IncomingCall } from './incoming-call.js';
+import { OutgoingCall, type InviteOptions } from './outgoing-call.js';
 
 export interface UserAgentOptions {
   transports: Transport[];
@@ -74,10 +78,11 @@ export class UserAgent implements UserAgentCore {
   readonly clock: Clock;
   readonly timers: TimerValues;
   private readonly opts: UserAgentOptions;
-  private readonly dialogs = new Map<string, { dialog: Dialog; call: Call }>();
+  private readonly dialogs = new Map<string, { dialog: Dialog; owner: DialogOwner }>();
+  /** Outgoing calls by Call-ID and From tag (stray 2xx), incoming ones by INVITE transaction (CANCEL). */
   private readonly outgoing = new Map<string, OutgoingCall>();
   private readonly incoming = new Map<InviteServerTransaction, IncomingCall>();
-  private readonly calls = new Set<Call>();
+  private readonly calls = new Set<OutgoingCall | IncomingCall>();
   private closing: Promise<void> | undefined;
   /** Messages ending calls still waiting for their answer (see pendingEnd), and close()'s wake-up. */
   private unanswered = 0;
@@ -153,7 +158,7 @@ export class UserAgent implements UserAgentCore {
     appendHeaders(invite, options.headers);
     const call = new OutgoingCall(this, invite, destination, options);
     this.calls.add(call);
-    this.outgoing.set(invite.callId + '\u0000' + call.localTag, call);
+    this.outgoing.set(outgoingKey(invite.callId, call.localTag), call);
     call.start();
     return call;
   }
@@ -175,15 +180,26 @@ export class UserAgent implements UserAgentCore {
     return this.finalOf(req, destination);
   }
 
-  private finalOf(req: SipRequest, target: Target): Promise<SipResponse> {
-    return new Promise((resolve) => {
+  /**
+   * The final response to a request sent in a new client transaction (a synthesized 408/503 on
+   * timeout or transport failure); `SipError` `CLOSED` when the transaction ends without one
+   * (the layer was closed while it was pending).
+   */
+  private finalOf(req: SipRequest, target: Target, onLater2xx?: (res: SipResponse) => void): Promise<SipResponse> {
+    return new Promise((resolve, reject) => {
       let done = false;
       this.layer.sendRequest(req, target, {
         onResponse: (res) => {
-          if (res.status >= 200 && !done) {
+          if (res.status < 200) return;
+          if (!done) {
             done = true;
             resolve(res);
-          }
+          } else if (res.status < 300) onLater2xx?.(res);
+        },
+        onTerminated: () => {
+          if (done) return;
+          done = true;
+          reject(new SipError('CLOSED', `${req.method} ended without a final response: the transaction layer closed`));
         },
       });
     });
@@ -192,15 +208,22 @@ export class UserAgent implements UserAgentCore {
   // ---- UserAgentCore (used by calls) ---------------------------------------------------
 
   /** @internal */
-  sendInvite(call: OutgoingCall, invite: SipRequest, destination: Target): InviteClientTransaction {
-    return this.layer.sendRequest(invite, destination, {
-      onResponse: (res) => call.handleResponse(res, true),
-    }) as InviteClientTransaction;
+  sendInvite(invite: SipRequest, destination: Target, user: ClientTransactionUser): InviteClientTransaction {
+    return this.layer.sendRequest(invite, destination, user) as InviteClientTransaction;
   }
 
   /** @internal */
   sendInDialog(dialog: Dialog, request: SipRequest): Promise<SipResponse> {
-    return this.finalOf(request, dialog.destination(request, this.transportOf(dialog)));
+    const target = dialog.destination(request, this.transportOf(dialog));
+    if (request.method !== 'INVITE') return this.finalOf(request, target);
+    // A re-INVITE's 2xx retransmitted while its transaction is in Accepted (RFC 6026) means our
+    // ACK was lost: send it again (§13.2.2.4), or the peer gives up on the call after 64·T1.
+    return this.finalOf(request, target, (res) => this.ackAgain(dialog, res));
+  }
+
+  private ackAgain(dialog: Dialog, res: SipResponse): void {
+    const last = dialog.lastAck;
+    if (last && last.cseq.seq === res.cseq.seq) this.sendAck(dialog, last);
   }
 
   private transportOf(dialog: Dialog): string | undefined {
@@ -210,14 +233,7 @@ export class UserAgent implements UserAgentCore {
   }
 
   /** @internal */
-  sendAck(dialog: Dialog, _response: SipResponse, cseq: number, body?: Uint8Array | string): void {
-    const ack = dialog.createRequest('ACK', { cseq, body });
-    dialog.lastAck = ack;
-    this.resendAck(dialog, ack);
-  }
-
-  /** @internal */
-  resendAck(dialog: Dialog, ack: SipRequest): void {
+  sendAck(dialog: Dialog, ack: SipRequest): void {
     const target = dialog.destination(ack, this.transportOf(dialog));
     const a = ack.clone();
     // An ACK for a 2xx is its own transaction: a new branch each time it is built (§17.1.1.3).
@@ -230,7 +246,7 @@ export class UserAgent implements UserAgentCore {
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void {
     const d = Dialog.fromUac(invite, response, destination, this.contactFor(destination));
     d.state = 'confirmed';
-    this.resendAck(d, d.createRequest('ACK', { cseq: invite.cseq.seq }));
+    this.sendAck(d, d.createRequest('ACK', { cseq: invite.cseq.seq }));
     const answered = this.pendingEnd();
     void this.sendInDialog(d, d.createRequest('BYE')).then(answered, answered);
   }
@@ -246,34 +262,8 @@ export class UserAgent implements UserAgentCore {
   }
 
   /** @internal */
-  respond2xx(call: Call, tx: InviteServerTransaction, response: SipResponse, dialog: Dialog): void {
-    this.register(dialog, call);
-    tx.respond(response);
-    // §13.3.1.4: the UAS core retransmits the 2xx, T1 doubling up to T2, until the ACK; BYE after 64·T1.
-    const { T1, T2 } = this.timers;
-    let elapsed = 0;
-    let timer: { cancel(): void } | undefined;
-    const schedule = (interval: number) => {
-      timer = this.clock.setTimer(interval, () => {
-        elapsed += interval;
-        if (call.ackWait !== handle) return;
-        if (elapsed >= 64 * T1) {
-          call.ackTimeout();
-          return;
-        }
-        tx.respond(response);
-        schedule(Math.min(interval * 2, T2, 64 * T1 - elapsed));
-      });
-    };
-    const handle = { cancel: () => timer?.cancel() };
-    call.ackWait?.cancel();
-    call.ackWait = handle;
-    schedule(T1);
-  }
-
-  /** @internal */
-  register(dialog: Dialog, call: Call): void {
-    this.dialogs.set(dialog.key, { dialog, call });
+  register(dialog: Dialog, owner: DialogOwner): void {
+    this.dialogs.set(dialog.key, { dialog, owner });
   }
 
   /** @internal */
@@ -282,12 +272,11 @@ export class UserAgent implements UserAgentCore {
     if (e && e.dialog === dialog) this.dialogs.delete(dialog.key);
   }
 
-  /** @internal */
-  release(call: Call): void {
+  /** @internal The core only ever gets back the calls this user agent created. */
+  release(call: OutgoingCall | IncomingCall): void {
     this.calls.delete(call);
-    if (call instanceof OutgoingCall) this.outgoing.delete(call.callId + '\u0000' + call.localTag);
-    if (call instanceof IncomingCall) this.incoming.delete(call.tx);
-    if (call.dialog) this.unregister(call.dialog);
+    if (call.direction === 'outgoing') this.outgoing.delete(outgoingKey(call.callId, call.localTag));
+    else this.incoming.delete(call.tx);
   }
 
   // ---- receiving ---------------------------------------------------------------------
@@ -305,7 +294,7 @@ export class UserAgent implements UserAgentCore {
         tx.respond(createResponse(req, 500, { reason: 'Out of Order CSeq', headers: { 'Retry-After': '1' } }));
         return;
       }
-      e.call.handleInDialog(req, tx, e.dialog);
+      e.owner.handleInDialog(req, tx, e.dialog);
       return;
     }
     if (req.method === 'INVITE') {
@@ -336,21 +325,20 @@ export class UserAgent implements UserAgentCore {
   private onAck(ack: SipRequest): void {
     const toTag = ack.to.tag;
     if (toTag === undefined) return;
-    this.dialogs.get(dialogKey(ack.callId, toTag, ack.from.tag ?? ''))?.call.handleAck(ack);
+    this.dialogs.get(dialogKey(ack.callId, toTag, ack.from.tag ?? ''))?.owner.handleAck(ack);
   }
 
   private onStray(res: SipResponse): void {
     if (res.cseq.method !== 'INVITE' || res.status < 200 || res.status >= 300) return;
     const fromTag = res.from.tag ?? '';
-    const call = this.outgoing.get(res.callId + '\u0000' + fromTag);
+    const call = this.outgoing.get(outgoingKey(res.callId, fromTag));
     if (call) {
       call.handleResponse(res, false);
       return;
     }
     // A 2xx to a re-INVITE retransmitted after its transaction ended: the same ACK again.
     const e = this.dialogs.get(dialogKey(res.callId, fromTag, res.to.tag ?? ''));
-    const last = e?.dialog.lastAck;
-    if (e && last && last.cseq.seq === res.cseq.seq) this.resendAck(e.dialog, last);
+    if (e) this.ackAgain(e.dialog, res);
   }
 
   /**
@@ -385,4 +373,8 @@ export class UserAgent implements UserAgentCore {
     this.wake = undefined;
     timer.cancel();
   }
+}
+
+function outgoingKey(callId: string, localTag: string): string {
+  return callId + '\u0000' + localTag;
 }

@@ -1,0 +1,277 @@
+import { formatReason, type HeaderInit, type SipRequest, type SipResponse } from '../parser/index.js';
+import { DigestClient, DigestError } from '../digest/index.js';
+import { isSynthesized, type ClientTransactionUser, type InviteClientTransaction, type Target } from '../transaction/index.js';
+import { Call, type CallEvents, type CallHandlers } from './call-base.js';
+import type { HangupCause, ReasonInit } from './call-types.js';
+import type { UserAgentCore } from './core.js';
+import { Dialog } from './dialog.js';
+import { reasonOf, sentReason } from './reason.js';
+import { prackFor, reliableRSeq } from './reliable-provisionals.js';
+
+export interface InviteOptions extends CallHandlers {
+  /** From (name-addr); default `<sip:anonymous@{local address}>`. */
+  from?: string;
+  /** To (default the target). */
+  to?: string;
+  /** Where to send (default: from the target URI). */
+  destination?: Target;
+  body?: Uint8Array | string;
+  contentType?: string;
+  headers?: HeaderInit;
+  callId?: string;
+  /** Credentials for 401/407 challenges. */
+  auth?: { username: string; password: string };
+  /** Max-Forwards of the INVITE (default 70; a B2BUA passes the inbound value less one). */
+  maxForwards?: number;
+  /** Offer 100rel (Supported), require it, or neither. Default 'supported'. */
+  reliableProvisionals?: 'supported' | 'required' | 'none';
+  /** Event listeners attached before the INVITE leaves. */
+  on?: Partial<CallEvents>;
+}
+
+/**
+ * Whether we cancelled (§9.1). Once requested, a CANCEL goes out as soon as a provisional has
+ * arrived; `awaitingFinal` is what close() waits for until the INVITE's final response comes
+ * (the 487, or a 2xx that crossed the CANCEL).
+ */
+type CancelState = { readonly kind: 'none' } | { readonly kind: 'requested'; readonly reason: ReasonInit | undefined; awaitingFinal: (() => void) | undefined };
+
+const NOT_CANCELLED: CancelState = { kind: 'none' };
+
+function toTag(res: SipResponse): string | undefined {
+  try {
+    return res.to.tag;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A call we placed (UAC): forking, early dialogs, PRACK, CANCEL, ACK for 2xx, auth. */
+export class OutgoingCall extends Call {
+  readonly direction = 'outgoing' as const;
+  invite: SipRequest;
+  readonly destination: Target;
+  /** Early dialogs by remote tag (forking: several may exist, §13.2.2.4). */
+  readonly early = new Map<string, Dialog>();
+  private tx: InviteClientTransaction | undefined;
+  private digest: DigestClient | undefined;
+  private cancelState: CancelState = NOT_CANCELLED;
+  // Created on first use: most calls never see a reliable provisional, and a held call should stay small.
+  private lastRSeq: Map<string, number> | undefined;
+  /** What the INVITE client transaction reports to: the responses, marked as the transaction's own. */
+  private readonly inviteUser: ClientTransactionUser = { onResponse: (res) => this.handleResponse(res, true) };
+
+  constructor(core: UserAgentCore, invite: SipRequest, destination: Target, options: InviteOptions) {
+    super(core, options);
+    this.invite = invite;
+    this.destination = destination;
+    if (options.auth) this.digest = new DigestClient(options.auth);
+    this.localSdp = invite.body.length > 0 ? invite.body : undefined;
+    if (options.on) for (const [k, fn] of Object.entries(options.on)) this.on(k as keyof CallEvents, fn as never);
+  }
+
+  override get callId(): string {
+    return this.invite.callId;
+  }
+
+  get localTag(): string {
+    return this.invite.from.tag!;
+  }
+
+  /** @internal */
+  start(): void {
+    this.tx = this.core.sendInvite(this.invite, this.destination, this.inviteUser);
+  }
+
+  protected override earlyDialog(): Dialog | undefined {
+    return this.early.values().next().value;
+  }
+
+  // ---- ending before answer --------------------------------------------------------------
+
+  /**
+   * Cancel before answer (§9.1): sent once a provisional has arrived. If the 2xx
+   * crosses the CANCEL, the 2xx wins: it is ACKed and a BYE follows.
+   */
+  cancel(reason?: ReasonInit): void {
+    if (this.state === 'answered' || this.ended || this.cancelState.kind === 'requested') return;
+    this.cancelState = { kind: 'requested', reason, awaitingFinal: this.core.pendingEnd() };
+    this.tx?.cancel(reason ? formatReason(reason) : undefined);
+  }
+
+  shutdown(reason: ReasonInit): void {
+    if (this.ended) return;
+    if (this.state === 'answered') {
+      void this.bye(reason);
+      return;
+    }
+    this.cancel(reason);
+    const sent = this.cancelState.kind === 'requested' ? this.cancelState.reason : undefined;
+    this.finish({ by: 'local', method: 'CANCEL', reason: sentReason(sent) }, false);
+  }
+
+  async hangup(options: { reason?: ReasonInit } = {}): Promise<void> {
+    if (this.state === 'answered') return this.bye(options.reason);
+    this.cancel(options.reason);
+  }
+
+  // ---- responses to the INVITE ---------------------------------------------------------------
+
+  /** @internal A response from the INVITE client transaction, or a stray 2xx after it ended. */
+  handleResponse(res: SipResponse, fromTransaction: boolean): void {
+    const s = res.status;
+    if (s >= 200 && fromTransaction) this.finalArrived();
+    if (s < 200) this.onProvisional(res);
+    else if (s < 300) this.on2xx(res);
+    else if (fromTransaction && !this.ended) this.onFailure(res);
+  }
+
+  /** The INVITE has its final response: a CANCEL waiting for it is answered. */
+  private finalArrived(): void {
+    if (this.cancelState.kind !== 'requested') return;
+    this.cancelState.awaitingFinal?.();
+    this.cancelState.awaitingFinal = undefined;
+  }
+
+  private onProvisional(res: SipResponse): void {
+    if (this.ended) return;
+    const tag = toTag(res);
+    if (tag && res.status > 100) {
+      const d = this.earlyDialogFor(res, tag);
+      if (this.state === 'calling') this.state = 'early';
+      if (!this.prackIfReliable(res, d)) return;
+    }
+    if (res.body.length > 0) this.remoteSdp = res.body;
+    this.emit('provisional', res);
+    if (res.body.length > 0) this.emit('earlyMedia', res);
+  }
+
+  /** The early dialog a 1xx with a To tag belongs to: each fork has its own (§13.2.2.4). */
+  private earlyDialogFor(res: SipResponse, tag: string): Dialog {
+    let d = this.early.get(tag);
+    if (d) {
+      d.refreshTarget(res);
+      return d;
+    }
+    d = this.dialogFrom(res);
+    this.early.set(tag, d);
+    this.core.register(d, this);
+    return d;
+  }
+
+  private dialogFrom(res: SipResponse): Dialog {
+    return Dialog.fromUac(this.invite, res, { address: this.destination.address, port: this.destination.port }, this.core.contactFor(this.destination));
+  }
+
+  /** RFC 3262 §4: PRACK a reliable provisional once; false for a retransmission of one already PRACKed. */
+  private prackIfReliable(res: SipResponse, d: Dialog): boolean {
+    const rseq = reliableRSeq(res);
+    if (rseq === undefined) return true;
+    const last = this.lastRSeq?.get(d.remoteTag);
+    if (last !== undefined && rseq <= last) return false;
+    (this.lastRSeq ??= new Map()).set(d.remoteTag, rseq);
+    void this.core.sendInDialog(d, prackFor(d, res, rseq)).catch(() => undefined);
+    return true;
+  }
+
+  private on2xx(res: SipResponse): void {
+    const tag = toTag(res);
+    if (!tag) return;
+    if (this.dialog) {
+      this.answeredAgain(res, tag);
+      return;
+    }
+    if (this.ended) {
+      // Answered after we gave up (a CANCEL crossed the 2xx): the 2xx wins — ACK it, then BYE it.
+      this.core.ackAndBye(this.invite, res, this.destination);
+      return;
+    }
+    const d = this.confirmDialog(res, tag);
+    const acked = this.ack2xx(d, res, this.invite.body.length > 0);
+    if (this.cancelState.kind === 'requested') {
+      // Our CANCEL crossed the 2xx: the 2xx wins — ACK, then BYE (§9.1, §15).
+      const reason = this.cancelState.reason;
+      if (acked instanceof Promise) void acked.then(() => this.bye(reason));
+      else void this.bye(reason);
+      return;
+    }
+    this.state = 'answered';
+    this.emit('answer', res);
+    this.settled();
+  }
+
+  /** A 2xx after the call was answered: a retransmission gets our ACK again, another fork an ACK and a BYE (§13.2.2.4). */
+  private answeredAgain(res: SipResponse, tag: string): void {
+    const d = this.dialog!;
+    if (tag !== d.remoteTag) {
+      this.core.ackAndBye(this.invite, res, this.destination);
+      return;
+    }
+    const last = d.lastAck;
+    // No ACK yet: a late-offer answer is still being computed, and its ACK will answer this too.
+    if (!last) return;
+    this.core.sendAck(d, last.cseq.seq === res.cseq.seq ? last : d.createRequest('ACK', { cseq: res.cseq.seq }));
+  }
+
+  /**
+   * The 2xx confirms its fork's dialog (§13.2.2.4); the other early dialogs are over (those
+   * forks may still answer: then ACK and BYE, above).
+   */
+  private confirmDialog(res: SipResponse, tag: string): Dialog {
+    const d = this.early.get(tag) ?? this.dialogFrom(res);
+    d.confirm(res);
+    this.early.delete(tag);
+    this.dialog = d;
+    this.core.register(d, this);
+    this.endEarlyDialogs();
+    if (res.body.length > 0) this.remoteSdp = res.body;
+    return d;
+  }
+
+  private endEarlyDialogs(): void {
+    for (const d of this.early.values()) {
+      d.state = 'terminated';
+      this.core.unregister(d);
+    }
+    this.early.clear();
+  }
+
+  private onFailure(res: SipResponse): void {
+    const s = res.status;
+    if ((s === 401 || s === 407) && this.cancelState.kind === 'none' && this.retryWithCredentials(res)) return;
+    const cancelled = this.cancelState.kind === 'requested' && s === 487;
+    const cause: HangupCause = {
+      by: isSynthesized(res) ? 'system' : cancelled ? 'local' : 'remote',
+      status: s,
+      phrase: res.reason,
+      reason: reasonOf(res),
+      ...(cancelled ? { method: 'CANCEL' as const } : {}),
+    };
+    this.emit('failure', res, cause);
+    this.finish(cause, false);
+  }
+
+  /** 401/407: answer the challenge once per realm (the digest client gives up on a second one). */
+  private retryWithCredentials(challenge: SipResponse): boolean {
+    if (!this.digest) return false;
+    try {
+      const next = this.digest.authorize(this.invite, challenge);
+      next.removeFirst('Via');
+      this.invite = next;
+      this.tx = this.core.sendInvite(next, this.destination, this.inviteUser);
+      return true;
+    } catch (err) {
+      if (!(err instanceof DigestError)) throw err;
+      return false;
+    }
+  }
+
+  protected override settled(): void {
+    this.invite.compact();
+    this.dialog?.lastAck?.compact();
+  }
+
+  protected override cleanup(): void {
+    this.endEarlyDialogs();
+  }
+}
