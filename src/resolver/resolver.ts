@@ -118,7 +118,7 @@ export class SipResolver {
     }
     if (literal !== undefined) return TargetList.of([literal]);
     const target = absolute(u.params.has('maddr') ? (u.param('maddr') ?? u.hostname) : u.hostname);
-    return TargetList.from(this.source(u.hostname, () => this.uriHops(u, target)));
+    return TargetList.resolving(this.source(u.hostname, () => this.uriHops(u, target)));
   }
 
   /** Every target of `uri` (all of `targets(uri)`), for callers that want the whole list. */
@@ -148,7 +148,7 @@ export class SipResolver {
     const hostname = isIP(bareHost(via.host)) === 0 ? absolute(bareHost(via.host)) : undefined;
     if (family !== 0) return TargetList.of([{ address: host, port: port ?? defaultPort(t), transport: t, family: family as 4 | 6, hostname, host: undefined }]);
     const name = absolute(host);
-    return TargetList.from(
+    return TargetList.resolving(
       this.source(hostname, async () => {
         if (port !== undefined) return [{ host: name, port, transport: t }];
         const srv = await this.srvHops(t, name);

@@ -50,7 +50,7 @@ export class TargetList implements AsyncIterable<SipTarget> {
   }
 
   /** @internal A list that resolves through `source` as it is pulled. */
-  static from(source: TargetSource): TargetList {
+  static resolving(source: TargetSource): TargetList {
     return new TargetList(source, []);
   }
 
