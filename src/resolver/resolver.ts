@@ -169,6 +169,7 @@ export class SipResolver {
   /** RFC 3263 §4.1 (transport) and §4.2 (port, SRV) for a host name. */
   private async uriHops(uri: SipUri, target: string): Promise<Hop[]> {
     const fixed = this.transportOf(uri);
+    if (uri.scheme === 'sips' && !this.transports.includes('tls')) throw new ResolverError('NO_TRANSPORT', 'sips: URI needs tls, which this client does not use');
     if (uri.port !== undefined) return [{ host: target, port: uri.port, transport: fixed ?? this.defaultTransport(uri.scheme) }];
     if (fixed !== undefined) return (await this.srvHops(fixed, target)) ?? [{ host: target, port: defaultPort(fixed), transport: fixed }];
 
@@ -242,13 +243,15 @@ export class SipResolver {
     return out;
   }
 
-  /** The transport a URI fixes (RFC 3263 §4.1): TLS for sips:, else its transport parameter. */
+  /**
+   * The transport a URI's `transport=` parameter fixes (RFC 3263 §4.1). Under sips: it is
+   * TLS whatever the parameter says (RFC 3261 §26.2.2: transport=tcp is TLS over TCP); a
+   * sips: URI without one still goes through NAPTR, keeping only SIPS services.
+   */
   private transportOf(uri: SipUri): SipTransportName | undefined {
-    let t: string | undefined;
-    // sips: means TLS whatever transport= says (RFC 3261 §26.2.2: transport=tcp is TLS over TCP).
-    if (uri.scheme === 'sips') t = 'tls';
-    else t = uri.transport;
+    let t = uri.transport;
     if (t === undefined) return undefined;
+    if (uri.scheme === 'sips') t = 'tls';
     if (!TRANSPORT_NAMES.has(t) || !this.transports.includes(t as SipTransportName)) throw new ResolverError('NO_TRANSPORT', `${uri.scheme}: URI needs ${t}, which this client does not use`);
     return t as SipTransportName;
   }

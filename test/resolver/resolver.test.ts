@@ -106,7 +106,24 @@ describe('SipResolver: NAPTR (RFC 3263 §4.1)', () => {
     const { dns, resolver } = setup({ transports: ['udp', 'tcp', 'tls'] });
     example(dns);
     expect((await resolver.resolve('sips:bob@example.com')).map(brief)).toEqual(['tls 192.0.2.3:5061']);
+    expect(dns.count('NAPTR', 'example.com')).toBe(1);
     expect(dns.count('SRV', '_sip._udp.example.com') + dns.count('SRV', '_sip._tcp.example.com')).toBe(0);
+    // transport=tcp under sips: is TLS over TCP: _sips._tcp, no NAPTR.
+    expect((await resolver.resolve('sips:bob@example.com;transport=tcp')).map(brief)).toEqual(['tls 192.0.2.3:5061']);
+    expect(dns.count('NAPTR', 'example.com')).toBe(1);
+  });
+
+  it('a SIPS NAPTR may point at any SRV owner; the targets are TLS with the URI domain as identity', async () => {
+    const { dns, resolver } = setup({ transports: ['udp', 'tcp', 'tls'] });
+    dns.zone.NAPTR.set('example.org', [naptr(10, 10, 'SIP+D2U', '_sip._udp.example.org'), naptr(20, 10, 'SIPS+D2T', '_sips._tcp.proxy.example.net')]);
+    dns.zone.SRV.set('_sip._udp.example.org', [srv('udp.example.org', 5060)]);
+    dns.zone.SRV.set('_sips._tcp.proxy.example.net', [srv('edge.example.net', 5071)]);
+    dns.zone.A.set('edge.example.net', [addr('192.0.2.8')]);
+    dns.zone.A.set('udp.example.org', [addr('192.0.2.9')]);
+    const targets = await resolver.resolve('sips:bob@example.org');
+    expect(targets.map(brief)).toEqual(['tls 192.0.2.8:5071']);
+    expect(targets[0]).toMatchObject({ hostname: 'example.org', host: 'edge.example.net' });
+    expect(dns.count('SRV', '_sip._udp.example.org')).toBe(0);
   });
 
   it('NAPTR records with other flags, a regexp or no replacement are not used', async () => {
@@ -213,6 +230,13 @@ describe('SipResolver: failover list (RFC 3263 §4.3)', () => {
     expect(dns.count('SRV', '_sip._udp.slow.test')).toBe(0);
     dns.zone.A.set('sf.test', 'SERVFAIL');
     expect((await rejection(resolver.targets('sip:sf.test:5060').next())).code).toBe('DNS_FAILED');
+  });
+
+  it('a timeout on one target and NXDOMAIN on the next: the list rejects with DNS_TIMEOUT', async () => {
+    const { dns, resolver } = setup({ transports: ['udp'] });
+    dns.zone.SRV.set('_sip._udp.mix.test', [srv('slow.mix.test', 5060, 1), srv('gone.mix.test', 5060, 2)]);
+    dns.zone.A.set('slow.mix.test', 'TIMEOUT');
+    expect(await rejection(resolver.targets('sip:mix.test').next())).toMatchObject({ code: 'DNS_TIMEOUT', hostname: 'slow.mix.test' });
   });
 
   it('a NAPTR SERVFAIL falls back to SRV', async () => {
