@@ -1,9 +1,9 @@
-import { isIP } from 'node:net';
 import { SipParseError, SipUri, parseUri, type Via } from '../parser/index.js';
 import { bareHost } from '../transport/index.js';
 import { CachingDnsLookup, type DnsCacheOptions } from './cache.js';
 import { ResolverError } from './errors.js';
 import { NodeDnsLookup, type NodeDnsLookupOptions } from './node-dns.js';
+import { hostFamily } from './literal.js';
 import { orderSrv } from './srv.js';
 import { TargetList, type Hop, type TargetSource } from './target-list.js';
 import type { AddressRecord, DnsLookup, NaptrRecord, SipTarget, SipTransportName } from './types.js';
@@ -75,6 +75,9 @@ export class SipResolver {
   private readonly transports: readonly SipTransportName[];
   private readonly families: readonly (4 | 6)[];
   private readonly random: () => number;
+  private readonly tls: boolean;
+  /** §4.1's UDP for a SIP URI, or TCP when the client has no UDP. */
+  private readonly sipDefault: SipTransportName;
 
   constructor(options: SipResolverOptions = {}) {
     const lookup = options.lookup ?? new NodeDnsLookup(options);
@@ -83,6 +86,8 @@ export class SipResolver {
     this.families = options.families ?? [4, 6];
     this.random = options.random ?? Math.random;
     if (this.transports.length === 0 || this.transports.some((t) => !TRANSPORT_NAMES.has(t))) throw new ResolverError('BAD_OPTION', 'SipResolver transports must be a non-empty list of udp, tcp, tls');
+    this.tls = this.transports.includes('tls');
+    this.sipDefault = this.transports.includes('udp') ? 'udp' : this.transports.includes('tcp') ? 'tcp' : 'tls';
     if (this.families.length === 0 || this.families.some((f) => f !== 4 && f !== 6)) throw new ResolverError('BAD_OPTION', 'SipResolver families must be a non-empty list of 4, 6');
   }
 
@@ -92,13 +97,14 @@ export class SipResolver {
    * URI asks for a transport this client does not have.
    */
   literalTarget(uri: SipUri): SipTarget | undefined {
-    const maddr = uri.params.has('maddr') ? uri.param('maddr') : undefined;
-    const address = bareHost(maddr ?? uri.host);
-    const family = isIP(address);
+    // maddr is rare: test for it before decoding it.
+    const maddr = uri.params.size === 0 || !uri.params.has('maddr') ? undefined : uri.param('maddr');
+    const host = maddr ?? uri.host;
+    const family = hostFamily(host);
     if (family === 0) return undefined;
     const transport = this.transportOf(uri) ?? this.defaultTransport(uri.scheme);
-    const hostname = maddr !== undefined && isIP(bareHost(uri.host)) === 0 ? uri.hostname : undefined;
-    return { address, port: uri.port ?? defaultPort(transport), transport, family: family as 4 | 6, hostname, host: undefined };
+    const hostname = maddr !== undefined && hostFamily(uri.host) === 0 ? uri.hostname : undefined;
+    return { address: bareHost(host), port: uri.port ?? defaultPort(transport), transport, family, hostname, host: undefined };
   }
 
   /**
@@ -144,9 +150,9 @@ export class SipResolver {
     const maddr = via.maddr;
     const host = maddr !== undefined ? bareHost(maddr) : received !== undefined ? bareHost(received) : bareHost(via.host);
     const port = received !== undefined && maddr === undefined && typeof rport === 'number' ? rport : via.port;
-    const family = isIP(host);
-    const hostname = isIP(bareHost(via.host)) === 0 ? absolute(bareHost(via.host)) : undefined;
-    if (family !== 0) return TargetList.of([{ address: host, port: port ?? defaultPort(t), transport: t, family: family as 4 | 6, hostname, host: undefined }]);
+    const family = hostFamily(host);
+    const hostname = hostFamily(bareHost(via.host)) === 0 ? absolute(bareHost(via.host)) : undefined;
+    if (family !== 0) return TargetList.of([{ address: host, port: port ?? defaultPort(t), transport: t, family: family, hostname, host: undefined }]);
     const name = absolute(host);
     return TargetList.resolving(
       this.source(hostname, async () => {
@@ -169,7 +175,7 @@ export class SipResolver {
   /** RFC 3263 §4.1 (transport) and §4.2 (port, SRV) for a host name. */
   private async uriHops(uri: SipUri, target: string): Promise<Hop[]> {
     const fixed = this.transportOf(uri);
-    if (uri.scheme === 'sips' && !this.transports.includes('tls')) throw new ResolverError('NO_TRANSPORT', 'sips: URI needs tls, which this client does not use');
+    if (uri.scheme === 'sips' && !this.tls) throw new ResolverError('NO_TRANSPORT', 'sips: URI needs tls, which this client does not use');
     if (uri.port !== undefined) return [{ host: target, port: uri.port, transport: fixed ?? this.defaultTransport(uri.scheme) }];
     if (fixed !== undefined) return (await this.srvHops(fixed, target)) ?? [{ host: target, port: defaultPort(fixed), transport: fixed }];
 
@@ -226,8 +232,8 @@ export class SipResolver {
 
   /** A hop's addresses: A and AAAA asked at once, given in the configured family order. */
   private async addresses(hop: Hop, hostname: string | undefined): Promise<SipTarget[]> {
-    const literal = isIP(hop.host);
-    if (literal !== 0) return [{ address: hop.host, port: hop.port, transport: hop.transport, family: literal as 4 | 6, hostname, host: undefined }];
+    const literal = hostFamily(hop.host);
+    if (literal !== 0) return [{ address: hop.host, port: hop.port, transport: hop.transport, family: literal, hostname, host: undefined }];
     const answers = await Promise.allSettled(this.families.map((f) => (f === 4 ? this.cache.a(hop.host) : this.cache.aaaa(hop.host))));
     const out: SipTarget[] = [];
     let error: unknown;
@@ -252,17 +258,18 @@ export class SipResolver {
     let t = uri.transport;
     if (t === undefined) return undefined;
     if (uri.scheme === 'sips') t = 'tls';
-    if (!TRANSPORT_NAMES.has(t) || !this.transports.includes(t as SipTransportName)) throw new ResolverError('NO_TRANSPORT', `${uri.scheme}: URI needs ${t}, which this client does not use`);
+    if (t !== 'udp' && t !== 'tcp' && t !== 'tls') throw new ResolverError('NO_TRANSPORT', `${uri.scheme}: URI needs ${t}, which sipkit's resolver does not know`);
+    if (!this.transports.includes(t)) throw new ResolverError('NO_TRANSPORT', `${uri.scheme}: URI needs ${t}, which this client does not use`);
     return t as SipTransportName;
   }
 
   /** §4.1: without a fixed transport, UDP for SIP (TCP if UDP is not used), TLS for SIPS. */
   private defaultTransport(scheme: 'sip' | 'sips'): SipTransportName {
     if (scheme === 'sips') {
-      if (!this.transports.includes('tls')) throw new ResolverError('NO_TRANSPORT', 'sips: URI needs tls, which this client does not use');
+      if (!this.tls) throw new ResolverError('NO_TRANSPORT', 'sips: URI needs tls, which this client does not use');
       return 'tls';
     }
-    return this.transports.includes('udp') ? 'udp' : this.transports.includes('tcp') ? 'tcp' : 'tls';
+    return this.sipDefault;
   }
 }
 
