@@ -12,6 +12,7 @@ export default defineConfig({
     'transaction/index': 'src/transaction/index.ts',
     'dialog/index': 'src/dialog/index.ts',
     'b2bua/index': 'src/b2bua/index.ts',
+    'resolver/index': 'src/resolver/index.ts',
     'testing/index': 'src/testing/index.ts',
   },
   format: ['esm', 'cjs'],

@@ -1,6 +1,7 @@
 import { benchB2bua } from './b2bua.js';
 import { benchDigest } from './digest.js';
 import { benchParser } from './parser.js';
+import { benchResolver } from './resolver.js';
 import { benchTransaction } from './transaction.js';
 
 const only = process.argv[2];
@@ -10,3 +11,4 @@ if (!only || only === 'parser') console.log(benchParser());
 if (!only || only === 'digest') console.log(await benchDigest());
 if (!only || only === 'transaction') console.log(await benchTransaction());
 if (!only || only === 'b2bua') console.log(await benchB2bua());
+if (!only || only === 'resolver') console.log(benchResolver());

@@ -19,6 +19,7 @@ export const ENTRIES: Readonly<Record<string, string>> = {
   'sipkit/transaction': 'src/transaction/index.ts',
   'sipkit/dialog': 'src/dialog/index.ts',
   'sipkit/b2bua': 'src/b2bua/index.ts',
+  'sipkit/resolver': 'src/resolver/index.ts',
   'sipkit/testing': 'src/testing/index.ts',
 };
 

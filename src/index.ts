@@ -5,3 +5,4 @@ export * from './transport/index.js';
 export * from './transaction/index.js';
 export * from './dialog/index.js';
 export * from './b2bua/index.js';
+export * from './resolver/index.js';

@@ -72,8 +72,16 @@ export type DialogErrorCode =
   /** A REGISTER attempt failed (register() rejects with it; the registration keeps retrying). */
   | 'REGISTRATION_FAILED';
 
+/**
+ * Codes of `ResolverError` (sipkit/resolver, RFC 3263 server location): the name does not
+ * exist or has no usable records (NXDOMAIN/NODATA), the DNS server did not answer in time,
+ * any other DNS failure (SERVFAIL, REFUSED, unreachable server, too many lookups at once),
+ * a URI that asks for a transport the client does not use, and a resolver option out of range.
+ */
+export type ResolverErrorCode = 'DNS_NOT_FOUND' | 'DNS_TIMEOUT' | 'DNS_FAILED' | 'NO_TRANSPORT' | 'BAD_OPTION';
+
 /** Every code a `SipError` can carry. */
-export type SipErrorCode = SipParseErrorCode | SipBuildErrorCode | DigestErrorCode | TransportErrorCode | TransactionErrorCode | DialogErrorCode;
+export type SipErrorCode = SipParseErrorCode | SipBuildErrorCode | DigestErrorCode | TransportErrorCode | TransactionErrorCode | DialogErrorCode | ResolverErrorCode;
 
 /*
  * Brands. A package loaded twice — its CommonJS build by one dependency, its ESM build by

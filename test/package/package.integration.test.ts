@@ -16,7 +16,7 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);
 const typeRoots = path.join(root, 'node_modules', '@types');
-const SUBPATHS = ['sipkit', 'sipkit/parser', 'sipkit/digest', 'sipkit/transport', 'sipkit/transaction', 'sipkit/dialog', 'sipkit/b2bua', 'sipkit/testing'];
+const SUBPATHS = ['sipkit', 'sipkit/parser', 'sipkit/digest', 'sipkit/transport', 'sipkit/transaction', 'sipkit/dialog', 'sipkit/b2bua', 'sipkit/testing', 'sipkit/resolver'];
 const INTERNAL_NAMES = ['attachWire', 'copyLinesInto', 'ackWait', 'handleInDialog', 'placeCall', 'respond2xx', 'relayBye', 'receiveAck'];
 
 let work: string;

@@ -12,6 +12,8 @@ import {
   SipError,
   SipParseError,
   TransportError,
+  ResolverError,
+  type ResolverErrorCode,
   type DialogErrorCode,
   type DigestErrorCode,
   type SipBuildErrorCode,
@@ -162,7 +164,7 @@ describe('errors: every error a user can catch is a SipError with a code', () =>
   });
 
   it('no throw or rejection in src/ uses a class that is not a SipError', () => {
-    const sipErrors = new Set(['SipError', 'SipParseError', 'DigestError', 'TransportError']);
+    const sipErrors = new Set(['SipError', 'SipParseError', 'DigestError', 'TransportError', 'ResolverError']);
     // LruMap's capacity comes only from DigestServer options (checked first) and constants.
     const allowed = new Set(['src/util/lru.ts:RangeError']);
     const found: string[] = [];
@@ -191,7 +193,8 @@ describe('errors: codes are typed unions', () => {
     expectTypeOf<SipParseError['code']>().toEqualTypeOf<SipParseErrorCode>();
     expectTypeOf<DigestError['code']>().toEqualTypeOf<DigestErrorCode>();
     expectTypeOf<TransportError['code']>().toEqualTypeOf<TransportErrorCode>();
-    expectTypeOf<SipBuildErrorCode | TransactionErrorCode | DialogErrorCode | DigestErrorCode | TransportErrorCode | SipParseErrorCode>().toEqualTypeOf<SipErrorCode>();
+    expectTypeOf<SipBuildErrorCode | TransactionErrorCode | DialogErrorCode | DigestErrorCode | TransportErrorCode | SipParseErrorCode | ResolverErrorCode>().toEqualTypeOf<SipErrorCode>();
+    expectTypeOf<ResolverError['code']>().toEqualTypeOf<ResolverErrorCode>();
     expectTypeOf<'BAD_OPTION'>().toExtend<DigestErrorCode>();
     expectTypeOf<'NO_DIALOG'>().toExtend<DialogErrorCode>();
     // @ts-expect-error: not a sipkit code
