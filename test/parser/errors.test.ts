@@ -12,6 +12,7 @@ import {
   SipError,
   SipParseError,
   TransportError,
+  type B2buaErrorCode,
   type DialogErrorCode,
   type DigestErrorCode,
   type SipBuildErrorCode,
@@ -191,7 +192,7 @@ describe('errors: codes are typed unions', () => {
     expectTypeOf<SipParseError['code']>().toEqualTypeOf<SipParseErrorCode>();
     expectTypeOf<DigestError['code']>().toEqualTypeOf<DigestErrorCode>();
     expectTypeOf<TransportError['code']>().toEqualTypeOf<TransportErrorCode>();
-    expectTypeOf<SipBuildErrorCode | TransactionErrorCode | DialogErrorCode | DigestErrorCode | TransportErrorCode | SipParseErrorCode>().toEqualTypeOf<SipErrorCode>();
+    expectTypeOf<SipBuildErrorCode | TransactionErrorCode | DialogErrorCode | B2buaErrorCode | DigestErrorCode | TransportErrorCode | SipParseErrorCode>().toEqualTypeOf<SipErrorCode>();
     expectTypeOf<'BAD_OPTION'>().toExtend<DigestErrorCode>();
     expectTypeOf<'NO_DIALOG'>().toExtend<DialogErrorCode>();
     // @ts-expect-error: not a sipkit code
