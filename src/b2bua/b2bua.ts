@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { SipRequest, SipResponse } from '../parser/index.js';
+import { SipError, type HeaderValue, type SipRequest, type SipResponse } from '../parser/index.js';
 import type { Clock, Transport } from '../transport/index.js';
 import type { MessageSource, TimerValues, TransactionLayerOptions } from '../transaction/index.js';
 import {
@@ -14,9 +14,9 @@ import {
   type UserAgentStats,
 } from '../dialog/index.js';
 import { Emitter } from '../util/events.js';
-import { Bridge, type BridgeHost, type MediaHooks, type RouteTarget } from './bridge.js';
+import { Bridge, type BridgedCall, type BridgeHost, type BridgeOptions, type MediaHooks, type RouteTarget } from './bridge.js';
 import { q850For } from './causes.js';
-import { crossHeaders, DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from './headers.js';
+import { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from './headers.js';
 import type { CallRecord } from './record.js';
 
 const SHUTDOWN: ReasonInit = { protocol: 'Q.850', cause: 16, text: 'Shutdown' };
@@ -40,8 +40,32 @@ export interface B2buaOptions {
   trace?: TransactionLayerOptions['trace'];
   /** Runs first; nothing is forwarded until it says ok (the digest server is the ready-made one). */
   authenticate?(request: SipRequest, source: MessageSource): AuthDecision | Promise<AuthDecision>;
-  /** Where the call goes: one or more targets, tried in order. */
-  route(request: SipRequest, ctx: CallContext): RouteDecision | Promise<RouteDecision>;
+  /** Where the call goes: one or more targets, tried in order. Give this or `onInvite`. */
+  route?(request: SipRequest, ctx: CallContext): RouteDecision | Promise<RouteDecision>;
+  /**
+   * Per-call bridging, instead of `route`: each authenticated call (after `authenticate` and
+   * the call limits, with its record already made) is handed to the application, which
+   * decides what to do with it — `b2bua.bridge(call, targets, options)`, perhaps several
+   * times with `passFailure: false`, or `call.reject(…)`. The call keeps its record and its
+   * `call`/`update`/`end` events whatever the application does. When the returned promise
+   * settles, a call left neither answered, ended nor being bridged gets 500 (nothing hangs);
+   * a throw or rejection is a failed hook (500 and an `error` event).
+   *
+   * ```ts
+   * const b2bua = new B2bua({
+   *   transports,
+   *   authenticate,
+   *   async onInvite(call, { identity }) {
+   *     try {
+   *       await b2bua.bridge(call, [{ uri: 'sip:desk@10.0.0.2' }], { passFailure: false, noAnswerTimeoutMs: 20_000 });
+   *     } catch (err) {
+   *       if (err instanceof BridgeError && !err.relayed) await b2bua.bridge(call, [{ uri: 'sip:voicemail@10.0.0.9' }]);
+   *     }
+   *   },
+   * });
+   * ```
+   */
+  onInvite?(call: IncomingCall, ctx: CallContext): void | Promise<void>;
   media?: MediaHooks;
   /** Headers crossed A→B on the INVITE and in-dialog requests, besides the default set. */
   proxyRequestHeaders?: readonly string[];
@@ -132,6 +156,9 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
 
   constructor(options: B2buaOptions) {
     super();
+    if (!options.route === !options.onInvite) {
+      throw new SipError('BAD_OPTION', options.route ? 'give route or onInvite, not both' : 'give route (server-wide routing) or onInvite (per-call bridging)');
+    }
     this.opts = options;
     this.media = options.media ?? {};
     this.requestHeaders = [...DEFAULT_REQUEST_HEADERS, ...(options.proxyRequestHeaders ?? [])];
@@ -151,7 +178,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       // A UAS to the caller: Require is checked against what the bridge really does (100rel: reliable
       // provisionals and PRACK, src/dialog; no session timers); it forwards, so Max-Forwards 0 is a 483.
       validate: { role: 'b2bua', supported: ['100rel'] },
-      onInvite: (call) => void this.onInvite(call).catch((err: unknown) => this.hookFailed(call, err)),
+      onInvite: (call) => void this.onInvite(call).catch((err: unknown) => this.callHookFailed(call, err)),
       incomingCallHandlers: {
         onUpdate: (req, call) => this.bridges.get(call as IncomingCall)?.relayUpdate(call, req) ?? { status: 481 },
         onBye: (_req, cause, call) => this.bridges.get(call as IncomingCall)?.relayBye('caller', cause),
@@ -184,13 +211,39 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   }
 
   /** A user hook failed: the caller gets 500 and the error is reported, never an unhandled rejection. */
-  private hookFailed(a: IncomingCall, err: unknown): void {
+  private callHookFailed(a: IncomingCall, err: unknown): void {
     const bridge = this.bridges.get(a);
     const reason = { protocol: 'Q.850', cause: 41 };
-    if (bridge) bridge.shutdown(reason, 500);
+    if (bridge) bridge.shutdown(reason, 500, {}, err);
     else if (!a.ended) void a.reject(500, { reason });
-    if (this.listenerCount('error') > 0) this.emit('error', err, bridge?.record);
+    this.reportError(err, bridge?.record);
+  }
+
+  /** @internal */
+  hookFailed(bridge: Bridge, err: unknown): void {
+    this.reportError(err, bridge.record);
+  }
+
+  private reportError(err: unknown, record: CallRecord | undefined): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err, record);
     else queueMicrotask(() => console.error('sipkit B2BUA: a hook failed:', err));
+  }
+
+  /**
+   * Bridge one call, as the application decides for it (see the `onInvite` option): place the
+   * B leg to `targets` in fail-over order, relay early media, the answer or the failure, then
+   * keep both legs in step until one hangs up — the same relay the server-wide `route` uses.
+   *
+   * Resolves with both legs once B answered and A got its 200. Rejects with `BridgeError`
+   * (`BRIDGE_FAILED`: final status, phrase, Reason, `relayed`) when the call could not be
+   * bridged — relayed to A already unless `passFailure: false`; with `SipError` `BAD_OPTION`
+   * for an option it cannot use, or `NOT_BRIDGEABLE` for a call that is not one of this
+   * B2BUA's authenticated calls, is answered or over, or is being bridged (nothing is sent).
+   */
+  bridge(call: IncomingCall, targets: readonly RouteTarget[], options: BridgeOptions = {}): Promise<BridgedCall> {
+    const bridge = this.bridges.get(call);
+    if (!bridge) return Promise.reject(new SipError('NOT_BRIDGEABLE', 'not a call of this B2BUA in progress (only calls handed to onInvite can be bridged)'));
+    return bridge.dial(targets, options);
   }
 
   private async onInvite(a: IncomingCall): Promise<void> {
@@ -246,19 +299,26 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     if ((max !== undefined && this.active.size > max) || (perSourceMax !== undefined && this.perSource.get(source)! > perSourceMax)) {
       return bridge.shutdown({ protocol: 'Q.850', cause: 42 }, 503, { headers: { 'Retry-After': '5' } });
     }
-    const route = await this.opts.route(a.invite, { source: a.source, identity, record });
-    if (bridge.ended) return;
-    if (!Array.isArray(route) || route.length === 0) {
-      const status = Array.isArray(route) ? 404 : route.reject;
-      // A status reject() cannot send throws BAD_STATUS here: a hook error, answered 500.
-      return bridge.shutdown({ protocol: 'Q.850', cause: q850For(status, this.q850) }, status, { phrase: Array.isArray(route) ? undefined : route.phrase });
+    const ctx: CallContext = { source: a.source, identity, record };
+    if (this.opts.onInvite) {
+      await this.opts.onInvite(a, ctx);
+      // The application is done with the call: one it left waiting, with no B leg on the way, is refused.
+      if (!bridge.ended && !bridge.dialing && !a.ended && a.state !== 'answered') bridge.shutdown({ protocol: 'Q.850', cause: 41 }, 500);
+      return;
     }
-    await bridge.dial(route);
+    const route = await this.opts.route!(a.invite, ctx);
+    if (bridge.ended) return;
+    if (!Array.isArray(route)) {
+      // A status reject() cannot send throws BAD_STATUS here: a hook error, answered 500.
+      return bridge.shutdown({ protocol: 'Q.850', cause: q850For(route.reject, this.q850) }, route.reject, { phrase: route.phrase });
+    }
+    // The server-wide path is the per-call bridge with the B2BUA's defaults; its outcome is in the record.
+    await bridge.dial(route).catch(() => undefined);
   }
 
   /** @internal */
-  placeCall(target: RouteTarget, a: IncomingCall, bridge: Bridge, offer: Uint8Array | undefined): OutgoingCall {
-    const inv = a.invite;
+  placeCall(target: RouteTarget, bridge: Bridge, invite: { body: Uint8Array | undefined; contentType: string | undefined; headers: Array<[string, HeaderValue]> }): OutgoingCall {
+    const inv = bridge.a.invite;
     const from = inv.from;
     // The B leg is a new dialog: new Call-ID and tags; the caller's identity, not its tag.
     const fromValue = (from.displayName ? `"${from.displayName.replace(/["\\]/g, '\\$&')}" ` : '') + `<${from.uriText}>`;
@@ -266,10 +326,10 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       destination: target.destination,
       from: fromValue,
       to: `<${target.uri}>`,
-      body: offer,
-      contentType: offer ? (inv.get('content-type') ?? 'application/sdp') : undefined,
+      body: invite.body,
+      contentType: invite.contentType,
       maxForwards: Math.max(0, (inv.maxForwards ?? 70) - 1),
-      headers: crossHeaders(inv, this.requestHeaders),
+      headers: invite.headers,
       reliableProvisionals: 'supported',
       onUpdate: (req, call) => bridge.relayUpdate(call, req),
       onLateOffer: () => bridge.lateOffer(),

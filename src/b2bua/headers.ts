@@ -1,4 +1,4 @@
-import { headerKey, type SipMessage } from '../parser/index.js';
+import { headerKey, SipError, type HeaderInit, type HeaderValue, type SipMessage } from '../parser/index.js';
 
 /**
  * Headers crossed from one leg to the other by default (like drachtio's
@@ -33,5 +33,21 @@ export function crossHeaders(from: SipMessage, names: readonly string[]): Array<
   const wanted = new Set(names.map(headerKey).filter((k) => !NEVER.has(k)));
   const out: Array<[string, string]> = [];
   for (const [name, value] of from.headerLines()) if (wanted.has(headerKey(name))) out.push([name, value]);
+  return out;
+}
+
+/**
+ * An application's extra headers (a bridge's `headers` or `responseHeaders`) as lines, checked:
+ * a header that belongs to this hop, dialog or transaction is the bridge's to write, so naming
+ * one is a `SipError` `BAD_OPTION` rather than a second Via or a forged CSeq on the wire.
+ */
+export function extraHeaders(init: HeaderInit | undefined, what: string): Array<[string, HeaderValue]> {
+  if (init === undefined) return [];
+  const out: Array<[string, HeaderValue]> = [];
+  const entries: Array<[string, HeaderValue | HeaderValue[]]> = Array.isArray(init) ? init : Object.entries(init);
+  for (const [name, value] of entries) {
+    if (typeof name !== 'string' || NEVER.has(headerKey(name))) throw new SipError('BAD_OPTION', `${what}: ${String(name)} is written by the bridge, not the application`);
+    for (const v of Array.isArray(value) ? value : [value]) out.push([name, v]);
+  }
   return out;
 }

@@ -10,7 +10,7 @@ export {
   type CallJournal,
   type AnsweredCall,
 } from './b2bua.js';
-export { Bridge, type MediaHooks, type MediaContext, type RouteTarget, type SdpBody } from './bridge.js';
+export { Bridge, BridgeError, type BridgeOptions, type BridgedCall, type MediaHooks, type MediaContext, type RouteTarget, type SdpBody } from './bridge.js';
 export { SIP_TO_Q850, q850For } from './causes.js';
 export { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS, crossHeaders } from './headers.js';
 export type { CallRecord, BridgeState, HangupRecord, RelayedBye } from './record.js';

@@ -80,8 +80,25 @@ export type DialogErrorCode =
  */
 export type ResolverErrorCode = 'DNS_NOT_FOUND' | 'DNS_TIMEOUT' | 'DNS_FAILED' | 'NO_TRANSPORT' | 'BAD_OPTION';
 
+/** Codes of the `SipError`s the B2BUA throws or rejects with (sipkit/b2bua). */
+export type B2buaErrorCode =
+  /** A per-call bridge could not be set up: `BridgeError` says with what final status, and whether the caller was told. */
+  | 'BRIDGE_FAILED'
+  /** `bridge()` was given a call it cannot bridge: not handed to `onInvite` by this B2BUA, answered, ended, or already bridging. */
+  | 'NOT_BRIDGEABLE'
+  /** A B2BUA or bridge option that cannot be used (no `route` nor `onInvite`, both, a header the bridge owns). */
+  | 'BAD_OPTION';
+
 /** Every code a `SipError` can carry. */
-export type SipErrorCode = SipParseErrorCode | SipBuildErrorCode | DigestErrorCode | TransportErrorCode | TransactionErrorCode | DialogErrorCode | ResolverErrorCode;
+export type SipErrorCode =
+  | SipParseErrorCode
+  | SipBuildErrorCode
+  | DigestErrorCode
+  | TransportErrorCode
+  | TransactionErrorCode
+  | DialogErrorCode
+  | B2buaErrorCode
+  | ResolverErrorCode;
 
 /*
  * Brands. A package loaded twice — its CommonJS build by one dependency, its ESM build by

@@ -8,6 +8,7 @@ export {
   type SipBuildErrorCode,
   type TransactionErrorCode,
   type DialogErrorCode,
+  type B2buaErrorCode,
 } from './errors.js';
 // DigestErrorCode and TransportErrorCode are listed in ./errors.ts too (SipErrorCode is their
 // union with the rest) but exported by their own layers.

@@ -14,6 +14,7 @@ import {
   TransportError,
   ResolverError,
   type ResolverErrorCode,
+  type B2buaErrorCode,
   type DialogErrorCode,
   type DigestErrorCode,
   type SipBuildErrorCode,
@@ -193,7 +194,7 @@ describe('errors: codes are typed unions', () => {
     expectTypeOf<SipParseError['code']>().toEqualTypeOf<SipParseErrorCode>();
     expectTypeOf<DigestError['code']>().toEqualTypeOf<DigestErrorCode>();
     expectTypeOf<TransportError['code']>().toEqualTypeOf<TransportErrorCode>();
-    expectTypeOf<SipBuildErrorCode | TransactionErrorCode | DialogErrorCode | DigestErrorCode | TransportErrorCode | SipParseErrorCode | ResolverErrorCode>().toEqualTypeOf<SipErrorCode>();
+    expectTypeOf<SipBuildErrorCode | TransactionErrorCode | DialogErrorCode | B2buaErrorCode | DigestErrorCode | TransportErrorCode | SipParseErrorCode | ResolverErrorCode>().toEqualTypeOf<SipErrorCode>();
     expectTypeOf<ResolverError['code']>().toEqualTypeOf<ResolverErrorCode>();
     expectTypeOf<'BAD_OPTION'>().toExtend<DigestErrorCode>();
     expectTypeOf<'NO_DIALOG'>().toExtend<DialogErrorCode>();
