@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, validateConfig } from '../../examples/trunk-server/config.js';
+import { ConfigError, defaultConfig, validateConfig } from '../../examples/trunk-server/config.js';
 
 // The per-domain `auth: { mode, allow }` of IP-based trunk auth, as the config file gives it.
 
@@ -33,5 +33,23 @@ describe('config: a domain\'s auth mode and allow list', () => {
     expect(fieldOf(() => withAuth({ mode: 'ip-or-digest' }))).toBe('domains.pbx.example.test.auth.allow');
     expect(fieldOf(() => withAuth({ mode: 'ip', allow: [] }))).toBe('domains.pbx.example.test.auth.allow');
     expect(fieldOf(() => withAuth({ allowed: [] }))).toBe('domains.pbx.example.test.auth.allowed');
+  });
+});
+
+describe('config: provisioning', () => {
+  it('the embedded default saves to trunks.json under trunk.sipkit.test; a config file saves only when it names a storePath', () => {
+    expect(defaultConfig().provisioning).toEqual({ baseDomain: 'trunk.sipkit.test', storePath: 'trunks.json' });
+    expect(validateConfig({}).provisioning).toEqual({ baseDomain: 'trunk.sipkit.test', storePath: null });
+    expect(validateConfig({ provisioning: { baseDomain: 'Trunk.Example.TEST', storePath: '/var/lib/trunk/trunks.json' } }).provisioning).toEqual({
+      baseDomain: 'trunk.example.test',
+      storePath: '/var/lib/trunk/trunks.json',
+    });
+  });
+
+  it('names the field of a bad base domain, store path or unknown key', () => {
+    expect(fieldOf(() => validateConfig({ provisioning: { baseDomain: 'bad_domain.test' } }))).toBe('provisioning.baseDomain');
+    expect(fieldOf(() => validateConfig({ provisioning: { baseDomain: 'a..b' } }))).toBe('provisioning.baseDomain');
+    expect(fieldOf(() => validateConfig({ provisioning: { storePath: '' } }))).toBe('provisioning.storePath');
+    expect(fieldOf(() => validateConfig({ provisioning: { path: 'x' } }))).toBe('provisioning.path');
   });
 });
