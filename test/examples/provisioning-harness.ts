@@ -61,7 +61,7 @@ export async function trunk(config = trunkConfig()): Promise<TrunkServer & { api
 
 export interface ApiResponse {
   status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: any;
   text: string;
   headers: Headers;
 }
