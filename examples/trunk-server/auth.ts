@@ -2,6 +2,7 @@ import type { AuthDecision } from 'sipkit/b2bua';
 import { DigestServer, type DigestAlgorithm, type DigestUserRecord } from 'sipkit/digest';
 import { createResponse, type SipRequest } from 'sipkit/parser';
 import type { MessageSource } from 'sipkit/transaction';
+import { AddressMatcher } from './cidr.js';
 import type { Logger } from './log.js';
 import { ownEntry, requestedHost } from './trunk-domain.js';
 
@@ -9,8 +10,14 @@ import { ownEntry, requestedHost } from './trunk-domain.js';
 export interface AuthDomain {
   /** Extensions by username: a password, or stored HA1s, and optionally the algorithms it may use. */
   extensions: Readonly<Record<string, DigestUserRecord>>;
-  /** The domain's challenge set, when it differs from `algorithms`. */
-  auth?: { algorithms?: readonly DigestAlgorithm[] };
+  auth?: {
+    /** The domain's challenge set, when it differs from `algorithms`. */
+    algorithms?: readonly DigestAlgorithm[];
+    /** How callers are authenticated (default digest; see createDigestAuth). */
+    mode?: 'digest' | 'ip' | 'ip+digest' | 'ip-or-digest';
+    /** The addresses `mode` trusts: IPv4/IPv6 CIDRs or bare addresses (cidr.ts). */
+    allow?: readonly string[];
+  };
 }
 
 export interface DigestAuthOptions {
@@ -33,7 +40,11 @@ export interface DigestAuthOptions {
 }
 
 export interface DigestAuth {
-  /** The B2BUA's `authenticate` hook: a 407 challenge, a refusal, or the extension and its domain (`tags.domain`). */
+  /**
+   * The B2BUA's `authenticate` hook: a 407 challenge, a refusal, or the call let through with
+   * the extension as identity (none for an IP-authenticated call), the domain as `tags.domain`
+   * and how it was authenticated as `tags.auth` ('digest' | 'ip' | 'ip+digest').
+   */
   authenticate(request: SipRequest, source: MessageSource): Promise<AuthDecision>;
   /** The digest server behind it (throttling state, challenge header names). */
   readonly digest: DigestServer;
@@ -51,6 +62,16 @@ export interface DigestAuth {
  * from the global set is told apart by its challenge, which is the point of configuring it.
  * Nonces are bound to the caller's address, so a spoofed source cannot count failures against
  * (and lock out) someone else; throttling is per (address, extension).
+ *
+ * IP-based authentication per domain (`auth: { mode, allow }`): `ip` lets a source in `allow`
+ * through without a challenge and refuses any other with 403; `ip+digest` refuses other
+ * sources with 403 and challenges the allowed ones; `ip-or-digest` lets allowed sources
+ * through and challenges the rest. The 403 (RFC 3261 §21.4.4: authorization will not help)
+ * tells a caller from outside `allow` that an IP trunk by that name exists, where an unknown
+ * domain would be challenged. That is accepted: the trunk's domain is its published server
+ * address, not a secret, and an IP trunk has no credentials to guess — what enumeration
+ * protection guards (which extensions exist, a password oracle) is not on offer; challenging
+ * instead would invite password guessing against a trunk that takes no passwords.
  *
  * On its own, with a plain B2BUA:
  *
@@ -82,6 +103,15 @@ export function createDigestAuth(options: DigestAuthOptions): DigestAuth {
     },
   });
 
+  // Parsed once per list: a domain replaced (provisioning.ts) brings a new list, hence a new matcher.
+  const matchers = new WeakMap<readonly string[], AddressMatcher>();
+  const allowed = (allow: readonly string[] | undefined, address: string): boolean => {
+    if (!allow) return false;
+    let m = matchers.get(allow);
+    if (!m) matchers.set(allow, (m = new AddressMatcher(allow)));
+    return m.matches(address);
+  };
+
   const authenticate = async (req: SipRequest, source: MessageSource): Promise<AuthDecision> => {
     const host = requestedHost(req);
     if (host === undefined) {
@@ -89,9 +119,18 @@ export function createDigestAuth(options: DigestAuthOptions): DigestAuth {
       log?.('info', 'call.rejected', { reason: 'no trunk domain', from: source.address.address });
       return { ok: false, response: createResponse(req, 404) };
     }
-    const r = await digest.verify(req, { source: source.address.address });
-    const known = ownEntry(domains, host) !== undefined;
-    if (r.kind === 'ok' && known) return { ok: true, identity: r.username, tags: { domain: host } };
+    const domain = ownEntry(domains, host);
+    const mode = domain?.auth?.mode ?? 'digest';
+    const from = source.address.address;
+    const ipOk = mode !== 'digest' && allowed(domain?.auth?.allow, from);
+    if (ipOk && (mode === 'ip' || mode === 'ip-or-digest')) return { ok: true, tags: { domain: host, auth: 'ip' } };
+    if (!ipOk && (mode === 'ip' || mode === 'ip+digest')) {
+      log?.('warn', 'auth.rejected', { reason: 'source not allowed', domain: host, mode, from: `${from}:${source.address.port}` });
+      return { ok: false, response: createResponse(req, 403) };
+    }
+    const r = await digest.verify(req, { source: from });
+    const known = domain !== undefined;
+    if (r.kind === 'ok' && known) return { ok: true, identity: r.username, tags: { domain: host, auth: ipOk ? 'ip+digest' : 'digest' } };
     // (An unknown domain has no extensions, so `ok` cannot happen without `known`; refuse anyway.)
     const response = r.kind === 'ok' ? createResponse(req, 403) : r.response;
     const rejected = r.kind === 'reject' || r.kind === 'ok';

@@ -8,6 +8,8 @@ export interface CallView {
   destination: string;
   trunk_domain: string | null;
   extension: string | null;
+  /** How the caller was authenticated: 'digest', 'ip' or 'ip+digest' (auth.ts `tags.auth`). */
+  auth_method: string | null;
   tm_create: string;
   tm_ringing: string | null;
   tm_progressing: string | null;
@@ -35,6 +37,7 @@ export function viewOf(r: CallRecord): CallView {
     destination: r.to,
     trunk_domain: r.tags.domain ?? null,
     extension: r.identity ?? null,
+    auth_method: r.tags.auth ?? null,
     tm_create: new Date(r.timestamps.created).toISOString(),
     tm_ringing: iso(r.timestamps.ringing),
     tm_progressing: iso(r.timestamps.progressing),

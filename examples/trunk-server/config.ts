@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { DIGEST_ALGORITHMS, type DigestAlgorithm } from 'sipkit/digest';
 import { parseUri } from 'sipkit/parser';
+import { CidrError, parseCidr } from './cidr.js';
 
 export interface ListenConfig {
   transport: 'udp' | 'tcp';
@@ -29,10 +30,28 @@ export interface RouteConfig {
   targets: string[];
 }
 
+/** How a trunk's callers are authenticated (auth.ts). */
+export type AuthMode = 'digest' | 'ip' | 'ip+digest' | 'ip-or-digest';
+export const AUTH_MODES: readonly AuthMode[] = ['digest', 'ip', 'ip+digest', 'ip-or-digest'];
+/** CIDR rules per trunk at most: each call from an IP trunk is checked against all of them. */
+export const MAX_ALLOW_RULES = 256;
+/** One RFC 1035 label, lower case: a provisioned trunk's name, a base domain's parts. */
+export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
 export interface DomainConfig {
   extensions: Record<string, ExtensionConfig>;
-  /** The domain's challenge set (default: the global auth.algorithms). */
-  auth?: { algorithms?: DigestAlgorithm[] };
+  auth?: {
+    /** The domain's challenge set (default: the global auth.algorithms). */
+    algorithms?: DigestAlgorithm[];
+    /**
+     * digest (default): a 407 challenge. ip: a source in `allow` gets through unchallenged,
+     * any other 403. ip+digest: a source in `allow` is challenged, any other 403.
+     * ip-or-digest: a source in `allow` gets through, any other is challenged.
+     */
+    mode?: AuthMode;
+    /** IPv4 and IPv6 CIDRs ("203.0.113.0/24", "2001:db8::/32", a bare address); IPv4-mapped sources match IPv4 rules. */
+    allow?: string[];
+  };
   routes: RouteConfig[];
 }
 
@@ -68,6 +87,12 @@ export interface TrunkConfig {
   timers: { T1: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
   shutdown: { mode: 'drain' | 'hangup'; drainSeconds: number };
+  /**
+   * The provisioning API (provisioning.ts): a trunk named "acme" gets the domain
+   * acme.<baseDomain>. Trunks are saved to `storePath` (JSON, replaced atomically) and loaded
+   * at start; null keeps them in memory only.
+   */
+  provisioning: { baseDomain: string; storePath: string | null };
 }
 
 /** The embedded default: exactly the documented example, with a fresh secret per start. */
@@ -99,6 +124,7 @@ export function defaultConfig(): TrunkConfig {
     timers: { T1: 500 },
     log: { level: 'info' },
     shutdown: { mode: 'hangup', drainSeconds: 30 },
+    provisioning: { baseDomain: 'trunk.sipkit.test', storePath: 'trunks.json' },
   };
 }
 
@@ -198,11 +224,108 @@ function validateMedia(j: Json, c: TrunkConfig): void {
   if (c.media === 'relay' && c.mediaAddress === null && c.mediaAddress6 === null) throw new ConfigError('media.address', 'relay mode needs an IPv4 or an IPv6 media address');
 }
 
+/** An extension: a password, or stored HA1s per base algorithm, and optionally the algorithms it may use. */
+export function validateExtension(e: unknown, field: string): ExtensionConfig {
+  const eo = obj(e, field);
+  if (eo.password === undefined && eo.ha1 === undefined) throw new ConfigError(field, 'needs password or ha1');
+  const ext: ExtensionConfig = {
+    password: eo.password === undefined ? undefined : str(eo.password, `${field}.password`),
+    ha1: eo.ha1 === undefined ? undefined : validateHa1(eo.ha1, `${field}.ha1`),
+  };
+  if (eo.algorithms !== undefined) {
+    const ef = `${field}.algorithms`;
+    const algorithms = algorithmList(eo.algorithms, ef);
+    // Without a password, each algorithm needs its stored HA1, or the extension could never log in with it.
+    const ha1 = ext.ha1;
+    const missing = ext.password === undefined ? algorithms.find((x) => ha1?.[x.replace(/-sess$/, '') as 'MD5'] === undefined) : undefined;
+    if (missing !== undefined) throw new ConfigError(ef, `${missing} needs a password or an ha1.${missing.replace(/-sess$/, '')}`);
+    ext.algorithms = algorithms;
+  }
+  return ext;
+}
+
+const HA1_LENGTH = { MD5: 32, 'SHA-256': 64, 'SHA-512-256': 64 } as const;
+
+/** Stored HA1s: hex digests of the length their algorithm gives, at least one. */
+function validateHa1(v: unknown, field: string): NonNullable<ExtensionConfig['ha1']> {
+  const o = obj(v, field);
+  const ha1: NonNullable<ExtensionConfig['ha1']> = {};
+  for (const [k, h] of Object.entries(o)) {
+    if (!Object.hasOwn(HA1_LENGTH, k)) throw new ConfigError(`${field}.${k}`, 'unknown algorithm: MD5, SHA-256 or SHA-512-256');
+    const len = HA1_LENGTH[k as keyof typeof HA1_LENGTH];
+    if (typeof h !== 'string' || h.length !== len || !/^[0-9a-fA-F]+$/.test(h)) throw new ConfigError(`${field}.${k}`, `must be ${len} hex digits`);
+    ha1[k as keyof typeof HA1_LENGTH] = h.toLowerCase();
+  }
+  if (Object.keys(ha1).length === 0) throw new ConfigError(field, 'must hold at least one HA1');
+  return ha1;
+}
+
+/** Routes: a prefix and sip: targets each. */
+export function validateRoutes(routes: unknown, field: string): RouteConfig[] {
+  if (!Array.isArray(routes)) throw new ConfigError(field, 'must be an array');
+  return routes.map((r, i) => {
+    const ro = obj(r, `${field}[${i}]`);
+    if (typeof ro.prefix !== 'string') throw new ConfigError(`${field}[${i}].prefix`, 'must be a string');
+    if (!Array.isArray(ro.targets) || ro.targets.length === 0) throw new ConfigError(`${field}[${i}].targets`, 'must be a non-empty array');
+    const targets = ro.targets.map((t, k) => {
+      const s = str(t, `${field}[${i}].targets[${k}]`);
+      try {
+        if (parseUri(s).kind !== 'sip') throw new Error();
+      } catch {
+        throw new ConfigError(`${field}[${i}].targets[${k}]`, 'must be a sip: URI');
+      }
+      return s;
+    });
+    return { prefix: ro.prefix, targets };
+  });
+}
+
+/** A domain's `auth`: its challenge set, and who may call without (or besides) digest. */
+export function validateDomainAuth(v: unknown, field: string): NonNullable<DomainConfig['auth']> {
+  const da = obj(v, field);
+  for (const k of Object.keys(da)) if (k !== 'algorithms' && k !== 'mode' && k !== 'allow') throw new ConfigError(`${field}.${k}`, 'unknown key');
+  const auth: NonNullable<DomainConfig['auth']> = {};
+  if (da.algorithms !== undefined) auth.algorithms = algorithmList(da.algorithms, `${field}.algorithms`);
+  if (da.mode !== undefined) auth.mode = oneOf(da.mode, `${field}.mode`, AUTH_MODES);
+  if (da.allow !== undefined) {
+    if (!Array.isArray(da.allow)) throw new ConfigError(`${field}.allow`, 'must be an array of CIDRs');
+    if (da.allow.length > MAX_ALLOW_RULES) throw new ConfigError(`${field}.allow`, `at most ${MAX_ALLOW_RULES} rules`);
+    auth.allow = da.allow.map((r, i) => {
+      const s = str(r, `${field}.allow[${i}]`);
+      try {
+        parseCidr(s);
+      } catch (err) {
+        throw new ConfigError(`${field}.allow[${i}]`, err instanceof CidrError ? err.message : 'must be a CIDR');
+      }
+      return s;
+    });
+  }
+  // An IP mode with no addresses would refuse (ip, ip+digest) or skip (ip-or-digest) everyone: a mistake either way.
+  if (auth.mode !== undefined && auth.mode !== 'digest' && (auth.allow?.length ?? 0) === 0) throw new ConfigError(`${field}.allow`, `mode ${auth.mode} needs at least one address`);
+  return auth;
+}
+
+/** One trunk domain: extensions, routes and optionally its own auth. */
+export function validateDomain(v: unknown, f: string): DomainConfig {
+  const dom = obj(v, f);
+  const extensions: Record<string, ExtensionConfig> = {};
+  for (const [ext, e] of Object.entries(obj(dom.extensions, `${f}.extensions`))) extensions[ext] = validateExtension(e, `${f}.extensions.${ext}`);
+  const domainAuth = dom.auth === undefined ? undefined : validateDomainAuth(dom.auth, `${f}.auth`);
+  return { extensions, ...(domainAuth ? { auth: domainAuth } : {}), routes: validateRoutes(dom.routes, `${f}.routes`) };
+}
+
+/** A DNS name: dot-separated RFC 1035 labels, lower-cased. */
+function hostName(v: unknown, field: string): string {
+  const s = str(v, field).toLowerCase();
+  if (s.length > 253 - 64 || !s.split('.').every((l) => DNS_LABEL.test(l))) throw new ConfigError(field, 'must be a DNS name (letters, digits, hyphens; dot-separated labels)');
+  return s;
+}
+
 /** Validate a parsed JSON config over the defaults; every error names its field. */
 export function validateConfig(input: unknown): TrunkConfig {
   const c = defaultConfig();
   const j = obj(input, '(root)');
-  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown']);
+  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown']);
   for (const k of Object.keys(j)) if (!known.has(k)) throw new ConfigError(k, 'unknown key');
   if (j.sip !== undefined) {
     const listen = obj(j.sip, 'sip').listen;
@@ -236,56 +359,14 @@ export function validateConfig(input: unknown): TrunkConfig {
   if (j.domains !== undefined) {
     const d = obj(j.domains, 'domains');
     c.domains = {};
-    for (const [name, v] of Object.entries(d)) {
-      const f = `domains.${name}`;
-      const dom = obj(v, f);
-      const extensions: Record<string, ExtensionConfig> = {};
-      for (const [ext, e] of Object.entries(obj(dom.extensions, `${f}.extensions`))) {
-        const eo = obj(e, `${f}.extensions.${ext}`);
-        if (eo.password === undefined && eo.ha1 === undefined) throw new ConfigError(`${f}.extensions.${ext}`, 'needs password or ha1');
-        extensions[ext] = {
-          password: eo.password === undefined ? undefined : str(eo.password, `${f}.extensions.${ext}.password`),
-          ha1: eo.ha1 === undefined ? undefined : (obj(eo.ha1, `${f}.extensions.${ext}.ha1`) as ExtensionConfig['ha1']),
-        };
-        if (eo.algorithms !== undefined) {
-          const ef = `${f}.extensions.${ext}.algorithms`;
-          const algorithms = algorithmList(eo.algorithms, ef);
-          // Without a password, each algorithm needs its stored HA1, or the extension could never log in with it.
-          const ha1 = extensions[ext].ha1;
-          const missing = extensions[ext].password === undefined ? algorithms.find((x) => ha1?.[x.replace(/-sess$/, '') as 'MD5'] === undefined) : undefined;
-          if (missing !== undefined) throw new ConfigError(ef, `${missing} needs a password or an ha1.${missing.replace(/-sess$/, '')}`);
-          extensions[ext].algorithms = algorithms;
-        }
-      }
-      let domainAuth: DomainConfig['auth'];
-      if (dom.auth !== undefined) {
-        const da = obj(dom.auth, `${f}.auth`);
-        for (const k of Object.keys(da)) if (k !== 'algorithms') throw new ConfigError(`${f}.auth.${k}`, 'unknown key');
-        domainAuth = da.algorithms === undefined ? {} : { algorithms: algorithmList(da.algorithms, `${f}.auth.algorithms`) };
-      }
-      const routes = dom.routes;
-      if (!Array.isArray(routes)) throw new ConfigError(`${f}.routes`, 'must be an array');
-      c.domains[name.toLowerCase()] = {
-        extensions,
-        ...(domainAuth ? { auth: domainAuth } : {}),
-        routes: routes.map((r, i) => {
-          const ro = obj(r, `${f}.routes[${i}]`);
-          if (typeof ro.prefix !== 'string') throw new ConfigError(`${f}.routes[${i}].prefix`, 'must be a string');
-          if (!Array.isArray(ro.targets) || ro.targets.length === 0) throw new ConfigError(`${f}.routes[${i}].targets`, 'must be a non-empty array');
-          const targets = ro.targets.map((t, k) => {
-            const s = str(t, `${f}.routes[${i}].targets[${k}]`);
-            try {
-              if (parseUri(s).kind !== 'sip') throw new Error();
-            } catch {
-              throw new ConfigError(`${f}.routes[${i}].targets[${k}]`, 'must be a sip: URI');
-            }
-            return s;
-          });
-          return { prefix: ro.prefix, targets };
-        }),
-      };
-    }
+    for (const [name, v] of Object.entries(d)) c.domains[name.toLowerCase()] = validateDomain(v, `domains.${name}`);
   }
+  if (j.provisioning !== undefined) {
+    const p = obj(j.provisioning, 'provisioning');
+    for (const k of Object.keys(p)) if (k !== 'baseDomain' && k !== 'storePath') throw new ConfigError(`provisioning.${k}`, 'unknown key');
+    if (p.baseDomain !== undefined) c.provisioning.baseDomain = hostName(p.baseDomain, 'provisioning.baseDomain');
+    c.provisioning.storePath = p.storePath === undefined || p.storePath === null ? null : str(p.storePath, 'provisioning.storePath');
+  } else c.provisioning.storePath = null;
   if (j.cdr !== undefined) {
     const cd = obj(j.cdr, 'cdr');
     c.cdr = { path: cd.path === null ? null : str(cd.path, 'cdr.path') };

@@ -8,7 +8,16 @@ import { CallIndex, CursorError, type CallSource } from './call-index.js';
 import { viewOf } from './call-view.js';
 import type { Logger } from './log.js';
 
+/**
+ * An extra route (provisioning.ts has one): it is offered each authenticated request and
+ * returns true when it answers it — then or later, after reading a body; false lets the next
+ * route, then the call-tracking API, try. It answers its own errors.
+ */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse, target: { path: string; query: URLSearchParams }) => boolean;
+
 export interface HttpApiOptions {
+  /** Extra routes, tried in order before the call-tracking ones. */
+  routes?: readonly HttpRoute[];
   /** Where a request that failed unexpectedly (a 500) is reported. */
   log?: Logger;
   /** Open connections at most; beyond, a new one is closed at once (default 256). */
@@ -132,9 +141,10 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
     return j;
   };
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET', { allow: 'GET' });
     if (!tokenOk(req, token)) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
     const { path, query } = parseTarget(req.url ?? '/');
+    for (const route of options.routes ?? []) if (route(req, res, { path, query })) return;
+    if (req.method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET', { allow: 'GET' });
     const one = /^\/v1\.0\/calls\/([^/]+)$/.exec(path);
     if (one) {
       const r = b2bua.get(decodeSegment(one[1]!));

@@ -41,6 +41,7 @@ log('info', 'trunk.started', {
   http: `http://${trunk.http.address}:${trunk.http.port}/v1.0/calls (Bearer ${configPath ? '<from config>' : config.http.token})`,
   media: config.media,
   algorithms: config.auth.algorithms.join(','),
+  provisioning: `http://${trunk.http.address}:${trunk.http.port}/v1.0/trunks (trunk domains <name>.${config.provisioning.baseDomain}, ${trunk.trunks.size} loaded, saved to ${config.provisioning.storePath ?? '(memory only)'})`,
 });
 for (const [domain, d] of Object.entries(config.domains)) {
   log('info', 'trunk.domain', {

@@ -9,6 +9,8 @@ import { createCdrWriter, logCallEvents } from './records.js';
 import { openCallJournal } from './restart.js';
 import { createRouter } from './routing.js';
 import { createShutdown, type ShutdownMode } from './shutdown.js';
+import { createProvisioningApi } from './provisioning.js';
+import { TrunkStore } from './trunk-store.js';
 
 export interface TrunkServer {
   b2bua: B2bua;
@@ -16,6 +18,8 @@ export interface TrunkServer {
   /** Bound SIP listeners ("udp 127.0.0.1:5060"). */
   sip: Array<{ transport: string; address: string; port: number }>;
   http: { address: string; port: number };
+  /** The provisioned trunks (provisioning.ts's API changes them). */
+  trunks: TrunkStore;
   /** Stop taking calls, hang up or drain the rest, close everything (shutdown.ts). */
   stop(mode?: ShutdownMode): Promise<void>;
 }
@@ -48,8 +52,11 @@ async function bindListeners(listen: readonly ListenConfig[]): Promise<Transport
 export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}): Promise<TrunkServer> {
   const log = options.log ?? createLogger(config.log.level);
   const { secret, algorithms, nonceTtlSeconds, maxLiveNonces } = config.auth;
-  const auth = createDigestAuth({ domains: config.domains, secret, algorithms, nonceTtlMs: nonceTtlSeconds * 1000, maxLiveNonces, log });
-  const router = createRouter(config.domains);
+  // The live domains: the config file's, and the provisioned trunks the store adds (and replaces on each change).
+  const domains = { ...config.domains };
+  const trunks = TrunkStore.open({ domains, baseDomain: config.provisioning.baseDomain, path: config.provisioning.storePath, log });
+  const auth = createDigestAuth({ domains, secret, algorithms, nonceTtlMs: nonceTtlSeconds * 1000, maxLiveNonces, log });
+  const router = createRouter(domains);
   const media = config.media === 'relay' ? createMediaRelay({ address: config.mediaAddress, address6: config.mediaAddress6, ports: config.mediaPorts, log }) : directMedia;
   // Read before the B2BUA exists; the calls the last run left up are ended once it does.
   const { path: journalPath, cause, fsync } = config.journal;
@@ -77,7 +84,7 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
   if (cdr) b2bua.on('end', cdr.write);
   journal?.endCallsLeftUp(b2bua);
 
-  const http = createHttpApi(b2bua, config.http.token, { log });
+  const http = createHttpApi(b2bua, config.http.token, { log, routes: [createProvisioningApi(trunks, { log })] });
   const httpAddress = await listenHttpApi(http, config.http.port, config.http.host).catch(async (err: unknown) => {
     await b2bua.close();
     throw err;
@@ -87,9 +94,9 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     mode: config.shutdown.mode,
     drainMs: config.shutdown.drainSeconds * 1000,
     log,
-    after: [() => closeHttpApi(http), () => media.close(), () => cdr?.flush()],
+    after: [() => closeHttpApi(http), () => trunks.flush(), () => media.close(), () => cdr?.flush()],
   });
 
   const sip = transports.map((t) => ({ transport: t.protocol, address: t.local.address, port: t.local.port }));
-  return { b2bua, config, sip, http: httpAddress, stop: shutdown.stop };
+  return { b2bua, config, sip, http: httpAddress, trunks, stop: shutdown.stop };
 }
