@@ -1,11 +1,34 @@
 import type { SipRequest } from '../parser/index.js';
 import type { Clock, Timer, Transport, TransportAddress, TransportError } from '../transport/index.js';
+import { IGNORE, TERMINATED, type AnyMachine } from './fsm.js';
 import type { TimerValues } from './timers.js';
 
 /** Where a transaction sends: a transport and a remote address. */
 export interface Destination {
   transport: Transport;
   address: TransportAddress;
+}
+
+/** Where a received message came from. */
+export interface MessageSource {
+  transport: Transport;
+  address: TransportAddress;
+}
+
+/**
+ * One step of a transaction's state machine, as `TransactionLayerOptions.onTransition` sees it.
+ * `from`, `event` and `to` are names from the machine's table (`InviteClientState`,
+ * `InviteClientEvent`, …); `abort` is the layer shutting a transaction down, whatever its state.
+ */
+export interface TransactionTransition {
+  readonly transaction: Transaction;
+  readonly from: string;
+  readonly event: string;
+  readonly to: string;
+  /** The state absorbs this event (its table cell is an ignore): `to` is `from` and nothing ran. */
+  readonly ignored: boolean;
+  /** The layer's clock, in ms. */
+  readonly at: number;
 }
 
 /** What a transaction needs of the layer that owns it. */
@@ -16,19 +39,28 @@ export interface TransactionHost {
   transmit(bytes: Uint8Array, dest: Destination, onError: (err: TransportError) => void): void;
   /** The transaction is over: drop it from the matching tables. */
   release(tx: Transaction): void;
+  /** An ACK the transaction does not absorb (the ACK for a 2xx, RFC 6026 §7.1): the TU's. */
+  deliverAck(ack: SipRequest, source: MessageSource): void;
+  /** Sees every step of every machine; undefined when nobody traces. */
+  readonly onTransition: ((t: TransactionTransition) => void) | undefined;
 }
 
-/** Timers and lifecycle shared by the four state machines. */
+/**
+ * Timers, lifecycle and the table-driven engine shared by the four state machines. A
+ * subclass brings its table (fsm.ts) and the actions the table names (`act`); everything
+ * that happens to a transaction (a response, a timer, a TU call, a transport error) is an
+ * event looked up in the table row of the current state.
+ */
 export abstract class Transaction {
   abstract readonly kind: 'invite-client' | 'non-invite-client' | 'invite-server' | 'non-invite-server';
-  abstract get state(): string;
   readonly key: string;
   readonly request: SipRequest;
   readonly dest: Destination;
   protected readonly host: TransactionHost;
+  /** @internal The current state: a row of the machine's table (each kind starts it at the table's initial state). */
+  protected abstract st: string;
   // Created with the first timer and dropped at the end: a call keeps its ended INVITE transactions.
   private live: Map<string, Timer> | undefined;
-  private ended = false;
   /** @internal */
   /** Called once when the transaction terminates (set by its user). */
   onTerminated: ((tx: Transaction) => void) | undefined;
@@ -40,8 +72,16 @@ export abstract class Transaction {
     this.dest = dest;
   }
 
+  /** @internal The table this transaction runs: a module-level constant of its kind. */
+  protected abstract get machine(): AnyMachine;
+
+  /** The current state: a row of the machine's table. */
+  get state(): string {
+    return this.st;
+  }
+
   get terminated(): boolean {
-    return this.ended;
+    return this.st === TERMINATED;
   }
 
   get reliable(): boolean {
@@ -53,43 +93,85 @@ export abstract class Transaction {
     return this.live?.size ?? 0;
   }
 
-  protected startTimer(name: string, ms: number, fn: () => void): void {
-    if (this.ended) return;
-    const live = (this.live ??= new Map());
-    live.get(name)?.cancel();
-    const t = this.host.clock.setTimer(ms, () => {
-      live.delete(name);
-      if (!this.ended) fn();
-    });
-    live.set(name, t);
+  /**
+   * @internal
+   * Feed an event to the machine. Returns false when the current state absorbs it.
+   * The new state is entered before the actions run, so a TU called from an action sees it
+   * (and may feed the next event); Terminated is entered after them, so the TU hears why
+   * (a 408, a 503) while the transaction still exists.
+   */
+  protected fire(event: string, input?: unknown): boolean {
+    const from = this.st;
+    const cell = this.machine.rows[from]![event]!;
+    const hook = this.host.onTransition;
+    if (cell === IGNORE) {
+      if (hook !== undefined) hook({ transaction: this, from, event, to: from, ignored: true, at: this.host.clock.now() });
+      return false;
+    }
+    const to = cell[0];
+    if (hook !== undefined) hook({ transaction: this, from, event, to, ignored: false, at: this.host.clock.now() });
+    if (to !== TERMINATED) this.st = to;
+    for (let i = 1; i < cell.length; i++) this.act(cell[i]!, input);
+    if (to === TERMINATED) this.terminate();
+    return true;
   }
 
-  protected stopTimer(name: string): void {
-    const t = this.live?.get(name);
+  /** @internal Run the table's initial actions (the figure's entry arrow). */
+  protected enter(input?: unknown): void {
+    const entry = this.machine.entry;
+    for (let i = 0; i < entry.length; i++) this.act(entry[i]!, input);
+  }
+
+  /** @internal Perform one action named in the table. */
+  protected abstract act(action: string, input: unknown): void;
+
+  /** @internal Arm the timer whose expiry is `event` (replacing one already armed). */
+  protected startTimer(event: string, ms: number): void {
+    if (this.st === TERMINATED) return;
+    const live = (this.live ??= new Map());
+    live.get(event)?.cancel();
+    const t = this.host.clock.setTimer(ms, () => {
+      live.delete(event);
+      if (this.st !== TERMINATED) this.fire(event);
+    });
+    live.set(event, t);
+  }
+
+  /** @internal */
+  protected stopTimer(event: string): void {
+    const t = this.live?.get(event);
     if (t) {
       t.cancel();
-      this.live!.delete(name);
+      this.live!.delete(event);
     }
   }
 
+  /** @internal */
   protected send(bytes: Uint8Array): void {
     this.host.transmit(bytes, this.dest, (err) => this.transportError(err));
   }
 
-  protected abstract transportError(err: TransportError): void;
+  /** @internal */
+  protected transportError(err: TransportError): void {
+    this.fire('transport_error', err);
+  }
 
   /** Let go of message bytes kept for retransmission: a call may hold its transaction for hours. */
   protected dropBuffers(): void {}
 
   /** Terminate now, whatever the state (shutdown). */
   abort(): void {
+    const from = this.st;
+    if (from === TERMINATED) return;
+    const hook = this.host.onTransition;
+    if (hook !== undefined) hook({ transaction: this, from, event: 'abort', to: TERMINATED, ignored: false, at: this.host.clock.now() });
     this.terminate();
   }
 
-  /** Enter Terminated: every timer cancelled, the table entry released, the user told. */
+  /** @internal Enter Terminated: every timer cancelled, the table entry released, the user told. */
   protected terminate(): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.st === TERMINATED) return;
+    this.st = TERMINATED;
     if (this.live) for (const t of this.live.values()) t.cancel();
     this.live = undefined;
     this.dropBuffers();

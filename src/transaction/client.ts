@@ -13,6 +13,15 @@ export interface ClientTransactionUser {
   onTerminated?(tx: ClientTransaction): void;
 }
 
+/** Where a request goes instead after a failed size-driven switch to TCP (RFC 3261 §18.1.1). */
+export interface TransportFallback {
+  transport: Transport;
+  bytes: Uint8Array;
+}
+
+/** Actions both client tables name; the machines add their own. */
+export type ClientAction = 'sendRequest' | 'passToTU' | 'informTUTimeout' | 'informTUTransportError' | 'switchTransport';
+
 const synthesized = new WeakSet<SipResponse>();
 const EMPTY = new Uint8Array(0);
 
@@ -26,6 +35,8 @@ export abstract class ClientTransaction extends Transaction {
   abstract override readonly kind: 'invite-client' | 'non-invite-client';
   protected user: ClientTransactionUser | undefined;
   protected bytes: Uint8Array;
+  /** @internal The current retransmission interval (Timer A or E), in ms. */
+  protected interval = 0;
   /** The last response received (or synthesized). */
   lastResponse: SipResponse | undefined;
   /**
@@ -34,59 +45,85 @@ export abstract class ClientTransaction extends Transaction {
    * it returns a transport and bytes, the same transaction (same branch) starts again over
    * them instead of failing. Used once.
    */
-  retryOver: ((err: TransportError) => { transport: Transport; bytes: Uint8Array } | undefined) | undefined;
+  retryOver: ((err: TransportError) => TransportFallback | undefined) | undefined;
 
-  constructor(host: TransactionHost, key: string, request: SipRequest, dest: Destination, user: ClientTransactionUser, bytes: Uint8Array) {
+  constructor(
+    host: TransactionHost,
+    key: string,
+    request: SipRequest,
+    dest: Destination,
+    user: ClientTransactionUser,
+    bytes: Uint8Array,
+  ) {
     super(host, key, request, dest);
     this.user = user;
     this.bytes = bytes;
     this.onTerminated = () => this.user?.onTerminated?.(this);
   }
 
-  /** @internal */
-  abstract start(): void;
+  /** @internal Send the request and arm the timers: the figure's entry arrow. */
+  start(): void {
+    this.enter();
+  }
+
   /** @internal */
   /** A response matched this transaction. */
   abstract receive(response: SipResponse): void;
 
+  /** @internal */
+  protected override act(action: ClientAction, input: unknown): void {
+    switch (action) {
+      case 'sendRequest':
+        this.send(this.bytes);
+        return;
+      case 'passToTU':
+        this.deliver(input as SipResponse);
+        return;
+      case 'informTUTimeout':
+        this.deliver(this.synthesize(408));
+        this.user?.onTimeout?.(this);
+        return;
+      case 'informTUTransportError':
+        this.deliver(this.synthesize(503, 'Service Unavailable (transport error)'));
+        this.user?.onTransportError?.(input as TransportError, this);
+        return;
+      case 'switchTransport': {
+        // The destination object is this transaction's own; `reliable` follows it, so the
+        // retransmission timer (A or E) that UDP needs and TCP did not is armed next.
+        const to = input as TransportFallback;
+        this.dest.transport = to.transport;
+        this.bytes = to.bytes;
+        return;
+      }
+      default:
+        action satisfies never;
+    }
+  }
+
   protected override dropBuffers(): void {
     this.bytes = EMPTY;
     this.lastResponse = undefined;
+    this.retryOver = undefined;
   }
 
-  protected deliver(response: SipResponse): void {
+  private deliver(response: SipResponse): void {
     // A response came: the connection worked, so a later failure is no reason to change transport.
     this.retryOver = undefined;
     this.lastResponse = response;
     this.user?.onResponse(response, this);
   }
 
-  protected synthesize(status: 408 | 503, reason?: string): SipResponse {
+  private synthesize(status: 408 | 503, reason?: string): SipResponse {
     const res = createResponse(this.request, status, reason ? { reason } : {});
     synthesized.add(res);
     return res;
   }
 
-  protected timeout(): void {
-    this.deliver(this.synthesize(408));
-    this.user?.onTimeout?.(this);
-    this.terminate();
-  }
-
-  protected transportError(err: TransportError): void {
-    if (this.terminated) return;
+  /** @internal A transport error before any response may mean "try UDP after all" (§18.1.1). */
+  protected override transportError(err: TransportError): void {
     const retry = this.retryOver?.(err);
     this.retryOver = undefined;
-    if (retry) {
-      // The destination object is this transaction's own; `reliable` follows it, so start()
-      // arms the retransmission timer (A or E) that UDP needs and TCP did not.
-      this.dest.transport = retry.transport;
-      this.bytes = retry.bytes;
-      this.start();
-      return;
-    }
-    this.deliver(this.synthesize(503, 'Service Unavailable (transport error)'));
-    this.user?.onTransportError?.(err, this);
-    this.terminate();
+    if (retry) this.fire('transport_fallback', retry);
+    else this.fire('transport_error', err);
   }
 }

@@ -1,19 +1,138 @@
 import type { SipRequest, SipResponse } from '../parser/index.js';
 import type { Destination, TransactionHost } from './base.js';
-import { ClientTransaction, type ClientTransactionUser } from './client.js';
+import { ClientTransaction, type ClientAction, type ClientTransactionUser } from './client.js';
+import { IGNORE, type Machine } from './fsm.js';
 import { createCancel, createNon2xxAck } from './requests.js';
 
 export type InviteClientState = 'calling' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
 
 /**
- * INVITE client transaction (RFC 3261 §17.1.1, with RFC 6026's Accepted state):
- * Timer A retransmits (doubling, unreliable only), B times out, D absorbs
- * retransmitted non-2xx finals (each re-ACKed), M keeps the transaction in
- * Accepted so 2xx retransmissions from every fork reach the user.
+ * What can happen to an INVITE client transaction: a response from the transport layer (by
+ * class), a timer, a transport error, the size-driven switch back to UDP (§18.1.1), and the
+ * TU asking to cancel (§9.1).
+ */
+export type InviteClientEvent =
+  | '1xx'
+  | '2xx'
+  | '300-699'
+  | 'timer_A'
+  | 'timer_B'
+  | 'timer_D'
+  | 'timer_M'
+  | 'transport_error'
+  | 'transport_fallback'
+  | 'tu_cancel';
+
+type InviteClientAction =
+  | ClientAction
+  | 'startTimerA'
+  | 'resetTimerA'
+  | 'stopTimerA'
+  | 'startTimerB'
+  | 'stopTimerB'
+  | 'startTimerD'
+  | 'startTimerM'
+  | 'sendAck'
+  | 'resendAck'
+  | 'holdCancel'
+  | 'sendCancel'
+  | 'sendHeldCancel';
+
+/**
+ * RFC 3261 §17.1.1.2 Figure 5, as replaced by RFC 6026 §7.2 (the Accepted state, Timer M).
+ * Figure labels → actions: "INVITE sent" sendRequest, "Reset A" resetTimerA, "1xx to TU",
+ * "2xx to TU", "resp. to TU" passToTU, "ACK sent" sendAck/resendAck, "inform TU" informTU….
+ * Beyond the figure: Timer B stops once a provisional came (the transaction then waits for
+ * the final, §17.1.1.2), a CANCEL is held until a provisional allows it (§9.1), and a request
+ * moved to TCP for its size falls back to UDP when the connection is refused (§18.1.1).
+ */
+export const INVITE_CLIENT: Machine<InviteClientState, InviteClientEvent, InviteClientAction> = {
+  figure: 'RFC 3261 Figure 5 as replaced by RFC 6026 §7.2',
+  initial: 'calling',
+  entry: ['sendRequest', 'startTimerA', 'startTimerB'],
+  states: ['calling', 'proceeding', 'completed', 'accepted', 'terminated'],
+  events: ['1xx', '2xx', '300-699', 'timer_A', 'timer_B', 'timer_D', 'timer_M', 'transport_error', 'transport_fallback', 'tu_cancel'],
+  actions: [
+    'sendRequest', 'passToTU', 'informTUTimeout', 'informTUTransportError', 'switchTransport',
+    'startTimerA', 'resetTimerA', 'stopTimerA', 'startTimerB', 'stopTimerB', 'startTimerD', 'startTimerM',
+    'sendAck', 'resendAck', 'holdCancel', 'sendCancel', 'sendHeldCancel',
+  ],
+  rows: {
+    calling: {
+      '1xx':              ['proceeding', 'stopTimerA', 'stopTimerB', 'passToTU', 'sendHeldCancel'],
+      '2xx':              ['accepted', 'stopTimerA', 'stopTimerB', 'passToTU', 'startTimerM'],
+      '300-699':          ['completed', 'stopTimerA', 'stopTimerB', 'sendAck', 'passToTU', 'startTimerD'],
+      timer_A:            ['calling', 'sendRequest', 'resetTimerA'],
+      timer_B:            ['terminated', 'informTUTimeout'],
+      timer_D:            IGNORE,
+      timer_M:            IGNORE,
+      transport_error:    ['terminated', 'informTUTransportError'],
+      transport_fallback: ['calling', 'switchTransport', 'sendRequest', 'startTimerA', 'startTimerB'],
+      tu_cancel:          ['calling', 'holdCancel'],
+    },
+    proceeding: {
+      '1xx':              ['proceeding', 'passToTU'],
+      '2xx':              ['accepted', 'passToTU', 'startTimerM'],
+      '300-699':          ['completed', 'sendAck', 'passToTU', 'startTimerD'],
+      timer_A:            IGNORE,
+      timer_B:            IGNORE,
+      timer_D:            IGNORE,
+      timer_M:            IGNORE,
+      transport_error:    ['terminated', 'informTUTransportError'],
+      transport_fallback: IGNORE,
+      tu_cancel:          ['proceeding', 'sendCancel'],
+    },
+    completed: {
+      // A retransmitted final: ACK it again, do not bother the TU.
+      '1xx':              IGNORE,
+      '2xx':              IGNORE,
+      '300-699':          ['completed', 'resendAck'],
+      timer_A:            IGNORE,
+      timer_B:            IGNORE,
+      timer_D:            ['terminated'],
+      timer_M:            IGNORE,
+      transport_error:    ['terminated', 'informTUTransportError'],
+      transport_fallback: IGNORE,
+      tu_cancel:          IGNORE,
+    },
+    accepted: {
+      // RFC 6026 §8.4: 2xx retransmissions and 2xx from other forks go to the TU, which ACKs them.
+      '1xx':              IGNORE,
+      '2xx':              ['accepted', 'passToTU'],
+      '300-699':          IGNORE,
+      timer_A:            IGNORE,
+      timer_B:            IGNORE,
+      timer_D:            IGNORE,
+      timer_M:            ['terminated'],
+      // Nothing is sent in Accepted (the TU ACKs 2xx itself), so an error is a late one from
+      // Calling; the figure has no arrow for it and the call must not hear a 503 after its 2xx.
+      transport_error:    IGNORE,
+      transport_fallback: IGNORE,
+      tu_cancel:          IGNORE,
+    },
+    terminated: {
+      '1xx':              IGNORE,
+      '2xx':              IGNORE,
+      '300-699':          IGNORE,
+      timer_A:            IGNORE,
+      timer_B:            IGNORE,
+      timer_D:            IGNORE,
+      timer_M:            IGNORE,
+      transport_error:    IGNORE,
+      transport_fallback: IGNORE,
+      tu_cancel:          IGNORE,
+    },
+  },
+};
+
+/**
+ * INVITE client transaction (RFC 3261 §17.1.1, with RFC 6026's Accepted state), driven by
+ * the INVITE_CLIENT table: Timer A retransmits (doubling, unreliable only), B times out, D
+ * absorbs retransmitted non-2xx finals (each re-ACKed), M keeps the transaction in Accepted
+ * so 2xx retransmissions from every fork reach the user.
  */
 export class InviteClientTransaction extends ClientTransaction {
   readonly kind = 'invite-client' as const;
-  private st: InviteClientState = 'calling';
   private ack: Uint8Array | undefined;
   private cancelPending: string | null = null;
   private cancelSent = false;
@@ -30,66 +149,22 @@ export class InviteClientTransaction extends ClientTransaction {
     super(host, key, request, dest, user, bytes);
   }
 
-  get state(): InviteClientState {
-    return this.terminated ? 'terminated' : this.st;
-  }
+  /** @internal */
+  protected st: string = INVITE_CLIENT.initial;
 
   /** @internal */
-  start(): void {
-    const { T1 } = this.host.timers;
-    this.send(this.bytes);
-    if (!this.reliable) this.scheduleA(T1);
-    this.startTimer('B', 64 * T1, () => {
-      if (this.st === 'calling') this.timeout();
-    });
+  protected override get machine(): typeof INVITE_CLIENT {
+    return INVITE_CLIENT;
   }
 
-  private scheduleA(interval: number): void {
-    this.startTimer('A', interval, () => {
-      if (this.st !== 'calling') return;
-      this.send(this.bytes);
-      // §17.1.1.2: Timer A doubles without the T2 cap that non-INVITE uses.
-      this.scheduleA(interval * 2);
-    });
+  override get state(): InviteClientState {
+    return this.st as InviteClientState;
   }
 
   /** @internal */
   receive(res: SipResponse): void {
     const s = res.status;
-    switch (this.st) {
-      case 'calling':
-      case 'proceeding':
-        if (s < 200) {
-          this.st = 'proceeding';
-          this.stopTimer('A');
-          this.stopTimer('B');
-          this.deliver(res);
-          if (this.cancelPending !== null) this.fireCancel(this.cancelPending);
-        } else if (s < 300) {
-          this.st = 'accepted';
-          this.stopTimer('A');
-          this.stopTimer('B');
-          this.deliver(res);
-          this.startTimer('M', 64 * this.host.timers.T1, () => this.terminate());
-        } else {
-          this.st = 'completed';
-          this.stopTimer('A');
-          this.stopTimer('B');
-          this.ack = createNon2xxAck(this.request, res).toBytes();
-          this.send(this.ack);
-          this.deliver(res);
-          this.startTimer('D', this.reliable ? 0 : this.host.timers.D, () => this.terminate());
-        }
-        break;
-      case 'completed':
-        // A retransmitted final: ACK it again, do not bother the user (§17.1.1.2).
-        if (s >= 300 && this.ack) this.send(this.ack);
-        break;
-      case 'accepted':
-        // RFC 6026 §8.4: 2xx retransmissions and 2xx from other forks go to the user, who ACKs them.
-        if (s >= 200 && s < 300) this.deliver(res);
-        break;
-    }
+    this.fire(s < 200 ? '1xx' : s < 300 ? '2xx' : '300-699', res);
   }
 
   /**
@@ -98,9 +173,7 @@ export class InviteClientTransaction extends ClientTransaction {
    * No effect once a final response came.
    */
   cancel(reason?: string): void {
-    if (this.cancelSent || this.terminated) return;
-    if (this.st === 'proceeding') this.fireCancel(reason ?? null);
-    else if (this.st === 'calling') this.cancelPending = reason ?? '';
+    if (!this.cancelSent) this.fire('tu_cancel', reason ?? '');
   }
 
   /** True once cancel() was called, sent or waiting for a provisional. */
@@ -108,7 +181,64 @@ export class InviteClientTransaction extends ClientTransaction {
     return this.cancelSent || this.cancelPending !== null;
   }
 
-  private fireCancel(reason: string | null): void {
+  /** @internal */
+  protected override act(action: InviteClientAction, input: unknown): void {
+    const { T1, D } = this.host.timers;
+    switch (action) {
+      case 'startTimerA':
+        if (!this.reliable) {
+          this.interval = T1;
+          this.startTimer('timer_A', T1);
+        }
+        return;
+      case 'resetTimerA':
+        // §17.1.1.2: Timer A doubles without the T2 cap that non-INVITE uses.
+        this.interval *= 2;
+        this.startTimer('timer_A', this.interval);
+        return;
+      case 'stopTimerA':
+        this.stopTimer('timer_A');
+        return;
+      case 'startTimerB':
+        this.startTimer('timer_B', 64 * T1);
+        return;
+      case 'stopTimerB':
+        this.stopTimer('timer_B');
+        return;
+      case 'startTimerD':
+        this.startTimer('timer_D', this.reliable ? 0 : D);
+        return;
+      case 'startTimerM':
+        this.startTimer('timer_M', 64 * T1);
+        return;
+      case 'sendAck':
+        this.ack = createNon2xxAck(this.request, input as SipResponse).toBytes();
+        this.send(this.ack);
+        return;
+      case 'resendAck':
+        if (this.ack) this.send(this.ack);
+        return;
+      case 'holdCancel':
+        this.cancelPending = input as string;
+        return;
+      case 'sendCancel':
+        this.fireCancel(input as string);
+        return;
+      case 'sendHeldCancel':
+        if (this.cancelPending !== null) this.fireCancel(this.cancelPending);
+        return;
+      default:
+        super.act(action, input);
+    }
+  }
+
+  /** @internal */
+  protected override dropBuffers(): void {
+    super.dropBuffers();
+    this.ack = undefined;
+  }
+
+  private fireCancel(reason: string): void {
     this.cancelPending = null;
     this.cancelSent = true;
     this.sendCancel(createCancel(this.request, reason || undefined), this);

@@ -1,20 +1,150 @@
 import type { SipRequest, SipResponse } from '../parser/index.js';
 import { createResponse } from '../parser/index.js';
-import type { TransportError } from '../transport/index.js';
-import type { Destination, TransactionHost } from './base.js';
-import { ServerTransaction } from './server.js';
+import type { Destination, MessageSource, TransactionHost } from './base.js';
+import { IGNORE, type Machine } from './fsm.js';
+import { ServerTransaction, type ServerAction } from './server.js';
 
 export type InviteServerState = 'proceeding' | 'completed' | 'confirmed' | 'accepted' | 'terminated';
 
 /**
- * INVITE server transaction (RFC 3261 §17.2.1, with RFC 6026's Accepted state):
- * `100 Trying` when the user is slow, Timer G retransmits a non-2xx final until
- * the ACK (H gives up), I absorbs ACK retransmissions, L keeps Accepted so
+ * What can happen to an INVITE server transaction: the INVITE again, the TU's responses (by
+ * class), an ACK, a timer (`timer_trying` is §17.2.1's "send 100 if TU won't in 200 ms"),
+ * a transport error.
+ */
+export type InviteServerEvent =
+  | 'request_retransmission'
+  | 'tu_1xx'
+  | 'tu_2xx'
+  | 'tu_300-699'
+  | 'ack'
+  | 'timer_trying'
+  | 'timer_G'
+  | 'timer_H'
+  | 'timer_I'
+  | 'timer_L'
+  | 'transport_error';
+
+type InviteServerAction =
+  | ServerAction
+  | 'startTimerTrying'
+  | 'stopTimerTrying'
+  | 'send100'
+  | 'startTimerG'
+  | 'resetTimerG'
+  | 'stopTimerG'
+  | 'startTimerH'
+  | 'stopTimerH'
+  | 'startTimerI'
+  | 'startTimerL'
+  | 'noteAckTimeout'
+  | 'notifyConfirmed'
+  | 'passAckToTU';
+
+/** An ACK and where it came from (the TU gets both when the transaction passes it on). */
+interface ReceivedAck {
+  request: SipRequest;
+  source: MessageSource;
+}
+
+/**
+ * RFC 3261 §17.2.1 Figure 7, as replaced by RFC 6026 §7.1 (the Accepted state, Timer L).
+ * Accepted absorbs INVITE retransmissions, sends every 2xx the TU passes down (RFC 6026
+ * §8.5), hands ACKs to the TU, and on a transport error informs the TU but stays until
+ * Timer L (RFC 6026 §7.1, §8.7): leaving early would turn the next INVITE retransmission
+ * into a new call.
+ */
+export const INVITE_SERVER: Machine<InviteServerState, InviteServerEvent, InviteServerAction> = {
+  figure: 'RFC 3261 Figure 7 as replaced by RFC 6026 §7.1',
+  initial: 'proceeding',
+  entry: ['startTimerTrying'],
+  states: ['proceeding', 'completed', 'confirmed', 'accepted', 'terminated'],
+  events: ['request_retransmission', 'tu_1xx', 'tu_2xx', 'tu_300-699', 'ack', 'timer_trying', 'timer_G', 'timer_H', 'timer_I', 'timer_L', 'transport_error'],
+  actions: [
+    'sendResponse', 'resendResponse', 'informTUTransportError',
+    'startTimerTrying', 'stopTimerTrying', 'send100', 'startTimerG', 'resetTimerG', 'stopTimerG', 'startTimerH', 'stopTimerH',
+    'startTimerI', 'startTimerL', 'noteAckTimeout', 'notifyConfirmed', 'passAckToTU',
+  ],
+  rows: {
+    proceeding: {
+      request_retransmission: ['proceeding', 'resendResponse'],
+      tu_1xx:                 ['proceeding', 'stopTimerTrying', 'sendResponse'],
+      tu_2xx:                 ['accepted', 'stopTimerTrying', 'sendResponse', 'startTimerL'],
+      'tu_300-699':           ['completed', 'stopTimerTrying', 'sendResponse', 'startTimerG', 'startTimerH'],
+      // No final has been sent: nothing for an ACK to acknowledge.
+      ack:                    IGNORE,
+      timer_trying:           ['proceeding', 'send100'],
+      timer_G:                IGNORE,
+      timer_H:                IGNORE,
+      timer_I:                IGNORE,
+      timer_L:                IGNORE,
+      transport_error:        ['terminated', 'informTUTransportError'],
+    },
+    completed: {
+      request_retransmission: ['completed', 'resendResponse'],
+      tu_1xx:                 IGNORE,
+      tu_2xx:                 IGNORE,
+      'tu_300-699':           IGNORE,
+      ack:                    ['confirmed', 'stopTimerG', 'stopTimerH', 'notifyConfirmed', 'startTimerI'],
+      timer_trying:           IGNORE,
+      timer_G:                ['completed', 'resendResponse', 'resetTimerG'],
+      timer_H:                ['terminated', 'noteAckTimeout'],
+      timer_I:                IGNORE,
+      timer_L:                IGNORE,
+      transport_error:        ['terminated', 'informTUTransportError'],
+    },
+    confirmed: {
+      // Only ACK retransmissions are drawn (absorbed); everything else is absorbed too.
+      request_retransmission: IGNORE,
+      tu_1xx:                 IGNORE,
+      tu_2xx:                 IGNORE,
+      'tu_300-699':           IGNORE,
+      ack:                    ['confirmed'],
+      timer_trying:           IGNORE,
+      timer_G:                IGNORE,
+      timer_H:                IGNORE,
+      timer_I:                ['terminated'],
+      timer_L:                IGNORE,
+      transport_error:        IGNORE,
+    },
+    accepted: {
+      request_retransmission: ['accepted'],
+      tu_1xx:                 IGNORE,
+      tu_2xx:                 ['accepted', 'sendResponse'],
+      'tu_300-699':           IGNORE,
+      ack:                    ['accepted', 'passAckToTU'],
+      timer_trying:           IGNORE,
+      timer_G:                IGNORE,
+      timer_H:                IGNORE,
+      timer_I:                IGNORE,
+      timer_L:                ['terminated'],
+      transport_error:        ['accepted', 'informTUTransportError'],
+    },
+    terminated: {
+      request_retransmission: IGNORE,
+      tu_1xx:                 IGNORE,
+      tu_2xx:                 IGNORE,
+      'tu_300-699':           IGNORE,
+      ack:                    IGNORE,
+      timer_trying:           IGNORE,
+      timer_G:                IGNORE,
+      timer_H:                IGNORE,
+      timer_I:                IGNORE,
+      timer_L:                IGNORE,
+      transport_error:        IGNORE,
+    },
+  },
+};
+
+/**
+ * INVITE server transaction (RFC 3261 §17.2.1, with RFC 6026's Accepted state), driven by
+ * the INVITE_SERVER table: `100 Trying` when the user is slow, Timer G retransmits a non-2xx
+ * final until the ACK (H gives up), I absorbs ACK retransmissions, L keeps Accepted so
  * INVITE retransmissions after a 2xx are absorbed rather than seen as new.
  */
 export class InviteServerTransaction extends ServerTransaction {
   readonly kind = 'invite-server' as const;
-  private st: InviteServerState = 'proceeding';
+  /** The current Timer G interval, in ms. */
+  private interval = 0;
   /** @internal */
   /** Set when Timer H fired: the ACK never came. */
   ackTimedOut = false;
@@ -23,79 +153,85 @@ export class InviteServerTransaction extends ServerTransaction {
 
   constructor(host: TransactionHost, key: string, request: SipRequest, dest: Destination, tryingAfterMs: number) {
     super(host, key, request, dest);
-    // §17.2.1: answer 100 Trying if the user has not answered within 200 ms.
-    if (tryingAfterMs >= 0) {
-      this.startTimer('trying', tryingAfterMs, () => {
-        if (this.st === 'proceeding' && this.lastStatus === 0) this.sendResponse(createResponse(request, 100));
-      });
-    }
+    this.enter(tryingAfterMs);
   }
 
-  get state(): InviteServerState {
-    return this.terminated ? 'terminated' : this.st;
+  /** @internal */
+  protected st: string = INVITE_SERVER.initial;
+
+  /** @internal */
+  protected override get machine(): typeof INVITE_SERVER {
+    return INVITE_SERVER;
+  }
+
+  override get state(): InviteServerState {
+    return this.st as InviteServerState;
   }
 
   respond(res: SipResponse): boolean {
     const s = res.status;
-    if (this.st === 'proceeding') {
-      this.stopTimer('trying');
-      this.sendResponse(res);
-      const { T1 } = this.host.timers;
-      if (s >= 200 && s < 300) {
-        this.st = 'accepted';
-        this.startTimer('L', 64 * T1, () => this.terminate());
-      } else if (s >= 300) {
-        this.st = 'completed';
-        if (!this.reliable) this.scheduleG(T1);
-        this.startTimer('H', 64 * T1, () => {
-          this.ackTimedOut = true;
-          this.terminate();
-        });
+    return this.fire(s < 200 ? 'tu_1xx' : s < 300 ? 'tu_2xx' : 'tu_300-699', res);
+  }
+
+  /** @internal */
+  /** An ACK matched this transaction: Completed takes it as the ACK for its final; Accepted passes it to the TU. */
+  receiveAck(request: SipRequest, source: MessageSource): void {
+    const ack: ReceivedAck = { request, source };
+    this.fire('ack', ack);
+  }
+
+  /** @internal */
+  protected override act(action: InviteServerAction, input: unknown): void {
+    const { T1, T2, T4 } = this.host.timers;
+    switch (action) {
+      case 'startTimerTrying':
+        // §17.2.1: answer 100 Trying if the TU has not answered within 200 ms (-1: never).
+        if ((input as number) >= 0) this.startTimer('timer_trying', input as number);
+        return;
+      case 'stopTimerTrying':
+        this.stopTimer('timer_trying');
+        return;
+      case 'send100':
+        super.act('sendResponse', createResponse(this.request, 100));
+        return;
+      case 'startTimerG':
+        if (!this.reliable) {
+          this.interval = T1;
+          this.startTimer('timer_G', T1);
+        }
+        return;
+      case 'resetTimerG':
+        this.interval = Math.min(this.interval * 2, T2);
+        this.startTimer('timer_G', this.interval);
+        return;
+      case 'stopTimerG':
+        this.stopTimer('timer_G');
+        return;
+      case 'startTimerH':
+        this.startTimer('timer_H', 64 * T1);
+        return;
+      case 'stopTimerH':
+        this.stopTimer('timer_H');
+        return;
+      case 'startTimerI':
+        this.startTimer('timer_I', this.reliable ? 0 : T4);
+        return;
+      case 'startTimerL':
+        this.startTimer('timer_L', 64 * T1);
+        return;
+      case 'noteAckTimeout':
+        this.ackTimedOut = true;
+        return;
+      case 'notifyConfirmed':
+        this.onConfirmed?.();
+        return;
+      case 'passAckToTU': {
+        const ack = input as ReceivedAck;
+        this.host.deliverAck(ack.request, ack.source);
+        return;
       }
-      return true;
+      default:
+        super.act(action, input);
     }
-    if (this.st === 'accepted' && s >= 200 && s < 300) {
-      // RFC 6026 §8.5: 2xx retransmissions from the user go out in Accepted.
-      this.sendResponse(res);
-      return true;
-    }
-    return false;
-  }
-
-  private scheduleG(interval: number): void {
-    this.startTimer('G', interval, () => {
-      if (this.st !== 'completed') return;
-      this.resend();
-      this.scheduleG(Math.min(interval * 2, this.host.timers.T2));
-    });
-  }
-
-  /** @internal */
-  receiveRetransmission(): void {
-    // Proceeding: resend the last provisional; Completed: the final. Accepted/Confirmed absorb.
-    if (this.st === 'proceeding' || this.st === 'completed') this.resend();
-  }
-
-  /** @internal */
-  protected override transportError(err: TransportError): void {
-    if (this.st === 'accepted' && !this.terminated) {
-      // RFC 6026 §7.1, §8.7: Accepted exists to absorb INVITE retransmissions after a 2xx and is
-      // left only when Timer L fires. Ending it on a failed 2xx retransmission would hand the
-      // next INVITE retransmission to the TU as a new call; the TU is told, the state stays.
-      this.onTransportError?.(err, this);
-      return;
-    }
-    super.transportError(err);
-  }
-
-  /** @internal */
-  /** An ACK matched this transaction (it acknowledges a non-2xx final). */
-  receiveAck(): void {
-    if (this.st !== 'completed') return;
-    this.st = 'confirmed';
-    this.stopTimer('G');
-    this.stopTimer('H');
-    this.onConfirmed?.();
-    this.startTimer('I', this.reliable ? 0 : this.host.timers.T4, () => this.terminate());
   }
 }

@@ -15,7 +15,7 @@ import {
   type ParseLimits,
 } from '../parser/index.js';
 import { RealClock, addressKey, formatHost, type Clock, type Transport, type TransportAddress, type TransportError } from '../transport/index.js';
-import type { Destination, Transaction, TransactionHost } from './base.js';
+import type { Destination, MessageSource, Transaction, TransactionHost, TransactionTransition } from './base.js';
 import type { ClientTransaction, ClientTransactionUser } from './client.js';
 import { InviteClientTransaction } from './invite-client.js';
 import { InviteServerTransaction } from './invite-server.js';
@@ -26,11 +26,7 @@ import { responseAddress, stampVia, type Target } from './routing.js';
 import type { ServerTransaction } from './server.js';
 import { DEFAULT_TIMERS, type TimerValues } from './timers.js';
 
-/** Where a received message came from. */
-export interface MessageSource {
-  transport: Transport;
-  address: TransportAddress;
-}
+export type { MessageSource };
 
 /**
  * The transaction user (TU): the dialog layer, a B2BUA, or an application.
@@ -63,6 +59,13 @@ export interface TransactionLayerOptions {
   maxTransactions?: number;
   /** Sees every message sent and received (tracing). */
   trace?: (direction: 'in' | 'out', bytes: Uint8Array, remote: TransportAddress, transport: Transport) => void;
+  /**
+   * Sees every event fed to every transaction's state machine, with the state before and
+   * after it (tracing; the tables are in src/transaction/*: INVITE_CLIENT, …). Absorbed
+   * events come too, marked `ignored`. Called before the transition's actions run, so a
+   * transition it causes (a TU answering from onRequest) comes after it. It must not throw.
+   */
+  onTransition?: (transition: TransactionTransition) => void;
 }
 
 export interface TransactionLayerStats {
@@ -151,6 +154,8 @@ export class TransactionLayer {
       timers: this.timers,
       transmit: (bytes, dest, onError) => this.transmit(bytes, dest, onError),
       release: (tx) => this.release(tx),
+      deliverAck: (ack, source) => this.user.onAck?.(ack, source),
+      onTransition: options.onTransition,
     };
     for (const t of options.transports) {
       t.setReceiver({
@@ -423,12 +428,10 @@ export class TransactionLayer {
     const key = serverKey(req, t);
     const existing = this.servers.get(key);
     if (req.method === 'ACK') {
-      const inv = existing;
-      if (inv instanceof InviteServerTransaction && (inv.state === 'completed' || inv.state === 'confirmed')) {
-        inv.receiveAck();
-        return;
-      }
-      this.user.onAck?.(req, source);
+      // The INVITE's transaction decides (its table): Completed takes the ACK for its non-2xx,
+      // Accepted hands the ACK for its 2xx to the TU. With no transaction it is the TU's (§17.2.3).
+      if (existing instanceof InviteServerTransaction) existing.receiveAck(req, source);
+      else this.user.onAck?.(req, source);
       return;
     }
     if (existing) {

@@ -2,6 +2,9 @@ import type { SipRequest, SipResponse } from '../parser/index.js';
 import type { TransportError } from '../transport/index.js';
 import { Transaction, type Destination, type TransactionHost } from './base.js';
 
+/** Actions both server tables name; the machines add their own. */
+export type ServerAction = 'sendResponse' | 'resendResponse' | 'informTUTransportError';
+
 /** Behaviour shared by the INVITE and non-INVITE server transactions. */
 export abstract class ServerTransaction extends Transaction {
   abstract override readonly kind: 'invite-server' | 'non-invite-server';
@@ -19,35 +22,43 @@ export abstract class ServerTransaction extends Transaction {
 
   /** Send a response in this transaction. Returns false if the state does not allow it. */
   abstract respond(response: SipResponse): boolean;
+
   /** @internal */
   /** A retransmission of the request arrived. */
-  abstract receiveRetransmission(): void;
+  receiveRetransmission(): void {
+    this.fire('request_retransmission');
+  }
 
   /** True once a final response was sent. */
   get finalSent(): boolean {
     return this.lastStatus >= 200;
   }
 
+  /** @internal */
+  protected override act(action: ServerAction, input: unknown): void {
+    switch (action) {
+      case 'sendResponse': {
+        const res = input as SipResponse;
+        this.lastStatus = res.status;
+        this.lastResponse = res;
+        this.lastBytes = res.toBytes();
+        this.send(this.lastBytes);
+        return;
+      }
+      case 'resendResponse':
+        if (this.lastBytes) this.send(this.lastBytes);
+        return;
+      case 'informTUTransportError':
+        // §17.2.4: a response that cannot be sent is reported to the TU (the table says whether the transaction ends).
+        this.onTransportError?.(input as TransportError, this);
+        return;
+      default:
+        action satisfies never;
+    }
+  }
+
   protected override dropBuffers(): void {
     this.lastBytes = undefined;
     this.lastResponse = undefined;
-  }
-
-  protected sendResponse(res: SipResponse): void {
-    this.lastStatus = res.status;
-    this.lastResponse = res;
-    this.lastBytes = res.toBytes();
-    this.send(this.lastBytes);
-  }
-
-  protected resend(): void {
-    if (this.lastBytes) this.send(this.lastBytes);
-  }
-
-  protected transportError(err: TransportError): void {
-    if (this.terminated) return;
-    // §17.2.4: a response that cannot be sent ends the transaction; the user is told.
-    this.onTransportError?.(err, this);
-    this.terminate();
   }
 }
