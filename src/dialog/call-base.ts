@@ -81,7 +81,7 @@ export abstract class Call extends Emitter<CallEvents> {
   protected handlers: CallHandlers;
   private inviteInProgress = false;
   private glareTimer: Timer | undefined;
-  /** RFC 4028 session timer, once one was negotiated (none when the feature is off). */
+  /** @internal RFC 4028 session timer, once one was negotiated (none when the feature is off). */
   protected sessionTimer: SessionTimer | undefined;
   /** The one response this call retransmits itself (a 2xx until its ACK, a reliable 1xx until its PRACK). */
   private retransmitting: Retransmitter | undefined;
