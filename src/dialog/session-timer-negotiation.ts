@@ -69,12 +69,10 @@ export interface SessionExpires {
   refresher: 'uac' | 'uas' | undefined;
 }
 
-/** Thrown by the readers below for a header that cannot be read; answered 400 for a request. */
-class BadTimerHeader extends Error {}
-
 function deltaSeconds(text: string, name: string): number {
   const t = text.trim();
-  if (!/^\d{1,10}$/.test(t)) throw new BadTimerHeader(`Bad ${name}`);
+  // Thrown for a header that cannot be read: a request gets its 400, a response's header is ignored.
+  if (!/^\d{1,10}$/.test(t)) throw new SipError('BAD_HEADER', `Bad ${name}`);
   return Math.min(Number(t), MAX_SESSION_SECONDS);
 }
 
@@ -155,7 +153,7 @@ export function decideAsUas(req: SipRequest, config: SessionTimerConfig, current
     se = readSessionExpires(req);
     minSe = readMinSe(req);
   } catch (err) {
-    if (!(err instanceof BadTimerHeader)) throw err;
+    if (!(err instanceof SipError) || err.code !== 'BAD_HEADER') throw err;
     return { refuse: createResponse(req, 400, { reason: err.message }) };
   }
   const uacSupports = supportsTimer(req);
