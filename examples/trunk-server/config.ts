@@ -93,6 +93,22 @@ export interface TrunkConfig {
    * at start; null keeps them in memory only.
    */
   provisioning: { baseDomain: string; storePath: string | null };
+  /**
+   * RFC 4028 session timers, each leg on its own; null: off. On by default with 1800 s: a call
+   * whose far end vanished is torn down (and stops being billed) within half an hour.
+   */
+  sessionTimer: SessionTimerConfig | null;
+}
+
+export interface SessionTimerConfig {
+  /** Interval asked for on the destination leg and proposed to callers that ask none (RFC 4028 §4 recommends 1800). */
+  seconds: number;
+  /** Shorter intervals from a caller get 422 (RFC 4028 §5: never below 90). */
+  minSeconds: number;
+  /** Who refreshes when the trunk chooses: 'local' (the trunk) or 'remote'; absent: the caller when it can. */
+  refresher?: 'local' | 'remote';
+  /** Intervals below 90 s, for tests only (RFC 4028 forbids them on the wire). */
+  allowShortIntervals?: boolean;
 }
 
 /** The embedded default: exactly the documented example, with a fresh secret per start. */
@@ -125,7 +141,25 @@ export function defaultConfig(): TrunkConfig {
     log: { level: 'info' },
     shutdown: { mode: 'hangup', drainSeconds: 30 },
     provisioning: { baseDomain: 'trunk.sipkit.test', storePath: 'trunks.json' },
+    sessionTimer: { seconds: 1800, minSeconds: 90 },
   };
+}
+
+/** `sessionTimer`: null (off) or { seconds, minSeconds, refresher, allowShortIntervals }. */
+function validateSessionTimer(v: unknown): SessionTimerConfig | null {
+  if (v === null) return null;
+  const o = obj(v, 'sessionTimer');
+  for (const k of Object.keys(o)) if (!['seconds', 'minSeconds', 'refresher', 'allowShortIntervals'].includes(k)) throw new ConfigError(`sessionTimer.${k}`, 'unknown key');
+  const short = o.allowShortIntervals === undefined ? false : bool(o.allowShortIntervals, 'sessionTimer.allowShortIntervals');
+  // RFC 4028 §4/§5: no interval below 90 s, unless a test asked for it explicitly.
+  const floor = short ? 1 : 90;
+  const minSeconds = o.minSeconds === undefined ? 90 : int(o.minSeconds, 'sessionTimer.minSeconds', floor, 86_400);
+  const seconds = o.seconds === undefined ? Math.max(1800, minSeconds) : int(o.seconds, 'sessionTimer.seconds', floor, 86_400);
+  if (seconds < minSeconds) throw new ConfigError('sessionTimer.seconds', 'must not be below sessionTimer.minSeconds');
+  const c: SessionTimerConfig = { seconds, minSeconds };
+  if (o.refresher !== undefined) c.refresher = oneOf(o.refresher, 'sessionTimer.refresher', ['local', 'remote'] as const);
+  if (short) c.allowShortIntervals = true;
+  return c;
 }
 
 /** A config error that names the bad field. */
@@ -325,7 +359,7 @@ function hostName(v: unknown, field: string): string {
 export function validateConfig(input: unknown): TrunkConfig {
   const c = defaultConfig();
   const j = obj(input, '(root)');
-  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown']);
+  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'sessionTimer']);
   for (const k of Object.keys(j)) if (!known.has(k)) throw new ConfigError(k, 'unknown key');
   if (j.sip !== undefined) {
     const listen = obj(j.sip, 'sip').listen;
@@ -398,6 +432,7 @@ export function validateConfig(input: unknown): TrunkConfig {
     if (s.mode !== undefined) c.shutdown.mode = oneOf(s.mode, 'shutdown.mode', ['drain', 'hangup'] as const);
     if (s.drainSeconds !== undefined) c.shutdown.drainSeconds = int(s.drainSeconds, 'shutdown.drainSeconds', 0, 86_400);
   }
+  if (j.sessionTimer !== undefined) c.sessionTimer = validateSessionTimer(j.sessionTimer);
   return c;
 }
 

@@ -73,6 +73,7 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     timers: { T1: config.timers.T1 },
     noAnswerTimeoutMs: config.noAnswerTimeoutSeconds * 1000,
     noAnswerStatus: config.noAnswerStatus,
+    sessionTimer: config.sessionTimer ?? undefined,
     maxCalls: config.limits.maxCalls,
     maxCallsPerSource: config.limits.maxCallsPerSource,
     contactUser: 'trunk',

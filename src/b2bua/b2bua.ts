@@ -5,11 +5,13 @@ import type { MessageSource, TimerValues, TransactionLayerOptions } from '../tra
 import {
   answerSnapshot,
   callSnapshot,
+  SESSION_EXPIRED,
   UserAgent,
   type DialogSnapshot,
   type IncomingCall,
   type OutgoingCall,
   type ReasonInit,
+  type SessionTimerOptions,
   type UserAgentCloseOptions,
   type UserAgentStats,
 } from '../dialog/index.js';
@@ -20,6 +22,10 @@ import { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from './headers.js'
 import type { CallRecord } from './record.js';
 
 const SHUTDOWN: ReasonInit = { protocol: 'Q.850', cause: 16, text: 'Shutdown' };
+
+function reasonInitOf(r: { protocol: string; cause?: number; text?: string } | undefined): ReasonInit {
+  return r ? { protocol: r.protocol, cause: r.cause, text: r.text } : SESSION_EXPIRED;
+}
 
 /** The `authenticate` hook's verdict: go on (as whom), or send this response (a 407, a 403…). */
 export type AuthDecision = { ok: true; identity?: string; tags?: Record<string, string> } | { ok: false; response: SipResponse };
@@ -95,6 +101,12 @@ export interface B2buaOptions {
    * Called synchronously: `answered` before the caller's 200 leaves, `ended` when the call is over.
    */
   journal?: CallJournal;
+  /**
+   * RFC 4028 session timers, negotiated on each leg on its own: one side's refreshes never keep
+   * the other leg up. A leg whose session expires or whose refresh fails (408/481) is ended with
+   * a BYE, and the other leg with the same Reason (Q.850 102 for an expiry).
+   */
+  sessionTimer?: SessionTimerOptions;
 }
 
 /** Both legs' dialogs of an answered call, as data. */
@@ -176,8 +188,9 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       contactUser: options.contactUser ?? 'b2bua',
       userAgent: options.userAgent,
       // A UAS to the caller: Require is checked against what the bridge really does (100rel: reliable
-      // provisionals and PRACK, src/dialog; no session timers); it forwards, so Max-Forwards 0 is a 483.
-      validate: { role: 'b2bua', supported: ['100rel'] },
+      // provisionals and PRACK, src/dialog; session timers when configured); it forwards, so Max-Forwards 0 is a 483.
+      validate: { role: 'b2bua', supported: options.sessionTimer ? ['100rel', 'timer'] : ['100rel'] },
+      sessionTimer: options.sessionTimer,
       onInvite: (call) => void this.onInvite(call).catch((err: unknown) => this.callHookFailed(call, err)),
       incomingCallHandlers: {
         onUpdate: (req, call) => this.bridges.get(call as IncomingCall)?.relayUpdate(call, req) ?? { status: 481 },
@@ -334,6 +347,13 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       onUpdate: (req, call) => bridge.relayUpdate(call, req),
       onLateOffer: () => bridge.lateOffer(),
       onBye: (_req, cause) => bridge.relayBye('callee', cause),
+      // The B leg ended itself (its session expired, a refresh failed): the caller gets the same Reason.
+      // (The caller's leg doing so reaches the bridge as onCallerEnded with by 'system'.)
+      on: {
+        ended: (cause) => {
+          if (cause.by === 'system' && cause.method === 'BYE') bridge.shutdown(reasonInitOf(cause.reason));
+        },
+      },
     });
     return b;
   }

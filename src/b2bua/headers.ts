@@ -26,6 +26,8 @@ const NEVER = new Set([
   'via', 'route', 'record-route', 'contact', 'call-id', 'cseq', 'from', 'to', 'max-forwards', 'content-length',
   'content-type', 'proxy-authorization', 'authorization', 'proxy-authenticate', 'www-authenticate', 'rseq', 'rack',
   'require', 'supported', 'allow', 'reason',
+  // Each leg negotiates its own session timer (RFC 4028).
+  'session-expires', 'min-se',
 ]);
 
 /** The [name, value] lines of `from` that the policy lets through (the message itself is not touched). */

@@ -8,6 +8,8 @@ import type { Dialog } from './dialog.js';
 import { defaultUpdateAnswer, toBody, whenReady, type Body } from './offer-answer.js';
 import { reasonHeaders, reasonOf, sentReason } from './reason.js';
 import { Retransmitter } from './retransmitter.js';
+import { isPureRefresh, SessionTimer, type SessionRefresh } from './session-timer.js';
+import { allowsUpdate, type Negotiated, type SessionTimerConfig } from './session-timer-negotiation.js';
 
 /** Policies given when a call is created, so nothing can arrive before they exist. */
 export interface CallHandlers {
@@ -44,6 +46,8 @@ export interface CallEvents {
   request(request: SipRequest, tx: ServerTransaction): void;
   /** An answered call was hung up (BYE from either side). */
   hangup(cause: HangupCause): void;
+  /** A session refresh (RFC 4028) succeeded, sent by either side: the interval and refresher now in force. */
+  refreshed(refresh: SessionRefresh): void;
   /** Always the last event, whatever ended the call. */
   ended(cause: HangupCause): void;
 }
@@ -77,6 +81,8 @@ export abstract class Call extends Emitter<CallEvents> {
   protected handlers: CallHandlers;
   private inviteInProgress = false;
   private glareTimer: Timer | undefined;
+  /** @internal RFC 4028 session timer, once one was negotiated (none when the feature is off). */
+  protected sessionTimer: SessionTimer | undefined;
   /** The one response this call retransmits itself (a 2xx until its ACK, a reliable 1xx until its PRACK). */
   private retransmitting: Retransmitter | undefined;
   /**
@@ -195,6 +201,29 @@ export abstract class Call extends Emitter<CallEvents> {
     return undefined;
   }
 
+  // ---- session timer (RFC 4028) ----------------------------------------------------------
+
+  /** @internal Start the session timer negotiated by the initial INVITE's 2xx. */
+  protected startSessionTimer(config: SessionTimerConfig, negotiated: Negotiated, peer: SipRequest | SipResponse): void {
+    this.sessionTimer = new SessionTimer(
+      {
+        clock: this.core.clock,
+        sendRefresh: (method, headers) => (method === 'UPDATE' ? this.update({ headers }) : this.reinvite({ body: this.localSdp, headers })),
+        endSession: (reason) => void this.bye(reason, 'system'),
+        sessionRefreshed: (refresh) => this.emit('refreshed', refresh),
+      },
+      config,
+      allowsUpdate(peer),
+      negotiated,
+    );
+  }
+
+  /** The session interval in force (seconds) and who refreshes, or undefined without a session timer. */
+  get sessionInterval(): { seconds: number; refresher: 'local' | 'remote' } | undefined {
+    const t = this.sessionTimer;
+    return t && !this.ended ? { seconds: t.seconds, refresher: t.refresher } : undefined;
+  }
+
   // ---- ending --------------------------------------------------------------------------
 
   /** End the call: BYE when answered (with an optional RFC 3326 Reason); see subclasses before answer. */
@@ -271,8 +300,15 @@ export abstract class Call extends Emitter<CallEvents> {
   /** A re-INVITE or UPDATE: a synchronous policy answers in this turn, an async one (a media anchor) when it settles. */
   private answerOffer(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void {
     const isInvite = req.method === 'INVITE';
+    const refused = this.sessionTimer?.refusal(req);
+    if (refused) {
+      tx.respond(refused);
+      return;
+    }
+    // A pure session refresh is answered here: the application (a B2BUA's other leg) has nothing to change.
+    const policy = this.handlers.onUpdate && !(this.sessionTimer && isPureRefresh(req, this.remoteSdp)) ? this.handlers.onUpdate : undefined;
     const answered = whenReady(
-      () => (this.handlers.onUpdate ? this.handlers.onUpdate(req, this) : defaultUpdateAnswer(req, this.localSdp)),
+      () => (policy ? policy(req, this) : defaultUpdateAnswer(req, this.localSdp)),
       (a) => {
         if (isInvite) this.inviteInProgress = false;
         this.sendOfferAnswer(req, tx, dialog, a ?? { status: 500 });
@@ -299,6 +335,7 @@ export abstract class Call extends Emitter<CallEvents> {
       return;
     }
     res.set('Contact', dialog.localContact);
+    this.sessionTimer?.answered(req, res);
     dialog.refreshTarget(req);
     if (req.body.length > 0) this.remoteSdp = req.body;
     if (a.body !== undefined) this.localSdp = toBody(a.body);
@@ -360,6 +397,7 @@ export abstract class Call extends Emitter<CallEvents> {
     this.state = 'ended';
     this.cause = cause;
     this.glareTimer?.cancel();
+    this.sessionTimer?.stop();
     this.stopRetransmitting();
     if (this.dialog) {
       this.dialog.state = 'terminated';

@@ -2,6 +2,10 @@ import type { SipRequest, SipResponse } from '../parser/index.js';
 import type { Clock } from '../transport/index.js';
 import type { ClientTransactionUser, InviteClientTransaction, ServerTransaction, Target, TimerValues } from '../transaction/index.js';
 import type { Dialog } from './dialog.js';
+import type { SessionTimerConfig } from './session-timer-negotiation.js';
+
+/** The methods a user agent accepts (Allow), in INVITEs, OPTIONS answers and 405s. */
+export const ALLOWED_METHODS = 'INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, MESSAGE, NOTIFY, REFER';
 
 /**
  * What owns a dialog, as the core sees it: the core routes the dialog's requests and the
@@ -18,6 +22,8 @@ export interface DialogOwner {
 export interface UserAgentCore {
   readonly clock: Clock;
   readonly timers: TimerValues;
+  /** @internal RFC 4028 session timers for the calls of this user agent (undefined: off). */
+  readonly sessionTimer: SessionTimerConfig | undefined;
   contactFor(destination: Target): string;
   /** @internal */
   /** Send an INVITE (or its authorized retry) in a new client transaction. */

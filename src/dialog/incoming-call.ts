@@ -2,10 +2,11 @@ import { createResponse, formatReason, generateTag, reasonPhrase, type HeaderIni
 import type { InviteServerTransaction, MessageSource, ServerTransaction } from '../transaction/index.js';
 import { Call, type CallHandlers } from './call-base.js';
 import type { ReasonInit, ReliableProvisional, SendOptions } from './call-types.js';
-import type { UserAgentCore } from './core.js';
+import { ALLOWED_METHODS, type UserAgentCore } from './core.js';
 import { Dialog } from './dialog.js';
 import { toBody } from './offer-answer.js';
 import { checkStatus, reasonOf, sentReason } from './reason.js';
+import { decideAsUas, uasResponseHeaders } from './session-timer-negotiation.js';
 import { demands100rel, offers100rel, ProvisionalQueue, rackedRSeq } from './reliable-provisionals.js';
 
 /** A call we received (UAS): provisionals (reliable too), answer with 2xx retransmission, reject, CANCEL. */
@@ -125,12 +126,21 @@ export class IncomingCall extends Call {
     if (this.provisionals) await this.provisionals.allAcknowledged();
     if (this.ended || this.tx.finalSent) return;
     const res = this.responseWith(200, options);
+    const timer = this.core.sessionTimer;
+    // RFC 4028 §9: the 2xx names the interval and refresher (a refused interval got its 422 before the call existed).
+    const session = timer ? decideAsUas(this.invite, timer) : undefined;
+    if (session && 'accept' in session) {
+      for (const [name, value] of uasResponseHeaders(session)) res.append(name, value);
+      // §13.3.1.4 of RFC 3261 (a 2xx SHOULD carry Allow): the caller learns it may refresh with UPDATE (RFC 4028 §10).
+      if (!res.has('allow')) res.set('Allow', ALLOWED_METHODS);
+    }
     const d = this.earlyDlg!;
     d.state = 'confirmed';
     this.dialog = d;
     this.state = 'answered';
     this.core.register(d, this);
     this.retransmitUntilAcked(this.tx, res);
+    if (timer && session && 'accept' in session) this.startSessionTimer(timer, session.accept, this.invite);
   }
 
   /** Send 100 Trying now (the transaction layer otherwise sends it after 200 ms). */

@@ -5,6 +5,8 @@ export { reasonOf } from './reason.js';
 export { Call, type CallEvents, type CallHandlers } from './call-base.js';
 export { OutgoingCall, type InviteOptions } from './outgoing-call.js';
 export { IncomingCall } from './incoming-call.js';
+export { SESSION_EXPIRED, type SessionRefresh } from './session-timer.js';
+export type { SessionTimerOptions } from './session-timer-negotiation.js';
 export type { UserAgentCore } from './core.js';
 export { UserAgent, type UserAgentCloseOptions, type UserAgentOptions, type UserAgentStats } from './user-agent.js';
 export {

@@ -7,6 +7,14 @@ import type { UserAgentCore } from './core.js';
 import { Dialog } from './dialog.js';
 import { reasonOf, sentReason } from './reason.js';
 import { prackFor, reliableRSeq } from './reliable-provisionals.js';
+import {
+  decideAsUac,
+  minSeOf,
+  resolveSessionTimer,
+  uacRequestHeaders,
+  type SessionTimerConfig,
+  type SessionTimerOptions,
+} from './session-timer-negotiation.js';
 
 export interface InviteOptions extends CallHandlers {
   /** From (name-addr); default `<sip:anonymous@{local address}>`. */
@@ -27,6 +35,8 @@ export interface InviteOptions extends CallHandlers {
   reliableProvisionals?: 'supported' | 'required' | 'none';
   /** Event listeners attached before the INVITE leaves. */
   on?: Partial<CallEvents>;
+  /** RFC 4028 session timer for this call, overriding the user agent's (`false`: none). */
+  sessionTimer?: SessionTimerOptions | false;
 }
 
 /**
@@ -60,12 +70,17 @@ export class OutgoingCall extends Call {
   private lastRSeq: Map<string, number> | undefined;
   /** What the INVITE client transaction reports to: the responses, marked as the transaction's own. */
   private readonly inviteUser: ClientTransactionUser = { onResponse: (res) => this.handleResponse(res, true) };
+  private readonly timerConfig: SessionTimerConfig | undefined;
+  /** The interval the INVITE asks for (raised by a 422's Min-SE, RFC 4028 §7.3), and how many 422s came. */
+  private askedSeconds = 0;
+  private tooSmall = 0;
 
   constructor(core: UserAgentCore, invite: SipRequest, destination: Target, options: InviteOptions) {
     super(core, options);
     this.invite = invite;
     this.destination = destination;
     if (options.auth) this.digest = new DigestClient(options.auth);
+    this.timerConfig = options.sessionTimer === false ? undefined : options.sessionTimer ? resolveSessionTimer(options.sessionTimer) : core.sessionTimer;
     this.localSdp = invite.body.length > 0 ? invite.body : undefined;
     if (options.on) for (const [k, fn] of Object.entries(options.on)) this.on(k as keyof CallEvents, fn as never);
   }
@@ -80,6 +95,13 @@ export class OutgoingCall extends Call {
 
   /** @internal */
   start(): void {
+    const t = this.timerConfig;
+    if (t) {
+      // RFC 4028 §7.1: Supported: timer, the interval asked for and this side's Min-SE.
+      this.askedSeconds = t.seconds;
+      const refresher = t.asUac === 'local' ? 'uac' : t.asUac === 'remote' ? 'uas' : undefined;
+      for (const [name, value] of uacRequestHeaders(t.seconds, t.minSeconds, refresher)) this.invite.append(name, value);
+    }
     this.tx = this.core.sendInvite(this.invite, this.destination, this.inviteUser);
   }
 
@@ -196,6 +218,7 @@ export class OutgoingCall extends Call {
       return;
     }
     this.state = 'answered';
+    if (this.timerConfig) this.startSessionTimer(this.timerConfig, decideAsUac(res, this.askedSeconds, this.timerConfig.minSeconds), res);
     this.emit('answer', res);
     this.settled();
   }
@@ -239,6 +262,7 @@ export class OutgoingCall extends Call {
   private onFailure(res: SipResponse): void {
     const s = res.status;
     if ((s === 401 || s === 407) && this.cancelState.kind === 'none' && this.retryWithCredentials(res)) return;
+    if (s === 422 && this.cancelState.kind === 'none' && this.retryWithLongerInterval(res)) return;
     const cancelled = this.cancelState.kind === 'requested' && s === 487;
     const cause: HangupCause = {
       by: isSynthesized(res) ? 'system' : cancelled ? 'local' : 'remote',
@@ -264,6 +288,30 @@ export class OutgoingCall extends Call {
       if (!(err instanceof DigestError)) throw err;
       return false;
     }
+  }
+
+  /**
+   * RFC 4028 §7.3: a 422 names the smallest interval the far side takes in its Min-SE; the INVITE
+   * is sent again asking at least that (and with it as Min-SE): same Call-ID and From tag, CSeq
+   * one higher, a new branch — as for a challenge. Twice at most: a peer that keeps raising its
+   * minimum gets its 422 reported.
+   */
+  private retryWithLongerInterval(res: SipResponse): boolean {
+    const t = this.timerConfig;
+    const minSe = minSeOf(res);
+    if (!t || minSe === undefined || minSe <= this.askedSeconds || this.tooSmall >= 2) return false;
+    this.tooSmall++;
+    this.askedSeconds = minSe;
+    const next = this.invite.clone();
+    next.removeFirst('Via');
+    next.set('CSeq', `${this.invite.cseq.seq + 1} INVITE`);
+    const se = next.get('session-expires') ?? '';
+    const params = se.includes(';') ? se.slice(se.indexOf(';')) : '';
+    next.set('Session-Expires', `${minSe}${params}`);
+    next.set('Min-SE', String(minSe));
+    this.invite = next;
+    this.tx = this.core.sendInvite(next, this.destination, this.inviteUser);
+    return true;
   }
 
   protected override settled(): void {

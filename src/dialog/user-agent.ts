@@ -25,10 +25,11 @@ import {
 } from '../transaction/index.js';
 import type { CallHandlers } from './call-base.js';
 import type { ReasonInit, SendOptions } from './call-types.js';
-import type { DialogOwner, UserAgentCore } from './core.js';
+import { ALLOWED_METHODS as ALLOW, type DialogOwner, type UserAgentCore } from './core.js';
 import { Dialog, dialogKey } from './dialog.js';
 import { IncomingCall } from './incoming-call.js';
 import { OutgoingCall, type InviteOptions } from './outgoing-call.js';
+import { decideAsUas, resolveSessionTimer, type SessionTimerConfig, type SessionTimerOptions } from './session-timer-negotiation.js';
 
 export interface UserAgentOptions {
   transports: Transport[];
@@ -48,6 +49,12 @@ export interface UserAgentOptions {
   validate?: ValidateOptions;
   trace?: TransactionLayerOptions['trace'];
   tryingAfterMs?: number;
+  /**
+   * RFC 4028 session timers on every call (off when absent): `Supported: timer` and
+   * Session-Expires on INVITEs, 422 for intervals below `minSeconds`, refreshes, and a BYE
+   * when a session is not refreshed in time. `InviteOptions.sessionTimer` overrides it per call.
+   */
+  sessionTimer?: SessionTimerOptions;
 }
 
 export interface UserAgentCloseOptions {
@@ -67,7 +74,6 @@ export interface UserAgentStats extends TransactionLayerStats {
   dialogs: number;
 }
 
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, MESSAGE, NOTIFY, REFER';
 
 /**
  * A SIP user agent: a transaction layer, the dialogs it holds, and calls in
@@ -77,6 +83,8 @@ export class UserAgent implements UserAgentCore {
   readonly layer: TransactionLayer;
   readonly clock: Clock;
   readonly timers: TimerValues;
+  /** @internal */
+  readonly sessionTimer: SessionTimerConfig | undefined;
   private readonly opts: UserAgentOptions;
   private readonly dialogs = new Map<string, { dialog: Dialog; owner: DialogOwner }>();
   /** Outgoing calls by Call-ID and From tag (stray 2xx), incoming ones by INVITE transaction (CANCEL). */
@@ -90,11 +98,12 @@ export class UserAgent implements UserAgentCore {
 
   constructor(options: UserAgentOptions) {
     this.opts = options;
+    this.sessionTimer = options.sessionTimer ? resolveSessionTimer(options.sessionTimer) : undefined;
     this.layer = new TransactionLayer({
       transports: options.transports,
       clock: options.clock,
       timers: options.timers,
-      validate: { supported: ['100rel'], ...options.validate },
+      validate: { supported: this.sessionTimer ? ['100rel', 'timer'] : ['100rel'], ...options.validate },
       trace: options.trace,
       tryingAfterMs: options.tryingAfterMs,
       user: {
@@ -300,6 +309,12 @@ export class UserAgent implements UserAgentCore {
     if (req.method === 'INVITE') {
       if (this.closing) {
         tx.respond(createResponse(req, 503, { headers: { 'Retry-After': '30' } }));
+        return;
+      }
+      // RFC 4028 §9: an interval below our Min-SE gets its 422 before any call exists.
+      const refused = this.sessionTimer && decideAsUas(req, this.sessionTimer);
+      if (refused && 'refuse' in refused) {
+        tx.respond(refused.refuse);
         return;
       }
       const call = new IncomingCall(this, req, tx as InviteServerTransaction, source, this.opts.incomingCallHandlers);
