@@ -6,7 +6,10 @@ export { Call, type CallEvents, type CallHandlers } from './call-base.js';
 export { OutgoingCall, type InviteOptions } from './outgoing-call.js';
 export { IncomingCall } from './incoming-call.js';
 export type { UserAgentCore } from './core.js';
-export { UserAgent, type UserAgentCloseOptions, type UserAgentOptions, type UserAgentStats } from './user-agent.js';
+export { UserAgent, type UserAgentCloseOptions, type UserAgentEvents, type UserAgentOptions, type UserAgentStats } from './user-agent.js';
+export { CallFailedError, type CallFailureCode } from './call-failure.js';
+export type { CallOptions } from './call-promise.js';
+export type { AcceptOptions } from './call-acceptor.js';
 export {
   answerSnapshot,
   byeFromSnapshot,

@@ -13,6 +13,8 @@ import {
   SipParseError,
   TransportError,
   ResolverError,
+  CallFailedError,
+  type CallFailureCode,
   type ResolverErrorCode,
   type DialogErrorCode,
   type DigestErrorCode,
@@ -193,8 +195,9 @@ describe('errors: codes are typed unions', () => {
     expectTypeOf<SipParseError['code']>().toEqualTypeOf<SipParseErrorCode>();
     expectTypeOf<DigestError['code']>().toEqualTypeOf<DigestErrorCode>();
     expectTypeOf<TransportError['code']>().toEqualTypeOf<TransportErrorCode>();
-    expectTypeOf<SipBuildErrorCode | TransactionErrorCode | DialogErrorCode | DigestErrorCode | TransportErrorCode | SipParseErrorCode | ResolverErrorCode>().toEqualTypeOf<SipErrorCode>();
+    expectTypeOf<SipBuildErrorCode | TransactionErrorCode | DialogErrorCode | CallFailureCode | DigestErrorCode | TransportErrorCode | SipParseErrorCode | ResolverErrorCode>().toEqualTypeOf<SipErrorCode>();
     expectTypeOf<ResolverError['code']>().toEqualTypeOf<ResolverErrorCode>();
+    expectTypeOf<CallFailedError['code']>().toEqualTypeOf<CallFailureCode>();
     expectTypeOf<'BAD_OPTION'>().toExtend<DigestErrorCode>();
     expectTypeOf<'NO_DIALOG'>().toExtend<DialogErrorCode>();
     // @ts-expect-error: not a sipkit code
