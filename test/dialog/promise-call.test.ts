@@ -267,6 +267,8 @@ describe('call.whenEnded', () => {
     expect(await isSettled(mine)).toBe(false);
     void inc.hangup({ reason: { protocol: 'Q.850', cause: 16, text: 'Normal call clearing' } });
     settle(p);
+    expect(await isSettled(mine)).toBe(true);
+    expect(await isSettled(theirs)).toBe(true);
     expect(await mine).toMatchObject({ by: 'remote', method: 'BYE', reason: { protocol: 'Q.850', cause: 16 } });
     expect(await mine).toBe(events[0]);
     expect(await theirs).toMatchObject({ by: 'local', method: 'BYE', reason: { protocol: 'Q.850', cause: 16 } });
