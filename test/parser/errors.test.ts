@@ -44,6 +44,7 @@ function samples(lib: Sipkit) {
     parse: thrown(() => lib.parseMessage('not a SIP message\r\n\r\n')),
     digest: thrown(() => new lib.DigestServer({ secret: 'short', realm: 'r', lookup: () => undefined })),
     transport: new lib.TransportError('CLOSED', 'transport is closed'),
+    call: new lib.CallFailedError('RING_TIMEOUT', 'no answer', { by: 'local' }),
     plain: thrown(() => lib.createRequest({ method: 'INVITE', uri: 'not a uri', from: '<sip:a@x>', to: '<sip:b@x>' })),
   };
 }
@@ -59,6 +60,9 @@ function expectRecognised(mine: Sipkit, theirs: Sipkit): void {
   expect(e.parse instanceof mine.SipParseError).toBe(true);
   expect(e.digest instanceof mine.DigestError).toBe(true);
   expect(e.transport instanceof mine.TransportError).toBe(true);
+  expect(e.call instanceof mine.CallFailedError).toBe(true);
+  expect(e.call instanceof mine.TransportError).toBe(false);
+  expect(e.transport instanceof mine.CallFailedError).toBe(false);
   // A brand says which class: a TransportError is no DigestError, a plain SipError no subclass.
   expect(e.transport instanceof mine.DigestError).toBe(false);
   expect(e.transport instanceof mine.SipParseError).toBe(false);
@@ -166,7 +170,7 @@ describe('errors: every error a user can catch is a SipError with a code', () =>
   });
 
   it('no throw or rejection in src/ uses a class that is not a SipError', () => {
-    const sipErrors = new Set(['SipError', 'SipParseError', 'DigestError', 'TransportError', 'ResolverError']);
+    const sipErrors = new Set(['SipError', 'SipParseError', 'DigestError', 'TransportError', 'ResolverError', 'CallFailedError']);
     // LruMap's capacity comes only from DigestServer options (checked first) and constants.
     const allowed = new Set(['src/util/lru.ts:RangeError']);
     const found: string[] = [];
