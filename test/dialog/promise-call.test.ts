@@ -77,6 +77,13 @@ describe('ua.call(): a promise of the answered call', () => {
     expect(await rejection(pending)).toMatchObject({ code: 'TIMEOUT', status: 408, by: 'system' });
   });
 
+  it('nothing listens (connection refused on a reliable transport): TRANSPORT_FAILED by system with the synthesized 503', async () => {
+    const p = uaPair({ reliable: true });
+    const err = await rejection(drive(p, p.alice.call('sip:nobody@10.0.0.99:5060;transport=tcp'), 1000));
+    expect(err).toMatchObject({ code: 'TRANSPORT_FAILED', status: 503, by: 'system' });
+    expect(err.response?.status).toBe(503);
+  });
+
   it('throws what invite() throws as a rejection (NO_DESTINATION), sending nothing', async () => {
     const p = uaPair();
     expect(await rejection(p.alice.call('tel:+15551234567'))).toMatchObject({ code: 'NO_DESTINATION' });
