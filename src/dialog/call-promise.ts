@@ -77,18 +77,28 @@ export function placeCall(invite: (target: string, options: InviteOptions) => Ou
     // Ours run after the application's own listeners, attached (as theirs are) before the INVITE leaves.
     const on: Partial<CallEvents> = {
       ...user,
+      // try/finally: a throwing listener of the application's (reported by the emitter) must not leave the promise pending.
       answer: (res) => {
-        user.answer?.(res);
-        if (settle()) resolve(call!);
+        try {
+          user.answer?.(res);
+        } finally {
+          if (settle()) resolve(call!);
+        }
       },
       failure: (res, cause) => {
-        user.failure?.(res, cause);
-        if (settle()) reject(new CallFailedError(failureCode(res), `call to ${target} failed: ${res.status} ${res.reason}`, cause, res));
+        try {
+          user.failure?.(res, cause);
+        } finally {
+          if (settle()) reject(new CallFailedError(failureCode(res), `call to ${target} failed: ${res.status} ${res.reason}`, cause, res));
+        }
       },
       ended: (cause: HangupCause) => {
-        user.ended?.(cause);
-        // Ended with neither answer nor failure: the user agent closed (close() CANCELs), or a hang-up raced.
-        if (settle()) reject(new CallFailedError('CLOSED', `call to ${target} ended before it was answered`, cause));
+        try {
+          user.ended?.(cause);
+        } finally {
+          // Ended with neither answer nor failure: the user agent closed (close() CANCELs), or a hang-up raced.
+          if (settle()) reject(new CallFailedError('CLOSED', `call to ${target} ended before it was answered`, cause));
+        }
       },
     };
     try {

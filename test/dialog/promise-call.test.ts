@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DigestServer } from '../../src/digest/index.js';
-import { CallFailedError, type HangupCause, type IncomingCall, type OutgoingCall } from '../../src/dialog/index.js';
+import { Call, CallFailedError, type HangupCause, type IncomingCall, type OutgoingCall } from '../../src/dialog/index.js';
 import { parseMessage, SipError, type SipRequest } from '../../src/parser/index.js';
 import { BOB, drive, SDP_A, SDP_B, settle, uaPair, type UaPair } from '../support/ua-harness.js';
 
@@ -48,6 +48,28 @@ describe('ua.call(): a promise of the answered call', () => {
     expect(call.remoteSdp && Buffer.from(call.remoteSdp).toString()).toBe(SDP_B);
     expect(events).toEqual(['prov 180', 'answer 200']);
     expect(p.net.packets('ACK')).toHaveLength(1);
+  });
+
+  it("settles even when the application's own answer listener throws (the emitter reports that error)", async () => {
+    const reported = vi.spyOn(Call.prototype, 'onListenerError').mockImplementation(() => undefined);
+    try {
+      const p = uaPair();
+      const pending = p.alice.call(BOB, {
+        on: {
+          answer: () => {
+            throw new Error('listener bug');
+          },
+        },
+      });
+      settle(p);
+      await p.incoming[0]!.answer();
+      settle(p);
+      expect(await isSettled(pending)).toBe(true);
+      expect((await pending).state).toBe('answered');
+      expect(reported).toHaveBeenCalledWith(expect.objectContaining({ message: 'listener bug' }), 'answer');
+    } finally {
+      reported.mockRestore();
+    }
   });
 
   it('rejects on 486 with a CallFailedError: CALL_REJECTED, status, phrase, Reason, by remote, the response', async () => {
