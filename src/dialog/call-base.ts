@@ -90,6 +90,8 @@ export abstract class Call extends Emitter<CallEvents> {
    * synthesized 408 (Timer F) or 503 (could not be sent) — tell them apart with `isSynthesized`.
    */
   byeResponse: Promise<SipResponse> | undefined;
+  /** Made on first read of `whenEnded` (most calls are followed by events alone), settled by finish(). */
+  private endedLatch: { promise: Promise<HangupCause>; resolve(cause: HangupCause): void } | undefined;
 
   constructor(core: UserAgentCore, handlers: CallHandlers = {}) {
     super();
@@ -103,6 +105,20 @@ export abstract class Call extends Emitter<CallEvents> {
 
   get ended(): boolean {
     return this.state === 'ended';
+  }
+
+  /**
+   * The cause the call ended with, once it has (`await call.whenEnded`): every call ends, so
+   * it resolves exactly once and never rejects — whatever ended it (BYE either way, CANCEL,
+   * a final non-2xx, ACK timeout, close()). The same cause as the `ended` event.
+   */
+  get whenEnded(): Promise<HangupCause> {
+    if (this.endedLatch) return this.endedLatch.promise;
+    if (this.cause) return Promise.resolve(this.cause);
+    let resolve!: (cause: HangupCause) => void;
+    const promise = new Promise<HangupCause>((r) => (resolve = r));
+    this.endedLatch = { promise, resolve };
+    return promise;
   }
 
   // ---- requests we send in the dialog -------------------------------------------------
@@ -405,6 +421,7 @@ export abstract class Call extends Emitter<CallEvents> {
     }
     this.cleanup();
     this.core.release(this);
+    this.endedLatch?.resolve(cause);
     if (answered) this.emit('hangup', cause);
     this.emit('ended', cause);
     // Transactions outlive the call by up to 64·T1 (Timers M, L, H, J) and can still reach it

@@ -23,7 +23,10 @@ import {
   type TransactionLayerOptions,
   type TransactionLayerStats,
 } from '../transaction/index.js';
+import { Emitter } from '../util/events.js';
+import { CallAcceptor, type AcceptOptions } from './call-acceptor.js';
 import type { CallHandlers } from './call-base.js';
+import { placeCall, type CallOptions } from './call-promise.js';
 import type { ReasonInit, SendOptions } from './call-types.js';
 import { ALLOWED_METHODS as ALLOW, type DialogOwner, type UserAgentCore } from './core.js';
 import { Dialog, dialogKey } from './dialog.js';
@@ -35,8 +38,19 @@ export interface UserAgentOptions {
   transports: Transport[];
   clock?: Clock;
   timers?: Partial<TimerValues>;
-  /** A new call arrived (INVITE outside a dialog). Without it, calls are refused with 480. */
-  onInvite?(call: IncomingCall): void;
+  /**
+   * A new call arrived (INVITE outside a dialog). It may be async: if it throws or its promise
+   * rejects before the call was answered or refused, the call is refused with 500; either way
+   * the error goes to the `error` event (to console.error without a listener). Without
+   * `onInvite`, calls wait for `accept()` once the application has called it, and are refused
+   * with 480 before that.
+   */
+  onInvite?(call: IncomingCall): unknown;
+  /**
+   * Without `onInvite`: how many new calls may wait for `accept()` (default 16); a call beyond
+   * that is refused with 486 Busy Here.
+   */
+  acceptBacklog?: number;
   /** Policies for incoming calls (re-INVITE/UPDATE answers, late offers), set before any request can arrive. */
   incomingCallHandlers?: CallHandlers;
   /** Other requests outside a dialog. Default: OPTIONS → 200, anything else → 405. */
@@ -69,6 +83,11 @@ export interface UserAgentCloseOptions {
 
 const CLOSE_REASON: ReasonInit = { protocol: 'Q.850', cause: 16, text: 'Shutdown' };
 
+export interface UserAgentEvents {
+  /** The `onInvite` hook threw or rejected (the call, unless already answered or refused, got a 500). */
+  error(err: unknown, call: IncomingCall): void;
+}
+
 export interface UserAgentStats extends TransactionLayerStats {
   calls: number;
   dialogs: number;
@@ -79,7 +98,7 @@ export interface UserAgentStats extends TransactionLayerStats {
  * A SIP user agent: a transaction layer, the dialogs it holds, and calls in
  * both directions. What a softphone, a test UAC, or each leg of a B2BUA is.
  */
-export class UserAgent implements UserAgentCore {
+export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore {
   readonly layer: TransactionLayer;
   readonly clock: Clock;
   readonly timers: TimerValues;
@@ -95,8 +114,11 @@ export class UserAgent implements UserAgentCore {
   /** Messages ending calls still waiting for their answer (see pendingEnd), and close()'s wake-up. */
   private unanswered = 0;
   private wake: (() => void) | undefined;
+  /** Created by the first accept(): until then, with no onInvite, calls are refused. */
+  private acceptor: CallAcceptor | undefined;
 
   constructor(options: UserAgentOptions) {
+    super();
     this.opts = options;
     this.sessionTimer = options.sessionTimer ? resolveSessionTimer(options.sessionTimer) : undefined;
     this.layer = new TransactionLayer({
@@ -170,6 +192,33 @@ export class UserAgent implements UserAgentCore {
     this.outgoing.set(outgoingKey(invite.callId, call.localTag), call);
     call.start();
     return call;
+  }
+
+  /**
+   * Place a call and resolve with it once answered (`await ua.call(target)`), or reject with
+   * a `CallFailedError`: `CALL_REJECTED` (a final non-2xx: its status, phrase and Reason, by
+   * `remote`), `RING_TIMEOUT` (`ringTimeoutMs` passed: CANCELled), `CALL_CANCELLED` (`signal`
+   * aborted: CANCELled), `TIMEOUT` / `TRANSPORT_FAILED` (no response / could not send, by
+   * `system`), `CLOSED` (close() came first). Built on invite(): every event fires as it does
+   * there, and `options.on` listeners are attached as there. `SipError` `CLOSED` or
+   * `NO_DESTINATION` when invite() would throw.
+   */
+  call(target: string, options: CallOptions = {}): Promise<OutgoingCall> {
+    return placeCall((t, o) => this.invite(t, o), this.clock, target, options);
+  }
+
+  /**
+   * The next incoming call, for an application that pulls calls rather than being called
+   * (`onInvite`): `while (true) { const call = await ua.accept(); … }`. Calls that arrive
+   * between two accept()s wait in a backlog (`acceptBacklog`); one the caller CANCELs
+   * meanwhile is skipped. Rejects with `SipError` `CLOSED` once close() was called, `ABORTED`
+   * when `options.signal` fires, and `BAD_OPTION` when the user agent has an `onInvite`
+   * (which takes every call).
+   */
+  accept(options: AcceptOptions = {}): Promise<IncomingCall> {
+    if (this.opts.onInvite) return Promise.reject(new SipError('BAD_OPTION', 'accept() is for a user agent without onInvite'));
+    if (this.closing) return Promise.reject(new SipError('CLOSED', 'the user agent is closing'));
+    return (this.acceptor ??= new CallAcceptor(this.opts.acceptBacklog ?? 16)).take(options);
   }
 
   /** Send a request outside any dialog (OPTIONS, MESSAGE, REGISTER …) and resolve with the final response. */
@@ -320,8 +369,9 @@ export class UserAgent implements UserAgentCore {
       const call = new IncomingCall(this, req, tx as InviteServerTransaction, source, this.opts.incomingCallHandlers);
       this.calls.add(call);
       this.incoming.set(tx as InviteServerTransaction, call);
-      if (this.opts.onInvite) this.opts.onInvite(call);
-      else void call.reject(480);
+      if (this.opts.onInvite) this.runOnInvite(call, this.opts.onInvite);
+      else if (!this.acceptor) void call.reject(480);
+      else if (!this.acceptor.offer(call)) void call.reject(486);
       return;
     }
     if (this.opts.onRequest) {
@@ -335,6 +385,24 @@ export class UserAgent implements UserAgentCore {
     } else {
       tx.respond(createResponse(req, 405, { headers: { Allow: ALLOW } }));
     }
+  }
+
+  private runOnInvite(call: IncomingCall, onInvite: (call: IncomingCall) => unknown): void {
+    let pending: unknown;
+    try {
+      pending = onInvite(call);
+    } catch (err) {
+      this.inviteHookFailed(call, err);
+      return;
+    }
+    if (isThenable(pending)) pending.then(undefined, (err: unknown) => this.inviteHookFailed(call, err));
+  }
+
+  /** onInvite failed: a call it left unanswered gets a 500 (§21.5.1), and the error goes where the app can see it. */
+  private inviteHookFailed(call: IncomingCall, err: unknown): void {
+    if (call.state !== 'answered' && !call.ended && !call.tx.finalSent) void call.reject(500);
+    if (this.listenerCount('error') > 0) this.emit('error', err, call);
+    else queueMicrotask(() => console.error('sipkit UserAgent: onInvite failed:', err));
   }
 
   private onAck(ack: SipRequest): void {
@@ -370,6 +438,7 @@ export class UserAgent implements UserAgentCore {
 
   private async shutdown(options: UserAgentCloseOptions): Promise<void> {
     const reason = options.reason ?? CLOSE_REASON;
+    this.acceptor?.close();
     for (const call of [...this.calls]) call.shutdown(reason);
     await this.answersOrTimeout(options.timeoutMs ?? 4000);
     await this.layer.close();
@@ -388,6 +457,10 @@ export class UserAgent implements UserAgentCore {
     this.wake = undefined;
     timer.cancel();
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 function outgoingKey(callId: string, localTag: string): string {

@@ -70,7 +70,19 @@ export type DialogErrorCode =
   /** A Registration option that cannot be used (a malformed registrar, AOR or Contact, an instance ID that is no URN). */
   | 'BAD_OPTION'
   /** A REGISTER attempt failed (register() rejects with it; the registration keeps retrying). */
-  | 'REGISTRATION_FAILED';
+  | 'REGISTRATION_FAILED'
+  /** The AbortSignal given to `UserAgent.accept()` fired before a call arrived. */
+  | 'ABORTED';
+
+/**
+ * Codes of `CallFailedError` (sipkit/dialog): why the promise of `UserAgent.call()` rejected.
+ * `CALL_REJECTED`: a final non-2xx from the network; `RING_TIMEOUT`: no final response within
+ * the call's ring timeout (we CANCELled); `CALL_CANCELLED`: the application aborted it (its
+ * AbortSignal; we CANCELled); `TIMEOUT`: no response at all (Timer B, a synthesized 408);
+ * `TRANSPORT_FAILED`: the INVITE could not be sent (a synthesized 503); `CLOSED`: the user
+ * agent closed before the call was answered.
+ */
+export type CallFailureCode = 'CALL_REJECTED' | 'RING_TIMEOUT' | 'CALL_CANCELLED' | 'TIMEOUT' | 'TRANSPORT_FAILED' | 'CLOSED';
 
 /**
  * Codes of `ResolverError` (sipkit/resolver, RFC 3263 server location): the name does not
@@ -98,6 +110,7 @@ export type SipErrorCode =
   | TransactionErrorCode
   | DialogErrorCode
   | B2buaErrorCode
+  | CallFailureCode
   | ResolverErrorCode;
 
 /*

@@ -13,6 +13,8 @@ import {
   SipParseError,
   TransportError,
   ResolverError,
+  CallFailedError,
+  type CallFailureCode,
   type ResolverErrorCode,
   type B2buaErrorCode,
   type DialogErrorCode,
@@ -43,6 +45,7 @@ function samples(lib: Sipkit) {
     parse: thrown(() => lib.parseMessage('not a SIP message\r\n\r\n')),
     digest: thrown(() => new lib.DigestServer({ secret: 'short', realm: 'r', lookup: () => undefined })),
     transport: new lib.TransportError('CLOSED', 'transport is closed'),
+    call: new lib.CallFailedError('RING_TIMEOUT', 'no answer', { by: 'local' }),
     plain: thrown(() => lib.createRequest({ method: 'INVITE', uri: 'not a uri', from: '<sip:a@x>', to: '<sip:b@x>' })),
   };
 }
@@ -58,6 +61,9 @@ function expectRecognised(mine: Sipkit, theirs: Sipkit): void {
   expect(e.parse instanceof mine.SipParseError).toBe(true);
   expect(e.digest instanceof mine.DigestError).toBe(true);
   expect(e.transport instanceof mine.TransportError).toBe(true);
+  expect(e.call instanceof mine.CallFailedError).toBe(true);
+  expect(e.call instanceof mine.TransportError).toBe(false);
+  expect(e.transport instanceof mine.CallFailedError).toBe(false);
   // A brand says which class: a TransportError is no DigestError, a plain SipError no subclass.
   expect(e.transport instanceof mine.DigestError).toBe(false);
   expect(e.transport instanceof mine.SipParseError).toBe(false);
@@ -165,7 +171,7 @@ describe('errors: every error a user can catch is a SipError with a code', () =>
   });
 
   it('no throw or rejection in src/ uses a class that is not a SipError', () => {
-    const sipErrors = new Set(['SipError', 'SipParseError', 'DigestError', 'TransportError', 'ResolverError']);
+    const sipErrors = new Set(['SipError', 'SipParseError', 'DigestError', 'TransportError', 'ResolverError', 'CallFailedError']);
     // LruMap's capacity comes only from DigestServer options (checked first) and constants.
     const allowed = new Set(['src/util/lru.ts:RangeError']);
     const found: string[] = [];
@@ -194,8 +200,9 @@ describe('errors: codes are typed unions', () => {
     expectTypeOf<SipParseError['code']>().toEqualTypeOf<SipParseErrorCode>();
     expectTypeOf<DigestError['code']>().toEqualTypeOf<DigestErrorCode>();
     expectTypeOf<TransportError['code']>().toEqualTypeOf<TransportErrorCode>();
-    expectTypeOf<SipBuildErrorCode | TransactionErrorCode | DialogErrorCode | B2buaErrorCode | DigestErrorCode | TransportErrorCode | SipParseErrorCode | ResolverErrorCode>().toEqualTypeOf<SipErrorCode>();
+    expectTypeOf<SipBuildErrorCode | TransactionErrorCode | DialogErrorCode | B2buaErrorCode | CallFailureCode | DigestErrorCode | TransportErrorCode | SipParseErrorCode | ResolverErrorCode>().toEqualTypeOf<SipErrorCode>();
     expectTypeOf<ResolverError['code']>().toEqualTypeOf<ResolverErrorCode>();
+    expectTypeOf<CallFailedError['code']>().toEqualTypeOf<CallFailureCode>();
     expectTypeOf<'BAD_OPTION'>().toExtend<DigestErrorCode>();
     expectTypeOf<'NO_DIALOG'>().toExtend<DialogErrorCode>();
     // @ts-expect-error: not a sipkit code
