@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { DIGEST_ALGORITHMS, type DigestAlgorithm } from 'sipkit/digest';
 import { parseUri } from 'sipkit/parser';
+import { RateError, validateRates, type RateConfig } from './rates.js';
 
 export interface ListenConfig {
   transport: 'udp' | 'tcp';
@@ -27,6 +28,8 @@ export interface RouteConfig {
   prefix: string;
   /** Gateways in fail-over order. A target without a user part gets the dialled number. */
   targets: string[];
+  /** What a call on this route costs (rates.ts): destination prefix → price per minute, increments, fee, currency. */
+  rates?: RateConfig[];
 }
 
 export interface DomainConfig {
@@ -281,7 +284,13 @@ export function validateConfig(input: unknown): TrunkConfig {
             }
             return s;
           });
-          return { prefix: ro.prefix, targets };
+          if (ro.rates === undefined) return { prefix: ro.prefix, targets };
+          try {
+            return { prefix: ro.prefix, targets, rates: validateRates(ro.rates, `${f}.routes[${i}].rates`) };
+          } catch (err) {
+            if (err instanceof RateError) throw new ConfigError(err.field, err.message.slice(err.field.length + 2));
+            throw err;
+          }
         }),
       };
     }

@@ -1,6 +1,7 @@
 import { B2bua } from 'sipkit/b2bua';
 import { TcpTransport, UdpTransport, type Transport } from 'sipkit/transport';
 import { createDigestAuth } from './auth.js';
+import { createCharging } from './charges.js';
 import type { ListenConfig, TrunkConfig } from './config.js';
 import { closeHttpApi, createHttpApi, listenHttpApi } from './http-api.js';
 import { createLogger, sipTrace, type Logger } from './log.js';
@@ -72,6 +73,8 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     userAgent: 'sipkit-trunk',
     trace: options.trace ? sipTrace(log) : undefined,
   });
+  // Before any other `end` listener: the CDR line and the API see the charge.
+  createCharging(b2bua, config.domains);
   logCallEvents(b2bua, log);
   const cdr = config.cdr.path ? createCdrWriter(config.cdr.path, log) : undefined;
   if (cdr) b2bua.on('end', cdr.write);
