@@ -71,6 +71,13 @@ export interface TrunkConfig {
   timers: { T1: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error' };
   shutdown: { mode: 'drain' | 'hangup'; drainSeconds: number };
+  /** `GET /metrics` without the bearer token when `public` (a scraper on a trusted network). */
+  metrics: { public: boolean };
+  /**
+   * Each call's SIP messages, kept for the ladder on the live page (`GET /v1.0/calls/{id}/messages`).
+   * Bounded per call, in calls and in bytes. Off in a config file unless asked (or `--trace`).
+   */
+  capture: { enabled: boolean; maxMessagesPerCall: number; maxCalls: number; maxBytes: number };
 }
 
 /** The embedded default: exactly the documented example, with a fresh secret per start. */
@@ -102,6 +109,8 @@ export function defaultConfig(): TrunkConfig {
     timers: { T1: 500 },
     log: { level: 'info' },
     shutdown: { mode: 'hangup', drainSeconds: 30 },
+    metrics: { public: false },
+    capture: { enabled: true, maxMessagesPerCall: 200, maxCalls: 1000, maxBytes: 32 * 1024 * 1024 },
   };
 }
 
@@ -205,7 +214,7 @@ function validateMedia(j: Json, c: TrunkConfig): void {
 export function validateConfig(input: unknown): TrunkConfig {
   const c = defaultConfig();
   const j = obj(input, '(root)');
-  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown']);
+  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'metrics', 'capture']);
   for (const k of Object.keys(j)) if (!known.has(k)) throw new ConfigError(k, 'unknown key');
   if (j.sip !== undefined) {
     const listen = obj(j.sip, 'sip').listen;
@@ -325,6 +334,21 @@ export function validateConfig(input: unknown): TrunkConfig {
     const s = obj(j.shutdown, 'shutdown');
     if (s.mode !== undefined) c.shutdown.mode = oneOf(s.mode, 'shutdown.mode', ['drain', 'hangup'] as const);
     if (s.drainSeconds !== undefined) c.shutdown.drainSeconds = int(s.drainSeconds, 'shutdown.drainSeconds', 0, 86_400);
+  }
+  if (j.metrics !== undefined) {
+    const m = obj(j.metrics, 'metrics');
+    for (const k of Object.keys(m)) if (k !== 'public') throw new ConfigError(`metrics.${k}`, 'unknown key');
+    if (m.public !== undefined) c.metrics.public = bool(m.public, 'metrics.public');
+  }
+  // Like the journal: a config file gets a capture only when it asks for one.
+  c.capture.enabled = false;
+  if (j.capture !== undefined) {
+    const k = obj(j.capture, 'capture');
+    for (const key of Object.keys(k)) if (!['enabled', 'maxMessagesPerCall', 'maxCalls', 'maxBytes'].includes(key)) throw new ConfigError(`capture.${key}`, 'unknown key');
+    c.capture.enabled = k.enabled === undefined ? true : bool(k.enabled, 'capture.enabled');
+    if (k.maxMessagesPerCall !== undefined) c.capture.maxMessagesPerCall = int(k.maxMessagesPerCall, 'capture.maxMessagesPerCall', 1, 10_000);
+    if (k.maxCalls !== undefined) c.capture.maxCalls = int(k.maxCalls, 'capture.maxCalls', 1, 1_000_000);
+    if (k.maxBytes !== undefined) c.capture.maxBytes = int(k.maxBytes, 'capture.maxBytes', 1024, 4 * 1024 * 1024 * 1024);
   }
   return c;
 }

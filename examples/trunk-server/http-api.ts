@@ -25,10 +25,29 @@ export interface HttpApiOptions {
   turnMs?: number;
   /** Requests waiting for a turn at most; beyond, 503 (default 1024). */
   maxQueued?: number;
+  /**
+   * More endpoints, asked in order before the calls API (and before its method and token
+   * checks): each answers the request and returns true, or returns false to pass it on. One
+   * may throw an `ApiError` for a JSON error response.
+   */
+  routes?: readonly HttpRoute[];
 }
 
+/** What a route sees of the request besides itself. */
+export interface RouteContext {
+  path: string;
+  query: URLSearchParams;
+  /** The request carries the API's bearer token. */
+  authorized: boolean;
+  /** Whether `candidate` is the API's token (constant time), for a token sent another way. */
+  tokenMatches(candidate: string): boolean;
+}
+
+/** An extra endpoint of the HTTP API (metrics, health, the calls page…). */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => boolean;
+
 /** A request the API refuses, with the status and stable code it answers with. */
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -51,8 +70,11 @@ function sendJson(res: ServerResponse, status: number, text: string, headers: Re
 function tokenOk(req: IncomingMessage, token: string): boolean {
   const h = req.headers.authorization ?? '';
   const m = /^Bearer\s+(\S+)$/i.exec(h);
-  if (!m) return false;
-  const a = Buffer.from(m[1]!);
+  return m ? sameToken(m[1]!, token) : false;
+}
+
+function sameToken(candidate: string, token: string): boolean {
+  const a = Buffer.from(candidate);
   const b = Buffer.from(token);
   // Constant-time, whatever the length of what was sent.
   return a.length === b.length ? timingSafeEqual(a, b) : (timingSafeEqual(b, b), false);
@@ -132,9 +154,13 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
     return j;
   };
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const { path, query } = parseTarget(req.url ?? '/');
+    if (options.routes?.length) {
+      const ctx: RouteContext = { path, query, authorized: tokenOk(req, token), tokenMatches: (t) => sameToken(t, token) };
+      for (const route of options.routes) if (route(req, res, ctx)) return;
+    }
     if (req.method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET', { allow: 'GET' });
     if (!tokenOk(req, token)) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
-    const { path, query } = parseTarget(req.url ?? '/');
     const one = /^\/v1\.0\/calls\/([^/]+)$/.exec(path);
     if (one) {
       const r = b2bua.get(decodeSegment(one[1]!));
