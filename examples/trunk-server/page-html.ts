@@ -7,15 +7,17 @@
 export const PAGE_STYLE = `
 :root { --fg: #1d2330; --muted: #6b7280; --line: #d6dbe3; --in: #0b6bcb; --out: #0f7b3f; --bg: #f7f8fa; --sel: #fff6d6; }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; font: 14px/1.4 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 header { display: flex; gap: 1em; align-items: center; padding: .6em 1em; background: #1d2330; color: #fff; }
 header h1 { font-size: 1.05em; margin: 0; font-weight: 600; }
 header .state { margin-left: auto; font-size: .85em; color: #c8d0dc; }
-main { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1em; padding: 1em; }
+main { display: grid; grid-template-columns: minmax(0, 1.1fr) minmax(0, 1fr); gap: 1em; padding: 1em; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .6em; overflow: auto; }
 h2 { font-size: .95em; margin: .2em 0 .6em; }
 table { border-collapse: collapse; width: 100%; font-size: .85em; }
 th, td { text-align: left; padding: .25em .5em; border-bottom: 1px solid var(--line); white-space: nowrap; }
+td.wrap { white-space: normal; word-break: break-all; }
 tbody tr { cursor: pointer; }
 tbody tr:hover { background: #eef3fb; }
 tbody tr.selected { background: var(--sel); }
@@ -69,8 +71,8 @@ function row(c) {
   if (c.id === selected) tr.className = 'selected';
   tr.appendChild(el('td', null, time(c.tm_create)));
   tr.appendChild(el('td', { class: 'st st-' + c.status }, c.status));
-  tr.appendChild(el('td', null, c.extension ? c.extension + '@' + (c.trunk_domain || '') : c.source));
-  tr.appendChild(el('td', null, c.destination));
+  tr.appendChild(el('td', { class: 'wrap', title: c.source }, c.extension ? c.extension + '@' + (c.trunk_domain || '') : c.source));
+  tr.appendChild(el('td', { class: 'wrap' }, c.destination));
   tr.appendChild(el('td', null, duration(c)));
   tr.appendChild(el('td', null, c.hangup_code === null ? (c.hangup_by || '') : c.hangup_code + ' ' + (c.hangup_reason || '')));
   tr.appendChild(el('td', null, c.charge ? c.charge.amount + ' ' + c.charge.currency : ''));
@@ -130,7 +132,7 @@ function drawLadder(messages) {
     var g = svg('g', { class: 'msg', 'data-first-line': m.first_line, 'data-from': e[0], 'data-to': e[1] });
     g.appendChild(svg('line', { x1: x1, y1: y, x2: x2, y2: y, stroke: color, 'stroke-width': 1.5, 'marker-end': 'url(#arrow-' + m.direction + ')' }));
     var label = m.first_line.replace(/ SIP\\/2\\.0$/, '').replace(/^SIP\\/2\\.0 /, '');
-    if (label.length > 34) label = label.slice(0, 33) + '\\u2026';
+    if (label.length > 31) label = label.slice(0, 30) + '\\u2026';
     g.appendChild(svg('text', { x: (x1 + x2) / 2, y: y - 5, 'text-anchor': 'middle', fill: color }, label));
     g.appendChild(svg('text', { x: 4, y: y + 4, fill: '#6b7280' }, '+' + ((Date.parse(m.at) - t0) / 1000).toFixed(3)));
     g.addEventListener('click', function () { detail.textContent = m.at + '  ' + m.direction + ' ' + m.remote + '\\n\\n' + m.text; });
@@ -188,7 +190,7 @@ if (token()) start(); else showLogin('');
 
 export function pageHtml(): string {
   return (
-    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">' +
+    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">' +
     '<title>sipkit trunk: live calls</title><style>' +
     PAGE_STYLE +
     '</style></head><body>' +
