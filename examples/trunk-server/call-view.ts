@@ -1,4 +1,5 @@
 import type { CallRecord } from 'sipkit/b2bua';
+import { CHARGE_TAGS } from './charges.js';
 
 /** The JSON a user sees for a call (HTTP API and CDR lines). */
 export interface CallView {
@@ -25,9 +26,17 @@ export interface CallView {
   a_leg_call_id: string;
   b_leg_call_id: string | null;
   b_leg_target: string | null;
+  /** Set at hangup when the call's route has a rate for the number (charges.ts); amount in the currency, exact. */
+  charge: { amount: string; currency: string; billed_seconds: number; rate_prefix: string } | null;
 }
 
 const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+
+function chargeOf(tags: Record<string, string>): CallView['charge'] {
+  const amount = tags[CHARGE_TAGS.amount];
+  if (amount === undefined) return null;
+  return { amount, currency: tags[CHARGE_TAGS.currency] ?? '', billed_seconds: Number(tags[CHARGE_TAGS.billedSeconds] ?? 0), rate_prefix: tags[CHARGE_TAGS.ratePrefix] ?? '' };
+}
 
 export function viewOf(r: CallRecord): CallView {
   return {
@@ -52,5 +61,6 @@ export function viewOf(r: CallRecord): CallView {
     a_leg_call_id: r.aLeg.callId,
     b_leg_call_id: r.bLeg.callId ?? null,
     b_leg_target: r.bLeg.target ?? null,
+    charge: chargeOf(r.tags),
   };
 }

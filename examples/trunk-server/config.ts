@@ -4,6 +4,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { DIGEST_ALGORITHMS, type DigestAlgorithm } from 'sipkit/digest';
 import { parseUri } from 'sipkit/parser';
 import { CidrError, parseCidr } from './cidr.js';
+import { RateError, validateRates, type RateConfig } from './rates.js';
 
 export interface ListenConfig {
   transport: 'udp' | 'tcp';
@@ -28,6 +29,8 @@ export interface RouteConfig {
   prefix: string;
   /** Gateways in fail-over order. A target without a user part gets the dialled number. */
   targets: string[];
+  /** What a call on this route costs (rates.ts): destination prefix → price per minute, increments, fee, currency. */
+  rates?: RateConfig[];
 }
 
 /** How a trunk's callers are authenticated (auth.ts). */
@@ -93,6 +96,13 @@ export interface TrunkConfig {
    * at start; null keeps them in memory only.
    */
   provisioning: { baseDomain: string; storePath: string | null };
+  /** `GET /metrics` without the bearer token when `public` (a scraper on a trusted network). */
+  metrics: { public: boolean };
+  /**
+   * Each call's SIP messages, kept for the ladder on the live page (`GET /v1.0/calls/{id}/messages`).
+   * Bounded per call, in calls and in bytes. Off in a config file unless asked (or `--trace`).
+   */
+  capture: { enabled: boolean; maxMessagesPerCall: number; maxCalls: number; maxBytes: number };
   /**
    * RFC 4028 session timers, each leg on its own; null: off. On by default with 1800 s: a call
    * whose far end vanished is torn down (and stops being billed) within half an hour.
@@ -142,6 +152,8 @@ export function defaultConfig(): TrunkConfig {
     shutdown: { mode: 'hangup', drainSeconds: 30 },
     provisioning: { baseDomain: 'trunk.sipkit.test', storePath: 'trunks.json' },
     sessionTimer: { seconds: 1800, minSeconds: 90 },
+    metrics: { public: false },
+    capture: { enabled: true, maxMessagesPerCall: 200, maxCalls: 1000, maxBytes: 32 * 1024 * 1024 },
   };
 }
 
@@ -310,7 +322,13 @@ export function validateRoutes(routes: unknown, field: string): RouteConfig[] {
       }
       return s;
     });
-    return { prefix: ro.prefix, targets };
+    if (ro.rates === undefined) return { prefix: ro.prefix, targets };
+    try {
+      return { prefix: ro.prefix, targets, rates: validateRates(ro.rates, `${field}[${i}].rates`) };
+    } catch (err) {
+      if (err instanceof RateError) throw new ConfigError(err.field, err.message.slice(err.field.length + 2));
+      throw err;
+    }
   });
 }
 
@@ -359,7 +377,7 @@ function hostName(v: unknown, field: string): string {
 export function validateConfig(input: unknown): TrunkConfig {
   const c = defaultConfig();
   const j = obj(input, '(root)');
-  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'sessionTimer']);
+  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'sessionTimer', 'metrics', 'capture']);
   for (const k of Object.keys(j)) if (!known.has(k)) throw new ConfigError(k, 'unknown key');
   if (j.sip !== undefined) {
     const listen = obj(j.sip, 'sip').listen;
@@ -433,6 +451,21 @@ export function validateConfig(input: unknown): TrunkConfig {
     if (s.drainSeconds !== undefined) c.shutdown.drainSeconds = int(s.drainSeconds, 'shutdown.drainSeconds', 0, 86_400);
   }
   if (j.sessionTimer !== undefined) c.sessionTimer = validateSessionTimer(j.sessionTimer);
+  if (j.metrics !== undefined) {
+    const m = obj(j.metrics, 'metrics');
+    for (const k of Object.keys(m)) if (k !== 'public') throw new ConfigError(`metrics.${k}`, 'unknown key');
+    if (m.public !== undefined) c.metrics.public = bool(m.public, 'metrics.public');
+  }
+  // Like the journal: a config file gets a capture only when it asks for one.
+  c.capture.enabled = false;
+  if (j.capture !== undefined) {
+    const k = obj(j.capture, 'capture');
+    for (const key of Object.keys(k)) if (!['enabled', 'maxMessagesPerCall', 'maxCalls', 'maxBytes'].includes(key)) throw new ConfigError(`capture.${key}`, 'unknown key');
+    c.capture.enabled = k.enabled === undefined ? true : bool(k.enabled, 'capture.enabled');
+    if (k.maxMessagesPerCall !== undefined) c.capture.maxMessagesPerCall = int(k.maxMessagesPerCall, 'capture.maxMessagesPerCall', 1, 10_000);
+    if (k.maxCalls !== undefined) c.capture.maxCalls = int(k.maxCalls, 'capture.maxCalls', 1, 1_000_000);
+    if (k.maxBytes !== undefined) c.capture.maxBytes = int(k.maxBytes, 'capture.maxBytes', 1024, 4 * 1024 * 1024 * 1024);
+  }
   return c;
 }
 

@@ -8,16 +8,7 @@ import { CallIndex, CursorError, type CallSource } from './call-index.js';
 import { viewOf } from './call-view.js';
 import type { Logger } from './log.js';
 
-/**
- * An extra route (provisioning.ts has one): it is offered each authenticated request and
- * returns true when it answers it — then or later, after reading a body; false lets the next
- * route, then the call-tracking API, try. It answers its own errors.
- */
-export type HttpRoute = (req: IncomingMessage, res: ServerResponse, target: { path: string; query: URLSearchParams }) => boolean;
-
 export interface HttpApiOptions {
-  /** Extra routes, tried in order before the call-tracking ones. */
-  routes?: readonly HttpRoute[];
   /** Where a request that failed unexpectedly (a 500) is reported. */
   log?: Logger;
   /** Open connections at most; beyond, a new one is closed at once (default 256). */
@@ -34,10 +25,33 @@ export interface HttpApiOptions {
   turnMs?: number;
   /** Requests waiting for a turn at most; beyond, 503 (default 1024). */
   maxQueued?: number;
+  /**
+   * More endpoints, asked in order before the calls API (and before its method and token
+   * checks): each answers the request and returns true, or returns false to pass it on. One
+   * may throw an `ApiError` for a JSON error response.
+   */
+  routes?: readonly HttpRoute[];
 }
 
+/** What a route sees of the request besides itself. */
+export interface RouteContext {
+  path: string;
+  query: URLSearchParams;
+  /** The request carries the API's bearer token. */
+  authorized: boolean;
+  /** Whether `candidate` is the API's token (constant time), for a token sent another way. */
+  tokenMatches(candidate: string): boolean;
+}
+
+/**
+ * An extra endpoint of the HTTP API (provisioning, metrics, health, the calls page…): it
+ * returns true when it answers the request — then or later, after reading a body — and
+ * false to pass it on. It checks `ctx.authorized` itself (the page and health are public).
+ */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => boolean;
+
 /** A request the API refuses, with the status and stable code it answers with. */
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -60,8 +74,11 @@ function sendJson(res: ServerResponse, status: number, text: string, headers: Re
 function tokenOk(req: IncomingMessage, token: string): boolean {
   const h = req.headers.authorization ?? '';
   const m = /^Bearer\s+(\S+)$/i.exec(h);
-  if (!m) return false;
-  const a = Buffer.from(m[1]!);
+  return m ? sameToken(m[1]!, token) : false;
+}
+
+function sameToken(candidate: string, token: string): boolean {
+  const a = Buffer.from(candidate);
   const b = Buffer.from(token);
   // Constant-time, whatever the length of what was sent.
   return a.length === b.length ? timingSafeEqual(a, b) : (timingSafeEqual(b, b), false);
@@ -141,9 +158,12 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
     return j;
   };
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
-    if (!tokenOk(req, token)) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
     const { path, query } = parseTarget(req.url ?? '/');
-    for (const route of options.routes ?? []) if (route(req, res, { path, query })) return;
+    if (options.routes?.length) {
+      const ctx: RouteContext = { path, query, authorized: tokenOk(req, token), tokenMatches: (t) => sameToken(t, token) };
+      for (const route of options.routes) if (route(req, res, ctx)) return;
+    }
+    if (!tokenOk(req, token)) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
     if (req.method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET', { allow: 'GET' });
     const one = /^\/v1\.0\/calls\/([^/]+)$/.exec(path);
     if (one) {

@@ -190,8 +190,9 @@ export function createProvisioningApi(store: TrunkStore, options: ProvisioningAp
     throw new Refusal(404, 'not_found', 'unknown path');
   };
 
-  return (req, res, { path }) => {
-    if (path !== PREFIX && !path.startsWith(`${PREFIX}/`)) return false;
+  return (req, res, { path, authorized }) => {
+    // Unauthenticated requests fall through to the API's own 401.
+    if (!authorized || (path !== PREFIX && !path.startsWith(`${PREFIX}/`))) return false;
     const parts = path.slice(PREFIX.length + 1).split('/');
     if (parts.length === 1 && parts[0] === '') parts.length = 0;
     dispatch(req, res, parts).catch((err: unknown) => {

@@ -1,16 +1,21 @@
 import { B2bua } from 'sipkit/b2bua';
 import { TcpTransport, UdpTransport, type Transport } from 'sipkit/transport';
 import { createDigestAuth } from './auth.js';
+import { captureRoute, createCallCapture, type CallCapture } from './capture.js';
+import { createCharging } from './charges.js';
+import { RateError, validateRates, type RateConfig } from './rates.js';
 import type { ListenConfig, TrunkConfig } from './config.js';
 import { closeHttpApi, createHttpApi, listenHttpApi } from './http-api.js';
 import { createLogger, sipTrace, type Logger } from './log.js';
 import { createMediaRelay, directMedia } from './media.js';
+import { createMetrics, metricsRoutes, type TraceHook } from './metrics.js';
+import { createLivePage } from './page.js';
 import { createCdrWriter, logCallEvents } from './records.js';
 import { openCallJournal } from './restart.js';
 import { createRouter } from './routing.js';
 import { createShutdown, type ShutdownMode } from './shutdown.js';
 import { createProvisioningApi } from './provisioning.js';
-import { TrunkStore } from './trunk-store.js';
+import { StoreError, TrunkStore } from './trunk-store.js';
 
 export interface TrunkServer {
   b2bua: B2bua;
@@ -26,7 +31,7 @@ export interface TrunkServer {
 
 export interface TrunkOptions {
   log?: Logger;
-  /** Print every SIP message sent and received. */
+  /** Print every SIP message sent and received (and keep each call's messages: `capture`). */
   trace?: boolean;
 }
 
@@ -49,13 +54,27 @@ async function bindListeners(listen: readonly ListenConfig[]): Promise<Transport
  * plain B2bua; the README's "The trunk server, part by part" shows a smaller server built
  * from some of them.
  */
+/** A provisioned route's rates, checked as the config file's are; a mistake is a 400 naming the field. */
+function checkRates(rates: unknown, field: string): RateConfig[] {
+  try {
+    return validateRates(rates, field);
+  } catch (err) {
+    if (err instanceof RateError) throw new StoreError('invalid', err.message, err.field);
+    throw err;
+  }
+}
+
 export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}): Promise<TrunkServer> {
   const log = options.log ?? createLogger(config.log.level);
   const { secret, algorithms, nonceTtlSeconds, maxLiveNonces } = config.auth;
   // The live domains: the config file's, and the provisioned trunks the store adds (and replaces on each change).
   const domains = { ...config.domains };
-  const trunks = TrunkStore.open({ domains, baseDomain: config.provisioning.baseDomain, path: config.provisioning.storePath, log });
-  const auth = createDigestAuth({ domains, secret, algorithms, nonceTtlMs: nonceTtlSeconds * 1000, maxLiveNonces, log });
+  const trunks = TrunkStore.open({ domains, baseDomain: config.provisioning.baseDomain, path: config.provisioning.storePath, log, validateRates: checkRates });
+  // The trace hook exists before the B2BUA; what it feeds (metrics, capture) follows the B2BUA's events, so comes after.
+  const traces: TraceHook[] = [];
+  if (options.trace) traces.push(sipTrace(log));
+  let authLog = log; // counted by the metrics once they exist
+  const auth = createDigestAuth({ domains, secret, algorithms, nonceTtlMs: nonceTtlSeconds * 1000, maxLiveNonces, log: (level, event, fields) => authLog(level, event, fields) });
   const router = createRouter(domains);
   const media = config.media === 'relay' ? createMediaRelay({ address: config.mediaAddress, address6: config.mediaAddress6, ports: config.mediaPorts, log }) : directMedia;
   // Read before the B2BUA exists; the calls the last run left up are ended once it does.
@@ -78,15 +97,33 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     maxCallsPerSource: config.limits.maxCallsPerSource,
     contactUser: 'trunk',
     userAgent: 'sipkit-trunk',
-    trace: options.trace ? sipTrace(log) : undefined,
+    trace: (direction, bytes, remote, transport) => {
+      for (const t of traces) t(direction, bytes, remote, transport);
+    },
   });
+  const metrics = createMetrics(b2bua);
+  traces.push(metrics.trace);
+  authLog = metrics.countAuth(log);
+  let capture: CallCapture | undefined;
+  if (config.capture.enabled || options.trace) {
+    const { maxMessagesPerCall, maxCalls, maxBytes } = config.capture;
+    capture = createCallCapture(b2bua, { maxMessagesPerCall, maxCalls, maxBytes });
+    traces.push(capture.trace);
+  }
+  // Before any other `end` listener: the CDR line and the API see the charge.
+  createCharging(b2bua, domains);
   logCallEvents(b2bua, log);
   const cdr = config.cdr.path ? createCdrWriter(config.cdr.path, log) : undefined;
   if (cdr) b2bua.on('end', cdr.write);
   journal?.endCallsLeftUp(b2bua);
 
-  const http = createHttpApi(b2bua, config.http.token, { log, routes: [createProvisioningApi(trunks, { log })] });
+  let stopping = false;
+  const page = createLivePage(b2bua);
+  const routes = [...metricsRoutes(metrics, { public: config.metrics.public, stopping: () => stopping }), ...page.routes, captureRoute(b2bua, capture), createProvisioningApi(trunks, { log })];
+  const http = createHttpApi(b2bua, config.http.token, { log, routes });
   const httpAddress = await listenHttpApi(http, config.http.port, config.http.host).catch(async (err: unknown) => {
+    page.close();
+    metrics.close();
     await b2bua.close();
     throw err;
   });
@@ -95,9 +132,13 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     mode: config.shutdown.mode,
     drainMs: config.shutdown.drainSeconds * 1000,
     log,
-    after: [() => closeHttpApi(http), () => trunks.flush(), () => media.close(), () => cdr?.flush()],
+    after: [() => page.close(), () => closeHttpApi(http), () => trunks.flush(), () => media.close(), () => cdr?.flush(), () => metrics.close(), () => capture?.close()],
   });
 
   const sip = transports.map((t) => ({ transport: t.protocol, address: t.local.address, port: t.local.port }));
-  return { b2bua, config, sip, http: httpAddress, trunks, stop: shutdown.stop };
+  const stop = (mode?: ShutdownMode) => {
+    stopping = true; // /healthz answers 503 from now on: load balancers stop sending calls
+    return shutdown.stop(mode);
+  };
+  return { b2bua, config, sip, http: httpAddress, trunks, stop };
 }

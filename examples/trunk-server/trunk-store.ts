@@ -16,10 +16,8 @@ export interface StoredExtension {
   updated: number;
 }
 
-/** A route as stored: a config route and, opaque to this module, its rates. */
-export interface StoredRoute extends RouteConfig {
-  rates?: unknown;
-}
+/** A route as stored: a config route, with its rates as `validateRates` returned them. */
+export type StoredRoute = RouteConfig;
 
 export interface ProvisionedTrunk {
   /** The RFC 1035 label the trunk was created with; its domain is `<name>.<baseDomain>`. */
@@ -64,7 +62,7 @@ export interface TrunkStoreOptions {
   /** Where trunks are saved (JSON, replaced atomically) and loaded from; null: memory only. */
   path: string | null;
   /** Checks a route's `rates` and returns what to store (default: stored as given). */
-  validateRates?: (rates: unknown, field: string) => unknown;
+  validateRates?: (rates: unknown, field: string) => RouteConfig['rates'];
   limits?: Partial<TrunkStoreLimits>;
   now?: () => number;
   log?: Logger;
@@ -304,7 +302,7 @@ export class TrunkStore {
       if (r.targets.length > this.limits.targetsPerRoute) throw invalid(`${field}[${i}].targets`, `at most ${this.limits.targetsPerRoute} targets`);
       if (given.rates === undefined) return r;
       const validate = this.options.validateRates;
-      return { ...r, rates: validate ? validate(given.rates, `${field}[${i}].rates`) : given.rates };
+      return { ...r, rates: validate ? validate(given.rates, `${field}[${i}].rates`) : (given.rates as RouteConfig['rates']) };
     });
   }
 

@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../../examples/trunk-server/metrics.js';
+import { parsePrometheus, valueOf } from '../support/prometheus.js';
+import { dial, GATEWAY, run, setup } from './parts-harness.js';
+
+describe('the Prometheus text parser of these tests', () => {
+  it('accepts the format and refuses what breaks it', () => {
+    const ok = '# HELP a_total A.\n# TYPE a_total counter\na_total{x="1",y="q\\"\\\\\\n"} 3\na_total 4\n# TYPE g gauge\ng 1.5e-3\n';
+    expect(parsePrometheus(ok).samples).toEqual([
+      { name: 'a_total', labels: { x: '1', y: 'q"\\\n' }, value: 3 },
+      { name: 'a_total', labels: {}, value: 4 },
+      { name: 'g', labels: {}, value: 0.0015 },
+    ]);
+    for (const bad of [
+      'g 1\n', // no TYPE
+      '# TYPE g gauge\ng 1', // no final newline
+      '# TYPE g gauge\ng{x="a} 1\n',
+      '# TYPE g gauge\ng{x="\\q"} 1\n',
+      '# TYPE g gauge\ng x\n',
+      '# TYPE g gauge\ng 1\ng 2\n',
+      '# TYPE c counter\nc 1\n',
+      '# TYPE g gauge\n# TYPE g gauge\n',
+      '# TYPE g gauge\n# TYPE h gauge\ng 1\nh 1\ng{a="b"} 1\n',
+      '# TYPE 1g gauge\n',
+    ]) expect(() => parsePrometheus(bad), bad).toThrow();
+  });
+});
+
+describe('metrics on a plain B2bua', () => {
+  it('counts calls by trunk and class, live transactions and dialogs, messages and bytes by direction', async () => {
+    const s = setup({
+      authenticate: () => ({ ok: true, tags: { domain: 'pbx.example.test' } }),
+      route: (req) => (req.requestUri.toString().includes('+404') ? { reject: 404 } : [{ uri: `sip:+1@${GATEWAY}:5060` }]),
+      trace: (...a) => metrics.trace(...a),
+    });
+    const metrics = createMetrics(s.b2bua, { eventLoop: false });
+    const answered = dial(s, 'sip:+1@pbx.example.test');
+    dial(s, 'sip:+404@pbx.example.test');
+    await run(s);
+    let m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_active_calls')).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_calls_started_total', { trunk: 'pbx.example.test' })).toBe(2);
+    expect(valueOf(m, 'sipkit_trunk_calls_answered_total', { trunk: 'pbx.example.test' })).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_calls_failed_total', { trunk: 'pbx.example.test', class: '4xx' })).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_dialogs')).toBe(s.b2bua.stats.dialogs);
+    expect(valueOf(m, 'sipkit_trunk_dialogs')).toBeGreaterThanOrEqual(2);
+    expect(valueOf(m, 'sipkit_trunk_transactions')).toBe(s.b2bua.stats.transactions);
+    // What the network carried to and from the trunk, counted by the trace hook.
+    const toTrunk = s.net.log.filter((p) => p.to.address === '10.0.0.5');
+    const fromTrunk = s.net.log.filter((p) => p.from.address === '10.0.0.5');
+    expect(valueOf(m, 'sipkit_trunk_sip_messages_total', { direction: 'in', transport: 'udp' })).toBe(toTrunk.length);
+    expect(valueOf(m, 'sipkit_trunk_sip_messages_total', { direction: 'out', transport: 'udp' })).toBe(fromTrunk.length);
+    expect(valueOf(m, 'sipkit_trunk_sip_bytes_total', { direction: 'in', transport: 'udp' })).toBeGreaterThan(toTrunk.length * 100);
+    void answered.call.hangup();
+    await run(s);
+    m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_active_calls')).toBe(0);
+    expect(valueOf(m, 'sipkit_trunk_calls_ended_total', { trunk: 'pbx.example.test', class: '2xx' })).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_calls_ended_total', { trunk: 'pbx.example.test', class: '4xx' })).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_sip_retransmissions_total', { direction: 'out' })).toBe(0);
+    metrics.close();
+  });
+
+  it('counts a byte-identical message seen again as a retransmission, per direction, and forgets after the window', () => {
+    const s = setup({ route: () => [] });
+    const metrics = createMetrics(s.b2bua, { eventLoop: false, recentMessages: 3 });
+    const udp = { protocol: 'udp' };
+    const peer = { address: '10.0.0.1', port: 5060 };
+    const msg = (n: number) => Buffer.from(`OPTIONS sip:x SIP/2.0\r\nCSeq: ${n} OPTIONS\r\n\r\n`);
+    metrics.trace('out', msg(1), peer, udp);
+    metrics.trace('out', msg(1), peer, udp); // retransmitted
+    metrics.trace('in', msg(1), peer, udp); // the same bytes the other way: not a retransmission of ours
+    metrics.trace('out', msg(2), peer, udp);
+    metrics.trace('out', msg(3), peer, udp);
+    metrics.trace('out', msg(4), peer, udp);
+    metrics.trace('out', msg(1), peer, udp); // out of the 3-message window by now
+    const m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_sip_retransmissions_total', { direction: 'out' })).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_sip_retransmissions_total', { direction: 'in' })).toBe(0);
+    expect(valueOf(m, 'sipkit_trunk_sip_messages_total', { direction: 'out', transport: 'udp' })).toBe(6);
+    metrics.close();
+  });
+
+  it("counts the auth part's challenges, rejections and throttling from its log events, and still logs them", () => {
+    const s = setup({ route: () => [] });
+    const metrics = createMetrics(s.b2bua, { eventLoop: false });
+    const logged: string[] = [];
+    const log = metrics.countAuth((level, event) => logged.push(`${level} ${event}`));
+    log('debug', 'auth.challenge', { reason: 'MISSING_CREDENTIALS' });
+    log('debug', 'auth.challenge', { reason: 'MISSING_CREDENTIALS' });
+    log('warn', 'auth.rejected', { reason: 'BAD_RESPONSE' });
+    log('warn', 'auth.rejected', { reason: 'THROTTLED' });
+    log('warn', 'auth.rejected', { reason: 'x"\n{}' });
+    log('info', 'call.created', {});
+    const m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_auth_challenges_total', { reason: 'MISSING_CREDENTIALS' })).toBe(2);
+    expect(valueOf(m, 'sipkit_trunk_auth_rejections_total', { reason: 'BAD_RESPONSE' })).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_auth_rejections_total', { reason: 'other' })).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_auth_throttled_total')).toBe(1);
+    expect(logged).toHaveLength(6);
+    metrics.close();
+  });
+
+  it('reports event-loop lag and heap, and bounds label sets', () => {
+    const s = setup({ route: () => [] });
+    const metrics = createMetrics(s.b2bua);
+    const log = metrics.countAuth();
+    for (let i = 0; i < 100; i++) log('warn', 'auth.rejected', { reason: `R${i}` });
+    const { samples, types } = parsePrometheus(metrics.render());
+    expect(types.get('sipkit_trunk_event_loop_lag_seconds')).toBe('gauge');
+    expect(samples.filter((x) => x.name === 'sipkit_trunk_event_loop_lag_seconds').map((x) => x.labels.quantile)).toEqual(['0.5', '0.99', '1']);
+    expect(valueOf(samples, 'sipkit_trunk_heap_used_bytes')).toBeGreaterThan(1_000_000);
+    // 31 reasons of their own, the rest under "other".
+    expect(samples.filter((x) => x.name === 'sipkit_trunk_auth_rejections_total')).toHaveLength(32);
+    expect(valueOf(samples, 'sipkit_trunk_auth_rejections_total', { reason: 'other' })).toBe(69);
+    metrics.close();
+  });
+});
