@@ -125,12 +125,12 @@ describe('provisioning API: extensions and routes', () => {
     expect((await t.api('GET', '/v1.0/trunks/acme/extensions')).body).toEqual({ result: [] });
   });
 
-  it('replaces routes (validated like config routes; rates stored as given) and names the bad field', async () => {
+  it('replaces routes (validated like config routes, rates included) and names the bad field', async () => {
     const t = await trunk();
     await t.api('POST', '/v1.0/trunks', { name: 'acme' });
     const routes = [
       { prefix: '', targets: ['sip:127.0.0.1:5080'] },
-      { prefix: '+49', targets: ['sip:127.0.0.1:5081', 'sip:gw@127.0.0.1:5082'], rates: { per_minute: 0.01 } },
+      { prefix: '+49', targets: ['sip:127.0.0.1:5081', 'sip:gw@127.0.0.1:5082'], rates: [{ prefix: '+4930', perMinute: '0.0100', increments: '60/60', currency: 'EUR' }] },
     ];
     const put = await t.api('PUT', '/v1.0/trunks/acme/routes', routes);
     expect(put.status).toBe(200);
@@ -143,6 +143,7 @@ describe('provisioning API: extensions and routes', () => {
       [[{ prefix: '', targets: ['http://x'] }], 'routes[0].targets[0]'],
       [[{ prefix: '1', targets: ['sip:127.0.0.1'] }, { prefix: '2', targets: ['sip:127.0.0.1', 7] }], 'routes[1].targets[1]'],
       [[{ prefix: '', targets: ['sip:127.0.0.1'], weight: 2 }], 'routes[0].weight'],
+      [[{ prefix: '', targets: ['sip:127.0.0.1'], rates: { per_minute: 0.01 } }], 'routes[0].rates'],
     ] as const) {
       const r = await t.api('PUT', '/v1.0/trunks/acme/routes', body);
       expect(r.status, JSON.stringify(body)).toBe(400);
@@ -238,7 +239,7 @@ describe('provisioned trunks persist', () => {
     const first = await trunk(config);
     await first.api('POST', '/v1.0/trunks', { name: 'acme', auth: { mode: 'ip-or-digest', allow: ['2001:db8::/32'] } });
     await first.api('POST', '/v1.0/trunks/acme/extensions', { username: '1000', password: 'pw-1000-persisted' });
-    await first.api('PUT', '/v1.0/trunks/acme/routes', [{ prefix: '', targets: [gw.uri], rates: { any: 'thing' } }]);
+    await first.api('PUT', '/v1.0/trunks/acme/routes', [{ prefix: '', targets: [gw.uri], rates: [{ prefix: '', perMinute: '0.0200', increments: '1/1', currency: 'USD' }] }]);
     await first.api('POST', '/v1.0/trunks', { name: 'gone' });
     await first.api('DELETE', '/v1.0/trunks/gone');
     const text = readFileSync(storePath, 'utf8');
