@@ -12,6 +12,13 @@ export const SCENARIOS = join(ROOT, 'test', 'sipp');
 export const DOMAIN = 'demo.trunk.sipkit.test';
 export const USER = '1000';
 export const PASSWORD = 'sipkit-demo';
+/**
+ * Socket buffers, bytes, for every SIPp and every target alike: the trunk's UDP transport asks
+ * for 4 MiB, SIPp's default (-buff_size) is 64 KiB and Kamailio probes up to 256 KiB. On a shared
+ * machine a process that is not scheduled for a few tens of milliseconds overflows a small
+ * buffer; with one size for all, a drop is nobody's configuration.
+ */
+export const SOCKET_BUFFER = 4 * 1024 * 1024;
 
 export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -132,7 +139,7 @@ export async function runCaller(dir: string, o: CallerOptions): Promise<CallerRe
     o.target, '-sf', join(SCENARIOS, o.scenario), '-i', '127.0.0.1', '-p', String(port),
     '-s', '15551234567', '-key', 'trunk_domain', DOMAIN, '-key', 'caller_rtp_port', '16000',
     '-r', String(o.rate), '-m', String(o.calls), '-l', String(o.calls), '-d', String(o.holdMs),
-    '-timeout', `${o.timeoutSeconds}s`, '-trace_stat', '-stf', stf, '-fd', '1', '-trace_err',
+    '-timeout', `${o.timeoutSeconds}s`, '-trace_stat', '-stf', stf, '-fd', '1', '-trace_err', '-buff_size', String(SOCKET_BUFFER),
   ];
   if (o.auth) args.push('-au', USER, '-ap', PASSWORD, '-auth_uri', `15551234567@${DOMAIN}`);
   if (o.lostPercent) args.push('-lost', String(o.lostPercent));
@@ -159,11 +166,11 @@ export interface Destination {
   acked(): { count: number; at: number };
 }
 
-/** The destination: SIPp answering every INVITE at once (100, 180, 200) and waiting for the BYE. */
-export async function startDestination(dir: string, opts: { lostPercent?: number; timeoutSeconds?: number } = {}): Promise<Destination> {
+/** The destination: SIPp answering every INVITE at once (100, 180, 200) and waiting for the BYE (uas-bench.xml by default). */
+export async function startDestination(dir: string, opts: { scenario?: string; lostPercent?: number; timeoutSeconds?: number } = {}): Promise<Destination> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
-  const args = ['-sf', join(SCENARIOS, 'uas-bench.xml'), '-i', '127.0.0.1', '-p', String(port), '-timeout', `${opts.timeoutSeconds ?? 1800}s`, '-trace_counts', '-fd', '1'];
+  const args = ['-sf', join(SCENARIOS, opts.scenario ?? 'uas-bench.xml'), '-i', '127.0.0.1', '-p', String(port), '-timeout', `${opts.timeoutSeconds ?? 1800}s`, '-trace_counts', '-fd', '1', '-buff_size', String(SOCKET_BUFFER)];
   if (opts.lostPercent) args.push('-lost', String(opts.lostPercent));
   const process = spawn('sipp', args, { cwd: dir, stdio: 'ignore' });
   await waitFor(() => udpBound(port) || process.exitCode !== null, 10_000);
