@@ -1,265 +1,366 @@
 /**
- * npm run bench:trunk — the trunk server under SIPp load, against a floor measured in
- * the same run: a bare Node UDP relay that only forwards packets between the two SIPp
- * sides. When Kamailio is installed (Debian `kamailio`), the issue's reference is measured
- * in the same run too: a stateful Kamailio proxy with MD5 proxy-auth in front of the same
- * destination, driven by the same SIPp scenario. Every loop is bounded in rate, count and
- * time; everything runs on 127.0.0.1.
+ * npm run bench:trunk — the trunk against Kamailio (the issue's reference) and a floor (a bare
+ * UDP relay), all measured in the same run, each in its own process(es), on 127.0.0.1/127.0.0.2:
+ *
+ * 1. Ramp. The same SIPp scenario (uac answering a 407 with MD5 digest → target → uas answering
+ *    at once, 1 s hold, BYE) through the same call-rate steps. Steps of all three targets are
+ *    interleaved, rate by rate, in an order that rotates with the step, so the drift of a shared
+ *    machine falls on all of them alike. A step holds when every call offered (rate × seconds)
+ *    succeeds, none fails, and the rate achieved is ≥ 95 % of the step's rate, where the rate
+ *    achieved is calls / (SIPp's run time − hold): a target that falls behind finishes its calls
+ *    later than the caller placed them, and its rate is what it actually carried. A target's ramp
+ *    stops at its first step that does not hold; its sustained rate is the last step that held.
+ * 2. Memory per held call: on a fresh target and destination, BENCH_HELD_CALLS calls placed at
+ *    300/s and held; memory read 3 s after the destination's ACK count shows the last of them
+ *    (SIPp counts once a second: 3–4 s after), so their INVITE transactions are still in RFC 6026
+ *    Accepted (64·T1). (memory then − memory before) / calls.
+ * 3. Memory per ended call: fresh again, BENCH_ENDED_CALLS calls at 300/s, 1 s hold, all hung up;
+ *    memory read as soon as the caller has finished, within 64·T1 of the first hang-up, so no
+ *    Timer J/L/M of theirs has fired yet: what ended calls leave behind until their timers do.
+ * 4. Unauthenticated flood: 20 000 INVITEs without credentials from 200 UDP ports on 127.0.0.2 at
+ *    3 000/s, never ACKed; every response counted until 34 s after the last INVITE (Timer H is
+ *    64·T1 = 32 s), memory sampled throughout; meanwhile a legitimate SIPp caller from 127.0.0.1
+ *    places authenticated calls, whose outcome is reported.
+ * 5. Loss: 30 calls with SIPp's -lost 15 (drops that share of what it sends and receives) on both
+ *    the caller and the destination; the destination runs uas-bench-lossy.xml, which behaves as a
+ *    UAS must under loss (absorbs a retransmitted BYE, lets a BYE overtake a lost ACK), so what
+ *    fails is the target's doing, not the test destination's.
+ *
+ * Memory: the trunk is one Node process, read as its RSS. Kamailio is a main process and its
+ * forked children sharing one pool: read as the sum of their PSS, which counts each shared page
+ * once (proc-mem.ts); the bytes in use in its shared pool (kamcmd core.shmmem) are printed too.
+ * Before each memory reading "before", 100 warm-up calls run and 2 s pass, on both targets alike.
+ *
+ * Environment: BENCH_RATES (calls/s steps, comma-separated), BENCH_STEP_SECONDS (5), BENCH_HOLD_MS
+ * (1000), BENCH_HELD_CALLS (3000), BENCH_ENDED_CALLS (3000), BENCH_FLOOD_INVITES (20000),
+ * BENCH_FLOOD_RATE (3000), BENCH_LOSS_CALLS (30), BENCH_KAMAILIO_CHILDREN (4),
+ * BENCH_KAMAILIO_SPLIT=0 (one Kamailio socket: shows the 180/200 reordering), BENCH_RAMP_TARGETS
+ * (floor,kamailio,trunk), and =0 to skip a
+ * part: BENCH_RAMP, BENCH_MEMORY, BENCH_FLOOD, BENCH_LOSS.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { flood, type FloodResult } from './flood.js';
+import { DOMAIN, runCaller, sleep, startDestination, waitFor, type CallerResult, type Destination } from './sipp.js';
+import { KAMAILIO_CHILDREN, kamailioModules, startKamailio, startRelay, startTrunk, type Target } from './targets.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const SIPP = join(ROOT, 'test', 'sipp');
-const RATES = (process.env.BENCH_RATES ?? '100,200,400,700,850,1000,1200,1400,1700,2000,2500,3000,4000,5000,6000,8000').split(',').map(Number);
-const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 5);
-const HELD_CALLS = Number(process.env.BENCH_HELD_CALLS ?? 5000);
+const num = (name: string, dflt: number): number => {
+  const v = Number(process.env[name] ?? dflt);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
+  return v;
+};
+const on = (name: string): boolean => process.env[name] !== '0';
+
+const RATES = (process.env.BENCH_RATES ?? '200,400,600,800,1000,1200,1500,1800,2200,2600,3000').split(',').map(Number);
+const RAMP_TARGETS = (process.env.BENCH_RAMP_TARGETS ?? 'floor,kamailio,trunk').split(',');
+const STEP_SECONDS = num('BENCH_STEP_SECONDS', 5);
+const HOLD_MS = num('BENCH_HOLD_MS', 1000);
+const HELD_CALLS = num('BENCH_HELD_CALLS', 3000);
+const ENDED_CALLS = num('BENCH_ENDED_CALLS', 3000);
+const MEMORY_RATE = 300;
+const WARMUP_CALLS = 100;
+const FLOOD_INVITES = num('BENCH_FLOOD_INVITES', 20_000);
+const FLOOD_RATE = num('BENCH_FLOOD_RATE', 3000);
+const FLOOD_SOCKETS = 200;
+const FLOOD_LISTEN_MS = 34_000;
+const LEGIT_RATE = 50;
+const LOSS_CALLS = num('BENCH_LOSS_CALLS', 30);
+const LOSS_PERCENT = 15;
+/** Between two steps: the destination and the target catch their breath (the ramp's own calls are all over). */
+const STEP_PAUSE_MS = 1500;
+/** RFC 3261 64·T1 with the trunk's T1 of 500 ms. */
+const SIXTY_FOUR_T1 = 32;
+
+if (RATES.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error('BENCH_RATES must be positive integers');
 const tmp = mkdtempSync(join(tmpdir(), 'bench-trunk-'));
+const mpath = kamailioModules();
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+type Kind = 'trunk' | 'kamailio';
+const kinds: Kind[] = mpath ? ['trunk', 'kamailio'] : ['trunk'];
+const start = (kind: Kind, dir: string, destinationPort: number): Promise<Target> =>
+  kind === 'trunk' ? startTrunk(dir, destinationPort) : startKamailio(dir, destinationPort, mpath!);
 
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out = (out + d).slice(-4000)));
-    p.stderr.on('data', (d: Buffer) => (out = (out + d).slice(-4000)));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, out });
-    });
-  });
-}
+// ---------------------------------------------------------------------------------------------
+// 1. Ramp
 
-/** Last line of a SIPp statistics CSV, as a record. */
-function sippStats(file: string): Record<string, string> {
-  const lines = readFileSync(file, 'utf8').trim().split('\n');
-  const head = lines[0]!.split(';');
-  const last = lines[lines.length - 1]!.split(';');
-  return Object.fromEntries(head.map((h, i) => [h, last[i] ?? '']));
-}
-
-interface Step {
+interface Step extends CallerResult {
+  target: string;
   rate: number;
-  ok: number;
-  failed: number;
-  retrans: number;
+  achieved: number;
+  holds: boolean;
 }
 
-/** One rate step: the caller places rate×seconds calls at `rate`/s; the step passes when none fails. */
-async function step(target: string, uacPort: number, scenario: string, rate: number, auth: boolean): Promise<Step> {
-  const calls = rate * STEP_SECONDS;
-  const stf = join(tmp, `uac-${scenario}-${rate}.csv`);
-  const args = [
-    target, '-sf', join(SIPP, scenario), '-i', '127.0.0.1', '-p', String(uacPort),
-    '-s', '15551234567', '-key', 'trunk_domain', 'demo.trunk.sipkit.test', '-key', 'caller_rtp_port', '16000',
-    '-r', String(rate), '-m', String(calls), '-l', String(rate * 10), '-d', '0',
-    '-timeout', `${STEP_SECONDS + 40}s`, '-trace_stat', '-stf', stf, '-fd', '1',
-  ];
-  if (auth) args.push('-au', '1000', '-ap', 'sipkit-demo', '-auth_uri', '15551234567@demo.trunk.sipkit.test');
-  await run('sipp', args, (STEP_SECONDS + 60) * 1000);
-  const s = sippStats(stf);
-  return { rate, ok: Number(s['SuccessfulCall(C)'] ?? 0), failed: Number(s['FailedCall(C)'] ?? 0) + (calls - Number(s['TotalCallCreated'] ?? calls)), retrans: Number(s['Retransmissions(C)'] ?? 0) };
-}
+const pad = (v: unknown, n: number): string => String(v).padStart(n);
+const stepHeader = `  ${'target'.padEnd(8)} ${pad('rate/s', 6)} ${pad('offered', 7)} ${pad('ok', 6)} ${pad('failed', 6)} ${pad('unexp', 5)} ${pad('retrans', 7)} ${pad('run s', 6)} ${pad('achieved/s', 10)}  verdict`;
+const stepRow = (s: Step): string =>
+  `  ${s.target.padEnd(8)} ${pad(s.rate, 6)} ${pad(s.offered, 7)} ${pad(s.ok, 6)} ${pad(s.failed, 6)} ${pad(s.unexpected, 5)} ${pad(s.retransmissions, 7)} ${pad(s.elapsed.toFixed(2), 6)} ${pad(s.achieved.toFixed(0), 10)}  ${s.holds ? 'holds' : 'FAILS'}`;
 
-async function ramp(name: string, target: string, scenario: string, auth: boolean): Promise<{ best: number; steps: Step[] }> {
+/** Every target through the same steps, interleaved rate by rate; each stops at its first step that does not hold. */
+async function ramp(targets: Target[]): Promise<Step[]> {
   const steps: Step[] = [];
+  const live = [...targets];
+  console.log(stepHeader);
+  for (const [i, rate] of RATES.entries()) {
+    if (live.length === 0) break;
+    const order = live.map((_, k) => live[(k + i) % live.length]!);
+    for (const t of order) {
+      const r = await runCaller(join(tmp, 'ramp', `${t.name}-${rate}`), {
+        target: t.address,
+        scenario: t.scenario,
+        auth: t.auth,
+        rate,
+        calls: rate * STEP_SECONDS,
+        holdMs: HOLD_MS,
+        timeoutSeconds: STEP_SECONDS + HOLD_MS / 1000 + 40,
+      });
+      const achieved = r.ok / Math.max(r.elapsed - HOLD_MS / 1000, 1e-3);
+      const s: Step = { ...r, target: t.name, rate, achieved, holds: r.failed === 0 && achieved >= 0.95 * rate };
+      steps.push(s);
+      console.log(stepRow(s));
+      if (!s.holds) live.splice(live.indexOf(t), 1);
+      await sleep(STEP_PAUSE_MS);
+    }
+  }
+  return steps;
+}
+
+const sustained = (steps: Step[], target: string): number => {
   let best = 0;
-  for (const rate of RATES) {
-    const uacPort = await freePort();
-    const s = await step(target, uacPort, scenario, rate, auth);
-    steps.push(s);
-    console.log(`  ${name.padEnd(8)} ${String(rate).padStart(5)} calls/s for ${STEP_SECONDS}s: ok=${s.ok} failed=${s.failed} retransmissions=${s.retrans}`);
-    if (s.failed > 0 || s.ok < rate * STEP_SECONDS) break;
-    best = rate;
+  for (const s of steps.filter((x) => x.target === target)) {
+    if (!s.holds) break;
+    best = s.rate;
   }
-  return { best, steps };
+  return best;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 2–5. Memory, flood, loss: each on a fresh target in front of a fresh destination
+
+interface Fresh {
+  target: Target;
+  destination: Destination;
+  dir: string;
+  close(): Promise<void>;
 }
 
-function startUas(port: number): ChildProcess {
-  return spawn('sipp', ['-sf', join(SIPP, 'uas-bench.xml'), '-i', '127.0.0.1', '-p', String(port), '-timeout', '900s'], { cwd: tmp, stdio: 'ignore' });
+async function fresh(kind: Kind, part: string, destinationOpts: { scenario?: string; lostPercent?: number } = {}): Promise<Fresh> {
+  const dir = join(tmp, part, kind);
+  const destination = await startDestination(join(dir, 'uas'), { ...destinationOpts, timeoutSeconds: 600 });
+  const target = await start(kind, dir, destination.port);
+  return {
+    target,
+    destination,
+    dir,
+    async close() {
+      await target.stop();
+      destination.process.kill('SIGKILL');
+    },
+  };
 }
 
-/** The floor: a relay that forwards datagrams between caller and destination and does nothing else. */
-async function startRelay(uasPort: number): Promise<{ port: number; close(): void }> {
-  const s = createSocket('udp4');
-  let caller: { address: string; port: number } | undefined;
-  s.on('message', (msg, r) => {
-    if (r.port === uasPort) {
-      if (caller) s.send(msg, caller.port, caller.address);
-    } else {
-      caller = { address: r.address, port: r.port };
-      s.send(msg, uasPort, '127.0.0.1');
-    }
-  });
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  return { port: s.address().port, close: () => s.close() };
+/** 100 calls, then 2 s: code paths compiled, pools touched, on both targets alike. */
+async function warmUp(f: Fresh): Promise<void> {
+  await runCaller(join(f.dir, 'warmup'), { target: f.target.address, scenario: f.target.scenario, auth: f.target.auth, rate: 100, calls: WARMUP_CALLS, holdMs: 0, timeoutSeconds: 30 });
+  await sleep(2000);
 }
 
-/**
- * The reference the trunk's target was set against: Kamailio 5.6 as a stateful (tm) proxy
- * that challenges every INVITE with 407 and an MD5 digest (auth module, plain password),
- * then relays to the destination; in-dialog requests are relayed by tm too. One SIP worker
- * process, like the trunk's one thread: with several, a 180 and the 200 after it are relayed
- * by different processes and can arrive swapped, which SIPp's scenario counts as a failed call.
- */
-async function startKamailio(port: number, uasPort: number): Promise<ChildProcess | undefined> {
-  if (spawnSync('kamailio', ['-v'], { stdio: 'ignore' }).status !== 0) return undefined;
-  const mpath = ['/usr/lib/x86_64-linux-gnu/kamailio/modules/', '/usr/lib/kamailio/modules/'].find((d) => {
+interface Memory {
+  beforeKb: number;
+  afterKb: number;
+  calls: number;
+  /** Calls that were up (held) or completed (ended) when memory was read. */
+  counted: number;
+  perCallKb: number;
+  sharedPerCallBytes?: number;
+  note: string;
+}
+
+async function heldMemory(kind: Kind): Promise<Memory> {
+  const f = await fresh(kind, 'held');
+  try {
+    await warmUp(f);
+    const ackedBefore = f.destination.acked().count;
+    const beforeKb = f.target.memoryKb();
+    const shmBefore = await f.target.sharedUsedBytes?.();
+    const abort = new AbortController();
+    const placing = Math.ceil(HELD_CALLS / MEMORY_RATE);
+    const caller = runCaller(join(f.dir, 'held'), {
+      target: f.target.address, scenario: f.target.scenario, auth: f.target.auth,
+      rate: MEMORY_RATE, calls: HELD_CALLS, holdMs: (placing + 60) * 1000, timeoutSeconds: placing + 90, signal: abort.signal,
+    });
+    const allUp = await waitFor(() => f.destination.acked().count - ackedBefore >= HELD_CALLS, (placing + 45) * 1000, 200);
+    await sleep(3000);
+    const afterKb = f.target.memoryKb();
+    const shmAfter = await f.target.sharedUsedBytes?.();
+    const counted = f.destination.acked().count - ackedBefore;
+    abort.abort();
+    await caller;
+    return {
+      beforeKb, afterKb, calls: HELD_CALLS, counted,
+      perCallKb: (afterKb - beforeKb) / HELD_CALLS,
+      sharedPerCallBytes: shmBefore !== undefined && shmAfter !== undefined ? (shmAfter - shmBefore) / HELD_CALLS : undefined,
+      note: allUp ? '' : `only ${counted} ACKed in time`,
+    };
+  } finally {
+    await f.close();
+  }
+}
+
+async function endedMemory(kind: Kind): Promise<Memory> {
+  const f = await fresh(kind, 'ended');
+  try {
+    await warmUp(f);
+    const beforeKb = f.target.memoryKb();
+    const shmBefore = await f.target.sharedUsedBytes?.();
+    const t0 = Date.now();
+    const r = await runCaller(join(f.dir, 'ended'), {
+      target: f.target.address, scenario: f.target.scenario, auth: f.target.auth,
+      rate: MEMORY_RATE, calls: ENDED_CALLS, holdMs: HOLD_MS, timeoutSeconds: Math.ceil(ENDED_CALLS / MEMORY_RATE) + 40,
+    });
+    const afterKb = f.target.memoryKb();
+    const shmAfter = await f.target.sharedUsedBytes?.();
+    // The first call hung up HOLD_MS after it was placed, at t0 (give or take SIPp's start-up).
+    const sinceFirstHangup = (Date.now() - t0 - HOLD_MS) / 1000;
+    return {
+      beforeKb, afterKb, calls: ENDED_CALLS, counted: r.ok,
+      perCallKb: (afterKb - beforeKb) / ENDED_CALLS,
+      sharedPerCallBytes: shmBefore !== undefined && shmAfter !== undefined ? (shmAfter - shmBefore) / ENDED_CALLS : undefined,
+      note: `read ${sinceFirstHangup.toFixed(1)} s after the first hang-up${sinceFirstHangup >= SIXTY_FOUR_T1 ? ' (LATE: past 64·T1)' : ' (< 64·T1)'}`,
+    };
+  } finally {
+    await f.close();
+  }
+}
+
+interface Flood extends FloodResult {
+  beforeKb: number;
+  peakKb: number;
+  endKb: number;
+  legit: CallerResult;
+}
+
+async function floodRun(kind: Kind): Promise<Flood> {
+  const f = await fresh(kind, 'flood');
+  try {
+    await warmUp(f);
+    const beforeKb = f.target.memoryKb();
+    let peakKb = beforeKb;
+    const sampler = setInterval(() => (peakKb = Math.max(peakKb, f.target.memoryKb())), 250);
+    const floodSeconds = FLOOD_INVITES / FLOOD_RATE;
     try {
-      return readFileSync(join(d, 'tm.so')).length > 0;
-    } catch {
-      return false;
+      const [fl, legit] = await Promise.all([
+        flood({ host: '127.0.0.1', port: Number(f.target.address.split(':')[1]), from: '127.0.0.2', sockets: FLOOD_SOCKETS, invites: FLOOD_INVITES, rate: FLOOD_RATE, listenMs: FLOOD_LISTEN_MS, domain: DOMAIN }),
+        runCaller(join(f.dir, 'legit'), {
+          target: f.target.address, scenario: f.target.scenario, auth: f.target.auth,
+          rate: LEGIT_RATE, calls: Math.ceil(LEGIT_RATE * floodSeconds), holdMs: HOLD_MS, timeoutSeconds: Math.ceil(floodSeconds) + 40,
+        }),
+      ]);
+      const endKb = f.target.memoryKb();
+      return { ...fl, beforeKb, peakKb: Math.max(peakKb, endKb), endKb, legit };
+    } finally {
+      clearInterval(sampler);
     }
-  });
-  if (mpath === undefined) return undefined;
-  const cfg = join(tmp, 'kamailio.cfg');
-  writeFileSync(
-    cfg,
-    `#!KAMAILIO
-debug=1
-log_stderror=yes
-children=1
-listen=udp:127.0.0.1:${port}
-auto_aliases=no
-mpath="${mpath}"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "siputils.so"
-loadmodule "textops.so"
-loadmodule "auth.so"
-request_route {
-  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
-  if (has_totag()) {
-    # the ACK of the 407 ends here; everything else in the dialog is relayed statefully
-    if (is_method("ACK") && !t_check_trans() && $rd == "demo.trunk.sipkit.test") exit;
-    t_relay();
-    exit;
+  } finally {
+    await f.close();
   }
-  if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
-  if (is_method("INVITE")) {
-    if (!pv_proxy_authenticate("$td", "sipkit-demo", "0")) { proxy_challenge("$td", "0"); exit; }
-    consume_credentials();
-  }
-  $du = "sip:127.0.0.1:${uasPort}";
-  t_relay();
-}
-`,
-  );
-  const p = spawn('kamailio', ['-f', cfg, '-DD', '-E', '-m', '256', '-M', '8', '-P', join(tmp, 'kamailio.pid'), '-Y', tmp], { cwd: tmp, stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 2000));
-  return p.exitCode === null ? p : undefined;
 }
 
-/** The trunk as `npm start` runs it: the example on top of the compiled library (dist). */
-function startTrunkProcess(cfgFile: string): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'examples/trunk-server/main.ts'), '--config', cfgFile], {
-    cwd: ROOT,
-    stdio: 'ignore',
-    env: { ...process.env, TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.run.json') },
-  });
+async function lossRun(kind: Kind): Promise<CallerResult> {
+  const f = await fresh(kind, 'loss', { scenario: 'uas-bench-lossy.xml', lostPercent: LOSS_PERCENT });
+  try {
+    return await runCaller(join(f.dir, 'loss'), {
+      target: f.target.address, scenario: f.target.scenario, auth: f.target.auth,
+      rate: 5, calls: LOSS_CALLS, holdMs: HOLD_MS, lostPercent: LOSS_PERCENT, timeoutSeconds: 120,
+    });
+  } finally {
+    await f.close();
+  }
 }
 
-function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
+// ---------------------------------------------------------------------------------------------
+
+const kb = (v: number): string => `${v.toFixed(2)} KiB`;
+const side = (m: Partial<Record<Kind, string>>): string => kinds.map((k) => `${k} ${m[k] ?? 'n/a'}`).join('  |  ');
 
 async function main(): Promise<void> {
-  console.log(`sipkit trunk benchmark — SIPp ${RATES.join('/')} calls/s steps of ${STEP_SECONDS}s, ${HELD_CALLS} held calls; node ${process.version}`);
-  const uasPort = await freePort();
-  const trunkPort = await freePort();
-  const config = {
-    sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: trunkPort }] },
-    http: { host: '127.0.0.1', port: 0, token: 'bench' },
-    auth: { secret: 'bench-secret-0123456789abcdef0123', algorithms: ['MD5'] },
-    domains: { 'demo.trunk.sipkit.test': { extensions: { '1000': { password: 'sipkit-demo' } }, routes: [{ prefix: '', targets: [`sip:127.0.0.1:${uasPort}`] }] } },
-    cdr: { path: null },
-    log: { level: 'warn' },
-    limits: { maxCalls: 100_000, maxCallsPerSource: 100_000 },
-  };
-  const cfgFile = join(tmp, 'trunk.json');
-  writeFileSync(cfgFile, JSON.stringify(config));
-  const uas = startUas(uasPort);
+  const t0 = Date.now();
+  console.log(`sipkit trunk benchmark — node ${process.version}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}, files in ${tmp}`);
+  console.log(`ramp: ${RATES.join('/')} calls/s, ${STEP_SECONDS} s steps, ${HOLD_MS} ms hold; Kamailio: ${mpath ? `${KAMAILIO_CHILDREN} children` : 'not installed (apt-get install kamailio): trunk only'}`);
 
-  // Floor first: a bare relay in its own Node process would be fairer still, but it does so little
-  // that sharing this process costs it nothing measurable.
-  const relay = await startRelay(uasPort);
-  console.log('\n## floor: bare Node UDP relay (forwards packets, no SIP)');
-  const floor = await ramp('relay', `127.0.0.1:${relay.port}`, 'uac-plain.xml', false);
-  relay.close();
-
-  const kamailioPort = await freePort();
-  const kamailio = await startKamailio(kamailioPort, uasPort);
-  let reference: { best: number; steps: Step[] } | undefined;
-  if (kamailio) {
-    console.log('\n## reference: Kamailio stateful proxy, MD5 proxy-auth (407), same SIPp scenario');
-    reference = await ramp('kamailio', `127.0.0.1:${kamailioPort}`, 'uac-answered.xml', true);
-    await new Promise((r) => {
-      kamailio.once('exit', r);
-      kamailio.kill('SIGTERM');
-    });
-  } else {
-    console.log('\n## reference: Kamailio not installed (apt-get install kamailio): skipped');
+  let steps: Step[] = [];
+  if (on('BENCH_RAMP')) {
+    console.log('\n## ramp (every step of every target, in the order run)');
+    const destination = await startDestination(join(tmp, 'ramp', 'uas'));
+    const targets: Target[] = [];
+    try {
+      if (RAMP_TARGETS.includes('floor')) targets.push(await startRelay(join(tmp, 'ramp'), destination.port));
+      if (mpath && RAMP_TARGETS.includes('kamailio')) targets.push(await startKamailio(join(tmp, 'ramp', 'kamailio'), destination.port, mpath));
+      if (RAMP_TARGETS.includes('trunk')) targets.push(await startTrunk(join(tmp, 'ramp', 'trunk'), destination.port));
+      steps = await ramp(targets);
+    } finally {
+      for (const t of targets) await t.stop();
+      destination.process.kill('SIGKILL');
+    }
   }
 
-  const trunk = startTrunkProcess(cfgFile);
-  await new Promise((r) => setTimeout(r, 3000));
-  console.log('\n## trunk: 407 digest (MD5) + B2BUA + answer + BYE, one Node thread');
-  const t = await ramp('trunk', `127.0.0.1:${trunkPort}`, 'uac-answered.xml', true);
+  const held: Partial<Record<Kind, Memory>> = {};
+  const ended: Partial<Record<Kind, Memory>> = {};
+  if (on('BENCH_MEMORY')) {
+    console.log(`\n## memory (${HELD_CALLS} held calls, then ${ENDED_CALLS} ended calls, at ${MEMORY_RATE}/s, each on a fresh target)`);
+    for (const k of kinds) {
+      held[k] = await heldMemory(k);
+      console.log(`  ${k.padEnd(8)} held:  ${JSON.stringify(held[k])}`);
+      ended[k] = await endedMemory(k);
+      console.log(`  ${k.padEnd(8)} ended: ${JSON.stringify(ended[k])}`);
+    }
+  }
 
-  // The fresh trunk below binds the same port: wait until this one has let go of it.
-  await new Promise((r) => {
-    trunk.once('exit', r);
-    trunk.kill('SIGTERM');
-  });
+  const floods: Partial<Record<Kind, Flood>> = {};
+  if (on('BENCH_FLOOD')) {
+    console.log(`\n## unauthenticated flood (${FLOOD_INVITES} INVITEs at ${FLOOD_RATE}/s from ${FLOOD_SOCKETS} ports on 127.0.0.2; legitimate caller ${LEGIT_RATE}/s from 127.0.0.1)`);
+    for (const k of kinds) {
+      floods[k] = await floodRun(k);
+      const { legit, ...rest } = floods[k]!;
+      console.log(`  ${k.padEnd(8)} ${JSON.stringify(rest)} legit=${JSON.stringify(legit)}`);
+    }
+  }
 
-  // Memory per held call, on a fresh trunk with a fresh destination (the ramps' last step left
-  // the first one with a backlog that slows every set-up): HELD_CALLS calls up at once (each
-  // holds 120 s). RSS is read once every transaction of the set-up is over (Timers L/M:
-  // 64·T1 = 32 s), so what is measured is what a call costs while it lasts, not its set-up.
-  uas.kill('SIGKILL');
-  const memUasPort = await freePort();
-  const memUas = startUas(memUasPort);
-  const memCfgFile = join(tmp, 'trunk-memory.json');
-  writeFileSync(memCfgFile, JSON.stringify({ ...config, domains: { 'demo.trunk.sipkit.test': { ...config.domains['demo.trunk.sipkit.test'], routes: [{ prefix: '', targets: [`sip:127.0.0.1:${memUasPort}`] }] } } }));
-  const fresh = startTrunkProcess(memCfgFile);
-  await new Promise((r) => setTimeout(r, 3000));
-  const idle = rssKb(fresh.pid!);
-  const holdPort = await freePort();
-  const held = spawn('sipp', [
-    `127.0.0.1:${trunkPort}`, '-sf', join(SIPP, 'uac-answered.xml'), '-i', '127.0.0.1', '-p', String(holdPort),
-    '-s', '15551234567', '-key', 'trunk_domain', 'demo.trunk.sipkit.test', '-key', 'caller_rtp_port', '16000',
-    '-au', '1000', '-ap', 'sipkit-demo', '-auth_uri', '15551234567@demo.trunk.sipkit.test',
-    '-r', '200', '-m', String(HELD_CALLS), '-l', String(HELD_CALLS), '-d', '120000', '-timeout', '180s',
-  ], { cwd: tmp, stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, Math.ceil(HELD_CALLS / 200) * 1000 + 40_000));
-  const busy = rssKb(fresh.pid!);
-  held.kill('SIGKILL');
-  fresh.kill('SIGTERM');
-  memUas.kill('SIGKILL');
+  const losses: Partial<Record<Kind, CallerResult>> = {};
+  if (on('BENCH_LOSS')) {
+    console.log(`\n## loss (${LOSS_CALLS} calls, SIPp -lost ${LOSS_PERCENT} on caller and destination)`);
+    for (const k of kinds) {
+      losses[k] = await lossRun(k);
+      console.log(`  ${k.padEnd(8)} ${JSON.stringify(losses[k])}`);
+    }
+  }
 
-  console.log('\n## results');
-  console.log(`  floor (bare relay):      ${floor.best} calls/s sustained with no failed call`);
-  if (reference) console.log(`  Kamailio (reference):    ${reference.best} calls/s sustained with no failed call (${floor.best ? ((reference.best / floor.best) * 100).toFixed(0) : '?'}% of the floor)`);
-  console.log(`  trunk:                   ${t.best} calls/s sustained with no failed call (${floor.best ? ((t.best / floor.best) * 100).toFixed(0) : '?'}% of the floor${reference?.best ? `, ${((t.best / reference.best) * 100).toFixed(0)}% of Kamailio` : ''}; target ≥ 2000)`);
-  const last = t.steps.find((s) => s.rate === t.best);
-  console.log(`  retransmissions at that rate: ${last?.retrans ?? 'n/a'}`);
-  console.log(`  memory: ${idle} kB idle → ${busy} kB with ${HELD_CALLS} calls held: ${(((busy - idle) * 1024) / HELD_CALLS / 1024).toFixed(1)} KB per held call (target < 20 KB)`);
+  console.log('\n## summary');
+  if (steps.length) {
+    const floor = sustained(steps, 'floor');
+    const rate: Partial<Record<Kind, number>> = Object.fromEntries(kinds.map((k) => [k, sustained(steps, k)]));
+    const lastRate = RATES[RATES.length - 1];
+    const fmt = (r: number | undefined): string => (r === undefined ? 'n/a' : `${r} calls/s${r === lastRate ? ' (the top step: at least)' : ''}`);
+    console.log(`  sustained rate (every call ok, ≥ 95 % of the rate):  floor ${fmt(floor)}  |  ${side({ trunk: fmt(rate.trunk), kamailio: fmt(rate.kamailio) })}`);
+    if (rate.kamailio) console.log(`  ratio trunk / Kamailio: ${((rate.trunk ?? 0) / rate.kamailio).toFixed(2)}   (trunk / floor ${floor ? ((rate.trunk ?? 0) / floor).toFixed(2) : 'n/a'}, Kamailio / floor ${floor ? (rate.kamailio / floor).toFixed(2) : 'n/a'})`);
+  }
+  const mem = (m: Memory | undefined): string | undefined =>
+    m && `${kb(m.perCallKb)} (${m.beforeKb}→${m.afterKb} kB, ${m.counted}/${m.calls}${m.sharedPerCallBytes !== undefined ? `; shm in use ${(m.sharedPerCallBytes / 1024).toFixed(2)} KiB/call` : ''}${m.note ? `; ${m.note}` : ''})`;
+  if (Object.keys(held).length) {
+    console.log(`  memory per held call:   ${side({ trunk: mem(held.trunk), kamailio: mem(held.kamailio) })}`);
+    console.log(`  memory per ended call:  ${side({ trunk: mem(ended.trunk), kamailio: mem(ended.kamailio) })}`);
+  }
+  const fl = (f: Flood | undefined): string | undefined => {
+    if (!f) return undefined;
+    const codes = Object.entries(f.responses).map(([c, n]) => `${c}×${n}`).join(' ') || 'none';
+    return `${((f.responses[407] ?? 0) / f.sent).toFixed(2)} 407s per INVITE (${f.sent} sent in ${f.sendSeconds.toFixed(1)} s; responses ${codes}), RSS +${f.peakKb - f.beforeKb} kB at peak, +${f.endKb - f.beforeKb} kB at the end; legitimate caller ${f.legit.ok}/${f.legit.offered} ok`;
+  };
+  if (Object.keys(floods).length) {
+    console.log(`  unauthenticated flood:`);
+    for (const k of kinds) console.log(`    ${k.padEnd(8)} ${fl(floods[k])}`);
+  }
+  if (Object.keys(losses).length) console.log(`  calls completed under ${LOSS_PERCENT} % loss on both legs: ${side({ trunk: losses.trunk && `${losses.trunk.ok}/${losses.trunk.offered}`, kamailio: losses.kamailio && `${losses.kamailio.ok}/${losses.kamailio.offered}` })}`);
+  console.log(`\n  wall time ${((Date.now() - t0) / 1000).toFixed(0)} s; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 }
 
 await main();

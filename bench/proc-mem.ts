@@ -1,0 +1,52 @@
+/**
+ * Memory of a process, or of a process and all its descendants, from /proc (Linux).
+ *
+ * The trunk is one process: its RSS is its memory. Kamailio is a main process and its forked
+ * children sharing one shared-memory pool (-m): summing their RSS would count every shared page
+ * once per process that touched it, so for a process tree the figure is the sum of PSS
+ * (proportional set size: each shared page divided among the processes that map it), which adds
+ * up to the physical memory the tree holds — the same quantity RSS is for a single process.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+function field(file: string, name: string): number {
+  try {
+    const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync(file, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0; // the process has just exited
+  }
+}
+
+export function rssKb(pid: number): number {
+  return field(`/proc/${pid}/status`, 'VmRSS');
+}
+
+/** `pid` and every process below it. */
+export function processTree(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // comm (field 2) may hold spaces and parentheses: the fields after the last ")" are fixed.
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(d), ppid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length && i < 1000; i++) for (const [p, pp] of parent) if (pp === tree[i]) tree.push(p);
+  return tree;
+}
+
+/** Sum of PSS over `pid` and its descendants, kB. */
+export function pssTreeKb(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + field(`/proc/${p}/smaps_rollup`, 'Pss'), 0);
+}
+
+/** Sum of RSS over `pid` and its descendants, kB (shared pages counted once per process: for reference only). */
+export function rssTreeKb(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + rssKb(p), 0);
+}
