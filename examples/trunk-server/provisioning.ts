@@ -78,7 +78,7 @@ function trunkView(t: ProvisionedTrunk, full: boolean) {
     name: t.name,
     domain: t.domain,
     server_address: `sip:${t.domain}`,
-    auth: { mode: t.auth.mode, allow: t.auth.allow },
+    auth: { mode: t.auth.mode, allow: t.auth.allow, ...(t.auth.algorithms ? { algorithms: t.auth.algorithms } : {}) },
     ...(full ? { extensions: [...t.extensions.keys()], routes: t.routes } : { extension_count: t.extensions.size, route_count: t.routes.length }),
     tm_create: iso(t.created),
     tm_update: iso(t.updated),
@@ -99,7 +99,7 @@ const PREFIX = '/v1.0/trunks';
  *     POST   /v1.0/trunks                               { name, auth? }  → 201 the trunk, domain <name>.<base>
  *     GET    /v1.0/trunks[/{name}]
  *     DELETE /v1.0/trunks/{name}                                          → 204
- *     PUT    /v1.0/trunks/{name}/auth                    { mode, allow }
+ *     PUT    /v1.0/trunks/{name}/auth                    { mode, allow, algorithms? }
  *     GET    /v1.0/trunks/{name}/routes; PUT …/routes   [ { prefix, targets, rates? } ]
  *     GET    /v1.0/trunks/{name}/extensions[/{username}]
  *     POST   /v1.0/trunks/{name}/extensions              { username, password | ha1, algorithms? } → 201

@@ -24,7 +24,8 @@ export interface ProvisionedTrunk {
   name: string;
   /** Fixed at creation (a later change of baseDomain leaves it, and its extensions' HA1s, as they are). */
   domain: string;
-  auth: { mode: AuthMode; allow: string[] };
+  /** Who may call without (or besides) digest, and the challenge set (default: the server's). */
+  auth: { mode: AuthMode; allow: string[]; algorithms?: DigestAlgorithm[] };
   extensions: Map<string, StoredExtension>;
   routes: StoredRoute[];
   created: number;
@@ -286,9 +287,9 @@ export class TrunkStore {
   private auth(v: unknown, field: string): ProvisionedTrunk['auth'] {
     if (v === undefined) return { mode: 'digest', allow: [] };
     if (!isObject(v)) throw invalid(field, 'must be an object');
-    onlyKeys(v, ['mode', 'allow'], `${field}.`);
+    onlyKeys(v, ['mode', 'allow', 'algorithms'], `${field}.`);
     const a = checked(() => validateDomainAuth(v, field));
-    return { mode: a.mode ?? 'digest', allow: a.allow ?? [] };
+    return { mode: a.mode ?? 'digest', allow: a.allow ?? [], ...(a.algorithms ? { algorithms: a.algorithms } : {}) };
   }
 
   private routes(v: unknown, field: string): StoredRoute[] {
@@ -315,7 +316,8 @@ export class TrunkStore {
   /** Replace the trunk's live entry with a fresh object: a call that already read the old one keeps it. */
   private publish(trunk: ProvisionedTrunk): void {
     const extensions = Object.fromEntries([...trunk.extensions].map(([u, e]) => [u, { ha1: e.ha1, ...(e.algorithms ? { algorithms: e.algorithms } : {}) }]));
-    const auth = trunk.auth.mode === 'digest' ? undefined : { mode: trunk.auth.mode, allow: [...trunk.auth.allow] };
+    const { mode, allow, algorithms } = trunk.auth;
+    const auth = mode === 'digest' && !algorithms ? undefined : { ...(mode === 'digest' ? {} : { mode, allow: [...allow] }), ...(algorithms ? { algorithms: [...algorithms] } : {}) };
     this.options.domains[trunk.domain] = { extensions, ...(auth ? { auth } : {}), routes: trunk.routes.map((r) => ({ ...r, targets: [...r.targets] })) };
   }
 

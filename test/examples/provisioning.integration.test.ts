@@ -188,6 +188,25 @@ describe('provisioned trunks carry calls', () => {
     expect(gw.seen.invites).toBe(1);
   });
 
+  it('a trunk-level challenge set (auth.algorithms) is what its 407 offers, for the next call (a phone that answers MD5 only)', async () => {
+    const gw = await gateway();
+    const t = await trunk();
+    await t.api('POST', '/v1.0/trunks', { name: 'acme' });
+    await t.api('PUT', '/v1.0/trunks/acme/routes', [{ prefix: '', targets: [gw.uri] }]);
+    const offered = async () => {
+      const p = await RawSipPeer.bind('127.0.0.1');
+      onCleanup(() => p.close());
+      const challenge = await p.transact(p.invite(`sip:+4930123@${ACME}`, '1000', ACME), t.sip[0]!.port);
+      expect(challenge.status).toBe(407);
+      return challenge.getAll('proxy-authenticate').flatMap(parseChallenges).map((c) => c.algorithm);
+    };
+    expect(await offered()).toEqual(['SHA-256', 'MD5']);
+    const put = await t.api('PUT', '/v1.0/trunks/acme/auth', { mode: 'digest', algorithms: ['MD5'] });
+    expect(put.body).toEqual({ mode: 'digest', allow: [], algorithms: ['MD5'] });
+    expect(await offered()).toEqual(['MD5']);
+    expect((await t.api('PUT', '/v1.0/trunks/acme/auth', { algorithms: ['MD4'] })).body.error).toMatchObject({ code: 'invalid', field: 'auth.algorithms[0]' });
+  });
+
   it('an IP-mode provisioned trunk takes calls from 127.0.0.1 without a challenge (PUT auth is live for the next call)', async () => {
     const gw = await gateway();
     const t = await trunk();
