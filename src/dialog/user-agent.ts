@@ -48,6 +48,11 @@ export interface UserAgentOptions {
   validate?: ValidateOptions;
   trace?: TransactionLayerOptions['trace'];
   tryingAfterMs?: number;
+  /**
+   * Answer a new request outside a dialog before anything exists for it: a response returned is
+   * sent statelessly, with no transaction and no call (see `TransactionUser.screen`).
+   */
+  screen?(request: SipRequest, source: MessageSource): SipResponse | undefined;
 }
 
 export interface UserAgentCloseOptions {
@@ -102,6 +107,7 @@ export class UserAgent implements UserAgentCore {
         onAck: (ack) => this.onAck(ack),
         onCancel: (tx, cancel) => this.incoming.get(tx)?.handleCancel(cancel),
         onStrayResponse: (res) => this.onStray(res),
+        screen: options.screen,
       },
     });
     this.clock = this.layer.clock;
