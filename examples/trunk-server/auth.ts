@@ -1,6 +1,6 @@
 import type { AuthDecision } from 'sipkit/b2bua';
 import { DigestServer, type DigestAlgorithm, type DigestUserRecord } from 'sipkit/digest';
-import { createResponse, type SipRequest } from 'sipkit/parser';
+import { createResponse, type SipRequest, type SipResponse } from 'sipkit/parser';
 import type { MessageSource } from 'sipkit/transaction';
 import { AddressMatcher } from './cidr.js';
 import type { Logger } from './log.js';
@@ -46,6 +46,13 @@ export interface DigestAuth {
    * and how it was authenticated as `tags.auth` ('digest' | 'ip' | 'ip+digest').
    */
   authenticate(request: SipRequest, source: MessageSource): Promise<AuthDecision>;
+  /**
+   * The B2BUA's `challenge` pre-check: what can be answered before any state exists — the 407
+   * for an INVITE without credentials (or with a nonce that is not this source's), the 403 for
+   * a source an IP-authenticated domain does not allow, the 404 without a trunk domain — sent
+   * statelessly; undefined for what `authenticate` has to check.
+   */
+  challenge(request: SipRequest, source: MessageSource): SipResponse | undefined;
   /** The digest server behind it (throttling state, challenge header names). */
   readonly digest: DigestServer;
 }
@@ -112,22 +119,45 @@ export function createDigestAuth(options: DigestAuthOptions): DigestAuth {
     return m.matches(address);
   };
 
-  const authenticate = async (req: SipRequest, source: MessageSource): Promise<AuthDecision> => {
+  /** What needs no digest check: no domain (404), an IP decision (let through, or 403), or the digest check to make. */
+  const screenByAddress = (req: SipRequest, source: MessageSource): { response: SipResponse } | { ok: AuthDecision } | { digest: string; ipOk: boolean } => {
     const host = requestedHost(req);
     if (host === undefined) {
       // Not a sip:/sips: Request-URI: there is no domain to authenticate in.
       log?.('info', 'call.rejected', { reason: 'no trunk domain', from: source.address.address });
-      return { ok: false, response: createResponse(req, 404) };
+      return { response: createResponse(req, 404) };
     }
     const domain = ownEntry(domains, host);
     const mode = domain?.auth?.mode ?? 'digest';
     const from = source.address.address;
     const ipOk = mode !== 'digest' && allowed(domain?.auth?.allow, from);
-    if (ipOk && (mode === 'ip' || mode === 'ip-or-digest')) return { ok: true, tags: { domain: host, auth: 'ip' } };
+    if (ipOk && (mode === 'ip' || mode === 'ip-or-digest')) return { ok: { ok: true, tags: { domain: host, auth: 'ip' } } };
     if (!ipOk && (mode === 'ip' || mode === 'ip+digest')) {
       log?.('warn', 'auth.rejected', { reason: 'source not allowed', domain: host, mode, from: `${from}:${source.address.port}` });
-      return { ok: false, response: createResponse(req, 403) };
+      return { response: createResponse(req, 403) };
     }
+    return { digest: host, ipOk };
+  };
+
+  const challenge = (req: SipRequest, source: MessageSource): SipResponse | undefined => {
+    const s = screenByAddress(req, source);
+    if ('response' in s) return s.response;
+    if ('ok' in s) return undefined;
+    const response = digest.challengeIfNoCredentials(req, { source: source.address.address });
+    if (response !== undefined) {
+      log?.('debug', 'auth.challenge', { reason: 'stateless', status: response.status, domain: s.digest, from: `${source.address.address}:${source.address.port}` });
+    }
+    return response;
+  };
+
+  const authenticate = async (req: SipRequest, source: MessageSource): Promise<AuthDecision> => {
+    const s = screenByAddress(req, source);
+    if ('response' in s) return { ok: false, response: s.response };
+    if ('ok' in s) return s.ok;
+    const host = s.digest;
+    const ipOk = s.ipOk;
+    const domain = ownEntry(domains, host);
+    const from = source.address.address;
     const r = await digest.verify(req, { source: from });
     const known = domain !== undefined;
     if (r.kind === 'ok' && known) return { ok: true, identity: r.username, tags: { domain: host, auth: ipOk ? 'ip+digest' : 'digest' } };
@@ -142,5 +172,5 @@ export function createDigestAuth(options: DigestAuthOptions): DigestAuth {
     });
     return { ok: false, response };
   };
-  return { authenticate, digest };
+  return { authenticate, challenge, digest };
 }

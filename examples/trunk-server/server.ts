@@ -84,6 +84,9 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
 
   const b2bua = new B2bua({
     transports,
+    // What needs no lookup (no credentials: 407; a source an IP trunk refuses: 403) is answered
+    // statelessly: an unauthenticated INVITE costs one response and no memory.
+    challenge: auth.challenge,
     authenticate: auth.authenticate,
     // The media part sees the route first: only there can an offer it cannot carry get a 488 or 503.
     route: (req, { record }) => media.admit(req, record, router.route(req)),

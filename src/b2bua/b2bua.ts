@@ -44,6 +44,17 @@ export interface B2buaOptions {
   clock?: Clock;
   timers?: Partial<TimerValues>;
   trace?: TransactionLayerOptions['trace'];
+  /**
+   * Runs before `authenticate`, synchronously, on each new INVITE outside a dialog, before a
+   * transaction or a call exists for it: a response returned (a 407 challenge for an INVITE
+   * without credentials, a 403 for a source not allowed) is sent statelessly — no transaction,
+   * no retransmission of it, no call, no record; its ACK is absorbed and a retransmitted INVITE
+   * is asked again. Undefined: the INVITE goes on to `authenticate`. This is what keeps a flood
+   * of unauthenticated INVITEs from costing memory or being reflected several times over
+   * (`DigestServer.challengeIfNoCredentials` is the ready-made one). A throw is reported as an
+   * `error` event and the INVITE goes on to `authenticate`.
+   */
+  challenge?(request: SipRequest, source: MessageSource): SipResponse | undefined;
   /** Runs first; nothing is forwarded until it says ok (the digest server is the ready-made one). */
   authenticate?(request: SipRequest, source: MessageSource): AuthDecision | Promise<AuthDecision>;
   /** Where the call goes: one or more targets, tried in order. Give this or `onInvite`. */
@@ -191,6 +202,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       // provisionals and PRACK, src/dialog; session timers when configured); it forwards, so Max-Forwards 0 is a 483.
       validate: { role: 'b2bua', supported: options.sessionTimer ? ['100rel', 'timer'] : ['100rel'] },
       sessionTimer: options.sessionTimer,
+      screen: options.challenge ? (req, source) => this.screen(req, source) : undefined,
       onInvite: (call) => void this.onInvite(call).catch((err: unknown) => this.callHookFailed(call, err)),
       incomingCallHandlers: {
         onUpdate: (req, call) => this.bridges.get(call as IncomingCall)?.relayUpdate(call, req) ?? { status: 481 },
@@ -221,6 +233,17 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   /** @internal */
   now(): number {
     return this.ua.clock.now();
+  }
+
+  /** The `challenge` pre-check, for new INVITEs while calls are taken (a refusal at shutdown stays stateful: it has a Reason). */
+  private screen(req: SipRequest, source: MessageSource): SipResponse | undefined {
+    if (req.method !== 'INVITE' || !this.accepting) return undefined;
+    try {
+      return this.opts.challenge!(req, source);
+    } catch (err) {
+      this.reportError(err, undefined);
+      return undefined;
+    }
   }
 
   /** A user hook failed: the caller gets 500 and the error is reported, never an unhandled rejection. */

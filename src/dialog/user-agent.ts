@@ -69,6 +69,11 @@ export interface UserAgentOptions {
    * when a session is not refreshed in time. `InviteOptions.sessionTimer` overrides it per call.
    */
   sessionTimer?: SessionTimerOptions;
+  /**
+   * Answer a new request outside a dialog before anything exists for it: a response returned is
+   * sent statelessly, with no transaction and no call (see `TransactionUser.screen`).
+   */
+  screen?(request: SipRequest, source: MessageSource): SipResponse | undefined;
 }
 
 export interface UserAgentCloseOptions {
@@ -133,6 +138,7 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
         onAck: (ack) => this.onAck(ack),
         onCancel: (tx, cancel) => this.incoming.get(tx)?.handleCancel(cancel),
         onStrayResponse: (res) => this.onStray(res),
+        screen: options.screen,
       },
     });
     this.clock = this.layer.clock;

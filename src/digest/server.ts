@@ -272,30 +272,59 @@ export class DigestServer {
     return { kind: 'reject', reason, response };
   }
 
+  /**
+   * The request's credentials for `realm`: 'none' without any, undefined when none is for this
+   * realm (one set per realm, RFC 3261 §22.3; others are for other proxies), 'malformed'.
+   */
+  private credentialsFor(request: SipRequest, realm: string): DigestCredentials | 'none' | 'malformed' | undefined {
+    const values = request.getAll(this.credentialsHeader);
+    if (values.length === 0) return 'none';
+    try {
+      for (const v of values) {
+        const c = parseCredentials(v);
+        if (c.realm === realm) return c;
+      }
+    } catch (err) {
+      if (err instanceof DigestError) return 'malformed';
+      throw err;
+    }
+    return undefined;
+  }
+
+  /**
+   * The part of `verify` that needs no user lookup and changes nothing, synchronous, for a
+   * stateless pre-check (`B2buaOptions.challenge`): the answer to a request that can be
+   * challenged or refused at once — a 407 (401) when it has no credentials for our realm, 400
+   * for malformed credentials, a 407 stale=true for a nonce that is not ours or was issued to
+   * another source, 403 while its source is throttled as a whole — or undefined when its
+   * credentials have to be checked (`verify`, which gives the same answers to these). Nothing
+   * is counted, nothing stored: a nonce is issued statelessly (HMAC), so a request answered
+   * here leaves no trace.
+   */
+  challengeIfNoCredentials(request: SipRequest, ctx?: VerifyContext): SipResponse | undefined {
+    const realm = this.realmOf(request);
+    if (this.isThrottled(ctx?.source)) return createResponse(request, 403);
+    const creds = this.credentialsFor(request, realm);
+    if (creds === 'malformed') return createResponse(request, 400, { reason: 'Malformed Credentials' });
+    if (creds === 'none' || creds === undefined) return this.buildChallenge(request, realm, this.algorithmsFor(realm, request), false, ctx);
+    // Unattributable (forged, another secret, another source): verify answers it stale=true without checking the response.
+    if (this.nonces.check(creds.nonce, this.binding(request, ctx)) === 'invalid') {
+      return this.buildChallenge(request, realm, this.algorithmsFor(realm, request), true, ctx);
+    }
+    return undefined;
+  }
+
   /** Check the request's credentials for our realm. */
   async verify(request: SipRequest, ctx?: VerifyContext): Promise<DigestVerifyResult> {
     const source = ctx?.source;
     const realm = this.realmOf(request);
     const realmAlgorithms = this.algorithmsFor(realm, request);
     if (this.isThrottled(source)) return this.reject(request, 'THROTTLED', ctx, realm, realmAlgorithms);
-    const values = request.getAll(this.credentialsHeader);
-    if (values.length === 0) {
+    const creds = this.credentialsFor(request, realm);
+    if (creds === 'none') {
       return { kind: 'challenge', reason: 'MISSING_CREDENTIALS', response: this.buildChallenge(request, realm, realmAlgorithms, false, ctx) };
     }
-    let creds: DigestCredentials | undefined;
-    try {
-      // One set of credentials per realm (RFC 3261 §22.3); others are for other proxies.
-      for (const v of values) {
-        const c = parseCredentials(v);
-        if (c.realm === realm) {
-          creds = c;
-          break;
-        }
-      }
-    } catch (err) {
-      if (err instanceof DigestError) return this.reject(request, 'MALFORMED', ctx, realm, realmAlgorithms);
-      throw err;
-    }
+    if (creds === 'malformed') return this.reject(request, 'MALFORMED', ctx, realm, realmAlgorithms);
     if (!creds) return this.reject(request, 'WRONG_REALM', ctx, realm, realmAlgorithms);
     // Throttled per (source, username as sent): one extension guessed at does not block the rest.
     const user = this.throttle ? throttleKey(realm, creds.userhash ? creds.username.toLowerCase() : creds.username) : undefined;

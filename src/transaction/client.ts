@@ -100,6 +100,14 @@ export abstract class ClientTransaction extends Transaction {
     }
   }
 
+  /**
+   * @internal A final response came (Completed, Accepted: Timers D, K, M): the request is never
+   * sent again, so its bytes go. A held call keeps its INVITE transaction in Accepted for 64·T1.
+   */
+  protected waiting(): void {
+    this.bytes = EMPTY;
+  }
+
   protected override dropBuffers(): void {
     this.bytes = EMPTY;
     this.lastResponse = undefined;

@@ -207,9 +207,11 @@ export class InviteClientTransaction extends ClientTransaction {
         return;
       case 'startTimerD':
         this.startTimer('timer_D', this.reliable ? 0 : D);
+        this.waiting();
         return;
       case 'startTimerM':
         this.startTimer('timer_M', 64 * T1);
+        this.waiting();
         return;
       case 'sendAck':
         this.ack = createNon2xxAck(this.request, input as SipResponse).toBytes();

@@ -2,6 +2,7 @@ import {
   createResponse,
   DEFAULT_LIMITS,
   generateBranch,
+  generateTag,
   MAGIC_COOKIE,
   MAX_VIAS,
   parseMessage,
@@ -13,6 +14,7 @@ import {
   type SipResponse,
   type ValidateOptions,
   type ParseLimits,
+  type Via,
 } from '../parser/index.js';
 import { RealClock, addressKey, formatHost, type Clock, type Transport, type TransportAddress, type TransportError } from '../transport/index.js';
 import type { Destination, MessageSource, Transaction, TransactionHost, TransactionTransition } from './base.js';
@@ -41,6 +43,17 @@ export interface TransactionUser {
   onCancel?(invite: InviteServerTransaction, cancel: SipRequest): void;
   /** A response that matched no client transaction (e.g. a 2xx retransmitted after Timer M). */
   onStrayResponse?(response: SipResponse, source: MessageSource): void;
+  /**
+   * A new request outside a dialog (no To tag; never an ACK or a CANCEL), after the stateless
+   * checks and before any transaction exists for it. A response returned is sent statelessly
+   * (RFC 3261 §8.2.6, as a stateless proxy answers, §16.11) and the request goes no further:
+   * no transaction, no Timer G retransmission, nothing kept. A retransmission of the request
+   * comes here again and is answered again; the ACK for a non-2xx final answered this way is
+   * absorbed by the layer (its To tag says so). Undefined: the request goes on to `onRequest`.
+   * For what can be decided at once, as a registrar or trunk challenges a request without
+   * credentials (RFC 3261 §22.3): each answer costs the sender a request, never more.
+   */
+  screen?(request: SipRequest, source: MessageSource): SipResponse | undefined;
 }
 
 export interface TransactionLayerOptions {
@@ -80,6 +93,8 @@ export interface TransactionLayerStats {
   malformedResponses: number;
   strayResponses: number;
   statelessResponses: number;
+  /** ACKs for a non-2xx final sent statelessly (a `screen` answer): matched by To tag and dropped. */
+  statelessAcksAbsorbed: number;
   retransmissionsAbsorbed: number;
   transportErrors: number;
 }
@@ -121,6 +136,12 @@ export class TransactionLayer {
   private readonly servers = new Map<string, ServerTransaction>();
   private readonly opts: TransactionLayerOptions;
   private readonly host: TransactionHost;
+  /**
+   * Starts the To tag of every final this layer sends statelessly for a screened request, so the
+   * ACK for it is recognised without state (as Kamailio's sl module does). Random per layer, and
+   * with a '.' that generateTag's hex tags never contain: no dialog's tag can look like one.
+   */
+  private readonly statelessTagPrefix = generateTag().slice(0, 8) + '.';
   private readonly counters = {
     requestsReceived: 0,
     responsesReceived: 0,
@@ -128,6 +149,7 @@ export class TransactionLayer {
     malformedResponses: 0,
     strayResponses: 0,
     statelessResponses: 0,
+    statelessAcksAbsorbed: 0,
     retransmissionsAbsorbed: 0,
     transportErrors: 0,
   };
@@ -383,12 +405,28 @@ export class TransactionLayer {
       res.remove('via');
       if (top !== undefined) res.prepend('Via', top);
     }
+    this.postStateless(res, address, source.transport);
+  }
+
+  private postStateless(res: SipResponse, address: TransportAddress, transport: Transport): void {
     this.counters.statelessResponses++;
     const bytes = res.toBytes();
-    this.opts.trace?.('out', bytes, address, source.transport);
-    post(source.transport, bytes, address, () => {
+    this.opts.trace?.('out', bytes, address, transport);
+    post(transport, bytes, address, () => {
       this.counters.transportErrors++;
     });
+  }
+
+  /**
+   * The To tag of a stateless answer to `req`: the layer's prefix and a hash of what identifies
+   * the request (Call-ID, From tag, branch), so a retransmission gets the same tag — one answer,
+   * however often it is sent (§8.2.6.2 wants the tag to stay the same for a request).
+   */
+  private statelessTag(req: SipRequest, branch: string): string {
+    let h = 0x811c9dc5;
+    const s = req.callId + '\0' + (req.from.tag ?? '') + '\0' + branch;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    return this.statelessTagPrefix + (h >>> 0).toString(16);
   }
 
   private receiveResponse(res: SipResponse, source: MessageSource): void {
@@ -431,13 +469,25 @@ export class TransactionLayer {
       // The INVITE's transaction decides (its table): Completed takes the ACK for its non-2xx,
       // Accepted hands the ACK for its 2xx to the TU. With no transaction it is the TU's (§17.2.3).
       if (existing instanceof InviteServerTransaction) existing.receiveAck(req, source);
-      else this.user.onAck?.(req, source);
+      else if (req.to.tag?.startsWith(this.statelessTagPrefix)) {
+        // The ACK for a final sent statelessly (screen): there is nothing to confirm and nothing
+        // to stop (no Timer G ran). It ends here, as Kamailio's sl_filter_ACK ends it.
+        this.counters.statelessAcksAbsorbed++;
+      } else this.user.onAck?.(req, source);
       return;
     }
     if (existing) {
       this.counters.retransmissionsAbsorbed++;
       existing.receiveRetransmission();
       return;
+    }
+    const screen = this.user.screen;
+    if (screen !== undefined && req.method !== 'CANCEL' && req.to.tag === undefined) {
+      const answer = screen(req, source);
+      if (answer !== undefined) {
+        this.answerScreened(req, answer, t, source);
+        return;
+      }
     }
     if (this.servers.size + this.clients.size >= (this.opts.maxTransactions ?? 200_000)) {
       this.respondStatelessly(req, 503, 'Service Unavailable', source, [['Retry-After', '5']]);
@@ -463,6 +513,17 @@ export class TransactionLayer {
         : new NonInviteServerTransaction(this.host, key, req, dest);
     this.servers.set(key, tx);
     this.user.onRequest(req, tx, source);
+  }
+
+  /** Send the TU's stateless answer to a screened request: its To tag marked as ours (see statelessTag). */
+  private answerScreened(req: SipRequest, res: SipResponse, top: Via, source: MessageSource): void {
+    // §8.2.6.2: a final carries a To tag; ours replaces whatever tag createResponse drew, so the
+    // ACK is recognised and a retransmission gets the very same answer.
+    if (res.status > 100) {
+      const to = req.get('to');
+      if (to !== undefined) res.set('To', to + ';tag=' + this.statelessTag(req, top.branch ?? ''));
+    }
+    this.postStateless(res, responseAddress(top, source.address, source.transport), source.transport);
   }
 
   /** Terminate every transaction and close the transports (which may then be given to a new layer). */

@@ -128,6 +128,7 @@ export class NonInviteClientTransaction extends ClientTransaction {
         return;
       case 'startTimerK':
         this.startTimer('timer_K', this.reliable ? 0 : T4);
+        this.waiting();
         return;
       default:
         super.act(action, input);

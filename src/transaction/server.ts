@@ -1,4 +1,4 @@
-import type { SipRequest, SipResponse } from '../parser/index.js';
+import { parseMessage, type SipRequest, type SipResponse } from '../parser/index.js';
 import type { TransportError } from '../transport/index.js';
 import { Transaction, type Destination, type TransactionHost } from './base.js';
 
@@ -8,8 +8,8 @@ export type ServerAction = 'sendResponse' | 'resendResponse' | 'informTUTranspor
 /** Behaviour shared by the INVITE and non-INVITE server transactions. */
 export abstract class ServerTransaction extends Transaction {
   abstract override readonly kind: 'invite-server' | 'non-invite-server';
-  /** The last response sent (resent on request retransmissions); released when the transaction ends. */
-  lastResponse: SipResponse | undefined;
+  /** The last provisional sent; after a final only its bytes are kept (see lastResponse). */
+  private provisional: SipResponse | undefined;
   protected lastBytes: Uint8Array | undefined;
   /** Status of the last response sent (0: none yet). Kept after the transaction ends. */
   lastStatus = 0;
@@ -29,6 +29,17 @@ export abstract class ServerTransaction extends Transaction {
     this.fire('request_retransmission');
   }
 
+  /**
+   * The last response sent (resent on request retransmissions); undefined once the transaction
+   * ended. A final is kept only as the bytes to resend — a transaction waiting out Timer G/H,
+   * J or L (a held call's INVITE, 64·T1) keeps no parsed message — so reading it then parses
+   * those bytes again: an equal response, not the object passed to `respond`.
+   */
+  get lastResponse(): SipResponse | undefined {
+    if (this.provisional !== undefined || this.lastBytes === undefined) return this.provisional;
+    return parseMessage(this.lastBytes) as SipResponse;
+  }
+
   /** True once a final response was sent. */
   get finalSent(): boolean {
     return this.lastStatus >= 200;
@@ -40,7 +51,9 @@ export abstract class ServerTransaction extends Transaction {
       case 'sendResponse': {
         const res = input as SipResponse;
         this.lastStatus = res.status;
-        this.lastResponse = res;
+        // A final leaves the transaction waiting (Completed, Accepted: Timers G/H, J, L) with only
+        // its bytes to resend: the parsed response is not kept for a call held for hours.
+        this.provisional = res.status < 200 ? res : undefined;
         this.lastBytes = res.toBytes();
         this.send(this.lastBytes);
         return;
@@ -59,6 +72,6 @@ export abstract class ServerTransaction extends Transaction {
 
   protected override dropBuffers(): void {
     this.lastBytes = undefined;
-    this.lastResponse = undefined;
+    this.provisional = undefined;
   }
 }

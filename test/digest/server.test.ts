@@ -438,3 +438,42 @@ describe('brute-force throttling', () => {
     expect((s as unknown as { throttle: { size: number } }).throttle.size).toBe(50);
   });
 });
+
+describe('DigestServer.challengeIfNoCredentials (the stateless pre-check)', () => {
+  const stale = (r: { getAll(n: string): string[] } | undefined) => r!.getAll('proxy-authenticate').flatMap(parseChallenges).map((c) => c.stale);
+
+  it('answers at once what verify would challenge or refuse without a lookup, and leaves credentials to verify', async () => {
+    const { s } = server();
+    const src = { source: '192.0.2.7' };
+    // No credentials: the same 407 verify gives (one challenge per algorithm, not stale).
+    const none = s.challengeIfNoCredentials(invite(), src);
+    expect(none).toMatchObject({ status: 407 });
+    expect(stale(none)).toEqual([false, false]);
+    // Credentials for another realm only: challenged for ours.
+    const foreign = invite();
+    foreign.set('Proxy-Authorization', 'Digest username="1000", realm="elsewhere.test", nonce="x", uri="sip:a@b", response="00"');
+    expect(s.challengeIfNoCredentials(foreign, src)).toMatchObject({ status: 407 });
+    // Malformed credentials: 400, as verify.
+    const bad = invite();
+    bad.set('Proxy-Authorization', 'Digest username=');
+    expect(s.challengeIfNoCredentials(bad, src)).toMatchObject({ status: 400 });
+    expect(await s.verify(bad, src)).toMatchObject({ kind: 'reject', reason: 'MALFORMED', response: { status: 400 } });
+    // Credentials on a nonce of ours for this source: verify's job (the password has to be checked).
+    const { signed } = await authorized(s, 'sipkit-demo', '1000', '192.0.2.7');
+    expect(s.challengeIfNoCredentials(signed, src)).toBeUndefined();
+    // The same credentials from another source (a nonce not issued to it): stale=true, as verify answers BAD_NONCE.
+    expect(stale(s.challengeIfNoCredentials(signed, { source: '192.0.2.99' }))).toEqual([true, true]);
+    expect(await s.verify(signed, { source: '192.0.2.99' })).toMatchObject({ kind: 'reject', reason: 'BAD_NONCE' });
+    // It changed nothing: the signed request still verifies once.
+    expect((await s.verify(signed, src)).kind).toBe('ok');
+  });
+
+  it('a source throttled as a whole gets 403 at once', async () => {
+    const { s } = server({ throttle: { maxFailures: 10, maxUsersPerSource: 2 } });
+    const src = '198.51.100.1';
+    for (const user of ['a', 'b', 'c']) await s.verify((await authorized(s, 'wrong', user, src)).signed, { source: src });
+    expect(s.isThrottled(src)).toBe(true);
+    expect(s.challengeIfNoCredentials(invite(), { source: src })).toMatchObject({ status: 403 });
+    expect(s.challengeIfNoCredentials(invite(), { source: '198.51.100.2' })).toMatchObject({ status: 407 });
+  });
+});

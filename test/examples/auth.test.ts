@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createRequest } from 'sipkit/parser';
 import { parseChallenges, type DigestUserRecord } from 'sipkit/digest';
 import { createDigestAuth, type AuthDomain } from '../../examples/trunk-server/auth.js';
 import type { Level } from '../../examples/trunk-server/log.js';
@@ -81,5 +82,32 @@ describe('createDigestAuth on a plain B2bua', () => {
     expect(d.answered).toBe(true);
     const header = Buffer.from(s.net.packets(/^SIP\/2\.0 407/)[0]!.bytes).toString();
     expect(header.match(/^Proxy-Authenticate: .*$/gim)!.map((h) => /algorithm=([\w-]+)/.exec(h)![1])).toEqual(['MD5']);
+  });
+});
+
+describe('createDigestAuth: the stateless pre-check (B2buaOptions.challenge)', () => {
+  const src = (address: string) => ({ transport: {} as never, address: { address, port: 5060 } });
+  const req = (uri: string) => createRequest({ method: 'INVITE', uri, from: '<sip:1000@x.test>', to: `<${uri}>` });
+
+  it('answers what needs no digest check: 407 without credentials (any domain alike), 403 outside an IP trunk, 404 without a domain; lets the rest through', () => {
+    const auth = createDigestAuth({
+      domains: { ...pbx(), 'ip.example.test': { extensions: {}, auth: { mode: 'ip', allow: ['192.0.2.0/24'] } } },
+      secret: SECRET,
+    });
+    expect(auth.challenge(req('sip:1@pbx.example.test'), src('203.0.113.1'))?.status).toBe(407);
+    expect(auth.challenge(req('sip:1@unknown.example.test'), src('203.0.113.1'))?.status).toBe(407);
+    expect(auth.challenge(req('sip:1@ip.example.test'), src('203.0.113.1'))?.status).toBe(403);
+    expect(auth.challenge(req('sip:1@ip.example.test'), src('192.0.2.9'))).toBeUndefined();
+    expect(auth.challenge(req('tel:+4930123'), src('203.0.113.1'))?.status).toBe(404);
+  });
+
+  it('on a B2bua it keeps the challenge stateless: no transaction after the 407, the call still goes through', async () => {
+    const auth = createDigestAuth({ domains: pbx(), secret: SECRET });
+    const s = setup({ challenge: auth.challenge, authenticate: auth.authenticate, route: () => [{ uri: `sip:+4930123@${GATEWAY}:5060` }] });
+    const d = dial(s, 'sip:+4930123@pbx.example.test', { auth: { username: '1000', password: 'pw-1000' } });
+    await run(s);
+    expect(d.answered).toBe(true);
+    expect(statusesTo(s)).toEqual([407, 100, 200]);
+    expect(s.b2bua.stats.statelessAcksAbsorbed).toBe(1);
   });
 });

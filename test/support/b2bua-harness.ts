@@ -19,6 +19,8 @@ export interface Trunk {
   dest: UserAgent;
   dest2: UserAgent;
   b2bua: B2bua;
+  /** The digest server behind `authenticate` (and `challenge` with `statelessChallenge`). */
+  auth: DigestServer;
   /** Calls arriving at the destinations. */
   atDest: IncomingCall[];
   atDest2: IncomingCall[];
@@ -28,7 +30,16 @@ export interface Trunk {
 }
 
 export function trunk(
-  options: { conditions?: NetworkConditions; seed?: number; b2bua?: Partial<B2buaOptions>; destTrying?: boolean; tcp?: boolean; onDestInvite?: (c: IncomingCall) => void } = {},
+  options: {
+    conditions?: NetworkConditions;
+    seed?: number;
+    b2bua?: Partial<B2buaOptions>;
+    destTrying?: boolean;
+    tcp?: boolean;
+    onDestInvite?: (c: IncomingCall) => void;
+    /** Answer INVITEs without credentials statelessly (B2buaOptions.challenge), as the trunk server does. */
+    statelessChallenge?: boolean;
+  } = {},
 ): Trunk {
   const clock = new FakeClock(1_000_000);
   const net = new TestNetwork({ clock, seed: options.seed ?? 3, ...options.conditions });
@@ -49,6 +60,7 @@ export function trunk(
       return r.kind === 'ok' ? { ok: true, identity: r.username } : { ok: false, response: r.response };
     },
     route: () => [{ uri: `sip:+15551234567@${DEST}:5060` }],
+    challenge: options.statelessChallenge ? (req, source) => auth.challengeIfNoCredentials(req, { source: source.address.address }) : undefined,
     ...options.b2bua,
   });
   const ended: CallRecord[] = [];
@@ -63,7 +75,7 @@ export function trunk(
       .filter((p) => !filter || filter(p))
       .map((p) => (p.from.address === TRUNK ? '<- ' : '-> ') + p.firstLine.replace(/ sip:\S+ SIP\/2\.0$/, '').replace(/^SIP\/2\.0 /, ''));
   };
-  return { clock, net, caller, dest, dest2, b2bua, atDest, atDest2, ended, seen };
+  return { clock, net, caller, dest, dest2, b2bua, auth, atDest, atDest2, ended, seen };
 }
 
 /** Let virtual time and promises run together (auth and media hooks are async). */

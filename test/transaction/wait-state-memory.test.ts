@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { createResponse } from '../../src/parser/index.js';
+import type { InviteServerTransaction } from '../../src/transaction/index.js';
+import { pair, send, T1 } from '../support/tx-harness.js';
+
+// Issue #16 target 3: a transaction waiting out its timers (Completed, Accepted; G/H, J, K, L, M)
+// keeps its key and the bytes it may resend, not parsed messages or bytes it will never send.
+
+const requestBytes = (tx: object) => (tx as { bytes: Uint8Array }).bytes.length;
+
+describe('wait-state transactions keep bytes, not parsed messages', () => {
+  it('an INVITE server transaction in Accepted keeps the 2xx as bytes only; the client one in Accepted drops its INVITE bytes', () => {
+    const p = pair();
+    const { tx: client, rec } = send(p, 'INVITE');
+    p.clock.advance(10);
+    const server = p.bUser.requests[0]!.tx as InviteServerTransaction;
+    const ok = createResponse(p.bUser.requests[0]!.req, 200);
+    server.respond(ok);
+    p.clock.advance(10);
+    expect(server.state).toBe('accepted');
+    // Not the object passed to respond: what is kept is its bytes (read back on demand).
+    expect(server.lastResponse).not.toBe(ok);
+    expect(server.lastResponse).toMatchObject({ status: 200 });
+    expect(server.lastResponse!.toString()).toBe(ok.toString());
+    // The client transaction in Accepted (Timer M) will never send its INVITE again: its bytes are gone.
+    expect(client.state).toBe('accepted');
+    expect(requestBytes(client)).toBe(0);
+    expect(rec.statuses).toEqual([200]);
+    p.clock.advance(64 * T1 + 10);
+    expect(p.a.stats.transactions + p.b.stats.transactions).toBe(0);
+  });
+
+  it('a non-INVITE client transaction in Completed (Timer K) lets go of its request bytes; a server one keeps its final as bytes', () => {
+    const p = pair();
+    p.bUser.answer = () => 200;
+    const { tx } = send(p, 'BYE');
+    p.clock.advance(10);
+    expect(tx.state).toBe('completed');
+    expect(requestBytes(tx)).toBe(0);
+    const server = p.bUser.requests[0]!.tx;
+    expect(server.state).toBe('completed');
+    expect((server as unknown as { provisional: unknown }).provisional).toBeUndefined();
+    expect(server.lastResponse).toMatchObject({ status: 200 });
+  });
+});
