@@ -145,7 +145,11 @@ export function createDigestAuth(options: DigestAuthOptions): DigestAuth {
     if ('ok' in s) return undefined;
     const response = digest.challengeIfNoCredentials(req, { source: source.address.address });
     if (response !== undefined) {
-      log?.('debug', 'auth.challenge', { reason: 'stateless', status: response.status, domain: s.digest, from: `${source.address.address}:${source.address.port}` });
+      // The same events and reasons as the stateful path (metrics count them): only what needs no lookup ends here.
+      const reason =
+        response.status === 403 ? 'THROTTLED' : response.status === 400 ? 'MALFORMED' : /\bstale\s*=\s*"?true/i.test(response.get(digest.challengeHeader) ?? '') ? 'STALE_NONCE' : 'MISSING_CREDENTIALS';
+      const rejected = response.status !== 407;
+      log?.(rejected ? 'warn' : 'debug', rejected ? 'auth.rejected' : 'auth.challenge', { reason, stateless: true, domain: s.digest, from: `${source.address.address}:${source.address.port}` });
     }
     return response;
   };
