@@ -45,10 +45,12 @@ export async function startTrunk(dir: string, destinationPort: number): Promise<
   const cfgFile = join(dir, 'trunk.json');
   writeFileSync(cfgFile, JSON.stringify(config));
   const log = logFile(dir, 'trunk.log');
-  const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'examples/trunk-server/main.ts'), '--config', cfgFile], {
-    cwd: ROOT,
+  // BENCH_TRUNK_ROOT: run another checkout's trunk (e.g. an older commit's worktree) under the same harness, for before/after figures.
+  const root = process.env.BENCH_TRUNK_ROOT ?? ROOT;
+  const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'examples/trunk-server/main.ts'), '--config', cfgFile], {
+    cwd: root,
     stdio: ['ignore', log, log],
-    env: { ...process.env, TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.run.json') },
+    env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.run.json') },
   });
   if (!(await waitFor(() => udpBound(port) || p.exitCode !== null, 30_000)) || p.exitCode !== null) throw new Error(`trunk did not start (see ${dir}/trunk.log)`);
   await waitFor(() => false, 500); // the HTTP API binds after SIP
