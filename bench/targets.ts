@@ -30,7 +30,7 @@ function logFile(dir: string, name: string): number {
 }
 
 /** The trunk as `npm start` runs it: the example on top of the compiled library (dist), alone in its process. */
-export async function startTrunk(dir: string, destinationPort: number): Promise<Target> {
+export async function startTrunk(dir: string, destinationPort: number, root = process.env.BENCH_TRUNK_ROOT ?? ROOT, name = 'trunk'): Promise<Target> {
   const port = await freePort();
   const config = {
     sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port }] },
@@ -45,8 +45,7 @@ export async function startTrunk(dir: string, destinationPort: number): Promise<
   const cfgFile = join(dir, 'trunk.json');
   writeFileSync(cfgFile, JSON.stringify(config));
   const log = logFile(dir, 'trunk.log');
-  // BENCH_TRUNK_ROOT: run another checkout's trunk (e.g. an older commit's worktree) under the same harness, for before/after figures.
-  const root = process.env.BENCH_TRUNK_ROOT ?? ROOT;
+  // root: another checkout's trunk (BENCH_TRUNK_ROOT, or BENCH_BASELINE_ROOT as a ramp target of its own) under the same harness.
   const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'examples/trunk-server/main.ts'), '--config', cfgFile], {
     cwd: root,
     stdio: ['ignore', log, log],
@@ -55,7 +54,7 @@ export async function startTrunk(dir: string, destinationPort: number): Promise<
   if (!(await waitFor(() => udpBound(port) || p.exitCode !== null, 30_000)) || p.exitCode !== null) throw new Error(`trunk did not start (see ${dir}/trunk.log)`);
   await waitFor(() => false, 500); // the HTTP API binds after SIP
   return {
-    name: 'trunk',
+    name,
     address: `127.0.0.1:${port}`,
     scenario: 'uac-answered.xml',
     auth: true,

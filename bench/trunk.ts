@@ -297,6 +297,9 @@ async function main(): Promise<void> {
       if (RAMP_TARGETS.includes('floor')) targets.push(await startRelay(join(tmp, 'ramp'), destination.port));
       if (mpath && RAMP_TARGETS.includes('kamailio')) targets.push(await startKamailio(join(tmp, 'ramp', 'kamailio'), destination.port, mpath));
       if (RAMP_TARGETS.includes('trunk')) targets.push(await startTrunk(join(tmp, 'ramp', 'trunk'), destination.port));
+      // BENCH_BASELINE_ROOT: another checkout's trunk (an older commit) ramped in the same run, step for step.
+      const baseline = process.env.BENCH_BASELINE_ROOT;
+      if (baseline) targets.push(await startTrunk(join(tmp, 'ramp', 'baseline'), destination.port, baseline, 'baseline'));
       steps = await ramp(targets);
     } finally {
       for (const t of targets) await t.stop();
@@ -342,6 +345,10 @@ async function main(): Promise<void> {
     const lastRate = RATES[RATES.length - 1];
     const fmt = (r: number | undefined): string => (r === undefined ? 'n/a' : `${r} calls/s${r === lastRate ? ' (the top step: at least)' : ''}`);
     console.log(`  sustained rate (every call ok, ≥ 95 % of the rate):  floor ${fmt(floor)}  |  ${side({ trunk: fmt(rate.trunk), kamailio: fmt(rate.kamailio) })}`);
+    if (process.env.BENCH_BASELINE_ROOT) {
+      const base = sustained(steps, 'baseline');
+      console.log(`  baseline trunk (${process.env.BENCH_BASELINE_ROOT}): ${fmt(base)}; trunk / baseline ${base ? ((rate.trunk ?? 0) / base).toFixed(2) : 'n/a'}${rate.kamailio ? `, baseline / Kamailio ${(base / rate.kamailio).toFixed(2)}` : ''}`);
+    }
     if (rate.kamailio) console.log(`  ratio trunk / Kamailio: ${((rate.trunk ?? 0) / rate.kamailio).toFixed(2)}   (trunk / floor ${floor ? ((rate.trunk ?? 0) / floor).toFixed(2) : 'n/a'}, Kamailio / floor ${floor ? (rate.kamailio / floor).toFixed(2) : 'n/a'})`);
   }
   const mem = (m: Memory | undefined): string | undefined =>
