@@ -32,10 +32,11 @@ function dialledNumber(to: string): string {
 }
 
 /** The rate of a call: its domain's route for the number (longest prefix, as routing.ts picks it), then that route's longest rate prefix. */
-export function rateOfCall(domains: Readonly<Record<string, ChargingDomain>>, domainName: string | undefined, to: string): Rate | undefined {
+export function rateOfCall(domains: Readonly<Record<string, ChargingDomain>>, domainName: string | undefined, to: string, dialled?: string): Rate | undefined {
   const domain = domainName === undefined ? undefined : ownEntry(domains, domainName);
   if (!domain) return undefined;
-  const number = dialledNumber(to);
+  // A carrier's call to a registered Contact names the trunk in its Request-URI: the number is in tags.number.
+  const number = dialled ?? dialledNumber(to);
   let route: ChargingDomain['routes'][number] | undefined;
   for (const r of domain.routes) if (number.startsWith(r.prefix) && (!route || r.prefix.length > route.prefix.length)) route = r;
   return route?.rates ? rateFor(number, route.rates) : undefined;
@@ -58,7 +59,7 @@ export function createCharging(b2bua: ChargeEvents, domains: Readonly<Record<str
   const rates = new WeakMap<CallRecord, Rate>();
   const charges = new WeakMap<CallRecord, Charge>();
   b2bua.on('call', (r) => {
-    const rate = rateOfCall(domains, r.tags.domain, r.to);
+    const rate = rateOfCall(domains, r.tags.domain, r.to, r.tags.number);
     if (rate) rates.set(r, rate);
   });
   b2bua.on('end', (r) => {

@@ -1,15 +1,57 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { DIGEST_ALGORITHMS, type DigestAlgorithm } from 'sipkit/digest';
-import { parseUri } from 'sipkit/parser';
+import { parseUri, type SipUri } from 'sipkit/parser';
 import { CidrError, parseCidr } from './cidr.js';
+import { PemError, readCertificates, readKeyPair } from './pem.js';
 import { RateError, validateRates, type RateConfig } from './rates.js';
 
 export interface ListenConfig {
-  transport: 'udp' | 'tcp';
+  transport: 'udp' | 'tcp' | 'tls';
   host: string;
   port: number;
+  /** tls: the certificate chain (PEM file, leaf first) and its private key, as absolute paths. */
+  cert?: string;
+  key?: string;
+}
+
+/** Outgoing TLS (to route targets and registrars): whose certificates are trusted, and whether they are checked at all. */
+export interface TlsConfig {
+  /** PEM file of the CAs trusted to sign servers' certificates (absolute path); null: Node's bundled root CAs. */
+  ca: string | null;
+  /**
+   * Check a server's chain against `ca` and its name against the target (RFC 5922 §7.2; in this
+   * step the target is an IP address or localhost). false turns every check off: logged as a warning.
+   */
+  verify: boolean;
+}
+
+/**
+ * Register the trunk with a carrier's registrar (RFC 3261 §10.2) so that the carrier's calls
+ * reach it: its Contact is `sip:<contactUser>@<listener>`, and an INVITE to that Contact from
+ * an `inbound.allow` address is a call from the carrier into `inbound.domain` (registrations.ts).
+ */
+export interface RegistrationConfig {
+  /** The registrar's URI, no user part: `sip:192.0.2.1`, `sip:localhost:5070;transport=tcp`, `sips:…` (TLS). */
+  registrar: string;
+  username: string;
+  password: string;
+  /** Binding lifetime asked for (the registrar may grant less: it is refreshed at half of what is granted). */
+  expires: number;
+  /** The address of record (default `sip:<username>@<registrar host>`). */
+  aor: string;
+  /** User part of the Contact bound (default: the username); tells the registrations' calls apart, so unique. */
+  contactUser: string;
+  /** RFC 5626 outbound: `+sip.instance` and `reg-id` on the Contact. */
+  outbound?: { instanceId: string; regId: number };
+  /**
+   * Calls the carrier sends to the Contact: routed by the called number (the To URI's user part)
+   * with the routes of `domain`, accepted without a challenge from the `allow` addresses
+   * (default: the registrar's own). Absent: such calls are refused with 403.
+   */
+  inbound?: { domain: string; allow: string[] };
 }
 
 export interface ExtensionConfig {
@@ -60,6 +102,10 @@ export interface DomainConfig {
 
 export interface TrunkConfig {
   sip: { listen: ListenConfig[] };
+  /** Outgoing TLS: trusted CAs and whether servers' certificates are checked (default: Node's CAs, checked). */
+  tls: TlsConfig;
+  /** Registrars the trunk registers itself with at start (and unregisters from on stop). */
+  registrations: RegistrationConfig[];
   http: { host: string; port: number; token: string };
   auth: {
     secret: string;
@@ -130,6 +176,8 @@ export function defaultConfig(): TrunkConfig {
         { transport: 'tcp', host: '127.0.0.1', port: 5060 },
       ],
     },
+    tls: { ca: null, verify: true },
+    registrations: [],
     http: { host: '127.0.0.1', port: 8080, token: 'demo-token' },
     auth: { secret: randomBytes(32).toString('hex'), algorithms: ['SHA-256', 'MD5'], nonceTtlSeconds: 300, maxLiveNonces: 1_000_000 },
     media: 'direct',
@@ -366,6 +414,139 @@ export function validateDomain(v: unknown, f: string): DomainConfig {
   return { extensions, ...(domainAuth ? { auth: domainAuth } : {}), routes: validateRoutes(dom.routes, `${f}.routes`) };
 }
 
+/** A PEM file's problem as a ConfigError naming the field. */
+function pemChecked<T>(field: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof PemError) throw new ConfigError(field, err.message);
+    throw err;
+  }
+}
+
+/** One `sip.listen` entry; a tls listener's certificate and key are read and checked now, not at the first call. */
+function validateListen(l: unknown, f: string, baseDir: string): ListenConfig {
+  const o = obj(l, f);
+  const transport = oneOf(o.transport, `${f}.transport`, ['udp', 'tcp', 'tls'] as const);
+  const listen: ListenConfig = { transport, host: str(o.host, `${f}.host`), port: int(o.port, `${f}.port`, 0, 65535) };
+  if (transport !== 'tls') {
+    for (const k of ['cert', 'key']) if (o[k] !== undefined) throw new ConfigError(`${f}.${k}`, 'only a tls listener has a certificate');
+    return listen;
+  }
+  const cert = resolve(baseDir, str(o.cert, `${f}.cert`));
+  const key = resolve(baseDir, str(o.key, `${f}.key`));
+  pemChecked(`${f}.cert`, () => readCertificates(cert));
+  pemChecked(`${f}.key`, () => readKeyPair(cert, key));
+  return { ...listen, cert, key };
+}
+
+/** `tls`: { ca, verify } for outgoing TLS, which leaves through a tls listener. */
+function validateTls(v: unknown, baseDir: string, listen: readonly ListenConfig[]): TlsConfig {
+  const o = obj(v, 'tls');
+  for (const k of Object.keys(o)) if (k !== 'ca' && k !== 'verify') throw new ConfigError(`tls.${k}`, 'unknown key');
+  if (!listen.some((l) => l.transport === 'tls')) throw new ConfigError('tls', 'outgoing TLS leaves through a tls listener: add one to sip.listen');
+  const tls: TlsConfig = { ca: null, verify: true };
+  if (o.ca !== undefined && o.ca !== null) {
+    const ca = resolve(baseDir, str(o.ca, 'tls.ca'));
+    pemChecked('tls.ca', () => readCertificates(ca));
+    tls.ca = ca;
+  }
+  if (o.verify !== undefined) tls.verify = bool(o.verify, 'tls.verify');
+  return tls;
+}
+
+/** A Contact user part: RFC 3261 unreserved characters only, so it needs no escaping and compares exactly. */
+const CONTACT_USER = /^[A-Za-z0-9._~+-]{1,64}$/;
+/** RFC 5626 §4.1: a URN (RFC 4122 UUIDs as urn:uuid:…), or a bare UUID. */
+const INSTANCE_ID = /^(urn:[a-z0-9][a-z0-9-]{0,31}:[\x21-\x7e]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+export const MAX_REGISTRATIONS = 64;
+
+/** The addresses a registrar host stands for: an IP literal, or localhost (both loopbacks). */
+export function registrarAddresses(registrar: string): string[] {
+  const host = (parseUri(registrar) as SipUri).host.replace(/^\[|\]$/g, '');
+  return host.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [host];
+}
+
+function validateRegistration(v: unknown, f: string, c: TrunkConfig): RegistrationConfig {
+  const o = obj(v, f);
+  for (const k of Object.keys(o)) if (!['registrar', 'username', 'password', 'expires', 'aor', 'contactUser', 'outbound', 'inbound'].includes(k)) throw new ConfigError(`${f}.${k}`, 'unknown key');
+  const registrar = str(o.registrar, `${f}.registrar`);
+  let uri: SipUri;
+  try {
+    const u = parseUri(registrar);
+    if (u.kind !== 'sip') throw new Error();
+    uri = u as SipUri;
+  } catch {
+    throw new ConfigError(`${f}.registrar`, 'must be a sip: or sips: URI');
+  }
+  if (uri.userRaw !== undefined) throw new ConfigError(`${f}.registrar`, 'names the registrar, no user part (RFC 3261 §10.2)');
+  const host = uri.host.replace(/^\[|\]$/g, '');
+  // Host names come with DNS (RFC 3263): until then the registrar is an address.
+  if (isIP(host) === 0 && host.toLowerCase() !== 'localhost') throw new ConfigError(`${f}.registrar`, 'host must be an IP address or localhost');
+  const transport = (uri.transport ?? (uri.scheme === 'sips' ? 'tls' : 'udp')).toLowerCase();
+  if (uri.scheme === 'sips' && transport !== 'tls') throw new ConfigError(`${f}.registrar`, 'a sips: URI is reached over TLS only (RFC 5630 §3.1.3)');
+  if (!['udp', 'tcp', 'tls'].includes(transport)) throw new ConfigError(`${f}.registrar`, 'transport must be udp, tcp or tls');
+  if (!c.sip.listen.some((l) => l.transport === transport)) throw new ConfigError(`${f}.registrar`, `needs a ${transport} listener in sip.listen (the Contact registered is one)`);
+  const username = str(o.username, `${f}.username`);
+  const reg: RegistrationConfig = {
+    registrar,
+    username,
+    password: str(o.password, `${f}.password`),
+    expires: o.expires === undefined ? 600 : int(o.expires, `${f}.expires`, 10, 86_400),
+    aor: o.aor === undefined ? `sip:${username}@${uri.host}` : str(o.aor, `${f}.aor`),
+    contactUser: o.contactUser === undefined ? username : str(o.contactUser, `${f}.contactUser`),
+  };
+  try {
+    const a = parseUri(reg.aor);
+    if (a.kind !== 'sip' || (a as SipUri).userRaw === undefined) throw new Error();
+  } catch {
+    throw new ConfigError(`${f}.aor`, o.aor === undefined ? `sip:${username}@${uri.host} is no SIP URI: give aor` : 'must be a sip: URI with a user part');
+  }
+  if (!CONTACT_USER.test(reg.contactUser)) throw new ConfigError(`${f}.contactUser`, o.contactUser === undefined ? 'the username is no plain Contact user part: give contactUser (letters, digits, . _ ~ + -)' : 'letters, digits, . _ ~ + - only');
+  if (o.outbound !== undefined) {
+    const ob = obj(o.outbound, `${f}.outbound`);
+    for (const k of Object.keys(ob)) if (k !== 'instanceId' && k !== 'regId') throw new ConfigError(`${f}.outbound.${k}`, 'unknown key');
+    const instanceId = str(ob.instanceId, `${f}.outbound.instanceId`);
+    if (!INSTANCE_ID.test(instanceId)) throw new ConfigError(`${f}.outbound.instanceId`, 'must be a UUID or a urn: (RFC 5626 §4.1); keep it the same across restarts');
+    reg.outbound = { instanceId, regId: ob.regId === undefined ? 1 : int(ob.regId, `${f}.outbound.regId`, 1, 0x7fffffff) };
+  }
+  if (o.inbound !== undefined) {
+    const ib = obj(o.inbound, `${f}.inbound`);
+    for (const k of Object.keys(ib)) if (k !== 'domain' && k !== 'allow') throw new ConfigError(`${f}.inbound.${k}`, 'unknown key');
+    const domain = str(ib.domain, `${f}.inbound.domain`).toLowerCase();
+    if (!Object.hasOwn(c.domains, domain)) throw new ConfigError(`${f}.inbound.domain`, 'must be one of the domains');
+    let allow = registrarAddresses(registrar);
+    if (ib.allow !== undefined) {
+      if (!Array.isArray(ib.allow) || ib.allow.length === 0) throw new ConfigError(`${f}.inbound.allow`, 'must be a non-empty array of CIDRs');
+      if (ib.allow.length > MAX_ALLOW_RULES) throw new ConfigError(`${f}.inbound.allow`, `at most ${MAX_ALLOW_RULES} rules`);
+      allow = ib.allow.map((r, i) => {
+        const s = str(r, `${f}.inbound.allow[${i}]`);
+        try {
+          parseCidr(s);
+        } catch (err) {
+          throw new ConfigError(`${f}.inbound.allow[${i}]`, err instanceof CidrError ? err.message : 'must be a CIDR');
+        }
+        return s;
+      });
+    }
+    reg.inbound = { domain, allow };
+  }
+  return reg;
+}
+
+/** `registrations`: each with its own Contact user part, so a call to one is told from a call to another. */
+function validateRegistrations(v: unknown, c: TrunkConfig): RegistrationConfig[] {
+  if (!Array.isArray(v)) throw new ConfigError('registrations', 'must be an array');
+  if (v.length > MAX_REGISTRATIONS) throw new ConfigError('registrations', `at most ${MAX_REGISTRATIONS}`);
+  const seen = new Set<string>();
+  return v.map((r, i) => {
+    const reg = validateRegistration(r, `registrations[${i}]`, c);
+    if (seen.has(reg.contactUser)) throw new ConfigError(`registrations[${i}].contactUser`, `${reg.contactUser} is another registration's Contact user already`);
+    seen.add(reg.contactUser);
+    return reg;
+  });
+}
+
 /** A DNS name: dot-separated RFC 1035 labels, lower-cased. */
 function hostName(v: unknown, field: string): string {
   const s = str(v, field).toLowerCase();
@@ -373,24 +554,24 @@ function hostName(v: unknown, field: string): string {
   return s;
 }
 
+export interface ValidateOptions {
+  /** Relative file paths (TLS certificates and keys) are relative to this (default: the working directory); loadConfig gives the file's own. */
+  baseDir?: string;
+}
+
 /** Validate a parsed JSON config over the defaults; every error names its field. */
-export function validateConfig(input: unknown): TrunkConfig {
+export function validateConfig(input: unknown, options: ValidateOptions = {}): TrunkConfig {
   const c = defaultConfig();
   const j = obj(input, '(root)');
-  const known = new Set(['sip', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'sessionTimer', 'metrics', 'capture']);
+  const baseDir = options.baseDir ?? process.cwd();
+  const known = new Set(['sip', 'tls', 'registrations', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'sessionTimer', 'metrics', 'capture']);
   for (const k of Object.keys(j)) if (!known.has(k)) throw new ConfigError(k, 'unknown key');
   if (j.sip !== undefined) {
     const listen = obj(j.sip, 'sip').listen;
     if (!Array.isArray(listen) || listen.length === 0) throw new ConfigError('sip.listen', 'must be a non-empty array');
-    c.sip.listen = listen.map((l, i) => {
-      const o = obj(l, `sip.listen[${i}]`);
-      return {
-        transport: oneOf(o.transport, `sip.listen[${i}].transport`, ['udp', 'tcp'] as const),
-        host: str(o.host, `sip.listen[${i}].host`),
-        port: int(o.port, `sip.listen[${i}].port`, 0, 65535),
-      };
-    });
+    c.sip.listen = listen.map((l, i) => validateListen(l, `sip.listen[${i}]`, baseDir));
   }
+  if (j.tls !== undefined) c.tls = validateTls(j.tls, baseDir, c.sip.listen);
   if (j.http !== undefined) {
     const h = obj(j.http, 'http');
     c.http = { host: str(h.host, 'http.host'), port: int(h.port, 'http.port', 0, 65535), token: str(h.token, 'http.token') };
@@ -413,6 +594,7 @@ export function validateConfig(input: unknown): TrunkConfig {
     c.domains = {};
     for (const [name, v] of Object.entries(d)) c.domains[name.toLowerCase()] = validateDomain(v, `domains.${name}`);
   }
+  if (j.registrations !== undefined) c.registrations = validateRegistrations(j.registrations, c);
   if (j.provisioning !== undefined) {
     const p = obj(j.provisioning, 'provisioning');
     for (const k of Object.keys(p)) if (k !== 'baseDomain' && k !== 'storePath') throw new ConfigError(`provisioning.${k}`, 'unknown key');
@@ -482,5 +664,5 @@ export function loadConfig(path: string): TrunkConfig {
   } catch (err) {
     throw new ConfigError('(file)', `not valid JSON: ${(err as Error).message}`);
   }
-  return validateConfig(json);
+  return validateConfig(json, { baseDir: dirname(resolve(path)) });
 }

@@ -1,10 +1,10 @@
 import { B2bua } from 'sipkit/b2bua';
-import { TcpTransport, UdpTransport, type Transport } from 'sipkit/transport';
+import type { Registration } from 'sipkit/dialog';
 import { createDigestAuth } from './auth.js';
 import { captureRoute, createCallCapture, type CallCapture } from './capture.js';
 import { createCharging } from './charges.js';
 import { RateError, validateRates, type RateConfig } from './rates.js';
-import type { ListenConfig, TrunkConfig } from './config.js';
+import type { TrunkConfig } from './config.js';
 import { closeHttpApi, createHttpApi, listenHttpApi } from './http-api.js';
 import { createLogger, sipTrace, type Logger } from './log.js';
 import { createMediaRelay, directMedia } from './media.js';
@@ -15,6 +15,8 @@ import { openCallJournal } from './restart.js';
 import { createRouter } from './routing.js';
 import { createShutdown, type ShutdownMode } from './shutdown.js';
 import { createProvisioningApi } from './provisioning.js';
+import { createRegistrations } from './registrations.js';
+import { bindListeners } from './transports.js';
 import { StoreError, TrunkStore } from './trunk-store.js';
 
 export interface TrunkServer {
@@ -25,6 +27,8 @@ export interface TrunkServer {
   http: { address: string; port: number };
   /** The provisioned trunks (provisioning.ts's API changes them). */
   trunks: TrunkStore;
+  /** The trunk's registrations with carriers (config `registrations`, in order): state, binding. */
+  registrations: readonly Registration[];
   /** Stop taking calls, hang up or drain the rest, close everything (shutdown.ts). */
   stop(mode?: ShutdownMode): Promise<void>;
 }
@@ -33,18 +37,6 @@ export interface TrunkOptions {
   log?: Logger;
   /** Print every SIP message sent and received (and keep each call's messages: `capture`). */
   trace?: boolean;
-}
-
-/** Bind every listener, in order; if one fails, those already bound are closed again. */
-async function bindListeners(listen: readonly ListenConfig[]): Promise<Transport[]> {
-  const transports: Transport[] = [];
-  try {
-    for (const l of listen) transports.push(l.transport === 'udp' ? await UdpTransport.bind({ host: l.host, port: l.port }) : await TcpTransport.listen({ host: l.host, port: l.port }));
-    return transports;
-  } catch (err) {
-    await Promise.allSettled(transports.map((t) => t.close()));
-    throw err;
-  }
 }
 
 /**
@@ -80,16 +72,22 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
   // Read before the B2BUA exists; the calls the last run left up are ended once it does.
   const { path: journalPath, cause, fsync } = config.journal;
   const journal = journalPath ? openCallJournal(journalPath, { cause, fsync, log }) : undefined;
-  const transports = await bindListeners(config.sip.listen);
+  const transports = await bindListeners(config.sip.listen, config.tls, log);
+  // Calls the carriers send to the trunk's registered Contacts come in before digest auth and the router.
+  const registrations = createRegistrations(config.registrations, { domains, log, userAgent: 'sipkit-trunk' });
 
   const b2bua = new B2bua({
     transports,
     // What needs no lookup (no credentials: 407; a source an IP trunk refuses: 403) is answered
-    // statelessly: an unauthenticated INVITE costs one response and no memory.
-    challenge: auth.challenge,
-    authenticate: auth.authenticate,
+    // statelessly: an unauthenticated INVITE costs one response and no memory. A carrier's call to
+    // a registered Contact is decided by the registrations part first (it carries no credentials).
+    challenge: (req, source) => {
+      const carrier = registrations.authenticate(req, source);
+      return carrier ? (carrier.ok ? undefined : carrier.response) : auth.challenge(req, source);
+    },
+    authenticate: (req, source) => registrations.authenticate(req, source) ?? auth.authenticate(req, source),
     // The media part sees the route first: only there can an offer it cannot carry get a 488 or 503.
-    route: (req, { record }) => media.admit(req, record, router.route(req)),
+    route: (req, { record }) => media.admit(req, record, registrations.route(record) ?? router.route(req)),
     media,
     journal: journal?.journal,
     timers: { T1: config.timers.T1 },
@@ -135,13 +133,16 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     mode: config.shutdown.mode,
     drainMs: config.shutdown.drainSeconds * 1000,
     log,
+    // Unregister first, while the sockets are open: the carriers stop sending calls during the drain.
+    before: [() => registrations.close()],
     after: [() => page.close(), () => closeHttpApi(http), () => trunks.flush(), () => media.close(), () => cdr?.flush(), () => metrics.close(), () => capture?.close()],
   });
 
+  registrations.start(b2bua.ua);
   const sip = transports.map((t) => ({ transport: t.protocol, address: t.local.address, port: t.local.port }));
   const stop = (mode?: ShutdownMode) => {
     stopping = true; // /healthz answers 503 from now on: load balancers stop sending calls
     return shutdown.stop(mode);
   };
-  return { b2bua, config, sip, http: httpAddress, trunks, stop };
+  return { b2bua, config, sip, http: httpAddress, trunks, registrations: registrations.registrations, stop };
 }

@@ -16,6 +16,13 @@ export interface ShutdownOptions {
   clock?: Clock;
   log?: Logger;
   /**
+   * Started at once when stop() is called, new calls being refused from then on, alongside the
+   * drain: what must still reach the network, such as unregistering from carriers' registrars so
+   * they stop sending calls. Awaited (at most `hangupTimeoutMs` once the drain is over) before the
+   * B2BUA closes its sockets. One that throws is logged.
+   */
+  before?: ReadonlyArray<() => unknown>;
+  /**
    * Closed in this order once the B2BUA has closed: the HTTP API, the media relay, the CDR
    * writer's flush… One that throws is logged and the rest still run.
    */
@@ -71,11 +78,22 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
   const run = async (mode: ShutdownMode): Promise<void> => {
     b2bua.stopAccepting();
     log?.('info', 'trunk.stopping', { mode, calls: b2bua.activeCalls });
+    const before = (options.before ?? []).map((step) =>
+      Promise.resolve()
+        .then(step)
+        .catch((err: unknown) => log?.('error', 'trunk.stop_step_failed', { error: err instanceof Error ? err.message : String(err) })),
+    );
     if (mode === 'drain') {
       const wait = waitForCalls(b2bua, options.drainMs ?? 30_000, clock);
       draining = wait;
       if (!(await wait.ended)) log?.('info', 'trunk.drain_over', { calls: b2bua.activeCalls });
       draining = undefined;
+    }
+    if (before.length > 0) {
+      let timer: { cancel(): void } | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = clock.setTimer(options.hangupTimeoutMs ?? 2000, resolve)));
+      await Promise.race([Promise.all(before), timeout]);
+      timer?.cancel();
     }
     await b2bua.close({ reason: { protocol: 'Q.850', cause: 16, text: 'Shutdown' }, timeoutMs: options.hangupTimeoutMs ?? 2000 });
     for (const close of options.after ?? []) {

@@ -182,6 +182,8 @@ describe('rates: exact prices and billing increments', () => {
     expect(rateOfCall(domains, 'd.test', 'sip:4940111@d.test')).toBeUndefined();
     expect(rateOfCall(domains, 'other.test', 'sip:4930111@d.test')).toBeUndefined();
     expect(rateOfCall(domains, 'constructor', 'sip:4930111@d.test')).toBeUndefined();
+    // A carrier's call to the trunk's registered Contact: the number comes from tags.number, not the Request-URI.
+    expect(rateOfCall(domains, 'd.test', 'sip:trunk@127.0.0.1:5060', '4930111')?.currency).toBe('EUR');
   });
 });
 

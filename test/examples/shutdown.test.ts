@@ -96,6 +96,47 @@ describe('createShutdown on a plain B2bua', () => {
     expect(logged).toEqual(['trunk.stopping', 'trunk.stop_step_failed', 'trunk.stopped']);
   });
 
+  it('before-steps start at once, and are waited for (at most hangupTimeoutMs after the drain) before the B2BUA closes', async () => {
+    const { s, d } = await oneCallUp();
+    const order: string[] = [];
+    let finishUnregister: () => void = () => undefined;
+    const shutdown = createShutdown({
+      b2bua: s.b2bua,
+      mode: 'drain',
+      drainMs: DRAIN_MS,
+      before: [
+        () => {
+          order.push('unregister');
+          return new Promise<void>((r) => (finishUnregister = () => (order.push('unregistered'), r())));
+        },
+        () => {
+          throw new Error('boom');
+        },
+      ],
+      after: [() => order.push('after')],
+    });
+    const transport = s.b2bua.ua.layer.transports[0]!;
+    const close = transport.close.bind(transport);
+    transport.close = () => (order.push('sockets closed'), close());
+    const stopped = track(shutdown.stop());
+    await runFor(s, 100);
+    expect(order).toEqual(['unregister']);
+    void d.call.hangup();
+    await runFor(s, 500);
+    // The drain is over, the unregistration not: the sockets stay open for it…
+    expect(order).toEqual(['unregister']);
+    finishUnregister();
+    await runFor(s, 2500);
+    expect(stopped.done).toBe(true);
+    expect(order).toEqual(['unregister', 'unregistered', 'sockets closed', 'after']);
+
+    // …but not for ever: a step that never ends holds the close for hangupTimeoutMs at most.
+    const again = await oneCallUp();
+    const stuck = track(createShutdown({ b2bua: again.s.b2bua, mode: 'hangup', hangupTimeoutMs: 1000, before: [() => new Promise(() => undefined)] }).stop());
+    await runFor(again.s, 4000);
+    expect(stuck.done).toBe(true);
+  });
+
   it('waitForCalls: true at once with no calls; false when cancelled', async () => {
     const idle = setup({ route: () => [] });
     await expect(waitForCalls(idle.b2bua, DRAIN_MS, idle.clock).ended).resolves.toBe(true);

@@ -1,0 +1,49 @@
+import { readFileSync } from 'node:fs';
+import { TcpTransport, TlsTransport, UdpTransport, type Transport } from 'sipkit/transport';
+import { ConfigError, type ListenConfig, type TlsConfig } from './config.js';
+import type { Logger } from './log.js';
+import { PemError, readKeyPair } from './pem.js';
+
+/**
+ * One listener. A tls listener presents `cert` (read now: a file replaced since the config was
+ * checked is read as it is at start) and carries the trunk's outgoing TLS too (the first tls
+ * listener does): servers' certificates checked against `tls.ca` — until DNS names come, against
+ * the target's IP address or `localhost` (RFC 5922 §7.2) — and its own presented when a server
+ * asks for one.
+ */
+async function bind(l: ListenConfig, field: string, tls: TlsConfig): Promise<Transport> {
+  if (l.transport === 'udp') return UdpTransport.bind({ host: l.host, port: l.port });
+  if (l.transport === 'tcp') return TcpTransport.listen({ host: l.host, port: l.port });
+  let pair: { cert: string; key: string };
+  let ca: string | undefined;
+  try {
+    pair = readKeyPair(l.cert ?? '', l.key ?? '');
+    ca = tls.ca === null ? undefined : readFileSync(tls.ca, 'utf8');
+  } catch (err) {
+    if (err instanceof PemError) throw new ConfigError(field, err.message);
+    throw new ConfigError('tls.ca', (err as Error).message);
+  }
+  return TlsTransport.listen({ host: l.host, port: l.port, cert: pair.cert, key: pair.key, ca, rejectUnauthorized: tls.verify });
+}
+
+/**
+ * Bind every listener, in order; if one fails, those already bound are closed again.
+ *
+ * On its own, for a plain B2BUA:
+ *
+ *     const transports = await bindListeners([{ transport: 'tls', host: '0.0.0.0', port: 5061, cert: '/etc/trunk/cert.pem', key: '/etc/trunk/key.pem' }], { ca: null, verify: true });
+ *     const b2bua = new B2bua({ transports, route });
+ */
+export async function bindListeners(listen: readonly ListenConfig[], tls: TlsConfig, log?: Logger): Promise<Transport[]> {
+  if (!tls.verify && listen.some((l) => l.transport === 'tls')) {
+    log?.('warn', 'tls.verify_off', { detail: 'outgoing TLS accepts any certificate: anyone on the path can read and change the calls' });
+  }
+  const transports: Transport[] = [];
+  try {
+    for (const [i, l] of listen.entries()) transports.push(await bind(l, `sip.listen[${i}]`, tls));
+    return transports;
+  } catch (err) {
+    await Promise.allSettled(transports.map((t) => t.close()));
+    throw err;
+  }
+}
