@@ -31,6 +31,8 @@ export interface MetricsOptions {
   eventLoop?: boolean;
   /** Messages remembered per direction to spot a retransmission (default 4096). */
   recentMessages?: number;
+  /** Source addresses throttled now (the digest server's `throttledSources`), for a gauge. */
+  throttledSources?: () => number;
 }
 
 /** A label value as the text format writes it: backslash, double quote and newline escaped. */
@@ -192,6 +194,9 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
         ['quantile="1"', seconds(loop.max)],
       ]);
       loop.reset();
+    }
+    if (options.throttledSources) {
+      family('sipkit_trunk_auth_throttled_sources', 'gauge', 'Source addresses refused now after failed authentications (as a whole or for some username).', one(options.throttledSources()));
     }
     family('sipkit_trunk_heap_used_bytes', 'gauge', 'V8 heap in use.', one(getHeapStatistics().used_heap_size));
     return out.join('\n') + '\n';

@@ -102,7 +102,7 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
       for (const t of traces) t(direction, bytes, remote, transport);
     },
   });
-  const metrics = createMetrics(b2bua);
+  const metrics = createMetrics(b2bua, { throttledSources: () => auth.digest.throttledSources() });
   traces.push(metrics.trace);
   authLog = metrics.countAuth(log);
   let capture: CallCapture | undefined;

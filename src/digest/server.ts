@@ -247,6 +247,11 @@ export class DigestServer {
     return this.throttle.isBlocked(source, user === undefined ? undefined : throttleKey(user.realm, user.username), this.opts.now());
   }
 
+  /** Source addresses throttled now, as a whole or for some username (for metrics; scans the bounded table). */
+  throttledSources(): number {
+    return this.throttle?.blockedSources(this.opts.now()) ?? 0;
+  }
+
   private reject(
     request: SipRequest,
     reason: DigestRejectReason,

@@ -53,6 +53,19 @@ export class FailureThrottle {
     return this.sources.size;
   }
 
+  /** Sources blocked now, as a whole or for at least one username (a scan of the bounded table: for metrics, not per request). */
+  blockedSources(now: number): number {
+    let n = 0;
+    for (const s of this.sources.values()) {
+      if (s.blockedUntil > now) n++;
+      else for (const c of s.users.values()) if (c.blockedUntil > now) {
+        n++;
+        break;
+      }
+    }
+    return n;
+  }
+
   /** True while the source as a whole, or (with `user`) that user from that source, is blocked. */
   isBlocked(source: string, user: string | undefined, now: number): boolean {
     const s = this.sources.peek(source);

@@ -40,4 +40,9 @@ export class LruMap<K, V> {
   clear(): void {
     this.map.clear();
   }
+
+  /** The values, oldest first, without touching their recency. */
+  values(): IterableIterator<V> {
+    return this.map.values();
+  }
 }

@@ -388,12 +388,14 @@ describe('brute-force throttling', () => {
     const blocked = await s.verify((await authorized(s, 'sipkit-demo', '1000', attacker)).signed, { source: attacker });
     expect(blocked).toMatchObject({ kind: 'reject', reason: 'THROTTLED', response: { status: 403 } });
     expect(s.isThrottled(attacker, { realm: REALM, username: '1000' })).toBe(true);
+    expect(s.throttledSources()).toBe(1);
     // Another extension behind the same address (a PBX) is not blocked…
     expect(s.isThrottled(attacker)).toBe(false);
     expect((await s.verify((await authorized(s, 'pw-1001', '1001', attacker)).signed, { source: attacker })).kind).toBe('ok');
     // …nor the same extension from another address.
     expect((await s.verify((await authorized(s, 'sipkit-demo', '1000', '192.0.2.10')).signed, { source: '192.0.2.10' })).kind).toBe('ok');
     advance(30_001);
+    expect(s.throttledSources()).toBe(0);
     expect((await s.verify((await authorized(s, 'sipkit-demo', '1000', attacker)).signed, { source: attacker })).kind).toBe('ok');
   });
 

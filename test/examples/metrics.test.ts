@@ -83,7 +83,8 @@ describe('metrics on a plain B2bua', () => {
 
   it("counts the auth part's challenges, rejections and throttling from its log events, and still logs them", () => {
     const s = setup({ route: () => [] });
-    const metrics = createMetrics(s.b2bua, { eventLoop: false });
+    let throttledNow = 3;
+    const metrics = createMetrics(s.b2bua, { eventLoop: false, throttledSources: () => throttledNow });
     const logged: string[] = [];
     const log = metrics.countAuth((level, event) => logged.push(`${level} ${event}`));
     log('debug', 'auth.challenge', { reason: 'MISSING_CREDENTIALS' });
@@ -97,6 +98,9 @@ describe('metrics on a plain B2bua', () => {
     expect(valueOf(m, 'sipkit_trunk_auth_rejections_total', { reason: 'BAD_RESPONSE' })).toBe(1);
     expect(valueOf(m, 'sipkit_trunk_auth_rejections_total', { reason: 'other' })).toBe(1);
     expect(valueOf(m, 'sipkit_trunk_auth_throttled_total')).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_auth_throttled_sources')).toBe(3);
+    throttledNow = 0;
+    expect(valueOf(parsePrometheus(metrics.render()).samples, 'sipkit_trunk_auth_throttled_sources')).toBe(0);
     expect(logged).toHaveLength(6);
     metrics.close();
   });
