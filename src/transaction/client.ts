@@ -84,7 +84,8 @@ export abstract class ClientTransaction extends Transaction {
         this.user?.onTimeout?.(this);
         return;
       case 'informTUTransportError':
-        this.deliver(this.synthesize(503, 'Service Unavailable (transport error)'));
+        // After a final (an ACK resend failing in Completed) the user already has its answer: no 503 on top.
+        if (this.request !== undefined) this.deliver(this.synthesize(503, 'Service Unavailable (transport error)'));
         this.user?.onTransportError?.(input as TransportError, this);
         return;
       case 'switchTransport': {
@@ -106,6 +107,7 @@ export abstract class ClientTransaction extends Transaction {
    */
   protected waiting(): void {
     this.bytes = EMPTY;
+    this.releaseRequest();
   }
 
   protected override dropBuffers(): void {
@@ -122,7 +124,7 @@ export abstract class ClientTransaction extends Transaction {
   }
 
   private synthesize(status: 408 | 503, reason?: string): SipResponse {
-    const res = createResponse(this.request, status, reason ? { reason } : {});
+    const res = createResponse(this.request!, status, reason ? { reason } : {});
     synthesized.add(res);
     return res;
   }

@@ -214,7 +214,7 @@ export class InviteClientTransaction extends ClientTransaction {
         this.waiting();
         return;
       case 'sendAck':
-        this.ack = createNon2xxAck(this.request, input as SipResponse).toBytes();
+        this.ack = createNon2xxAck(this.request!, input as SipResponse).toBytes();
         this.send(this.ack);
         return;
       case 'resendAck':
@@ -243,6 +243,6 @@ export class InviteClientTransaction extends ClientTransaction {
   private fireCancel(reason: string): void {
     this.cancelPending = null;
     this.cancelSent = true;
-    this.sendCancel(createCancel(this.request, reason || undefined), this);
+    this.sendCancel(createCancel(this.request!, reason || undefined), this);
   }
 }

@@ -28,8 +28,14 @@ function forkingPeer() {
   return { clock, net, alice, peer, requests, acks };
 }
 
+// The INVITE each transaction carries, kept here: a transaction lets go of it once it sent a final.
+const invites = new WeakMap<ServerTransaction, SipRequest>();
+
 function answer(tx: ServerTransaction, status: number, tag: string, body?: string) {
-  const res = createResponse(tx.request, status, { toTag: tag, body, contentType: body ? 'application/sdp' : undefined });
+  let req = tx.request;
+  if (req) invites.set(tx, req);
+  else req = invites.get(tx)!;
+  const res = createResponse(req, status, { toTag: tag, body, contentType: body ? 'application/sdp' : undefined });
   res.set('Contact', `<sip:${tag}@10.0.0.2:5060>`);
   tx.respond(res);
 }
