@@ -56,6 +56,8 @@ describe('wait-state transactions keep bytes, not parsed messages', () => {
     expect([server.state, client.state]).toEqual(['accepted', 'accepted']);
     expect(server.request).toBeUndefined();
     expect(client.request).toBeUndefined();
+    // The 200 went to the user in onResponse; the waiting transaction does not keep it parsed.
+    expect(client.lastResponse).toBeUndefined();
     // INVITE answered 486: server in Completed (G/H), client in Completed (D), the ACK still sent.
     p.bUser.answer = () => 486;
     const { tx: failed } = send(p, 'INVITE');
@@ -69,6 +71,7 @@ describe('wait-state transactions keep bytes, not parsed messages', () => {
     p.clock.advance(10);
     expect(bye.state).toBe('completed');
     expect(bye.request).toBeUndefined();
+    expect(bye.lastResponse).toBeUndefined();
     expect(p.bUser.requests[2]!.tx.state).toBe('completed');
     expect(p.bUser.requests[2]!.tx.request).toBeUndefined();
   });
