@@ -58,6 +58,8 @@ describe('wait-state transactions keep bytes, not parsed messages', () => {
     expect(client.request).toBeUndefined();
     // The 200 went to the user in onResponse; the waiting transaction does not keep it parsed.
     expect(client.lastResponse).toBeUndefined();
+    // Nothing is cancelled after a final: the layer's CANCEL hook (a closure that may hold the INVITE) goes too.
+    expect((client as unknown as { sendCancel: unknown }).sendCancel).toBeUndefined();
     // INVITE answered 486: server in Completed (G/H), client in Completed (D), the ACK still sent.
     p.bUser.answer = () => 486;
     const { tx: failed } = send(p, 'INVITE');
