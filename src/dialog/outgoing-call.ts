@@ -321,5 +321,30 @@ export class OutgoingCall extends Call {
 
   protected override cleanup(): void {
     this.endEarlyDialogs();
+    // The INVITE transaction may wait in Accepted for 64·T1 more (Timer M, RFC 6026 §8.4): a
+    // late 2xx then needs the INVITE, the confirmed dialog and its ACK, not the call and all it
+    // holds (in a B2BUA, the other leg too).
+    if (this.tx?.state === 'accepted') this.tx.rebind(lateAnswers(this.core, this.invite, this.destination, this.dialog));
   }
+}
+
+/**
+ * What an ended call's INVITE transaction reports to, in Accepted: a 2xx retransmission on the
+ * confirmed dialog gets its ACK again, a 2xx from another fork (or one that crossed our CANCEL)
+ * an ACK and a BYE (RFC 3261 §13.2.2.4) — as the call itself would.
+ */
+function lateAnswers(core: UserAgentCore, invite: SipRequest, destination: Target, dialog: Dialog | undefined): ClientTransactionUser {
+  return {
+    onResponse: (res) => {
+      if (res.status < 200 || res.status >= 300) return;
+      const tag = toTag(res);
+      if (!tag) return;
+      if (dialog === undefined || tag !== dialog.remoteTag) {
+        core.ackAndBye(invite, res, destination);
+        return;
+      }
+      const last = dialog.lastAck;
+      if (last) core.sendAck(dialog, last.cseq.seq === res.cseq.seq ? last : dialog.createRequest('ACK', { cseq: res.cseq.seq }));
+    },
+  };
 }

@@ -250,23 +250,35 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
    * (the layer was closed while it was pending).
    */
   private finalOf(req: SipRequest, target: Target, onLater2xx?: (res: SipResponse) => void): Promise<SipResponse> {
-    return new Promise((resolve, reject) => {
-      let done = false;
+    // The transaction keeps its user's closures through Timer K (or M): they reach neither the
+    // request (no closure here names `req`) nor, once settled, the promise and its response.
+    let pending: { resolve(res: SipResponse): void; reject(err: unknown): void } | undefined;
+    const final = new Promise<SipResponse>((resolve, reject) => {
+      pending = { resolve, reject };
+    });
+    const method = req.method;
+    try {
       this.layer.sendRequest(req, target, {
         onResponse: (res) => {
           if (res.status < 200) return;
-          if (!done) {
-            done = true;
-            resolve(res);
+          if (pending) {
+            const p = pending;
+            pending = undefined;
+            p.resolve(res);
           } else if (res.status < 300) onLater2xx?.(res);
         },
         onTerminated: () => {
-          if (done) return;
-          done = true;
-          reject(new SipError('CLOSED', `${req.method} ended without a final response: the transaction layer closed`));
+          if (!pending) return;
+          const p = pending;
+          pending = undefined;
+          p.reject(new SipError('CLOSED', `${method} ended without a final response: the transaction layer closed`));
         },
       });
-    });
+    } catch (err) {
+      pending?.reject(err);
+      pending = undefined;
+    }
+    return final;
   }
 
   // ---- UserAgentCore (used by calls) ---------------------------------------------------

@@ -54,7 +54,7 @@ export interface TransactionHost {
 export abstract class Transaction {
   abstract readonly kind: 'invite-client' | 'non-invite-client' | 'invite-server' | 'non-invite-server';
   readonly key: string;
-  readonly request: SipRequest;
+  private req: SipRequest | undefined;
   readonly dest: Destination;
   protected readonly host: TransactionHost;
   /** @internal The current state: a row of the machine's table (each kind starts it at the table's initial state). */
@@ -68,12 +68,28 @@ export abstract class Transaction {
   constructor(host: TransactionHost, key: string, request: SipRequest, dest: Destination) {
     this.host = host;
     this.key = key;
-    this.request = request;
+    this.req = request;
     this.dest = dest;
   }
 
   /** @internal The table this transaction runs: a module-level constant of its kind. */
   protected abstract get machine(): AnyMachine;
+
+  /**
+   * The request this transaction carries, while it may still need it. Undefined once the
+   * transaction waits out its last timer after a final response (server: Completed, Confirmed,
+   * Accepted — Timers G/H, I, J, L; client: Completed, Accepted — Timers D, K, M) and once it
+   * ended: it then matches by its key and resends only bytes, so a held call's or an ended
+   * call's transactions keep no parsed message (issue #16). Read what you need while it is live.
+   */
+  get request(): SipRequest | undefined {
+    return this.req;
+  }
+
+  /** @internal A final response was sent or received: from now on the transaction needs only its key and bytes. */
+  protected releaseRequest(): void {
+    this.req = undefined;
+  }
 
   /** The current state: a row of the machine's table. */
   get state(): string {
@@ -174,6 +190,7 @@ export abstract class Transaction {
     this.st = TERMINATED;
     if (this.live) for (const t of this.live.values()) t.cancel();
     this.live = undefined;
+    this.req = undefined;
     this.dropBuffers();
     this.host.release(this);
     this.onTerminated?.(this);

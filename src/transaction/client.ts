@@ -37,8 +37,7 @@ export abstract class ClientTransaction extends Transaction {
   protected bytes: Uint8Array;
   /** @internal The current retransmission interval (Timer A or E), in ms. */
   protected interval = 0;
-  /** The last response received (or synthesized). */
-  lastResponse: SipResponse | undefined;
+  private last: SipResponse | undefined;
   /**
    * @internal Set by the layer when it moved the request to TCP only because of its size
    * (RFC 3261 §18.1.1). A transport error before any response is offered to it first: when
@@ -59,6 +58,23 @@ export abstract class ClientTransaction extends Transaction {
     this.user = user;
     this.bytes = bytes;
     this.onTerminated = () => this.user?.onTerminated?.(this);
+  }
+
+  /**
+   * @internal Hand what is left of this transaction (2xx retransmissions in Accepted, its end)
+   * to another user: a call that ended leaves a small one, not itself, for Timer M's 64·T1.
+   */
+  rebind(user: ClientTransactionUser): void {
+    this.user = user;
+  }
+
+  /**
+   * The last response received (or synthesized) while the transaction is live. Undefined once a
+   * final came and the transaction waits out Timer D, K or M (as `request` is): the user had it
+   * in `onResponse`, and a held call's INVITE transaction keeps no parsed message for 64·T1.
+   */
+  get lastResponse(): SipResponse | undefined {
+    return this.last;
   }
 
   /** @internal Send the request and arm the timers: the figure's entry arrow. */
@@ -84,7 +100,8 @@ export abstract class ClientTransaction extends Transaction {
         this.user?.onTimeout?.(this);
         return;
       case 'informTUTransportError':
-        this.deliver(this.synthesize(503, 'Service Unavailable (transport error)'));
+        // After a final (an ACK resend failing in Completed) the user already has its answer: no 503 on top.
+        if (this.request !== undefined) this.deliver(this.synthesize(503, 'Service Unavailable (transport error)'));
         this.user?.onTransportError?.(input as TransportError, this);
         return;
       case 'switchTransport': {
@@ -106,23 +123,25 @@ export abstract class ClientTransaction extends Transaction {
    */
   protected waiting(): void {
     this.bytes = EMPTY;
+    this.last = undefined;
+    this.releaseRequest();
   }
 
   protected override dropBuffers(): void {
     this.bytes = EMPTY;
-    this.lastResponse = undefined;
+    this.last = undefined;
     this.retryOver = undefined;
   }
 
   private deliver(response: SipResponse): void {
     // A response came: the connection worked, so a later failure is no reason to change transport.
     this.retryOver = undefined;
-    this.lastResponse = response;
+    if (this.request !== undefined) this.last = response;
     this.user?.onResponse(response, this);
   }
 
   private synthesize(status: 408 | 503, reason?: string): SipResponse {
-    const res = createResponse(this.request, status, reason ? { reason } : {});
+    const res = createResponse(this.request!, status, reason ? { reason } : {});
     synthesized.add(res);
     return res;
   }

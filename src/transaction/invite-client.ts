@@ -144,9 +144,19 @@ export class InviteClientTransaction extends ClientTransaction {
     dest: Destination,
     user: ClientTransactionUser,
     bytes: Uint8Array,
-    private readonly sendCancel: (cancel: SipRequest, tx: InviteClientTransaction) => void,
+    sendCancel: (cancel: SipRequest, tx: InviteClientTransaction) => void,
   ) {
     super(host, key, request, dest, user, bytes);
+    this.sendCancel = sendCancel;
+  }
+
+  // Dropped once a final came: nothing is cancelled after it, and the layer's closure may hold the INVITE.
+  private sendCancel: ((cancel: SipRequest, tx: InviteClientTransaction) => void) | undefined;
+
+  /** @internal */
+  protected override waiting(): void {
+    super.waiting();
+    this.sendCancel = undefined;
   }
 
   /** @internal */
@@ -214,7 +224,7 @@ export class InviteClientTransaction extends ClientTransaction {
         this.waiting();
         return;
       case 'sendAck':
-        this.ack = createNon2xxAck(this.request, input as SipResponse).toBytes();
+        this.ack = createNon2xxAck(this.request!, input as SipResponse).toBytes();
         this.send(this.ack);
         return;
       case 'resendAck':
@@ -243,6 +253,6 @@ export class InviteClientTransaction extends ClientTransaction {
   private fireCancel(reason: string): void {
     this.cancelPending = null;
     this.cancelSent = true;
-    this.sendCancel(createCancel(this.request, reason || undefined), this);
+    this.sendCancel?.(createCancel(this.request!, reason || undefined), this);
   }
 }

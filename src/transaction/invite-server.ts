@@ -192,7 +192,7 @@ export class InviteServerTransaction extends ServerTransaction {
         this.stopTimer('timer_trying');
         return;
       case 'send100':
-        super.act('sendResponse', createResponse(this.request, 100));
+        super.act('sendResponse', createResponse(this.request!, 100));
         return;
       case 'startTimerG':
         if (!this.reliable) {

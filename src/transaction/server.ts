@@ -55,6 +55,7 @@ export abstract class ServerTransaction extends Transaction {
         // its bytes to resend: the parsed response is not kept for a call held for hours.
         this.provisional = res.status < 200 ? res : undefined;
         this.lastBytes = res.toBytes();
+        if (res.status >= 200) this.releaseRequest();
         this.send(this.lastBytes);
         return;
       }

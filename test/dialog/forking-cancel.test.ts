@@ -28,8 +28,14 @@ function forkingPeer() {
   return { clock, net, alice, peer, requests, acks };
 }
 
+// The INVITE each transaction carries, kept here: a transaction lets go of it once it sent a final.
+const invites = new WeakMap<ServerTransaction, SipRequest>();
+
 function answer(tx: ServerTransaction, status: number, tag: string, body?: string) {
-  const res = createResponse(tx.request, status, { toTag: tag, body, contentType: body ? 'application/sdp' : undefined });
+  let req = tx.request;
+  if (req) invites.set(tx, req);
+  else req = invites.get(tx)!;
+  const res = createResponse(req, status, { toTag: tag, body, contentType: body ? 'application/sdp' : undefined });
   res.set('Contact', `<sip:${tag}@10.0.0.2:5060>`);
   tx.respond(res);
 }
@@ -128,5 +134,33 @@ describe('CANCEL (§9)', () => {
     expect(p.net.packets('BYE')).toHaveLength(1);
     expect(inc.cause).toMatchObject({ by: 'remote', method: 'BYE' });
     expect(call.state).toBe('ended');
+  });
+
+  it('an ended call leaves its INVITE transaction (Accepted, Timer M) a small user, not itself: late 2xx still ACKed, other forks ACKed and BYEd', async () => {
+    const f = forkingPeer();
+    const call = f.alice.invite(BOB, { body: SDP_A });
+    f.clock.advance(10);
+    const inv = f.requests[0]!.tx as InviteServerTransaction;
+    answer(inv, 200, 'fork-a', SDP_B);
+    f.clock.advance(10);
+    expect(call.state).toBe('answered');
+    const ok = inv.lastResponse!;
+    const hungUp = call.hangup();
+    f.clock.advance(10);
+    await hungUp;
+    expect(call.state).toBe('ended');
+    const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
+    expect(tx.state).toBe('accepted');
+    // Issue #16: what the transaction keeps for 64·T1 does not reach the call (nor, in a B2BUA, the bridge).
+    expect(tx.user).not.toBe((call as unknown as { inviteUser: unknown }).inviteUser);
+    // Our ACK was lost, the callee retransmits its 2xx: it is ACKed again (§13.2.2.4) …
+    inv.respond(ok);
+    f.clock.advance(10);
+    expect(f.acks.map((a) => a.to.tag)).toEqual(['fork-a', 'fork-a']);
+    // … and another fork answering now gets an ACK and a BYE.
+    answer(inv, 200, 'fork-b', SDP_B);
+    f.clock.advance(10);
+    expect(f.acks.map((a) => a.to.tag)).toEqual(['fork-a', 'fork-a', 'fork-b']);
+    expect(f.requests.filter((r) => r.req.method === 'BYE').map((b) => b.req.to.tag)).toEqual(['fork-a', 'fork-b']);
   });
 });

@@ -103,8 +103,9 @@ export function request(method: string, uri = 'sip:bob@10.0.0.2'): SipRequest {
   });
 }
 
-export function send(p: Pair, method: string, to = { address: '10.0.0.2', port: 5060 }): { tx: ClientTransaction; rec: ClientRecorder } {
+export function send(p: Pair, method: string, to = { address: '10.0.0.2', port: 5060 }): { tx: ClientTransaction; rec: ClientRecorder; req: SipRequest } {
   const rec = new ClientRecorder();
-  const tx = p.a.sendRequest(request(method), to, rec);
-  return { tx, rec };
+  const req = request(method);
+  const tx = p.a.sendRequest(req, to, rec);
+  return { tx, rec, req };
 }

@@ -44,7 +44,7 @@ describe('INVITE client transaction (RFC 3261 §17.1.1, RFC 6026)', () => {
     p.clock.advance(10 * T1);
     expect(p.net.packets('INVITE')).toHaveLength(1);
     const server = p.bUser.requests[0]!.tx;
-    const ok = createResponse(server.request, 200, { toTag: 'b1' });
+    const ok = createResponse(server.request!, 200, { toTag: 'b1' });
     server.respond(ok);
     p.clock.advance(10);
     expect(tx.state).toBe('accepted');
@@ -65,7 +65,7 @@ describe('INVITE client transaction (RFC 3261 §17.1.1, RFC 6026)', () => {
     // Lose the first ACK, so B retransmits its 486 (Timer G).
     let ackCount = 0;
     p.net.filter = (pkt) => (pkt.firstLine.startsWith('ACK') && ++ackCount === 1 ? 'drop' : undefined);
-    const { tx, rec } = send(p, 'INVITE');
+    const { tx, rec, req } = send(p, 'INVITE');
     p.clock.advance(10);
     expect(tx.state).toBe('completed');
     expect(rec.statuses).toEqual([486]);
@@ -73,7 +73,7 @@ describe('INVITE client transaction (RFC 3261 §17.1.1, RFC 6026)', () => {
     expect(acks).toHaveLength(1);
     const ack = acks[0]!.bytes.toString();
     expect(ack).toContain('CSeq: 1 ACK');
-    expect(ack).toContain(tx.request.topVia!.branch!);
+    expect(ack).toContain(req.topVia!.branch!);
     // A re-ACKs the retransmitted 486 without telling the user.
     p.clock.advance(T1 + 10);
     expect(p.net.packets('SIP/2.0 486')).toHaveLength(2);
@@ -100,16 +100,16 @@ describe('INVITE client transaction (RFC 3261 §17.1.1, RFC 6026)', () => {
     p.clock.advance(100);
     expect(p.net.packets('CANCEL')).toHaveLength(0);
     const server = p.bUser.requests[0]!.tx;
-    server.respond(createResponse(server.request, 180, { toTag: 'x' }));
+    server.respond(createResponse(server.request!, 180, { toTag: 'x' }));
     p.clock.advance(10);
     const cancels = p.net.packets('CANCEL');
     expect(cancels).toHaveLength(1);
-    expect(cancels[0]!.bytes.toString()).toContain('branch=' + tx.request.topVia!.branch);
+    expect(cancels[0]!.bytes.toString()).toContain('branch=' + tx.request!.topVia!.branch);
     p.clock.advance(10);
     // B's layer answered 200 to the CANCEL and told its user, who sends 487.
     expect(p.bUser.cancels).toHaveLength(1);
     const inv = p.bUser.cancels[0]!.invite;
-    inv.respond(createResponse(inv.request, 487, { toTag: 'x' }));
+    inv.respond(createResponse(inv.request!, 487, { toTag: 'x' }));
     p.clock.advance(10);
     expect(rec.statuses).toEqual([180, 487]);
     expect(p.net.packets('SIP/2.0 200')).toHaveLength(1);

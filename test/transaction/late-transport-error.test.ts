@@ -104,7 +104,7 @@ describe('INVITE server: an ACK is only the transaction’s to take once a final
     const server = p.bUser.requests[0]!.tx;
     expect(server.state).toBe('proceeding');
     // Same branch as the INVITE: it matches the server transaction (§17.2.3).
-    void p.a.sendStateless(createNon2xxAck(tx.request, createResponse(server.request, 486, { toTag: 'x' })), { address: '10.0.0.2', port: 5060 });
+    void p.a.sendStateless(createNon2xxAck(tx.request!, createResponse(server.request!, 486, { toTag: 'x' })), { address: '10.0.0.2', port: 5060 });
     p.clock.advance(10);
     expect(p.bUser.acks).toHaveLength(0);
     expect(server.state).toBe('proceeding');

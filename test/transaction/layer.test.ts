@@ -110,12 +110,12 @@ describe('TransactionLayer', () => {
   it('a CANCEL after the final response gets 200 but does not reach the user', () => {
     const p = pair();
     p.bUser.answer = () => 486;
-    const { tx } = send(p, 'INVITE');
+    const { req: invite } = send(p, 'INVITE');
     p.clock.advance(10);
     const cancel = request('CANCEL');
-    cancel.set('Via', tx.request.get('via')!);
-    cancel.set('Call-ID', tx.request.callId);
-    cancel.set('From', tx.request.get('from')!);
+    cancel.set('Via', invite.get('via')!);
+    cancel.set('Call-ID', invite.callId);
+    cancel.set('From', invite.get('from')!);
     const statuses: number[] = [];
     p.a.sendRequest(cancel, { address: '10.0.0.2', port: 5060 }, { onResponse: (r) => statuses.push(r.status) }, { keepVia: true });
     p.clock.advance(10);

@@ -28,7 +28,7 @@ describe('non-INVITE client transaction (RFC 3261 §17.1.2)', () => {
     const { tx, rec } = send(p, 'REGISTER');
     p.clock.advance(5);
     const server = p.bUser.requests[0]!.tx;
-    server.respond(createResponse(server.request, 100));
+    server.respond(createResponse(server.request!, 100));
     p.clock.advance(5);
     expect(tx.state).toBe('proceeding');
     const before = p.net.packets('REGISTER').length;
@@ -45,11 +45,11 @@ describe('non-INVITE client transaction (RFC 3261 §17.1.2)', () => {
   it('a final moves to Completed; retransmitted finals are absorbed; Timer K (T4) ends it', () => {
     const p = pair();
     p.bUser.answer = () => 200;
-    const { tx, rec } = send(p, 'OPTIONS');
+    const { tx, rec, req } = send(p, 'OPTIONS');
     p.clock.advance(10);
     expect(tx.state).toBe('completed');
     // Make B resend its 200 by retransmitting the request by hand.
-    p.aT.send(tx.request.toBytes(), { address: '10.0.0.2', port: 5060 });
+    p.aT.send(req.toBytes(), { address: '10.0.0.2', port: 5060 });
     p.clock.advance(10);
     expect(p.net.packets('SIP/2.0 200')).toHaveLength(2);
     expect(rec.statuses).toEqual([200]);

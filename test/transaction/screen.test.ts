@@ -49,11 +49,11 @@ describe('TransactionUser.screen', () => {
 
   it('an ACK whose To tag is not a stateless one still goes to the TU (the ACK for a 2xx)', () => {
     const { p } = screened(() => undefined);
-    const { tx, rec } = send(p, 'INVITE');
+    const { req: invite, rec } = send(p, 'INVITE');
     p.clock.advance(10);
     const ok = rec.finals[0]!;
     expect(ok.status).toBe(200);
-    const ack = createRequest({ method: 'ACK', uri: tx.request.uri, from: tx.request.get('from')!, to: ok.get('to')!, callId: tx.request.callId, cseq: 1 });
+    const ack = createRequest({ method: 'ACK', uri: invite.uri, from: invite.get('from')!, to: ok.get('to')!, callId: invite.callId, cseq: 1 });
     p.a.sendStateless(ack.prepend('Via', p.a.createVia(p.aT)), { address: '10.0.0.2', port: 5060 });
     p.clock.advance(10);
     expect(p.bUser.acks).toHaveLength(1);

@@ -77,14 +77,14 @@ describe('INVITE server transaction (RFC 3261 §17.2.1, RFC 6026)', () => {
     const p = pair();
     p.bUser.answer = () => 200;
     p.net.filter = (pkt) => (pkt.firstLine.startsWith('SIP/2.0 200') ? 'drop' : undefined);
-    const { tx: client } = send(p, 'INVITE');
+    const { req: invite } = send(p, 'INVITE');
     p.clock.advance(3 * T1 + 10);
     const tx = p.bUser.requests[0]!.tx as InviteServerTransaction;
     expect(tx.state).toBe('accepted');
     expect(p.bUser.requests).toHaveLength(1);
     expect(p.net.packets('SIP/2.0 200')).toHaveLength(1); // the transaction never resends a 2xx itself
     // An ACK for a 2xx has its own branch: it matches no transaction and reaches the user.
-    const ack = client.request.clone();
+    const ack = invite.clone();
     ack.method = 'ACK';
     ack.set('CSeq', '1 ACK');
     ack.removeFirst('Via');
@@ -99,15 +99,15 @@ describe('INVITE server transaction (RFC 3261 §17.2.1, RFC 6026)', () => {
 describe('non-INVITE server transaction (RFC 3261 §17.2.2)', () => {
   it('absorbs retransmissions in Trying, resends the final in Completed, ends with Timer J', () => {
     const p = pair();
-    const { tx: client } = send(p, 'OPTIONS');
+    const { tx: client, req: options } = send(p, 'OPTIONS');
     p.clock.advance(T1 + 10); // one retransmission while the user has not answered
     expect(p.bUser.requests).toHaveLength(1);
     expect(p.net.packets('SIP/2.0')).toHaveLength(0);
     const tx = p.bUser.requests[0]!.tx;
-    tx.respond(createResponse(tx.request, 200));
+    tx.respond(createResponse(p.bUser.requests[0]!.req, 200));
     p.clock.advance(10);
     expect(client.state).toBe('completed');
-    p.aT.send(client.request.toBytes(), { address: '10.0.0.2', port: 5060 });
+    p.aT.send(options.toBytes(), { address: '10.0.0.2', port: 5060 });
     p.clock.advance(10);
     expect(p.net.packets('SIP/2.0 200')).toHaveLength(2);
     expect(tx.state).toBe('completed');

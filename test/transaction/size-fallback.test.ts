@@ -36,7 +36,7 @@ describe('a request sent over TCP only for its size falls back to UDP (RFC 3261 
     const p = udpOnlyPeer();
     const rec = new ClientRecorder();
     const tx = p.a.sendRequest(large('INVITE'), { address: '10.0.0.2', port: 5060 }, rec);
-    const branch = tx.request.topVia!.branch;
+    const branch = tx.request!.topVia!.branch;
     await settle();
     p.clock.advance(10);
     expect(p.bUser.requests).toHaveLength(1);

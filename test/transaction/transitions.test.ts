@@ -25,13 +25,13 @@ describe('onTransition: each machine through a full RFC flow, compared with its 
     let invites = 0;
     // The first INVITE is lost: Timer A fires in Calling.
     p.net.filter = (pkt) => (pkt.firstLine.startsWith('INVITE') && invites++ === 0 ? 'drop' : undefined);
-    const { tx: client, rec } = send(p, 'INVITE');
+    const { tx: client, rec, req: sent } = send(p, 'INVITE');
     p.clock.advance(T1 + 10);
     // The TU is slow: 100 Trying after 200 ms.
     p.clock.advance(200);
     const server = serverTx(p) as InviteServerTransaction;
-    const ok = createResponse(server.request, 200, { toTag: 'b1' });
-    server.respond(createResponse(server.request, 180, { toTag: 'b1' }));
+    const ok = createResponse(server.request!, 200, { toTag: 'b1' });
+    server.respond(createResponse(server.request!, 180, { toTag: 'b1' }));
     p.clock.advance(10);
     server.respond(ok);
     p.clock.advance(10);
@@ -42,7 +42,7 @@ describe('onTransition: each machine through a full RFC flow, compared with its 
     const invite = p.net.packets('INVITE')[1]!;
     p.b.receive(invite.bytes, invite.from, p.bT);
     // An ACK that matches the transaction (an RFC 2543 peer's) goes to the TU from Accepted.
-    p.a.sendStateless(createNon2xxAck(client.request, ok), { address: '10.0.0.2', port: 5060 });
+    p.a.sendStateless(createNon2xxAck(sent, ok), { address: '10.0.0.2', port: 5060 });
     p.clock.advance(10);
     expect(p.bUser.acks).toHaveLength(1);
     p.clock.advance(64 * T1);
@@ -82,7 +82,7 @@ describe('onTransition: each machine through a full RFC flow, compared with its 
     // The first 486 and the first ACK are lost.
     p.net.filter = (pkt) =>
       (pkt.firstLine.startsWith('SIP/2.0 486') && busy++ === 0) || (pkt.firstLine.startsWith('ACK') && acks++ === 0) ? 'drop' : undefined;
-    server.respond(createResponse(server.request, 486, { toTag: 'b1' }));
+    server.respond(createResponse(server.request!, 486, { toTag: 'b1' }));
     p.clock.advance(T1 + 10); // Timer G: the 486 again, the client ACKs (lost)
     p.clock.advance(2 * T1); // Timer G at 2·T1: the 486 again, the client re-ACKs
     expect(server.state).toBe('confirmed');
@@ -114,10 +114,10 @@ describe('onTransition: each machine through a full RFC flow, compared with its 
     p.clock.advance(T1 + 10); // Timer E: sent again, a new server transaction in Trying
     p.clock.advance(2 * T1); // Timer E at 2·T1: a retransmission Trying absorbs
     const server = serverTx(p) as ServerTransaction;
-    server.respond(createResponse(server.request, 100));
+    server.respond(createResponse(server.request!, 100));
     p.clock.advance(10);
     p.clock.advance(4 * T1); // Timer E at 4·T1 (Proceeding resets it to T2): Proceeding resends the 100
-    server.respond(createResponse(server.request, 200, { toTag: 'b1' }));
+    server.respond(createResponse(server.request!, 200, { toTag: 'b1' }));
     p.clock.advance(10);
     // The request once more after the final: Completed resends the 200, the client absorbs it.
     const options = p.net.packets('OPTIONS')[1]!;
@@ -152,7 +152,7 @@ describe('onTransition: each machine through a full RFC flow, compared with its 
     send(p, 'OPTIONS');
     p.clock.advance(10);
     const server = serverTx(p);
-    expect(server.respond(createResponse(server.request, 500))).toBe(false);
+    expect(server.respond(createResponse(p.bUser.requests[0]!.req, 500))).toBe(false);
     send(p, 'INVITE');
     p.clock.advance(1);
     await p.a.close();

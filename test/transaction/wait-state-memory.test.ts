@@ -42,4 +42,39 @@ describe('wait-state transactions keep bytes, not parsed messages', () => {
     expect((server as unknown as { provisional: unknown }).provisional).toBeUndefined();
     expect(server.lastResponse).toMatchObject({ status: 200 });
   });
+
+  it('a transaction lets go of its parsed request once it waits out its timers (Completed, Accepted), on either side', () => {
+    const p = pair();
+    // INVITE answered 2xx: server in Accepted (Timer L), client in Accepted (Timer M).
+    const { tx: client } = send(p, 'INVITE');
+    p.clock.advance(10);
+    const server = p.bUser.requests[0]!.tx as InviteServerTransaction;
+    expect(server.request).toBe(p.bUser.requests[0]!.req);
+    expect(client.request?.method).toBe('INVITE');
+    server.respond(createResponse(p.bUser.requests[0]!.req, 200));
+    p.clock.advance(10);
+    expect([server.state, client.state]).toEqual(['accepted', 'accepted']);
+    expect(server.request).toBeUndefined();
+    expect(client.request).toBeUndefined();
+    // The 200 went to the user in onResponse; the waiting transaction does not keep it parsed.
+    expect(client.lastResponse).toBeUndefined();
+    // Nothing is cancelled after a final: the layer's CANCEL hook (a closure that may hold the INVITE) goes too.
+    expect((client as unknown as { sendCancel: unknown }).sendCancel).toBeUndefined();
+    // INVITE answered 486: server in Completed (G/H), client in Completed (D), the ACK still sent.
+    p.bUser.answer = () => 486;
+    const { tx: failed } = send(p, 'INVITE');
+    p.clock.advance(10);
+    expect(failed.state).toBe('completed');
+    expect(failed.request).toBeUndefined();
+    expect(p.bUser.requests[1]!.tx.request).toBeUndefined();
+    // A BYE answered 200: server in Completed (Timer J), client in Completed (Timer K).
+    p.bUser.answer = () => 200;
+    const { tx: bye } = send(p, 'BYE');
+    p.clock.advance(10);
+    expect(bye.state).toBe('completed');
+    expect(bye.request).toBeUndefined();
+    expect(bye.lastResponse).toBeUndefined();
+    expect(p.bUser.requests[2]!.tx.state).toBe('completed');
+    expect(p.bUser.requests[2]!.tx.request).toBeUndefined();
+  });
 });
