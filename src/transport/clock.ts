@@ -24,6 +24,8 @@ export class RealClock implements Clock {
   }
 }
 
+function noop(): void {}
+
 interface Scheduled {
   at: number;
   seq: number;
@@ -62,6 +64,9 @@ export class FakeClock implements Clock {
     return {
       cancel: () => {
         s.cancelled = true;
+        // Let go of what the callback holds, as clearTimeout does: a cancelled long timer
+        // (a no-answer timeout) must not keep an ended call reachable until its due time.
+        s.fn = noop;
       },
     };
   }
