@@ -20,6 +20,13 @@ export abstract class ServerTransaction extends Transaction {
     super(host, key, request, dest);
   }
 
+  /**
+   * @internal Set by the layer for a request that came over a connection: where its responses
+   * go once sending back over that connection fails (RFC 3261 §18.2.2, §17.2.4; RFC 3263 §5).
+   * Resolves with the next destination, or undefined when none is left.
+   */
+  retryElsewhere: ((tx: ServerTransaction) => Promise<Destination | undefined>) | undefined;
+
   /** Send a response in this transaction. Returns false if the state does not allow it. */
   abstract respond(response: SipResponse): boolean;
 
@@ -55,6 +62,26 @@ export abstract class ServerTransaction extends Transaction {
       default:
         action satisfies never;
     }
+  }
+
+  /** @internal A response could not be sent: try where §18.2.2 says next, and report the failure when nothing is left. */
+  protected override transportError(err: TransportError): void {
+    const elsewhere = this.retryElsewhere;
+    if (elsewhere === undefined || this.lastBytes === undefined) {
+      super.transportError(err);
+      return;
+    }
+    const fail = (): void => {
+      this.retryElsewhere = undefined;
+      if (this.state !== 'terminated') super.transportError(err);
+    };
+    elsewhere(this).then((d) => {
+      if (this.state === 'terminated') return;
+      if (d === undefined || this.lastBytes === undefined) return fail();
+      this.dest.transport = d.transport;
+      this.dest.address = d.address;
+      this.send(this.lastBytes);
+    }, fail);
   }
 
   protected override dropBuffers(): void {
