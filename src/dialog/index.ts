@@ -6,7 +6,7 @@ export { Call, type CallEvents, type CallHandlers } from './call-base.js';
 export { OutgoingCall, type InviteOptions } from './outgoing-call.js';
 export { IncomingCall } from './incoming-call.js';
 export type { UserAgentCore } from './core.js';
-export { UserAgent, type UserAgentCloseOptions, type UserAgentOptions, type UserAgentStats } from './user-agent.js';
+export { UserAgent, type Availability, type UserAgentCloseOptions, type UserAgentOptions, type UserAgentStats } from './user-agent.js';
 export {
   answerSnapshot,
   byeFromSnapshot,
