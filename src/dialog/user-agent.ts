@@ -7,6 +7,7 @@ import {
   SipError,
   type SipRequest,
   type SipResponse,
+  type SipUri,
   type ValidateOptions,
 } from '../parser/index.js';
 import { formatHost, type Clock, type Transport, type TransportAddress } from '../transport/index.js';
@@ -175,6 +176,16 @@ export class UserAgent implements UserAgentCore {
     return this.availability;
   }
 
+  /**
+   * The target a URI names before it is located: its own address and transport — or, when
+   * this user agent has no transport of that kind, its first (RFC 3263 then picks one it has).
+   */
+  private standIn(uri: SipUri): Target {
+    const t = targetFromUri(uri);
+    if (!this.layer.transports.some((x) => x.protocol === t.transport)) t.transport = this.layer.transports[0]!.protocol;
+    return t;
+  }
+
   private localAddress(target: Target): TransportAddress {
     return this.transportFor(target).local;
   }
@@ -187,7 +198,7 @@ export class UserAgent implements UserAgentCore {
     const uri = parseUri(target);
     if (uri.kind !== 'sip' && !options.destination) throw new SipError('NO_DESTINATION', `cannot route to ${target} without a destination`);
     // Where it goes is known only once the request is built (a Route in options.headers is the next hop).
-    let destination = options.destination ?? targetFromUri(uri as never);
+    let destination = options.destination ?? this.standIn(uri as SipUri);
     const local = this.localAddress(destination);
     const headers: Array<[string, string]> = [];
     const rel = options.reliableProvisionals ?? 'supported';
@@ -223,7 +234,7 @@ export class UserAgent implements UserAgentCore {
   request(method: string, target: string, options: SendOptions & { from?: string; to?: string; destination?: Target } = {}): Promise<SipResponse> {
     const uri = parseUri(target);
     if (uri.kind !== 'sip' && !options.destination) return Promise.reject(new SipError('NO_DESTINATION', `cannot route to ${target} without a destination`));
-    const stand = options.destination ?? targetFromUri(uri as never);
+    const stand = options.destination ?? this.standIn(uri as SipUri);
     const local = this.localAddress(stand);
     const req = createRequest({
       method,
