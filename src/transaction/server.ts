@@ -64,24 +64,32 @@ export abstract class ServerTransaction extends Transaction {
     }
   }
 
-  /** @internal A response could not be sent: try where §18.2.2 says next, and report the failure when nothing is left. */
-  protected override transportError(err: TransportError): void {
+  /**
+   * @internal With `retryElsewhere`, each send keeps its bytes until the transport reports: a
+   * non-INVITE transaction over a connection ends as its final leaves (Timer J is 0), and its
+   * response must still find the client when the connection is gone.
+   */
+  protected override send(bytes: Uint8Array): void {
+    if (this.retryElsewhere === undefined) super.send(bytes);
+    else this.host.transmit(bytes, this.dest, (err) => this.sendElsewhere(bytes, err));
+  }
+
+  /** A response could not be sent: try where §18.2.2 says next; report the failure when nothing is left. */
+  private sendElsewhere(bytes: Uint8Array, err: TransportError): void {
     const elsewhere = this.retryElsewhere;
-    if (elsewhere === undefined || this.lastBytes === undefined) {
-      super.transportError(err);
+    if (elsewhere === undefined) {
+      this.transportError(err);
       return;
     }
-    const fail = (): void => {
-      this.retryElsewhere = undefined;
-      if (this.state !== 'terminated') super.transportError(err);
-    };
-    elsewhere(this).then((d) => {
-      if (this.state === 'terminated') return;
-      if (d === undefined || this.lastBytes === undefined) return fail();
-      this.dest.transport = d.transport;
-      this.dest.address = d.address;
-      this.send(this.lastBytes);
-    }, fail);
+    elsewhere(this).then(
+      (d) => {
+        if (d === undefined) return this.transportError(err);
+        this.dest.transport = d.transport;
+        this.dest.address = d.address;
+        this.host.transmit(bytes, this.dest, (e) => this.sendElsewhere(bytes, e));
+      },
+      () => this.transportError(err),
+    );
   }
 
   protected override dropBuffers(): void {

@@ -109,14 +109,11 @@ describe('RFC 3263 §4.3 fail-over in the user agent', () => {
   });
 
   it('no fail-over after a provisional: a 180 then 503 ends the call at that gateway', async () => {
-    const w = world({
-      gw1: (c) => {
-        c.provisional(180);
-        setTimeout(() => void c.reject(503), 0);
-      },
-    });
+    const w = world({ gw1: (c) => c.provisional(180) });
     const failures: Array<[number, HangupCause]> = [];
     w.alice.invite('sip:+1555@carrier.test', { body: SDP, on: { failure: (r, cause) => failures.push([r.status, cause]) } });
+    await run(w);
+    void w.arrived.gw1[0]!.reject(503);
     await run(w, 400);
     expect(failures.map((f) => f[0])).toEqual([503]);
     expect(failures[0]![1].by).toBe('remote');
