@@ -55,7 +55,8 @@ interface Held {
  * One request sent with RFC 3263 §4.3 fail-over: to the first target of its `TargetList`,
  * and on a timeout (Timer B/F), a transport error or a 503, as a copy with a new Via branch
  * (a new client transaction) to the next one, until a target answers otherwise or the list
- * is exhausted. An INVITE commits to a target at its first provisional response. The user
+ * is exhausted. An INVITE commits to a target at its first provisional response other than
+ * 100 Trying. The user
  * sees one transaction's worth of callbacks: the responses of the attempt that counts, and
  * one final — the last attempt's, with `failureCause` set, when all failed.
  */
@@ -109,7 +110,10 @@ export class OutboundRequest {
   private onResponse(res: SipResponse, tx: ClientTransaction): void {
     if (tx !== this.transaction) return;
     if (res.status < 200) {
-      if (this.request.method === 'INVITE') this.committed = true;
+      // A provisional from the far end commits an INVITE to this target: it may have created an
+      // early dialog (§12.1), and another target would make a second call. 100 Trying is
+      // hop-by-hop (§21.1.1) and creates nothing: a gateway that says it and then 503 is failed over.
+      if (res.status > 100 && this.request.method === 'INVITE') this.committed = true;
       this.user.onResponse(res, tx);
       return;
     }

@@ -16,7 +16,7 @@ type Behaviour = (call: IncomingCall) => void;
  * Alice (10.0.0.1) places calls to `sip:…@carrier.test`, which DNS (a FakeDns) locates as two
  * gateways by NAPTR → SRV: gw1 (priority 10, 10.0.0.2) then gw2 (priority 20, 10.0.0.3).
  */
-function world(options: { reliable?: boolean; gw1?: Behaviour | 'absent'; gw2?: Behaviour | 'absent' } = {}) {
+function world(options: { reliable?: boolean; gw1?: Behaviour | 'absent'; gw2?: Behaviour | 'absent'; trying?: boolean } = {}) {
   const clock = new FakeClock(1_000_000);
   const net = new TestNetwork({ clock, seed: 3 });
   const dns = new FakeDns();
@@ -36,6 +36,7 @@ function world(options: { reliable?: boolean; gw1?: Behaviour | 'absent'; gw2?: 
       new UserAgent({
         transports: [net.transport(ip, 5060, { reliable: options.reliable })],
         clock,
+        tryingAfterMs: options.trying ? 0 : undefined,
         onInvite: (c) => {
           arrived[name].push(c);
           (b ?? ((call: IncomingCall) => void call.answer({ body: SDP })))(c);
@@ -119,6 +120,18 @@ describe('RFC 3263 §4.3 fail-over in the user agent', () => {
     expect(failures[0]![1].by).toBe('remote');
     expect(destinations(w.net, 'INVITE')).toEqual(['10.0.0.2:5060']);
     expect(w.arrived.gw2).toHaveLength(0);
+  });
+
+  it('100 Trying does not commit: a gateway that sends 100 then 503 is failed over', async () => {
+    const w = world({ trying: true, gw1: () => undefined });
+    const events: string[] = [];
+    w.alice.invite('sip:+1555@carrier.test', { body: SDP, on: { answer: () => events.push('answer') } });
+    await run(w);
+    expect(w.net.packets('SIP/2.0 100').length).toBeGreaterThan(0);
+    void w.arrived.gw1[0]!.reject(503);
+    await run(w);
+    expect(events).toEqual(['answer']);
+    expect(destinations(w.net, 'INVITE')).toEqual(['10.0.0.2:5060', '10.0.0.3:5060']);
   });
 
   it('every target fails: one final, the last real one, with TARGETS_EXHAUSTED as its cause', async () => {
