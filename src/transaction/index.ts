@@ -10,7 +10,7 @@ export { NonInviteServerTransaction, type NonInviteServerState, type NonInviteSe
 export { createCancel, createNon2xxAck } from './requests.js';
 export { clientKey, serverKey, isRfc3261Branch } from './keys.js';
 export { stampVia, responseAddress, targetFromUri, targetOf, type Target } from './routing.js';
-export { OutboundRequest, failureCause, type OutboundUser, type OutboundHost, type PrepareAttempt } from './outbound.js';
+export { OutboundRequest, failureCause, type OutboundUser, type PrepareAttempt } from './outbound.js';
 export {
   TransactionLayer,
   type TransactionLayerOptions,
