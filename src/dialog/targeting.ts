@@ -7,10 +7,15 @@ import type { Dialog } from './dialog.js';
  * The URI RFC 3263 locates for a request (§4, RFC 3261 §8.1.2): its top Route when it has
  * one, else its Request-URI. Undefined when that is not a sip:/sips: URI.
  */
-export function nextHopUri(req: SipRequest): SipUri | undefined {
+export function nextHopUri(req: SipRequest, requestUri?: SipUri): SipUri | undefined {
   const route = req.has('route') ? req.getAll('route')[0] : undefined;
-  const u = route !== undefined ? parseNameAddr(route, 'route').uri : req.requestUri;
+  const u = route !== undefined ? parseNameAddr(route, 'route').uri : (requestUri ?? req.requestUri);
   return u instanceof SipUri ? u : undefined;
+}
+
+/** `sips:` in any case at the start of `s`, without allocating. */
+function startsWithSips(s: string): boolean {
+  return s.length > 4 && s.charCodeAt(4) === 58 && (s.charCodeAt(0) | 32) === 115 && (s.charCodeAt(1) | 32) === 105 && (s.charCodeAt(2) | 32) === 112 && (s.charCodeAt(3) | 32) === 115;
 }
 
 /**
@@ -18,9 +23,13 @@ export function nextHopUri(req: SipRequest): SipUri | undefined {
  * sips: URI carries a sips: Contact.
  */
 export function wantsSipsContact(req: SipRequest): boolean {
-  const u = nextHopUri(req);
-  if (u?.scheme === 'sips') return true;
-  return req.uri.slice(0, 5).toLowerCase() === 'sips:';
+  if (startsWithSips(req.uri)) return true;
+  if (!req.has('route')) return false;
+  try {
+    return nextHopUri(req)?.scheme === 'sips';
+  } catch {
+    return false;
+  }
 }
 
 /** Where a request goes: one target known now (explicit, or an IP literal), or a list to locate with fail-over. */
@@ -33,9 +42,9 @@ export type Placement = { target: Target; list: undefined } | { target: Target; 
  * `NO_TRANSPORT` for a URI asking for a transport the layer lacks, `NO_DESTINATION` for a
  * next hop that is not a SIP URI.
  */
-export function place(layer: TransactionLayer, req: SipRequest, explicit: Target | undefined, fallback: () => Target): Placement {
+export function place(layer: TransactionLayer, req: SipRequest, explicit: Target | undefined, fallback: () => Target, requestUri?: SipUri): Placement {
   if (explicit !== undefined) return { target: explicit, list: undefined };
-  const uri = nextHopUri(req);
+  const uri = nextHopUri(req, requestUri);
   if (uri === undefined) return { target: fallback(), list: undefined };
   const literal = layer.literalTarget(uri);
   if (literal !== undefined) return { target: literal, list: undefined };
@@ -72,9 +81,10 @@ export class DialogTargets {
  * as its Request-URI, its top Record-Route, or (without Record-Route) its Contact.
  */
 export function sipsDialog(req: SipRequest): boolean {
-  if (req.uri.slice(0, 5).toLowerCase() === 'sips:') return true;
-  const top = req.has('record-route') ? req.getAll('record-route')[0] : req.getAll('contact')[0];
-  if (top === undefined || top === '*') return false;
+  if (startsWithSips(req.uri)) return true;
+  const top = req.get('record-route') ?? req.get('contact');
+  // Most dialogs are not sips: look for the scheme before parsing anything.
+  if (top === undefined || !/sips:/i.test(top)) return false;
   try {
     return parseNameAddr(top, 'contact').uri.scheme === 'sips';
   } catch {

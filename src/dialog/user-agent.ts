@@ -219,7 +219,8 @@ export class UserAgent implements UserAgentCore {
       contentType: options.body !== undefined ? (options.contentType ?? 'application/sdp') : undefined,
     });
     appendHeaders(invite, options.headers);
-    const placed = place(this.layer, invite, options.destination, () => destination);
+    // The Request-URI is parsed already: no second parse on the hot path.
+    const placed = place(this.layer, invite, options.destination, () => destination, uri.kind === 'sip' ? (uri as SipUri) : undefined);
     destination = placed.target;
     const secure = wantsSipsContact(invite);
     if (placed.list !== undefined || secure) invite.set('Contact', this.contactFor(destination, secure));
@@ -247,7 +248,7 @@ export class UserAgent implements UserAgentCore {
     });
     let placed;
     try {
-      placed = place(this.layer, req, options.destination, () => stand);
+      placed = place(this.layer, req, options.destination, () => stand, uri.kind === 'sip' ? (uri as SipUri) : undefined);
     } catch (err) {
       return Promise.reject(err);
     }
