@@ -198,3 +198,35 @@ describe('RFC 3263 §4.3 fail-over in the user agent', () => {
     expect(w.arrived.gw2).toHaveLength(0);
   });
 });
+
+describe('Registration to a registrar named by host', () => {
+  it('is located (RFC 3263) and fails over: 503 at the first SRV target, registered at the second', async () => {
+    const w = world();
+    // r1 answers REGISTER 503, r2 200 (echoing the Contact).
+    const { Registration } = await import('../../src/dialog/index.js');
+    const { createResponse } = await import('../../src/parser/index.js');
+    const answered: string[] = [];
+    for (const [i, ip] of [[0, '10.0.0.12'], [1, '10.0.0.13']] as const) {
+      new UserAgent({
+        transports: [w.net.transport(ip, 5060)],
+        clock: w.clock,
+        onRequest: (req, tx) => {
+          answered.push(ip);
+          tx.respond(i === 0 ? createResponse(req, 503) : createResponse(req, 200, { headers: { Contact: req.getAll('contact').map((c) => c + ';expires=300') } }));
+        },
+      });
+    }
+    w.dns.zone.NAPTR.set('registrar.test', 'NXDOMAIN');
+    w.dns.zone.SRV.set('_sip._udp.registrar.test', [srv('r1.registrar.test', 5060, 10), srv('r2.registrar.test', 5060, 20)]);
+    w.dns.zone.A.set('r1.registrar.test', [addr('10.0.0.12')]);
+    w.dns.zone.A.set('r2.registrar.test', [addr('10.0.0.13')]);
+    const reg = new Registration(w.alice, { registrar: 'sip:registrar.test', aor: 'sip:alice@registrar.test', expires: 300 });
+    const registered: number[] = [];
+    reg.on('registered', (info) => registered.push(info.expires));
+    const done = reg.register();
+    await run(w, 400);
+    await done;
+    expect(answered).toEqual(['10.0.0.12', '10.0.0.13']);
+    expect(registered).toEqual([300]);
+  });
+});
