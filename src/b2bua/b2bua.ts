@@ -20,6 +20,8 @@ import { Bridge, type BridgedCall, type BridgeHost, type BridgeOptions, type Med
 import { q850For } from './causes.js';
 import { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from './headers.js';
 import type { CallRecord } from './record.js';
+import { TargetProber, type ProbeOptions, type TargetHealth } from './target-health.js';
+import type { SipResolver } from '../resolver/index.js';
 
 const SHUTDOWN: ReasonInit = { protocol: 'Q.850', cause: 16, text: 'Shutdown' };
 
@@ -118,6 +120,17 @@ export interface B2buaOptions {
    * a BYE, and the other leg with the same Reason (Q.850 102 for an expiry).
    */
   sessionTimer?: SessionTimerOptions;
+  /**
+   * RFC 3263 server location for B legs (and probes) whose URI names a host. Default: one over
+   * node:dns with the system's servers and this B2BUA's clock.
+   */
+  resolver?: SipResolver;
+  /**
+   * OPTIONS probing of targets (see `TargetProber`): a route target whose host, port and
+   * transport match a probed target that is `down` is skipped when the bridge fails over —
+   * unless every target of the call is down, when all are tried anyway, in order.
+   */
+  probe?: ProbeOptions;
 }
 
 /** Both legs' dialogs of an answered call, as data. */
@@ -147,6 +160,10 @@ export interface B2buaEvents {
   update(record: CallRecord): void;
   /** The call is over; `record.hangup` says how. */
   end(record: CallRecord): void;
+  /** A probed target stopped answering OPTIONS (`probe.failureThreshold` failures in a row). */
+  'target-down'(health: TargetHealth): void;
+  /** A probed target answers OPTIONS again (`probe.successThreshold` in a row), or for the first time. */
+  'target-up'(health: TargetHealth): void;
 }
 
 export interface B2buaStats extends UserAgentStats {
@@ -176,6 +193,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   /** Bridges the journal holds an entry for. */
   private readonly journaled = new Set<Bridge>();
   private accepting = true;
+  /** OPTIONS probing of targets, when the `probe` option asks for it. */
+  readonly prober: TargetProber | undefined;
 
   constructor(options: B2buaOptions) {
     super();
@@ -198,6 +217,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       trace: options.trace,
       contactUser: options.contactUser ?? 'b2bua',
       userAgent: options.userAgent,
+      resolver: options.resolver,
       // A UAS to the caller: Require is checked against what the bridge really does (100rel: reliable
       // provisionals and PRACK, src/dialog; session timers when configured); it forwards, so Max-Forwards 0 is a 483.
       validate: { role: 'b2bua', supported: options.sessionTimer ? ['100rel', 'timer'] : ['100rel'] },
@@ -209,6 +229,26 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
         onBye: (_req, cause, call) => this.bridges.get(call as IncomingCall)?.relayBye('caller', cause),
       },
     });
+    if (options.probe) {
+      const prober = new TargetProber(this.ua, options.probe);
+      prober.on('target-down', (h) => this.emit('target-down', h));
+      prober.on('target-up', (h) => this.emit('target-up', h));
+      this.prober = prober;
+      prober.start();
+    }
+  }
+
+  /** The health of every probed target (the `probe` option); empty without probing. */
+  targetHealth(): TargetHealth[] {
+    return this.prober?.health() ?? [];
+  }
+
+  /** @internal The targets a bridge tries, in order: those probed down left out — unless that leaves none. */
+  usableTargets(targets: readonly RouteTarget[]): RouteTarget[] {
+    const prober = this.prober;
+    if (prober === undefined) return [...targets];
+    const up = targets.filter((t) => prober.stateOf(t.uri) !== 'down');
+    return up.length > 0 ? up : [...targets];
   }
 
   get stats(): B2buaStats {
@@ -432,6 +472,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   /** Refuse new calls (503 + Retry-After); calls in progress go on. */
   stopAccepting(): void {
     this.accepting = false;
+    // RFC 3261 §11.2: OPTIONS is answered as an INVITE would be — 503 — so probes see it too.
+    this.ua.setAvailability('draining');
   }
 
   /** Live bridged calls. */
@@ -453,6 +495,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
    */
   close(options: UserAgentCloseOptions = {}): Promise<void> {
     this.accepting = false;
+    this.prober?.stop();
     const reason = options.reason ?? SHUTDOWN;
     this.hangupAll(reason);
     return this.ua.close({ ...options, reason });

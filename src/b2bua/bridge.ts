@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { createResponse, parseReason, formatReason, reasonPhrase, SipError, type HeaderInit, type HeaderValue, type Reason, type SipRequest, type SipResponse } from '../parser/index.js';
 import type { Timer } from '../transport/index.js';
-import { isSynthesized, type ServerTransaction, type Target } from '../transaction/index.js';
+import { failureCause, isSynthesized, type ServerTransaction, type Target } from '../transaction/index.js';
 import { reasonOf, type Call, type HangupCause, type IncomingCall, type OfferAnswer, type OutgoingCall, type ReasonInit } from '../dialog/index.js';
 import { q850For } from './causes.js';
 import { crossHeaders, extraHeaders } from './headers.js';
@@ -129,6 +129,8 @@ interface Settings {
 export interface BridgeHost {
   /** @internal Send the B leg's INVITE (a new dialog) with what the bridge chose to put in it. */
   placeCall(target: RouteTarget, bridge: Bridge, invite: { body: Uint8Array | undefined; contentType: string | undefined; headers: Array<[string, HeaderValue]> }): OutgoingCall;
+  /** @internal The targets to try, in order (those probed down left out). */
+  usableTargets?(targets: readonly RouteTarget[]): RouteTarget[];
   /** @internal A user hook or bridge option function threw or rejected during a bridge: report it. */
   hookFailed(bridge: Bridge, error: unknown): void;
   readonly media: MediaHooks;
@@ -252,7 +254,7 @@ export class Bridge {
       return Promise.reject(err);
     }
     this.settings = settings;
-    this.targets = [...targets];
+    this.targets = this.host.usableTargets?.(targets) ?? [...targets];
     this.attempt = 0;
     const result = new Promise<BridgedCall>((resolve, reject) => (this.pending = { resolve, reject }));
     void this.start();
@@ -435,9 +437,14 @@ export class Bridge {
       return;
     }
     const synthesized = isSynthesized(res);
+    // The target's domain does not exist (NXDOMAIN/NODATA all the way down): a definitive
+    // answer, unlike the 503 the user agent reports it as (RFC 3261 §8.1.3.1). The caller gets
+    // 404 — no one here handles that domain (§21.4.5) — rather than a 503 that would send it
+    // trying this B2BUA's siblings for a name none of them can reach (§21.5.4, §16.7 item 6).
+    const status = synthesized && failureCause(res)?.code === 'DNS_NOT_FOUND' ? 404 : res.status;
     // Hangup-cause relay: same status and phrase, B's Reason or one derived from the status.
     await this.failed({
-      status: res.status,
+      status,
       phrase: synthesized ? undefined : res.reason,
       reason: reasonInit(reasonOf(res)),
       headers: this.responseHeadersFor(res, !synthesized),

@@ -14,3 +14,4 @@ export { Bridge, BridgeError, type BridgeOptions, type BridgedCall, type MediaHo
 export { SIP_TO_Q850, q850For } from './causes.js';
 export { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS, crossHeaders } from './headers.js';
 export type { CallRecord, BridgeState, HangupRecord, RelayedBye } from './record.js';
+export { TargetProber, targetKey, type ProbeOptions, type TargetHealth, type TargetState, type TargetProberEvents } from './target-health.js';

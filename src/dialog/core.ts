@@ -1,6 +1,7 @@
 import type { SipRequest, SipResponse } from '../parser/index.js';
 import type { Clock } from '../transport/index.js';
-import type { ClientTransactionUser, InviteClientTransaction, ServerTransaction, Target, TimerValues } from '../transaction/index.js';
+import type { TargetList } from '../resolver/index.js';
+import type { ClientTransactionUser, InviteClientTransaction, OutboundUser, ServerTransaction, Target, TimerValues } from '../transaction/index.js';
 import type { Dialog } from './dialog.js';
 import type { SessionTimerConfig } from './session-timer-negotiation.js';
 
@@ -24,10 +25,13 @@ export interface UserAgentCore {
   readonly timers: TimerValues;
   /** @internal RFC 4028 session timers for the calls of this user agent (undefined: off). */
   readonly sessionTimer: SessionTimerConfig | undefined;
-  contactFor(destination: Target): string;
+  contactFor(destination: Target, secure?: boolean): string;
   /** @internal */
   /** Send an INVITE (or its authorized retry) in a new client transaction. */
   sendInvite(invite: SipRequest, destination: Target, user: ClientTransactionUser): InviteClientTransaction;
+  /** @internal */
+  /** Send an INVITE whose next hop is a host name to its located targets, with RFC 3263 fail-over; `onTarget` sees each attempt. */
+  sendLocatedInvite(invite: SipRequest, targets: TargetList, user: OutboundUser, onTarget: (request: SipRequest, target: Target) => void): { cancel(reason?: string): void };
   /** @internal */
   /**
    * Send a request inside a dialog; resolves with its final response (a synthesized 408/503

@@ -3,6 +3,7 @@ import type { InviteServerTransaction, MessageSource, ServerTransaction } from '
 import { Call, type CallHandlers } from './call-base.js';
 import type { ReasonInit, ReliableProvisional, SendOptions } from './call-types.js';
 import { ALLOWED_METHODS, type UserAgentCore } from './core.js';
+import { sipsDialog } from './targeting.js';
 import { Dialog } from './dialog.js';
 import { toBody } from './offer-answer.js';
 import { checkStatus, reasonOf, sentReason } from './reason.js';
@@ -47,7 +48,7 @@ export class IncomingCall extends Call {
 
   private ensureEarlyDialog(): Dialog {
     if (!this.earlyDlg) {
-      this.earlyDlg = Dialog.fromUas(this.invite, this.localTag, this.source.address, this.core.contactFor({ ...this.source.address, transport: this.source.transport.protocol }));
+      this.earlyDlg = Dialog.fromUas(this.invite, this.localTag, this.source.address, this.core.contactFor({ ...this.source.address, transport: this.source.transport.protocol }, sipsDialog(this.invite)));
       this.core.register(this.earlyDlg, this);
     }
     return this.earlyDlg;

@@ -8,7 +8,7 @@ export { IncomingCall } from './incoming-call.js';
 export { SESSION_EXPIRED, type SessionRefresh } from './session-timer.js';
 export type { SessionTimerOptions } from './session-timer-negotiation.js';
 export type { UserAgentCore } from './core.js';
-export { UserAgent, type UserAgentCloseOptions, type UserAgentEvents, type UserAgentOptions, type UserAgentStats } from './user-agent.js';
+export { UserAgent, type Availability, type UserAgentCloseOptions, type UserAgentEvents, type UserAgentOptions, type UserAgentStats } from './user-agent.js';
 export { CallFailedError, type CallFailureCode } from './call-failure.js';
 export type { CallOptions } from './call-promise.js';
 export type { AcceptOptions } from './call-acceptor.js';

@@ -1,6 +1,7 @@
 import { formatReason, type HeaderInit, type SipRequest, type SipResponse } from '../parser/index.js';
 import { DigestClient, DigestError } from '../digest/index.js';
-import { isSynthesized, type ClientTransactionUser, type InviteClientTransaction, type Target } from '../transaction/index.js';
+import type { TargetList } from '../resolver/index.js';
+import { InviteClientTransaction, isSynthesized, type ClientTransactionUser, type OutboundUser, type Target } from '../transaction/index.js';
 import { Call, type CallEvents, type CallHandlers } from './call-base.js';
 import type { HangupCause, ReasonInit } from './call-types.js';
 import type { UserAgentCore } from './core.js';
@@ -15,6 +16,7 @@ import {
   type SessionTimerConfig,
   type SessionTimerOptions,
 } from './session-timer-negotiation.js';
+import { wantsSipsContact } from './targeting.js';
 
 export interface InviteOptions extends CallHandlers {
   /** From (name-addr); default `<sip:anonymous@{local address}>`. */
@@ -60,25 +62,29 @@ function toTag(res: SipResponse): string | undefined {
 export class OutgoingCall extends Call {
   readonly direction = 'outgoing' as const;
   invite: SipRequest;
-  readonly destination: Target;
+  private dest: Target;
   /** Early dialogs by remote tag (forking: several may exist, §13.2.2.4). */
   readonly early = new Map<string, Dialog>();
-  private tx: InviteClientTransaction | undefined;
+  /** The INVITE's client transaction, or its RFC 3263 fail-over over several: what a CANCEL goes through. */
+  private tx: InviteClientTransaction | { cancel(reason?: string): void } | undefined;
+  /** The located targets when the next hop is a host name (used by the first INVITE only). */
+  private targets: TargetList | undefined;
   private digest: DigestClient | undefined;
   private cancelState: CancelState = NOT_CANCELLED;
   // Created on first use: most calls never see a reliable provisional, and a held call should stay small.
   private lastRSeq: Map<string, number> | undefined;
   /** What the INVITE client transaction reports to: the responses, marked as the transaction's own. */
-  private readonly inviteUser: ClientTransactionUser = { onResponse: (res) => this.handleResponse(res, true) };
+  private readonly inviteUser: ClientTransactionUser & OutboundUser = { onResponse: (res: SipResponse) => this.handleResponse(res, true) };
   private readonly timerConfig: SessionTimerConfig | undefined;
   /** The interval the INVITE asks for (raised by a 422's Min-SE, RFC 4028 §7.3), and how many 422s came. */
   private askedSeconds = 0;
   private tooSmall = 0;
 
-  constructor(core: UserAgentCore, invite: SipRequest, destination: Target, options: InviteOptions) {
+  constructor(core: UserAgentCore, invite: SipRequest, destination: Target, options: InviteOptions, targets?: TargetList) {
     super(core, options);
     this.invite = invite;
-    this.destination = destination;
+    this.dest = destination;
+    this.targets = targets;
     if (options.auth) this.digest = new DigestClient(options.auth);
     this.timerConfig = options.sessionTimer === false ? undefined : options.sessionTimer ? resolveSessionTimer(options.sessionTimer) : core.sessionTimer;
     this.localSdp = invite.body.length > 0 ? invite.body : undefined;
@@ -93,6 +99,14 @@ export class OutgoingCall extends Call {
     return this.invite.from.tag!;
   }
 
+  /**
+   * Where the INVITE went: the explicit destination, the IP-literal target of its next hop, or
+   * the target RFC 3263 fail-over is on (a stand-in naming the URI's host until one is chosen).
+   */
+  get destination(): Target {
+    return this.dest;
+  }
+
   /** @internal */
   start(): void {
     const t = this.timerConfig;
@@ -102,7 +116,18 @@ export class OutgoingCall extends Call {
       const refresher = t.asUac === 'local' ? 'uac' : t.asUac === 'remote' ? 'uas' : undefined;
       for (const [name, value] of uacRequestHeaders(t.seconds, t.minSeconds, refresher)) this.invite.append(name, value);
     }
-    this.tx = this.core.sendInvite(this.invite, this.destination, this.inviteUser);
+    const targets = this.targets;
+    this.targets = undefined;
+    if (targets === undefined) {
+      this.tx = this.core.sendInvite(this.invite, this.dest, this.inviteUser);
+      return;
+    }
+    // Each attempt is the INVITE as sent to that target (its own branch and Contact): what a
+    // digest retry, the dialog and the ACK build on.
+    this.tx = this.core.sendLocatedInvite(this.invite, targets, this.inviteUser, (req, target) => {
+      this.invite = req;
+      this.dest = target;
+    });
   }
 
   protected override earlyDialog(): Dialog | undefined {
@@ -182,7 +207,7 @@ export class OutgoingCall extends Call {
   }
 
   private dialogFrom(res: SipResponse): Dialog {
-    return Dialog.fromUac(this.invite, res, { address: this.destination.address, port: this.destination.port }, this.core.contactFor(this.destination));
+    return Dialog.fromUac(this.invite, res, { address: this.dest.address, port: this.dest.port }, this.core.contactFor(this.dest, wantsSipsContact(this.invite)));
   }
 
   /** RFC 3262 §4: PRACK a reliable provisional once; false for a retransmission of one already PRACKed. */
@@ -205,7 +230,7 @@ export class OutgoingCall extends Call {
     }
     if (this.ended) {
       // Answered after we gave up (a CANCEL crossed the 2xx): the 2xx wins — ACK it, then BYE it.
-      this.core.ackAndBye(this.invite, res, this.destination);
+      this.core.ackAndBye(this.invite, res, this.dest);
       return;
     }
     const d = this.confirmDialog(res, tag);
@@ -227,7 +252,7 @@ export class OutgoingCall extends Call {
   private answeredAgain(res: SipResponse, tag: string): void {
     const d = this.dialog!;
     if (tag !== d.remoteTag) {
-      this.core.ackAndBye(this.invite, res, this.destination);
+      this.core.ackAndBye(this.invite, res, this.dest);
       return;
     }
     const last = d.lastAck;
@@ -265,7 +290,7 @@ export class OutgoingCall extends Call {
     if (s === 422 && this.cancelState.kind === 'none' && this.retryWithLongerInterval(res)) return;
     const cancelled = this.cancelState.kind === 'requested' && s === 487;
     const cause: HangupCause = {
-      by: isSynthesized(res) ? 'system' : cancelled ? 'local' : 'remote',
+      by: cancelled ? 'local' : isSynthesized(res) ? 'system' : 'remote',
       status: s,
       phrase: res.reason,
       reason: reasonOf(res),
@@ -282,7 +307,7 @@ export class OutgoingCall extends Call {
       const next = this.digest.authorize(this.invite, challenge);
       next.removeFirst('Via');
       this.invite = next;
-      this.tx = this.core.sendInvite(next, this.destination, this.inviteUser);
+      this.tx = this.core.sendInvite(next, this.dest, this.inviteUser);
       return true;
     } catch (err) {
       if (!(err instanceof DigestError)) throw err;
@@ -324,7 +349,9 @@ export class OutgoingCall extends Call {
     // The INVITE transaction may wait in Accepted for 64·T1 more (Timer M, RFC 6026 §8.4): a
     // late 2xx then needs the INVITE, the confirmed dialog and its ACK, not the call and all it
     // holds (in a B2BUA, the other leg too).
-    if (this.tx?.state === 'accepted') this.tx.rebind(lateAnswers(this.core, this.invite, this.destination, this.dialog));
+    const tx = this.tx;
+    // (A located INVITE's transaction sits inside its fail-over request: it keeps the call as before.)
+    if (tx instanceof InviteClientTransaction && tx.state === 'accepted') tx.rebind(lateAnswers(this.core, this.invite, this.destination, this.dialog));
   }
 }
 

@@ -11,6 +11,7 @@ import {
   type NameAddr,
   type SipRequest,
   type SipResponse,
+  type SipUri,
 } from '../parser/index.js';
 import type { Timer, Transport, TransportError } from '../transport/index.js';
 import { isSynthesized, targetFromUri, type Target, type TransactionLayer } from '../transaction/index.js';
@@ -21,7 +22,7 @@ import { formatContact, grantedBinding, instanceUrn, type OutboundParams } from 
 export interface RegistrationHost {
   readonly layer: TransactionLayer;
   /** The Contact (name-addr) requests sent towards `target` carry. */
-  contactFor(target: Target): string;
+  contactFor(target: Target, secure?: boolean): string;
 }
 
 export interface RegistrationOptions {
@@ -122,7 +123,9 @@ type Outcome = { ok: true; info: RegisteredInfo } | { ok: false; failure: Regist
 export class Registration extends Emitter<RegistrationEvents> {
   private readonly host: RegistrationHost;
   private readonly opts: RegistrationOptions;
-  private readonly destination: Target;
+  private destination: Target;
+  /** The registrar's URI when its host is a name: each REGISTER is located (RFC 3263) with fail-over. */
+  private readonly located: SipUri | undefined;
   private readonly contact: NameAddr;
   private readonly outbound: OutboundParams | undefined;
   private readonly digest: DigestClient | undefined;
@@ -157,7 +160,8 @@ export class Registration extends Emitter<RegistrationEvents> {
     }
     checked('aor', options.aor, parseUri);
     this.destination = options.destination ?? targetFromUri(registrar as never);
-    const contact = options.contact ?? host.contactFor(this.destination);
+    if (options.destination === undefined && locatable(host.layer, registrar as SipUri)) this.located = registrar as SipUri;
+    const contact = options.contact ?? host.contactFor(this.destination, (registrar as SipUri).scheme === 'sips');
     this.contact = checked('contact', contact.includes('<') ? contact : `<${contact}>`, (s) => {
       const na = parseNameAddr(s, 'contact');
       void na.uri;
@@ -354,6 +358,22 @@ export class Registration extends Emitter<RegistrationEvents> {
     this.sent = true;
     return new Promise((resolve) => {
       let final: SipResponse | undefined;
+      if (this.located !== undefined) {
+        const out = this.host.layer.send(req, this.host.layer.resolver.targets(this.located), {
+          onResponse: (res) => {
+            if (res.status >= 200 && final === undefined) {
+              final = res;
+              // Keep-alives and the flow go where the registrar answered.
+              if (out.target !== undefined) this.destination = out.target;
+              resolve(res);
+            }
+          },
+          onTerminated: () => {
+            if (final === undefined) resolve(undefined);
+          },
+        });
+        return;
+      }
       try {
         this.host.layer.sendRequest(req, this.destination, {
           onResponse: (res) => {
@@ -458,4 +478,13 @@ function checked<T>(what: string, value: string, parse: (s: string) => T): T {
 
 function asSipError(err: unknown): SipError {
   return err instanceof SipError ? err : new SipError('REGISTRATION_FAILED', String(err), { cause: err });
+}
+
+/** True for a registrar whose host is a name (RFC 3263 locates it); an IP literal, or a URI the layer cannot use, goes as before. */
+function locatable(layer: TransactionLayer, registrar: SipUri): boolean {
+  try {
+    return layer.literalTarget(registrar) === undefined;
+  } catch {
+    return false;
+  }
 }

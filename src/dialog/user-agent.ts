@@ -7,12 +7,17 @@ import {
   SipError,
   type SipRequest,
   type SipResponse,
+  type SipUri,
   type ValidateOptions,
 } from '../parser/index.js';
 import { formatHost, type Clock, type Transport, type TransportAddress } from '../transport/index.js';
+import { hostFamily, type SipResolver, type TargetList } from '../resolver/index.js';
 import {
   TransactionLayer,
+  failureCause,
+  isSynthesized,
   targetFromUri,
+  type OutboundUser,
   type ClientTransactionUser,
   type InviteClientTransaction,
   type InviteServerTransaction,
@@ -22,6 +27,7 @@ import {
   type TimerValues,
   type TransactionLayerOptions,
   type TransactionLayerStats,
+  targetOf,
 } from '../transaction/index.js';
 import { Emitter } from '../util/events.js';
 import { CallAcceptor, type AcceptOptions } from './call-acceptor.js';
@@ -33,6 +39,7 @@ import { Dialog, dialogKey } from './dialog.js';
 import { IncomingCall } from './incoming-call.js';
 import { OutgoingCall, type InviteOptions } from './outgoing-call.js';
 import { decideAsUas, resolveSessionTimer, type SessionTimerConfig, type SessionTimerOptions } from './session-timer-negotiation.js';
+import { DialogTargets, nextHopUri, place, wantsSipsContact } from './targeting.js';
 
 export interface UserAgentOptions {
   transports: Transport[];
@@ -53,8 +60,20 @@ export interface UserAgentOptions {
   acceptBacklog?: number;
   /** Policies for incoming calls (re-INVITE/UPDATE answers, late offers), set before any request can arrive. */
   incomingCallHandlers?: CallHandlers;
-  /** Other requests outside a dialog. Default: OPTIONS → 200, anything else → 405. */
+  /** Other requests outside a dialog (OPTIONS too, unless `onOptions` is given). Default: OPTIONS answered as `onOptions` says, anything else → 405. */
   onRequest?(request: SipRequest, tx: ServerTransaction, source: MessageSource): void;
+  /**
+   * An OPTIONS outside a dialog (RFC 3261 §11.2). Default: answered by the user agent with the
+   * status an INVITE would get — 200, 503 + Retry-After while draining or closing
+   * (`setAvailability`), 480 without `onInvite` — and Allow, Accept, Supported. Give a function
+   * to answer it yourself (it wins over `onRequest`).
+   */
+  onOptions?(request: SipRequest, tx: ServerTransaction, source: MessageSource): void;
+  /**
+   * RFC 3263 server location for requests whose next hop is a host name. Default: the
+   * transaction layer's (node:dns, the system's servers, this user agent's clock).
+   */
+  resolver?: SipResolver;
   /** Host written in Contact (default: the transport's address). */
   contactHost?: string;
   /** Contact user part (default `sipkit`). */
@@ -100,6 +119,13 @@ export interface UserAgentStats extends TransactionLayerStats {
 
 
 /**
+ * What a user agent tells OPTIONS (and a load balancer probing with it): `available` (200),
+ * `draining` (503 + Retry-After: finish the calls up, send no new ones; RFC 3261 §11.2 answers
+ * OPTIONS as an INVITE would be answered).
+ */
+export type Availability = 'available' | 'draining';
+
+/**
  * A SIP user agent: a transaction layer, the dialogs it holds, and calls in
  * both directions. What a softphone, a test UAC, or each leg of a B2BUA is.
  */
@@ -121,16 +147,23 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   private wake: (() => void) | undefined;
   /** Created by the first accept(): until then, with no onInvite, calls are refused. */
   private acceptor: CallAcceptor | undefined;
+  private availability: Availability = 'available';
+  private readonly supported: string;
+  /** Per dialog, the target in-dialog requests reached for a next hop named by host (RFC 3263). */
+  private readonly dialogTargets = new DialogTargets();
 
   constructor(options: UserAgentOptions) {
     super();
     this.opts = options;
     this.sessionTimer = options.sessionTimer ? resolveSessionTimer(options.sessionTimer) : undefined;
+    const validate = { supported: this.sessionTimer ? ['100rel', 'timer'] : ['100rel'], ...options.validate };
+    this.supported = (validate.supported ?? []).join(', ');
     this.layer = new TransactionLayer({
       transports: options.transports,
       clock: options.clock,
       timers: options.timers,
-      validate: { supported: this.sessionTimer ? ['100rel', 'timer'] : ['100rel'], ...options.validate },
+      resolver: options.resolver,
+      validate,
       trace: options.trace,
       tryingAfterMs: options.tryingAfterMs,
       user: {
@@ -154,11 +187,40 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
     return this.layer.transportFor(target.transport);
   }
 
-  contactFor(target: Target): string {
+  /**
+   * The Contact for requests and responses sent towards `target`. `secure`: a sips: URI —
+   * required when the request's Request-URI or top Route is one (RFC 3261 §8.1.1.8, §12.1.1;
+   * RFC 5630 §3.1.3), and then without a transport parameter (sips: means TLS).
+   */
+  contactFor(target: Target, secure = false): string {
     const t = this.transportFor(target);
     const host = this.opts.contactHost ?? formatHost(t.local.address);
+    if (secure) return `<sips:${this.opts.contactUser ?? 'sipkit'}@${host}:${t.local.port}>`;
     const tp = t.protocol === 'udp' ? '' : `;transport=${t.protocol}`;
     return `<sip:${this.opts.contactUser ?? 'sipkit'}@${host}:${t.local.port}${tp}>`;
+  }
+
+  /**
+   * What OPTIONS is answered with (see `Availability`): `draining` answers 503 + Retry-After so
+   * that a load balancer or a carrier's probe sends no new calls here, while calls go on.
+   */
+  setAvailability(availability: Availability): void {
+    this.availability = availability;
+  }
+
+  /** The current availability (see setAvailability). */
+  get available(): Availability {
+    return this.availability;
+  }
+
+  /**
+   * The target a URI names before it is located: its own address and transport — or, when
+   * this user agent has no transport of that kind, its first (RFC 3263 then picks one it has).
+   */
+  private standIn(uri: SipUri): Target {
+    const t = targetFromUri(uri);
+    if (!this.layer.transports.some((x) => x.protocol === t.transport)) t.transport = this.layer.transports[0]!.protocol;
+    return t;
   }
 
   private localAddress(target: Target): TransportAddress {
@@ -172,7 +234,8 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
     if (this.closing) throw new SipError('CLOSED', 'the user agent is closing');
     const uri = parseUri(target);
     if (uri.kind !== 'sip' && !options.destination) throw new SipError('NO_DESTINATION', `cannot route to ${target} without a destination`);
-    const destination = options.destination ?? targetFromUri(uri as never);
+    // Where it goes is known only once the request is built (a Route in options.headers is the next hop).
+    let destination = options.destination ?? this.standIn(uri as SipUri);
     const local = this.localAddress(destination);
     const headers: Array<[string, string]> = [];
     const rel = options.reliableProvisionals ?? 'supported';
@@ -193,7 +256,12 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
       contentType: options.body !== undefined ? (options.contentType ?? 'application/sdp') : undefined,
     });
     appendHeaders(invite, options.headers);
-    const call = new OutgoingCall(this, invite, destination, options);
+    // The Request-URI is parsed already: no second parse on the hot path.
+    const placed = place(this.layer, invite, options.destination, () => destination, uri.kind === 'sip' ? (uri as SipUri) : undefined);
+    destination = placed.target;
+    const secure = wantsSipsContact(invite);
+    if (placed.list !== undefined || secure) invite.set('Contact', this.contactFor(destination, secure));
+    const call = new OutgoingCall(this, invite, destination, options, placed.list);
     this.calls.add(call);
     this.outgoing.set(outgoingKey(invite.callId, call.localTag), call);
     call.start();
@@ -230,8 +298,9 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   /** Send a request outside any dialog (OPTIONS, MESSAGE, REGISTER …) and resolve with the final response. */
   request(method: string, target: string, options: SendOptions & { from?: string; to?: string; destination?: Target } = {}): Promise<SipResponse> {
     const uri = parseUri(target);
-    const destination = options.destination ?? targetFromUri(uri as never);
-    const local = this.localAddress(destination);
+    if (uri.kind !== 'sip' && !options.destination) return Promise.reject(new SipError('NO_DESTINATION', `cannot route to ${target} without a destination`));
+    const stand = options.destination ?? this.standIn(uri as SipUri);
+    const local = this.localAddress(stand);
     const req = createRequest({
       method,
       uri: target,
@@ -241,7 +310,13 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
       body: options.body,
       contentType: options.body !== undefined ? (options.contentType ?? 'text/plain') : undefined,
     });
-    return this.finalOf(req, destination);
+    let placed;
+    try {
+      placed = place(this.layer, req, options.destination, () => stand, uri.kind === 'sip' ? (uri as SipUri) : undefined);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.finalOf(req, placed.list ?? placed.target);
   }
 
   /**
@@ -249,7 +324,7 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
    * timeout or transport failure); `SipError` `CLOSED` when the transaction ends without one
    * (the layer was closed while it was pending).
    */
-  private finalOf(req: SipRequest, target: Target, onLater2xx?: (res: SipResponse) => void): Promise<SipResponse> {
+  private finalOf(req: SipRequest, target: Target | TargetList, onLater2xx?: (res: SipResponse) => void, onTarget?: (target: Target | undefined, final: SipResponse) => void): Promise<SipResponse> {
     // The transaction keeps its user's closures through Timer K (or M): they reach neither the
     // request (no closure here names `req`) nor, once settled, the promise and its response.
     let pending: { resolve(res: SipResponse): void; reject(err: unknown): void } | undefined;
@@ -257,23 +332,28 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
       pending = { resolve, reject };
     });
     const method = req.method;
-    try {
-      this.layer.sendRequest(req, target, {
-        onResponse: (res) => {
-          if (res.status < 200) return;
-          if (pending) {
-            const p = pending;
-            pending = undefined;
-            p.resolve(res);
-          } else if (res.status < 300) onLater2xx?.(res);
-        },
-        onTerminated: () => {
-          if (!pending) return;
+    let out: { readonly target: Target | undefined } | undefined;
+    const user = {
+      onResponse: (res: SipResponse) => {
+        if (res.status < 200) return;
+        if (pending) {
           const p = pending;
           pending = undefined;
-          p.reject(new SipError('CLOSED', `${method} ended without a final response: the transaction layer closed`));
-        },
-      });
+          if (out) onTarget?.(out.target, res);
+          p.resolve(res);
+        } else if (res.status < 300) onLater2xx?.(res);
+      },
+      onTerminated: () => {
+        if (!pending) return;
+        const p = pending;
+        pending = undefined;
+        p.reject(new SipError('CLOSED', `${method} ended without a final response: the transaction layer closed`));
+      },
+    };
+    try {
+      // A target list (a next hop named by host) fails over per RFC 3263 §4.3; an address is sent to as it is.
+      if ('address' in target) this.layer.sendRequest(req, target, user);
+      else out = this.layer.send(req, target, user);
     } catch (err) {
       pending?.reject(err);
       pending = undefined;
@@ -288,13 +368,36 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
     return this.layer.sendRequest(invite, destination, user) as InviteClientTransaction;
   }
 
+  /** @internal An INVITE whose next hop is a host name: located, with RFC 3263 fail-over; `onTarget` sees each attempt. */
+  sendLocatedInvite(invite: SipRequest, targets: TargetList, user: OutboundUser, onTarget: (request: SipRequest, target: Target) => void): { cancel(reason?: string): void } {
+    const secure = wantsSipsContact(invite);
+    return this.layer.send(invite, targets, user, (req, target) => {
+      req.set('Contact', this.contactFor(target, secure));
+      onTarget(req, target);
+    });
+  }
+
   /** @internal */
   sendInDialog(dialog: Dialog, request: SipRequest): Promise<SipResponse> {
     const target = dialog.destination(request, this.transportOf(dialog));
-    if (request.method !== 'INVITE') return this.finalOf(request, target);
     // A re-INVITE's 2xx retransmitted while its transaction is in Accepted (RFC 6026) means our
     // ACK was lost: send it again (§13.2.2.4), or the peer gives up on the call after 64·T1.
-    return this.finalOf(request, target, (res) => this.ackAgain(dialog, res));
+    const later = request.method === 'INVITE' ? (res: SipResponse) => this.ackAgain(dialog, res) : undefined;
+    if (hostFamily(target.address) !== 0) return this.finalOf(request, target, later);
+    // The next hop is a host name (a Route, or a remote target with no peer address to fall back on).
+    const uri = nextHopUri(request);
+    if (uri === undefined) return this.finalOf(request, target, later);
+    const host = uri.hostname;
+    const known = this.dialogTargets.get(dialog, host);
+    if (known !== undefined) {
+      return this.finalOf(request, known, later).then((res) => {
+        if (res.status === 503 || (res.status === 408 && isSynthesized(res))) this.dialogTargets.failed(dialog, host);
+        return res;
+      });
+    }
+    return this.finalOf(request, this.layer.resolver.targets(uri), later, (t, final) => {
+      if (t !== undefined && failureCause(final) === undefined) this.dialogTargets.worked(dialog, host, t);
+    });
   }
 
   private ackAgain(dialog: Dialog, res: SipResponse): void {
@@ -311,16 +414,40 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   /** @internal */
   sendAck(dialog: Dialog, ack: SipRequest): void {
     const target = dialog.destination(ack, this.transportOf(dialog));
+    if (hostFamily(target.address) !== 0) {
+      this.sendAckTo(ack, target);
+      return;
+    }
+    // A next hop named by host: where the dialog's requests went, else the first located target.
+    const uri = nextHopUri(ack);
+    const known = uri && this.dialogTargets.get(dialog, uri.hostname);
+    if (uri === undefined || known) {
+      this.sendAckTo(ack, known || target);
+      return;
+    }
+    this.layer.resolver.targets(uri).next().then(
+      (t) => {
+        if (t !== undefined) this.sendAckTo(ack, targetOf(t));
+      },
+      () => undefined,
+    );
+  }
+
+  private sendAckTo(ack: SipRequest, target: Target): void {
     const a = ack.clone();
     // An ACK for a 2xx is its own transaction: a new branch each time it is built (§17.1.1.3).
     a.remove('Via');
-    a.prepend('Via', this.layer.createVia(this.layer.transportFor(target.transport)));
+    try {
+      a.prepend('Via', this.layer.createVia(this.layer.transportFor(target.transport)));
+    } catch {
+      return;
+    }
     void this.layer.sendStateless(a, target).catch(() => undefined);
   }
 
   /** @internal */
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void {
-    const d = Dialog.fromUac(invite, response, destination, this.contactFor(destination));
+    const d = Dialog.fromUac(invite, response, destination, this.contactFor(destination, wantsSipsContact(invite)));
     d.state = 'confirmed';
     this.sendAck(d, d.createRequest('ACK', { cseq: invite.cseq.seq }));
     const answered = this.pendingEnd();
@@ -392,12 +519,16 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
       else if (!this.acceptor.offer(call)) void call.reject(486);
       return;
     }
+    if (req.method === 'OPTIONS' && this.opts.onOptions) {
+      this.opts.onOptions(req, tx, source);
+      return;
+    }
     if (this.opts.onRequest) {
       this.opts.onRequest(req, tx, source);
       return;
     }
     if (req.method === 'OPTIONS') {
-      tx.respond(createResponse(req, 200, { headers: { Allow: ALLOW, Accept: 'application/sdp', Supported: '100rel' } }));
+      this.answerOptions(req, tx);
     } else if (req.method === 'BYE') {
       tx.respond(createResponse(req, 481));
     } else {
@@ -421,6 +552,20 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
     if (call.state !== 'answered' && !call.ended && !call.tx.finalSent) void call.reject(500);
     if (this.listenerCount('error') > 0) this.emit('error', err, call);
     else queueMicrotask(() => console.error('sipkit UserAgent: onInvite failed:', err));
+  }
+
+  /**
+   * RFC 3261 §11.2: OPTIONS gets the status an INVITE would get — 503 while draining or
+   * closing, 480 when no one takes calls, else 200 — and says what this user agent does:
+   * Allow, Accept, Supported (its option tags, as its validation knows them).
+   */
+  private answerOptions(req: SipRequest, tx: ServerTransaction): void {
+    const unavailable = this.closing !== undefined || this.availability === 'draining';
+    const status = unavailable ? 503 : this.opts.onInvite ? 200 : 480;
+    const headers: Record<string, string> = { Allow: ALLOW, Accept: 'application/sdp' };
+    if (this.supported !== '') headers.Supported = this.supported;
+    if (unavailable) headers['Retry-After'] = '30';
+    tx.respond(createResponse(req, status, { headers }));
   }
 
   private onAck(ack: SipRequest): void {

@@ -56,7 +56,13 @@ export type TransportErrorCode =
   | 'TLS_HANDSHAKE';
 
 /** Codes of the `SipError`s the transaction layer throws (sipkit/transaction). */
-export type TransactionErrorCode = 'NO_TRANSPORT' | 'ACK_NOT_A_TRANSACTION' | 'NO_BRANCH' | 'TRANSPORT_IN_USE';
+export type TransactionErrorCode =
+  | 'NO_TRANSPORT'
+  | 'ACK_NOT_A_TRANSACTION'
+  | 'NO_BRANCH'
+  | 'TRANSPORT_IN_USE'
+  /** Every target RFC 3263 located for a request failed (timeout, 503, transport error): §4.3. */
+  | 'TARGETS_EXHAUSTED';
 
 /** Codes of the `SipError`s calls and user agents throw or reject with (sipkit/dialog). */
 export type DialogErrorCode =

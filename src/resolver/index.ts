@@ -6,5 +6,6 @@ export { TargetList } from './target-list.js';
 export { CachingDnsLookup, type DnsCacheOptions } from './cache.js';
 export { NodeDnsLookup, type NodeDnsLookupOptions } from './node-dns.js';
 export { orderSrv } from './srv.js';
+export { hostFamily } from './literal.js';
 export { ResolverError, type ResolverErrorCode, type DnsRecordType } from './errors.js';
 export type { SipTarget, SipTransportName, SrvRecord, NaptrRecord, AddressRecord, DnsLookup } from './types.js';

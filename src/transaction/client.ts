@@ -25,9 +25,16 @@ export type ClientAction = 'sendRequest' | 'passToTU' | 'informTUTimeout' | 'inf
 const synthesized = new WeakSet<SipResponse>();
 const EMPTY = new Uint8Array(0);
 
-/** True for a 408/503 made up locally by a client transaction, not received. */
+/** True for a response made up locally (a client transaction's 408/503, a failed server location's 503), not received. */
 export function isSynthesized(response: SipResponse): boolean {
   return synthesized.has(response);
+}
+
+/** @internal A response to `request` made up locally: `isSynthesized` says so. */
+export function synthesizeResponse(request: SipRequest, status: number, reason?: string): SipResponse {
+  const res = createResponse(request, status, reason ? { reason } : {});
+  synthesized.add(res);
+  return res;
 }
 
 /** Behaviour shared by the INVITE and non-INVITE client transactions. */
@@ -141,9 +148,7 @@ export abstract class ClientTransaction extends Transaction {
   }
 
   private synthesize(status: 408 | 503, reason?: string): SipResponse {
-    const res = createResponse(this.request!, status, reason ? { reason } : {});
-    synthesized.add(res);
-    return res;
+    return synthesizeResponse(this.request!, status, reason);
   }
 
   /** @internal A transport error before any response may mean "try UDP after all" (§18.1.1). */

@@ -9,7 +9,8 @@ export { InviteServerTransaction, type InviteServerState, type InviteServerEvent
 export { NonInviteServerTransaction, type NonInviteServerState, type NonInviteServerEvent } from './non-invite-server.js';
 export { createCancel, createNon2xxAck } from './requests.js';
 export { clientKey, serverKey, isRfc3261Branch } from './keys.js';
-export { stampVia, responseAddress, targetFromUri, type Target } from './routing.js';
+export { stampVia, responseAddress, targetFromUri, targetOf, type Target } from './routing.js';
+export { OutboundRequest, failureCause, type OutboundUser, type PrepareAttempt } from './outbound.js';
 export {
   TransactionLayer,
   type TransactionLayerOptions,

@@ -12,11 +12,14 @@ import {
   validateResponse,
   type SipRequest,
   type SipResponse,
+  type SipUri,
   type ValidateOptions,
   type ParseLimits,
   type Via,
 } from '../parser/index.js';
-import { RealClock, addressKey, formatHost, type Clock, type Transport, type TransportAddress, type TransportError } from '../transport/index.js';
+import { RealClock, addressKey, bareHost, formatHost, type Clock, type Transport, type TransportAddress, type TransportError } from '../transport/index.js';
+import { isIP } from 'node:net';
+import { SipResolver, type SipTransportName, type TargetList } from '../resolver/index.js';
 import type { Destination, MessageSource, Transaction, TransactionHost, TransactionTransition } from './base.js';
 import type { ClientTransaction, ClientTransactionUser } from './client.js';
 import { InviteClientTransaction } from './invite-client.js';
@@ -24,7 +27,8 @@ import { InviteServerTransaction } from './invite-server.js';
 import { clientKey, serverKey } from './keys.js';
 import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
-import { responseAddress, stampVia, type Target } from './routing.js';
+import { OutboundRequest, type OutboundUser, type PrepareAttempt } from './outbound.js';
+import { responseAddress, stampVia, targetOf, type Target } from './routing.js';
 import type { ServerTransaction } from './server.js';
 import { DEFAULT_TIMERS, type TimerValues } from './timers.js';
 
@@ -79,6 +83,12 @@ export interface TransactionLayerOptions {
    * transition it causes (a TU answering from onRequest) comes after it. It must not throw.
    */
   onTransition?: (transition: TransactionTransition) => void;
+  /**
+   * RFC 3263 server location for requests to a host name (`send`, and the user agents above).
+   * Default: a `SipResolver` over node:dns with the system's servers, this layer's clock, and
+   * the transports this layer has. IP-literal URIs never reach DNS either way.
+   */
+  resolver?: SipResolver;
 }
 
 export interface TransactionLayerStats {
@@ -142,6 +152,11 @@ export class TransactionLayer {
    * with a '.' that generateTag's hex tags never contain: no dialog's tag can look like one.
    */
   private readonly statelessTagPrefix = generateTag().slice(0, 8) + '.';
+  private resolverInUse: SipResolver | undefined;
+  /** §18.2.2 fall-backs under way, by server transaction (made only when a response could not be sent). */
+  private readonly responseRetries = new WeakMap<ServerTransaction, { tried: Set<string>; received: boolean; list: TargetList | undefined }>();
+  private readonly retryResponse = (tx: ServerTransaction): Promise<Destination | undefined> => this.nextResponseDestination(tx);
+  private isClosed = false;
   private readonly counters = {
     requestsReceived: 0,
     responsesReceived: 0,
@@ -193,6 +208,23 @@ export class TransactionLayer {
     return this.transportList;
   }
 
+  /** The RFC 3263 resolver requests to host names go through (the `resolver` option, or one made on first use). */
+  get resolver(): SipResolver {
+    return (this.resolverInUse ??= this.opts.resolver ?? new SipResolver({ clock: this.clock, transports: this.resolverTransports() }));
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** The transports a default resolver may choose: the ones this layer has (UDP, then TCP, then TLS). */
+  private resolverTransports(): SipTransportName[] {
+    const have = new Set(this.transportList.map((t) => t.protocol));
+    const out = (['udp', 'tcp', 'tls'] as const).filter((p) => have.has(p));
+    return out.length > 0 ? out : ['udp'];
+  }
+
   get stats(): TransactionLayerStats {
     let timers = 0;
     for (const t of this.clients.values()) timers += t.timerCount;
@@ -224,7 +256,8 @@ export class TransactionLayer {
   sendRequest(request: SipRequest, target: Target, user: ClientTransactionUser, options: { keepVia?: boolean } = {}): ClientTransaction {
     if (request.method === 'ACK') throw new SipError('ACK_NOT_A_TRANSACTION', 'ACK is sent with sendStateless');
     let transport = this.transportFor(target.transport);
-    const address = { address: target.address, port: target.port };
+    if (transport.protocol !== 'tls') refuseSipsOver(request, transport);
+    const address = destinationAddress(target);
     let bytes: Uint8Array | undefined;
     // Set when the request goes over TCP only because of its size: the datagram transport is the way back.
     let sizedOutOf: Transport | undefined;
@@ -232,7 +265,7 @@ export class TransactionLayer {
       request.prepend('Via', this.createVia(transport));
       bytes = request.toBytes();
       // §18.1.1: too large for UDP and a congestion-controlled transport is at hand → use it.
-      if (!transport.reliable && bytes.length > (this.opts.udpSizeLimit ?? 1300)) {
+      if (!transport.reliable && bytes.length > (this.opts.udpSizeLimit ?? 1300) && target.serverName === undefined) {
         const stream = this.transportList.find((t) => t.reliable && t.protocol === 'tcp');
         if (stream) {
           sizedOutOf = transport;
@@ -273,11 +306,42 @@ export class TransactionLayer {
     this.sendRequest(cancel, target, { onResponse: () => undefined }, { keepVia: true });
   }
 
+  /**
+   * Send a request with RFC 3263 §4.3 fail-over: to each target of `targets` in turn (a new
+   * client transaction, new branch, each time) until one answers with something other than a
+   * timeout, a transport error or a 503 — an INVITE commits to a target at its first
+   * provisional. The user sees the responses of the attempt that counts and one final;
+   * `failureCause(final)` says why when all failed. `prepare` sees each attempt's request
+   * and target before it leaves (to write a Contact for that transport).
+   */
+  send(request: SipRequest, targets: TargetList, user: OutboundUser, prepare?: PrepareAttempt): OutboundRequest {
+    const out = new OutboundRequest(this, request, targets, user, prepare);
+    out.start();
+    return out;
+  }
+
+  /**
+   * Where a request to `uri` goes when its host is an IP address: the target, synchronously —
+   * no DNS, no promise (the hot path). Undefined for a host name: use `resolver.targets(uri)`
+   * and `send`. Throws `NO_TRANSPORT` for a URI asking for a transport this layer lacks.
+   */
+  literalTarget(uri: SipUri): Target | undefined {
+    const t = this.resolver.literalTarget(uri);
+    return t === undefined ? undefined : targetOf(t);
+  }
+
   /** Send a message outside any transaction (ACK for 2xx, stateless responses). */
   sendStateless(message: SipRequest | SipResponse, target: Target): Promise<void> {
     const transport = this.transportFor(target.transport);
+    if (message.type === 'request' && transport.protocol !== 'tls') {
+      try {
+        refuseSipsOver(message, transport);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     const bytes = message.toBytes();
-    const address = { address: target.address, port: target.port };
+    const address = destinationAddress(target);
     this.opts.trace?.('out', bytes, address, transport);
     return transport.send(bytes, address).catch((err: TransportError) => {
       this.counters.transportErrors++;
@@ -511,6 +575,8 @@ export class TransactionLayer {
       req.method === 'INVITE'
         ? new InviteServerTransaction(this.host, key, req, dest, this.opts.tryingAfterMs ?? 200)
         : new NonInviteServerTransaction(this.host, key, req, dest);
+    // §18.2.2: over a connection, responses go back on it; when it is gone, elsewhere.
+    if (source.transport.reliable) tx.retryElsewhere = this.retryResponse;
     this.servers.set(key, tx);
     this.user.onRequest(req, tx, source);
   }
@@ -526,8 +592,58 @@ export class TransactionLayer {
     this.postStateless(res, responseAddress(top, source.address, source.transport), source.transport);
   }
 
+  /**
+   * Where a response goes after sending it back over the request's connection failed
+   * (RFC 3261 §18.2.2): a new connection to `received` at the sent-by port, then the sent-by
+   * as RFC 3263 §5 locates it (SRV of `_sip._tcp`/`_sips._tcp`, A/AAAA). Each address once.
+   */
+  private async nextResponseDestination(tx: ServerTransaction): Promise<Destination | undefined> {
+    const via = tx.topVia;
+    if (via === undefined) return undefined;
+    let st = this.responseRetries.get(tx);
+    if (st === undefined) {
+      st = { tried: new Set([addressKey(tx.dest.address)]), received: false, list: undefined };
+      this.responseRetries.set(tx, st);
+    }
+    if (!st.received) {
+      st.received = true;
+      const received = via.received;
+      if (received !== undefined) {
+        const tls = via.transport.toUpperCase() === 'TLS';
+        const sentBy = bareHost(via.host);
+        // RFC 5922 §4: over TLS the client proves its sent-by domain.
+        const serverName = tls && isIP(sentBy) === 0 ? sentBy : undefined;
+        const address = destinationAddress({ address: bareHost(received), port: via.port ?? (tls ? 5061 : 5060), serverName });
+        const key = addressKey(address);
+        if (!st.tried.has(key)) {
+          st.tried.add(key);
+          return { transport: tx.dest.transport, address };
+        }
+      }
+    }
+    if (st.list === undefined) {
+      const sentBy = via.clone();
+      sentBy.params.delete('received');
+      sentBy.params.delete('rport');
+      st.list = this.resolver.responseTargets(sentBy);
+    }
+    // Bounded: a sent-by's SRV set is small, and each address is tried once.
+    for (let i = 0; i < 16; i++) {
+      const t = await st.list.next();
+      if (t === undefined) return undefined;
+      const target = targetOf(t);
+      const address = destinationAddress(target);
+      const key = addressKey(address);
+      if (st.tried.has(key) || !this.transportList.some((x) => x.protocol === t.transport)) continue;
+      st.tried.add(key);
+      return { transport: this.transportFor(t.transport), address };
+    }
+    return undefined;
+  }
+
   /** Terminate every transaction and close the transports (which may then be given to a new layer). */
   async close(): Promise<void> {
+    this.isClosed = true;
     for (const t of [...this.clients.values(), ...this.servers.values()]) t.abort();
     for (const t of this.transportList) if (claims.get(t) === this) claims.delete(t);
     await Promise.all(this.transportList.map((t) => t.close()));
@@ -543,6 +659,26 @@ function refusedOrReset(err: TransportError): boolean {
   if (err.code !== 'CONNECT_FAILED') return false;
   const errno = (err.cause as { code?: unknown } | undefined)?.code;
   return typeof errno === 'string' && RETRY_OVER_UDP.has(errno);
+}
+
+/** The address a transport sends to; for TLS, with the SIP domain its certificate must prove. */
+function destinationAddress(target: Target): TransportAddress {
+  return target.serverName === undefined ? { address: target.address, port: target.port } : { address: target.address, port: target.port, serverName: target.serverName } as TransportAddress;
+}
+
+/** `sips:` (any case) at offset `i` of `s`. */
+function sipsAt(s: string, i: number): boolean {
+  return (s.charCodeAt(i + 3) | 32) === 115 && s.charCodeAt(i + 4) === 58 && (s.charCodeAt(i) | 32) === 115 && (s.charCodeAt(i + 1) | 32) === 105 && (s.charCodeAt(i + 2) | 32) === 112;
+}
+
+/**
+ * RFC 3261 §26.2.2: a request for a sips: URI (Request-URI, or the top Route it goes through)
+ * is secured with TLS on every hop — it is not sent over anything else (RFC 5630 §3.1.3).
+ */
+function refuseSipsOver(request: SipRequest, transport: Transport): void {
+  if (sipsAt(request.uri, 0)) throw new SipError('NO_TRANSPORT', `a sips: request is not sent over ${transport.protocol} (RFC 3261 §26.2.2: TLS on every hop)`);
+  const route = request.get('route');
+  if (route !== undefined && sipsAt(route, route.indexOf('<') + 1)) throw new SipError('NO_TRANSPORT', `a request routed through a sips: URI is not sent over ${transport.protocol} (RFC 3261 §26.2.2)`);
 }
 
 /** Send without waiting: through the transport's promise-free `post` when it has one. */

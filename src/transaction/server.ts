@@ -1,4 +1,4 @@
-import { parseMessage, type SipRequest, type SipResponse } from '../parser/index.js';
+import { parseMessage, type SipRequest, type SipResponse, type Via } from '../parser/index.js';
 import type { TransportError } from '../transport/index.js';
 import { Transaction, type Destination, type TransactionHost } from './base.js';
 
@@ -18,6 +18,20 @@ export abstract class ServerTransaction extends Transaction {
 
   constructor(host: TransactionHost, key: string, request: SipRequest, dest: Destination) {
     super(host, key, request, dest);
+  }
+
+  /**
+   * @internal Set by the layer for a request that came over a connection: where its responses
+   * go once sending back over that connection fails (RFC 3261 §18.2.2, §17.2.4; RFC 3263 §5).
+   * Resolves with the next destination, or undefined when none is left.
+   */
+  retryElsewhere: ((tx: ServerTransaction) => Promise<Destination | undefined>) | undefined;
+  /** The request's top Via, kept past the request only where §18.2.2's fall-back may need it. */
+  private keptVia: Via | undefined;
+
+  /** @internal The request's top Via: where responses go (and, over a connection, where else). */
+  get topVia(): Via | undefined {
+    return this.request?.topVia ?? this.keptVia;
   }
 
   /** Send a response in this transaction. Returns false if the state does not allow it. */
@@ -55,7 +69,10 @@ export abstract class ServerTransaction extends Transaction {
         // its bytes to resend: the parsed response is not kept for a call held for hours.
         this.provisional = res.status < 200 ? res : undefined;
         this.lastBytes = res.toBytes();
-        if (res.status >= 200) this.releaseRequest();
+        if (res.status >= 200) {
+          if (this.retryElsewhere) this.keptVia = this.request?.topVia;
+          this.releaseRequest();
+        }
         this.send(this.lastBytes);
         return;
       }
@@ -69,6 +86,34 @@ export abstract class ServerTransaction extends Transaction {
       default:
         action satisfies never;
     }
+  }
+
+  /**
+   * @internal With `retryElsewhere`, each send keeps its bytes until the transport reports: a
+   * non-INVITE transaction over a connection ends as its final leaves (Timer J is 0), and its
+   * response must still find the client when the connection is gone.
+   */
+  protected override send(bytes: Uint8Array): void {
+    if (this.retryElsewhere === undefined) super.send(bytes);
+    else this.host.transmit(bytes, this.dest, (err) => this.sendElsewhere(bytes, err));
+  }
+
+  /** A response could not be sent: try where §18.2.2 says next; report the failure when nothing is left. */
+  private sendElsewhere(bytes: Uint8Array, err: TransportError): void {
+    const elsewhere = this.retryElsewhere;
+    if (elsewhere === undefined) {
+      this.transportError(err);
+      return;
+    }
+    elsewhere(this).then(
+      (d) => {
+        if (d === undefined) return this.transportError(err);
+        this.dest.transport = d.transport;
+        this.dest.address = d.address;
+        this.host.transmit(bytes, this.dest, (e) => this.sendElsewhere(bytes, e));
+      },
+      () => this.transportError(err),
+    );
   }
 
   protected override dropBuffers(): void {
