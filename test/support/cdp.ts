@@ -219,7 +219,8 @@ export async function launchChromium(timeoutMs = 60_000): Promise<Browser> {
     const killer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(killer);
-    rmSync(profile, { recursive: true, force: true });
+    // Chromium's helper processes can still be writing the profile as the main one exits.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   };
   try {
     const wsUrl = await new Promise<string>((resolve, reject) => {
