@@ -183,6 +183,12 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
       ['kind="response"', s.malformedResponses],
     ]);
     family('sipkit_trunk_stateless_responses_total', 'counter', 'Requests answered statelessly (failed the stateless checks, or over the transaction limit).', one(s.statelessResponses));
+    family(
+      'sipkit_trunk_stateless_rejections_total',
+      'counter',
+      'Requests answered statelessly, by status (400 malformed, 407 challenge, 420, 483, 503 over the limit…).',
+      Object.entries(s.statelessByStatus ?? {}).map(([status, n]) => [`status="${status}"`, n] as [string, number]),
+    );
     family('sipkit_trunk_stray_responses_total', 'counter', 'Responses that matched no transaction.', one(s.strayResponses));
     family('sipkit_trunk_transport_errors_total', 'counter', 'Sends and receives that failed in the transport.', one(s.transportErrors));
     if (loop) {

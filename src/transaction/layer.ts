@@ -103,6 +103,8 @@ export interface TransactionLayerStats {
   malformedResponses: number;
   strayResponses: number;
   statelessResponses: number;
+  /** The same, by status (400, 407, 420, 483, 503…): what the stateless checks and `screen` refused. */
+  statelessByStatus: Record<number, number>;
   /** ACKs for a non-2xx final sent statelessly (a `screen` answer): matched by To tag and dropped. */
   statelessAcksAbsorbed: number;
   retransmissionsAbsorbed: number;
@@ -168,6 +170,8 @@ export class TransactionLayer {
     retransmissionsAbsorbed: 0,
     transportErrors: 0,
   };
+  /** Stateless answers by status (a status is 100–699: bounded). */
+  private readonly statelessStatus = new Map<number, number>();
 
   constructor(options: TransactionLayerOptions) {
     if (options.transports.length === 0) throw new SipError('NO_TRANSPORT', 'a transaction layer needs at least one transport');
@@ -229,7 +233,7 @@ export class TransactionLayer {
     let timers = 0;
     for (const t of this.clients.values()) timers += t.timerCount;
     for (const t of this.servers.values()) timers += t.timerCount;
-    return { transactions: this.clients.size + this.servers.size, timers, ...this.counters };
+    return { transactions: this.clients.size + this.servers.size, timers, ...this.counters, statelessByStatus: Object.fromEntries(this.statelessStatus) };
   }
 
   /** The transport for a protocol (default: the first one). */
@@ -474,6 +478,7 @@ export class TransactionLayer {
 
   private postStateless(res: SipResponse, address: TransportAddress, transport: Transport): void {
     this.counters.statelessResponses++;
+    this.statelessStatus.set(res.status, (this.statelessStatus.get(res.status) ?? 0) + 1);
     const bytes = res.toBytes();
     this.opts.trace?.('out', bytes, address, transport);
     post(transport, bytes, address, () => {

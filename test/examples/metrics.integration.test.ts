@@ -39,6 +39,8 @@ describe('trunk /metrics and /healthz over HTTP', () => {
     expect(valueOf(m, 'sipkit_trunk_calls_started_total', { trunk: DOMAIN })).toBe(1);
     expect(valueOf(m, 'sipkit_trunk_calls_answered_total', { trunk: DOMAIN })).toBe(1);
     expect(valueOf(m, 'sipkit_trunk_auth_challenges_total', { reason: 'MISSING_CREDENTIALS' })).toBe(1);
+    // The challenge went out statelessly (no transaction): counted by status.
+    expect(valueOf(m, 'sipkit_trunk_stateless_rejections_total', { status: '407' })).toBe(1);
     expect(valueOf(m, 'sipkit_trunk_dialogs')).toBe(2);
     expect(valueOf(m, 'sipkit_trunk_sip_messages_total', { direction: 'in', transport: 'udp' })).toBeGreaterThanOrEqual(5);
     await c.call.hangup();

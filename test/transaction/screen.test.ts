@@ -22,7 +22,7 @@ describe('TransactionUser.screen', () => {
     const { rec } = send(p, 'INVITE');
     p.clock.advance(10);
     expect(rec.statuses).toEqual([407]);
-    expect(p.b.stats).toMatchObject({ transactions: 0, timers: 0, statelessResponses: 1, statelessAcksAbsorbed: 1 });
+    expect(p.b.stats).toMatchObject({ transactions: 0, timers: 0, statelessResponses: 1, statelessAcksAbsorbed: 1, statelessByStatus: { 407: 1 } });
     expect(p.bUser.requests).toHaveLength(0);
     // The client's ACK (same branch, the 407's To tag) matched nothing and reached no TU.
     expect(p.bUser.acks).toHaveLength(0);
