@@ -1,5 +1,6 @@
-import { connect, createServer, isIPv6, type Server } from 'node:net';
+import { connect, isIPv6, type Server } from 'node:net';
 import { ConnectionPool, type StreamTransportOptions } from './connection-pool.js';
+import { listenStream } from './listen.js';
 import type { TcpConnection } from './tcp-connection.js';
 import { TransportError, addressKey, type Transport, type TransportAddress, type TransportReceiver } from './types.js';
 
@@ -48,19 +49,9 @@ export class TcpTransport implements Transport {
     return this.pool.bufferedBytes;
   }
 
-  static listen(options: TcpTransportOptions = {}): Promise<TcpTransport> {
-    const host = options.host ?? '127.0.0.1';
-    const server = createServer({ noDelay: true });
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new TransportError('SOCKET', `cannot listen on TCP ${host}:${options.port ?? 0}: ${err.message}`, undefined, err));
-      server.once('error', onError);
-      server.listen(options.port ?? 0, host, () => {
-        server.off('error', onError);
-        const a = server.address();
-        if (a === null || typeof a === 'string') return reject(new TransportError('SOCKET', 'no TCP address'));
-        resolve(new TcpTransport(server, { address: a.address, port: a.port }, options));
-      });
-    });
+  static async listen(options: TcpTransportOptions = {}): Promise<TcpTransport> {
+    const { server, local } = await listenStream(options.host ?? '127.0.0.1', options.port ?? 0, 'TCP');
+    return new TcpTransport(server, local, options);
   }
 
   setReceiver(receiver: TransportReceiver): void {

@@ -1,6 +1,7 @@
-import { createServer, isIP, type Server } from 'node:net';
+import { isIP, type Server } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type PeerCertificate, type SecureContext, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { ConnectionPool, type StreamTransportOptions } from './connection-pool.js';
+import { listenStream } from './listen.js';
 import type { TcpConnection } from './tcp-connection.js';
 import { checkSipServerIdentity, sipDomainIdentities, subjectAltNames } from './tls-identity.js';
 import { TransportError, addressKey, type Transport, type TransportAddress, type TransportReceiver } from './types.js';
@@ -160,19 +161,9 @@ export class TlsTransport implements Transport {
     return this.pool.bufferedBytes;
   }
 
-  static listen(options: TlsTransportOptions = {}): Promise<TlsTransport> {
-    const host = options.host ?? '127.0.0.1';
-    const server = createServer({ noDelay: true });
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new TransportError('SOCKET', `cannot listen on TLS ${host}:${options.port ?? 0}: ${err.message}`, undefined, err));
-      server.once('error', onError);
-      server.listen(options.port ?? 0, host, () => {
-        server.off('error', onError);
-        const a = server.address();
-        if (a === null || typeof a === 'string') return reject(new TransportError('SOCKET', 'no TLS address'));
-        resolve(new TlsTransport(server, { address: a.address, port: a.port }, options));
-      });
-    });
+  static async listen(options: TlsTransportOptions = {}): Promise<TlsTransport> {
+    const { server, local } = await listenStream(options.host ?? '127.0.0.1', options.port ?? 0, 'TLS');
+    return new TlsTransport(server, local, options);
   }
 
   setReceiver(receiver: TransportReceiver): void {
