@@ -1,5 +1,4 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -8,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../examples/trunk-server/config.js';
 import { startTrunk, type TrunkServer } from '../../examples/trunk-server/server.js';
 import { hasChromium, launchChromium, type Browser } from '../support/cdp.js';
+import { freePort } from '../support/sipp.js';
 
 // The live calls page in a real browser (Debian's chromium, driven over the DevTools protocol)
 // while SIPp places a real call through the trunk: SIPp is the caller (answering the 407) and
@@ -19,16 +19,6 @@ if (!hasSipp && process.env.CI) throw new Error('SIPp is not installed: .ci/run 
 const NUMBER = '15551234567';
 const DOMAIN = 'demo.trunk.sipkit.test';
 const TOKEN = 'page-browser-token';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function sipp(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UdpTransport } from '../../src/transport/index.js';
 import { Registration, UserAgent, type IncomingCall, type RegisteredInfo } from '../../src/dialog/index.js';
+import { freePort } from '../support/sipp.js';
 
 // The registration client against Kamailio (Debian's kamailio), a registrar nobody here wrote:
 // usrloc + registrar, digest (401) checked by the auth module against a fixed password, and
@@ -18,16 +19,6 @@ const DOMAIN = 'sipkit.test';
 const PASSWORD = 'kamailio-secret';
 // What the registrar grants at most: less than the client asks, so the refresh follows the grant.
 const MAX_EXPIRES = 4;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Kamailio {
   process: ChildProcess;

@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CallView } from '../../examples/trunk-server/call-view.js';
+import { freePort } from '../support/sipp.js';
 
 // Item 8 of issue #14: the real trunk (a child process) is SIGKILLed with a call up between two
 // SIPp peers, then started again on the same ports and journal: it must end the call on both legs
@@ -16,16 +16,6 @@ const hasSipp = spawnSync('sipp', ['-v']).status !== null;
 if (!hasSipp && process.env.CI) throw new Error('SIPp is not installed: .ci/run installs sip-tester');
 const NUMBER = '15551234567';
 const DOMAIN = 'demo.trunk.sipkit.test';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const children: ChildProcess[] = [];
 afterEach(() => {

@@ -1,13 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../examples/trunk-server/config.js';
 import { startTrunk, type TrunkServer } from '../../examples/trunk-server/server.js';
 import type { CallView } from '../../examples/trunk-server/call-view.js';
+import { freePort, sipp, type SippRun } from '../support/sipp.js';
 
 // RFC 4028 session timers through the trunk against SIPp as caller and destination: a caller
 // that refreshes keeps its call up past the interval; one that stops is BYEd, and so is the
@@ -19,35 +17,6 @@ if (!hasSipp && process.env.CI) throw new Error('SIPp is not installed: .ci/run 
 if (!hasSipp) console.warn('trunk-session-timer.peer.test.ts: SIPp (sipp) not installed — skipped');
 const NUMBER = '15551234567';
 const DOMAIN = 'demo.trunk.sipkit.test';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface SippRun {
-  code: number | null;
-  out: string;
-}
-
-function sipp(args: string[], timeoutMs = 30_000): Promise<SippRun> {
-  return new Promise((resolve) => {
-    const p = spawn('sipp', args, { cwd: mkdtempSync(join(tmpdir(), 'sipp-')), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-    p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, out });
-    });
-  });
-}
 
 const trunks: TrunkServer[] = [];
 afterEach(async () => {

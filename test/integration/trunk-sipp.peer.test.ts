@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { validateConfig, type TrunkConfig } from '../../examples/trunk-server/config.js';
 import { startTrunk, type TrunkServer } from '../../examples/trunk-server/server.js';
 import type { CallView } from '../../examples/trunk-server/call-view.js';
+import { freePort, sipp, type SippRun } from '../support/sipp.js';
 
 // End-to-end against SIPp (Debian's sip-tester), a SIP implementation nobody here wrote:
 // SIPp is the caller (answering the 407 with MD5 digest) and the destination.
@@ -17,35 +18,6 @@ if (!hasSipp && process.env.CI) throw new Error('SIPp is not installed: .ci/run 
 const PCAP = '/usr/share/sip-tester/g711a.pcap';
 const NUMBER = '15551234567';
 const DOMAIN = 'demo.trunk.sipkit.test';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface SippRun {
-  code: number | null;
-  out: string;
-}
-
-function sipp(args: string[], timeoutMs = 30_000): Promise<SippRun> {
-  return new Promise((resolve) => {
-    const p = spawn('sipp', args, { cwd: mkdtempSync(join(tmpdir(), 'sipp-')), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-    p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ code, out });
-    });
-  });
-}
 
 const trunks: TrunkServer[] = [];
 const sockets: Socket[] = [];
