@@ -1,12 +1,8 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UdpTransport } from '../../src/transport/index.js';
 import { Registration, UserAgent, type IncomingCall, type RegisteredInfo } from '../../src/dialog/index.js';
-import { freePort } from '../support/sipp.js';
+import { startKamailioRegistrar, type KamailioRegistrar } from '../support/kamailio-registrar.js';
 
 // The registration client against Kamailio (Debian's kamailio), a registrar nobody here wrote:
 // usrloc + registrar, digest (401) checked by the auth module against a fixed password, and
@@ -14,103 +10,13 @@ import { freePort } from '../support/sipp.js';
 const hasKamailio = spawnSync('kamailio', ['-v'], { stdio: 'ignore' }).status === 0;
 if (!hasKamailio && process.env.CI) throw new Error('Kamailio is not installed: .ci/run installs kamailio');
 
-const MODULE_DIRS = ['/usr/lib/x86_64-linux-gnu/kamailio/modules/', '/usr/lib/aarch64-linux-gnu/kamailio/modules/', '/usr/lib/kamailio/modules/', '/usr/lib64/kamailio/modules/'];
 const DOMAIN = 'sipkit.test';
 const PASSWORD = 'kamailio-secret';
 // What the registrar grants at most: less than the client asks, so the refresh follows the grant.
 const MAX_EXPIRES = 4;
 
-interface Kamailio {
-  process: ChildProcess;
-  port: number;
-  log(): string;
-}
-
-async function startKamailio(): Promise<Kamailio> {
-  const mpath = MODULE_DIRS.find((d) => {
-    try {
-      return readFileSync(join(d, 'registrar.so')).length > 0;
-    } catch {
-      return false;
-    }
-  });
-  if (mpath === undefined) throw new Error(`kamailio is installed but its modules are in none of ${MODULE_DIRS.join(', ')}`);
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'kamailio-reg-'));
-  const cfg = join(dir, 'kamailio.cfg');
-  writeFileSync(
-    cfg,
-    `#!KAMAILIO
-debug=2
-log_stderror=yes
-children=1
-listen=udp:127.0.0.1:${port}
-auto_aliases=no
-alias="${DOMAIN}"
-mpath="${mpath}"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "siputils.so"
-loadmodule "textops.so"
-loadmodule "usrloc.so"
-loadmodule "registrar.so"
-loadmodule "auth.so"
-modparam("usrloc", "db_mode", 0)
-# Check nonce-counts: a reused nc is refused, so the signed refresh must count on.
-modparam("auth", "nonce_count", 1)
-modparam("registrar", "min_expires", 2)
-modparam("registrar", "default_expires", ${MAX_EXPIRES})
-modparam("registrar", "max_expires", ${MAX_EXPIRES})
-request_route {
-  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
-  if (is_method("REGISTER")) {
-    # Digest with qop=auth (flag 1) against a fixed password: no database.
-    if (!pv_www_authenticate("$td", "${PASSWORD}", "0")) { www_challenge("$td", "1"); exit; }
-    consume_credentials();
-    if (!save("location")) sl_reply_error();
-    exit;
-  }
-  if (has_totag()) {
-    if (is_method("ACK") && !t_check_trans()) exit;
-    t_relay();
-    exit;
-  }
-  if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
-  if (is_method("INVITE")) {
-    if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }
-    t_relay();
-    exit;
-  }
-  sl_send_reply("405", "Method Not Allowed");
-}
-`,
-  );
-  const p = spawn('kamailio', ['-f', cfg, '-DD', '-E', '-m', '64', '-M', '8', '-P', join(dir, 'kamailio.pid'), '-Y', dir], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  p.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
-  const k: Kamailio = { process: p, port, log: () => log };
-  // Ready when it answers: an OPTIONS gets its 405 (bounded: 50 tries of 200 ms).
-  const probe = createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
-  let answered = false;
-  probe.on('message', () => (answered = true));
-  const { port: probePort } = probe.address();
-  for (let i = 0; i < 50 && !answered && p.exitCode === null; i++) {
-    const branch = `z9hG4bK-probe-${i}`;
-    const msg =
-      `OPTIONS sip:${DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${probePort};branch=${branch}\r\nMax-Forwards: 70\r\n` +
-      `From: <sip:probe@127.0.0.1>;tag=p${i}\r\nTo: <sip:${DOMAIN}>\r\nCall-ID: probe-${i}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
-    probe.send(msg, port, '127.0.0.1');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  probe.close();
-  if (!answered) {
-    p.kill('SIGKILL');
-    throw new Error(`kamailio did not start (exit ${p.exitCode}):\n${log}`);
-  }
-  return k;
+function startKamailio(): Promise<KamailioRegistrar> {
+  return startKamailioRegistrar({ host: '127.0.0.1', domain: DOMAIN, password: PASSWORD, maxExpires: MAX_EXPIRES });
 }
 
 const cleanup: Array<() => Promise<unknown>> = [];

@@ -1,8 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../examples/trunk-server/config.js';
 import { startTrunk, type TrunkServer } from '../../examples/trunk-server/server.js';
@@ -10,6 +6,7 @@ import type { CallRecord } from '../../src/b2bua/index.js';
 import { UserAgent, type IncomingCall, type OutgoingCall } from '../../src/dialog/index.js';
 import type { SipResponse } from '../../src/parser/index.js';
 import { UdpTransport } from '../../src/transport/index.js';
+import { startKamailioRegistrar, type KamailioRegistrar } from '../support/kamailio-registrar.js';
 
 // The trunk registering itself with a carrier's registrar — Kamailio (Debian's kamailio), which
 // nobody here wrote: usrloc + registrar with digest (401), and INVITEs to the AOR routed by
@@ -18,7 +15,6 @@ const hasKamailio = spawnSync('kamailio', ['-v'], { stdio: 'ignore' }).status ==
 if (!hasKamailio && process.env.CI) throw new Error('Kamailio is not installed: .ci/run installs kamailio');
 if (!hasKamailio) console.warn('trunk-registration-kamailio.peer.test: skipped (kamailio is not installed)');
 
-const MODULE_DIRS = ['/usr/lib/x86_64-linux-gnu/kamailio/modules/', '/usr/lib/aarch64-linux-gnu/kamailio/modules/', '/usr/lib/kamailio/modules/', '/usr/lib64/kamailio/modules/'];
 const CARRIER = 'sipkit.test';
 const PASSWORD = 'kamailio-secret';
 // The carrier's registrar: on its own loopback address, so the trunk can tell its calls from a caller's on 127.0.0.1.
@@ -29,93 +25,10 @@ const DID = '4930123';
 const TRUNK_DOMAIN = 'carrier-in.trunk.sipkit.test';
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n';
 
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.bind(0, host, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function startKamailio(): Promise<{ process: ChildProcess; port: number; log(): string }> {
-  const mpath = MODULE_DIRS.find((d) => existsSync(join(d, 'registrar.so')));
-  if (mpath === undefined) throw new Error(`kamailio is installed but its modules are in none of ${MODULE_DIRS.join(', ')}`);
-  const port = await freePort(REGISTRAR_HOST);
-  const dir = mkdtempSync(join(tmpdir(), 'kamailio-trunk-reg-'));
-  const cfg = join(dir, 'kamailio.cfg');
-  writeFileSync(
-    cfg,
-    `#!KAMAILIO
-debug=2
-log_stderror=yes
-children=1
-listen=udp:${REGISTRAR_HOST}:${port}
-auto_aliases=no
-alias="${CARRIER}"
-mpath="${mpath}"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "siputils.so"
-loadmodule "textops.so"
-loadmodule "usrloc.so"
-loadmodule "registrar.so"
-loadmodule "auth.so"
-modparam("usrloc", "db_mode", 0)
-modparam("auth", "nonce_count", 1)
-modparam("registrar", "min_expires", 2)
-modparam("registrar", "default_expires", ${MAX_EXPIRES})
-modparam("registrar", "max_expires", ${MAX_EXPIRES})
-request_route {
-  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
-  if (is_method("REGISTER")) {
-    if (!pv_www_authenticate("$td", "${PASSWORD}", "0")) { www_challenge("$td", "1"); exit; }
-    consume_credentials();
-    if (!save("location")) sl_reply_error();
-    exit;
-  }
-  if (has_totag()) {
-    if (is_method("ACK") && !t_check_trans()) exit;
-    t_relay();
-    exit;
-  }
-  if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
-  if (is_method("INVITE")) {
-    if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }
-    t_relay();
-    exit;
-  }
-  sl_send_reply("405", "Method Not Allowed");
-}
-`,
-  );
-  const p = spawn('kamailio', ['-f', cfg, '-DD', '-E', '-m', '64', '-M', '8', '-P', join(dir, 'kamailio.pid'), '-Y', dir], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  p.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-20_000)));
-  // Ready when it answers: an OPTIONS gets its 405 (bounded: 50 tries of 200 ms).
-  const probe = createSocket('udp4');
-  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
-  let answered = false;
-  probe.on('message', () => (answered = true));
-  const { port: probePort } = probe.address();
-  for (let i = 0; i < 50 && !answered && p.exitCode === null; i++) {
-    const msg =
-      `OPTIONS sip:${CARRIER} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${probePort};branch=z9hG4bK-probe-${i}\r\nMax-Forwards: 70\r\n` +
-      `From: <sip:probe@127.0.0.1>;tag=p${i}\r\nTo: <sip:${CARRIER}>\r\nCall-ID: probe-${i}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
-    probe.send(msg, port, REGISTRAR_HOST);
-    await sleep(200);
-  }
-  probe.close();
-  if (!answered) {
-    p.kill('SIGKILL');
-    throw new Error(`kamailio did not start (exit ${p.exitCode}):\n${log}`);
-  }
-  return { process: p, port, log: () => log };
+function startKamailio(): Promise<KamailioRegistrar> {
+  return startKamailioRegistrar({ host: REGISTRAR_HOST, domain: CARRIER, password: PASSWORD, maxExpires: MAX_EXPIRES });
 }
 
 function stopProcess(p: ChildProcess): Promise<void> {
