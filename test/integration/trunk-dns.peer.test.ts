@@ -207,4 +207,16 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('trunk server routing to sip:
     for (let i = 0; i < 100 && ended.length < 1; i++) await new Promise((r) => setTimeout(r, 20));
     expect(ended[0]!.hangup).toMatchObject({ by: 'system', status: 404 });
   }, 30_000);
+
+  it('GET /v1.0/targets shows each route target as dnsmasq resolves it: both SRV gateways in order, NXDOMAIN as DNS_NOT_FOUND', async () => {
+    const { trunk } = await setUp();
+    const res = await fetch(`http://127.0.0.1:${trunk.http.port}/v1.0/targets`, { headers: { authorization: 'Bearer tok' } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { probing: boolean; dnsServers: unknown; targets: Array<Record<string, unknown>> };
+    expect(body).toMatchObject({ probing: false, dnsServers: [server] });
+    expect(body.targets).toEqual([
+      expect.objectContaining({ uri: 'sip:carrier.test', resolved: [`udp 127.0.0.1:${port503}`, `udp 127.0.0.1:${port200}`], state: 'unknown' }),
+      expect.objectContaining({ uri: 'sip:nowhere.carrier.test', resolved: [], error: 'DNS_NOT_FOUND' }),
+    ]);
+  }, 30_000);
 });
