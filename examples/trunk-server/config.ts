@@ -700,7 +700,7 @@ function validateProbe(v: unknown): ProbeConfig | null {
     successThreshold: o.successThreshold === undefined ? 2 : int(o.successThreshold, 'probe.successThreshold', 1, 100),
     timeoutSeconds: o.timeoutSeconds === undefined ? 5 : int(o.timeoutSeconds, 'probe.timeoutSeconds', 1, 60),
   };
-  // A probe still out when the next is due would overlap it: the interval must outlast the timeout.
+  // A target has one probe out at a time: a timeout as long as the interval would hold back the next probe.
   if (p.timeoutSeconds >= p.intervalSeconds) throw new ConfigError('probe.timeoutSeconds', 'must be below probe.intervalSeconds');
   return p;
 }

@@ -35,6 +35,14 @@ export function routeTargets(domains: NetworkConfig['domains']): string[] {
  * and — when `probe` asks for it — OPTIONS probes of every route target in the config file,
  * so that a call skips a gateway known to be down. Provisioned trunks' targets are resolved
  * the same way but not probed (they change at run time).
+ *
+ * On its own, with a plain B2BUA:
+ *
+ *     const network = createNetwork({ sip: { listen: [{ transport: 'udp' }] }, dns: { servers: ['192.0.2.53'] },
+ *       probe: { intervalSeconds: 30, failureThreshold: 3, successThreshold: 2, timeoutSeconds: 5 },
+ *       domains: { 'pbx.example.test': { routes: [{ targets: ['sip:carrier.example'] }] } } }, log);
+ *     const b2bua = new B2bua({ transports, route, resolver: network.resolver, probe: network.probe });
+ *     network.watch(b2bua);
  */
 export function createNetwork(config: NetworkConfig, log: Logger): TrunkNetwork {
   const order: readonly SipTransportName[] = ['udp', 'tcp', 'tls'];

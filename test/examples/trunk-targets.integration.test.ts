@@ -19,6 +19,9 @@ describe('trunk GET /v1.0/targets', () => {
     setups.push(s);
     expect(await http(s, '/v1.0/targets', null)).toMatchObject({ status: 401, json: { error: { code: 'unauthorized' } } });
     expect((await http(s, '/v1.0/targets', 'wrong')).status).toBe(401);
+    const post = await fetch(`http://127.0.0.1:${s.trunk.http.port}/v1.0/targets`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET');
   });
 
   it('without probing: each target resolved, health unknown', async () => {
