@@ -154,6 +154,20 @@ export interface TrunkConfig {
    * whose far end vanished is torn down (and stops being billed) within half an hour.
    */
   sessionTimer: SessionTimerConfig | null;
+  /** RFC 3263 lookups of route targets that name a host: the DNS servers asked (null: the system's resolvers). */
+  dns: { servers: string[] | null };
+  /** OPTIONS probing of every route target of the config's domains (network.ts); null: off. */
+  probe: ProbeConfig | null;
+}
+
+export interface ProbeConfig {
+  intervalSeconds: number;
+  /** Failed probes in a row that take a target down (its calls skip it while another is up). */
+  failureThreshold: number;
+  /** Good probes in a row that bring it back up. */
+  successThreshold: number;
+  /** A probe unanswered this long has failed. */
+  timeoutSeconds: number;
 }
 
 export interface SessionTimerConfig {
@@ -202,6 +216,8 @@ export function defaultConfig(): TrunkConfig {
     sessionTimer: { seconds: 1800, minSeconds: 90 },
     metrics: { public: false },
     capture: { enabled: true, maxMessagesPerCall: 200, maxCalls: 1000, maxBytes: 32 * 1024 * 1024 },
+    dns: { servers: null },
+    probe: null,
   };
 }
 
@@ -366,7 +382,7 @@ export function validateRoutes(routes: unknown, field: string): RouteConfig[] {
       try {
         if (parseUri(s).kind !== 'sip') throw new Error();
       } catch {
-        throw new ConfigError(`${field}[${i}].targets[${k}]`, 'must be a sip: URI');
+        throw new ConfigError(`${field}[${i}].targets[${k}]`, 'must be a sip: or sips: URI');
       }
       return s;
     });
@@ -564,7 +580,7 @@ export function validateConfig(input: unknown, options: ValidateOptions = {}): T
   const c = defaultConfig();
   const j = obj(input, '(root)');
   const baseDir = options.baseDir ?? process.cwd();
-  const known = new Set(['sip', 'tls', 'registrations', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'sessionTimer', 'metrics', 'capture']);
+  const known = new Set(['sip', 'tls', 'registrations', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'sessionTimer', 'metrics', 'capture', 'dns', 'probe']);
   for (const k of Object.keys(j)) if (!known.has(k)) throw new ConfigError(k, 'unknown key');
   if (j.sip !== undefined) {
     const listen = obj(j.sip, 'sip').listen;
@@ -648,7 +664,63 @@ export function validateConfig(input: unknown, options: ValidateOptions = {}): T
     if (k.maxCalls !== undefined) c.capture.maxCalls = int(k.maxCalls, 'capture.maxCalls', 1, 1_000_000);
     if (k.maxBytes !== undefined) c.capture.maxBytes = int(k.maxBytes, 'capture.maxBytes', 1024, 4 * 1024 * 1024 * 1024);
   }
+  if (j.dns !== undefined) c.dns = validateDns(j.dns);
+  if (j.probe !== undefined) c.probe = validateProbe(j.probe);
+  checkTargetTransports(c);
   return c;
+}
+
+/** A DNS server as `dns.setServers` takes it: an IP address, `a.b.c.d:port` or `[v6]:port`. */
+function dnsServer(v: unknown, field: string): string {
+  const s = str(v, field);
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:]+):(\d{1,5})$/.exec(s);
+  const host = m ? m[1]! : s;
+  const port = m ? Number(m[2]) : 53;
+  if (isIP(host) === 0 || host.includes('%') || port < 1 || port > 65535) throw new ConfigError(field, 'must be an IP address, with an optional port: 192.0.2.53, 192.0.2.53:5353, [2001:db8::53]:53');
+  return s;
+}
+
+/** `dns`: { servers } — absent or null servers: the system's resolvers (/etc/resolv.conf). */
+function validateDns(v: unknown): TrunkConfig['dns'] {
+  const o = obj(v, 'dns');
+  for (const k of Object.keys(o)) if (k !== 'servers') throw new ConfigError(`dns.${k}`, 'unknown key');
+  if (o.servers === undefined || o.servers === null) return { servers: null };
+  if (!Array.isArray(o.servers) || o.servers.length === 0 || o.servers.length > 8) throw new ConfigError('dns.servers', 'must be an array of 1 to 8 servers, or null');
+  return { servers: o.servers.map((x, i) => dnsServer(x, `dns.servers[${i}]`)) };
+}
+
+/** `probe`: null (off) or { intervalSeconds, failureThreshold, successThreshold, timeoutSeconds }. */
+function validateProbe(v: unknown): ProbeConfig | null {
+  if (v === null) return null;
+  const o = obj(v, 'probe');
+  for (const k of Object.keys(o)) if (!['intervalSeconds', 'failureThreshold', 'successThreshold', 'timeoutSeconds'].includes(k)) throw new ConfigError(`probe.${k}`, 'unknown key');
+  const p: ProbeConfig = {
+    intervalSeconds: o.intervalSeconds === undefined ? 30 : int(o.intervalSeconds, 'probe.intervalSeconds', 1, 3600),
+    failureThreshold: o.failureThreshold === undefined ? 3 : int(o.failureThreshold, 'probe.failureThreshold', 1, 100),
+    successThreshold: o.successThreshold === undefined ? 2 : int(o.successThreshold, 'probe.successThreshold', 1, 100),
+    timeoutSeconds: o.timeoutSeconds === undefined ? 5 : int(o.timeoutSeconds, 'probe.timeoutSeconds', 1, 60),
+  };
+  // A target has one probe out at a time: a timeout as long as the interval would hold back the next probe.
+  if (p.timeoutSeconds >= p.intervalSeconds) throw new ConfigError('probe.timeoutSeconds', 'must be below probe.intervalSeconds');
+  return p;
+}
+
+/**
+ * A route target that fixes its transport (`sips:` → TLS, `;transport=tcp`) can only be
+ * reached through a listener of that transport: found now, not at the first call's 503.
+ */
+function checkTargetTransports(c: TrunkConfig): void {
+  const have = new Set(c.sip.listen.map((l) => l.transport));
+  for (const [name, d] of Object.entries(c.domains)) {
+    d.routes.forEach((r, i) =>
+      r.targets.forEach((t, k) => {
+        const u = parseUri(t) as SipUri;
+        const transport = u.scheme === 'sips' ? 'tls' : u.transport?.toLowerCase();
+        if (u.scheme === 'sips' && u.transport !== undefined && u.transport.toLowerCase() !== 'tls') throw new ConfigError(`domains.${name}.routes[${i}].targets[${k}]`, 'a sips: URI is reached over TLS only (RFC 5630 §3.1.3)');
+        if (transport !== undefined && (transport === 'udp' || transport === 'tcp' || transport === 'tls') && !have.has(transport)) throw new ConfigError(`domains.${name}.routes[${i}].targets[${k}]`, `needs a ${transport} listener in sip.listen`);
+      }),
+    );
+  }
 }
 
 export function loadConfig(path: string): TrunkConfig {

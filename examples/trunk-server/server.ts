@@ -17,6 +17,7 @@ import { createShutdown, type ShutdownMode } from './shutdown.js';
 import { createProvisioningApi } from './provisioning.js';
 import { createRegistrations } from './registrations.js';
 import { bindListeners } from './transports.js';
+import { createNetwork } from './network.js';
 import { StoreError, TrunkStore } from './trunk-store.js';
 
 export interface TrunkServer {
@@ -74,6 +75,8 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
   const journal = journalPath ? openCallJournal(journalPath, { cause, fsync, log }) : undefined;
   const transports = await bindListeners(config.sip.listen, config.tls, log);
   // Calls the carriers send to the trunk's registered Contacts come in before digest auth and the router.
+  // Route targets by name (RFC 3263) through the configured DNS servers; probed when `probe` asks.
+  const network = createNetwork(config, log);
   const registrations = createRegistrations(config.registrations, { domains, log, userAgent: 'sipkit-trunk' });
 
   const b2bua = new B2bua({
@@ -97,6 +100,8 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     maxCalls: config.limits.maxCalls,
     maxCallsPerSource: config.limits.maxCallsPerSource,
     contactUser: 'trunk',
+    resolver: network.resolver,
+    probe: network.probe,
     userAgent: 'sipkit-trunk',
     trace: (direction, bytes, remote, transport) => {
       for (const t of traces) t(direction, bytes, remote, transport);
@@ -114,13 +119,14 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
   // Before any other `end` listener: the CDR line and the API see the charge.
   createCharging(b2bua, domains);
   logCallEvents(b2bua, log);
+  network.watch(b2bua);
   const cdr = config.cdr.path ? createCdrWriter(config.cdr.path, log) : undefined;
   if (cdr) b2bua.on('end', cdr.write);
   journal?.endCallsLeftUp(b2bua);
 
   let stopping = false;
   const page = createLivePage(b2bua);
-  const routes = [...metricsRoutes(metrics, { public: config.metrics.public, stopping: () => stopping }), ...page.routes, captureRoute(b2bua, capture), createProvisioningApi(trunks, { log })];
+  const routes = [...metricsRoutes(metrics, { public: config.metrics.public, stopping: () => stopping }), ...page.routes, captureRoute(b2bua, capture), network.route(b2bua), createProvisioningApi(trunks, { log })];
   const http = createHttpApi(b2bua, config.http.token, { log, routes });
   const httpAddress = await listenHttpApi(http, config.http.port, config.http.host).catch(async (err: unknown) => {
     page.close();
