@@ -1,20 +1,20 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { B2bua, type CallRecord } from '../../src/b2bua/index.js';
 import { UserAgent, type OutgoingCall } from '../../src/dialog/index.js';
-import { NodeDnsLookup, SipResolver } from '../../src/resolver/index.js';
+import { SipResolver } from '../../src/resolver/index.js';
 import { failureCause, isSynthesized } from '../../src/transaction/index.js';
 import { UdpTransport } from '../../src/transport/index.js';
+import { DNSMASQ, startDnsmasq } from '../support/dnsmasq.js';
 
 // RFC 3263 against a real DNS server and real SIP gateways nobody here wrote: Debian's dnsmasq
 // serves carrier.test (NAPTR → SRV → A), SIPp plays the gateways, a sipkit B2BUA routes
 // sip:+1555@carrier.test and fails over between them.
-const DNSMASQ = ['/usr/sbin/dnsmasq', 'dnsmasq'].find((p) => (p.includes('/') ? existsSync(p) : spawnSync(p, ['--version']).status === 0));
 const hasSipp = spawnSync('sipp', ['-v']).status !== null;
 if ((DNSMASQ === undefined || !hasSipp) && process.env.CI) throw new Error('dnsmasq and SIPp are needed: .ci/run installs dnsmasq-base and sip-tester');
 if (DNSMASQ === undefined || !hasSipp) console.warn(`skipping the DNS fail-over peer test: ${DNSMASQ === undefined ? 'dnsmasq' : 'sipp'} is not installed`);
@@ -83,7 +83,6 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('RFC 3263 fail-over against d
   let portSilent = 0;
   let silent: Socket | undefined;
   let dropped = 0;
-  let dnsLog = '';
 
   beforeAll(async () => {
     // A socket that takes INVITEs and answers nothing: the SRV target that times out.
@@ -93,21 +92,11 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('RFC 3263 fail-over against d
     portSilent = silent.address().port;
     port503 = await freeUdpPort();
     port200 = await freeUdpPort();
-    for (let attempt = 0; attempt < 5 && dnsmasq === undefined; attempt++) {
-      const port = await freeUdpPort();
-      const args = [
-        '--no-daemon',
-        '--conf-file=/dev/null',
-        '--pid-file=',
-        `--port=${port}`,
-        '--listen-address=127.0.0.1',
-        '--bind-interfaces',
-        '--no-resolv',
-        '--no-hosts',
+    const d = await startDnsmasq(
+      [
         // Authoritative here for these zones: an unknown name is NXDOMAIN.
         '--local=/carrier.test/',
         '--local=/silent.test/',
-        ...(process.getuid?.() === 0 ? ['--user=root', '--group=root'] : []),
         // carrier.test: NAPTR → _sip._udp → gw1 (priority 10, answers 503), gw2 (priority 20, answers 200).
         '--naptr-record=carrier.test,10,10,S,SIP+D2U,,_sip._udp.carrier.test',
         `--srv-host=_sip._udp.carrier.test,gw1.carrier.test,${port503},10,0`,
@@ -119,26 +108,11 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('RFC 3263 fail-over against d
         `--srv-host=_sip._udp.silent.test,void.silent.test,${portSilent},10,0`,
         `--srv-host=_sip._udp.silent.test,gw2.carrier.test,${port200},20,0`,
         '--host-record=void.silent.test,127.0.0.1',
-      ];
-      const p = spawn(DNSMASQ!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      dnsLog = '';
-      p.stdout!.on('data', (d: Buffer) => (dnsLog = (dnsLog + d.toString()).slice(-10_000)));
-      p.stderr!.on('data', (d: Buffer) => (dnsLog = (dnsLog + d.toString()).slice(-10_000)));
-      const exited = new Promise<boolean>((resolve) => p.once('exit', () => resolve(false)));
-      const probe = new NodeDnsLookup({ servers: [`127.0.0.1:${port}`], timeout: 200, tries: 1 });
-      for (let i = 0; i < 50; i++) {
-        const ready = await Promise.race([probe.a('gw1.carrier.test').then(() => true, () => undefined), exited]);
-        if (ready === false) break;
-        if (ready === true) {
-          dnsmasq = p;
-          server = `127.0.0.1:${port}`;
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      if (dnsmasq === undefined) p.kill('SIGKILL');
-    }
-    if (dnsmasq === undefined) throw new Error(`dnsmasq did not start:\n${dnsLog}`);
+      ],
+      'gw1.carrier.test',
+    );
+    dnsmasq = d.process;
+    server = d.server;
   }, 30_000);
 
   afterAll(() => {

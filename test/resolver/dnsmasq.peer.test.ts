@@ -1,31 +1,20 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/transport/index.js';
 import { NodeDnsLookup, ResolverError, SipResolver, type DnsLookup, type SipTarget } from '../../src/resolver/index.js';
+import { DNSMASQ, startDnsmasq } from '../support/dnsmasq.js';
 
 // The resolver against a real DNS server nobody here wrote: Debian's dnsmasq, serving a
 // zone from its command line (NAPTR, SRV, A/AAAA) and an addn-hosts file it rereads on SIGHUP.
-const DNSMASQ = ['/usr/sbin/dnsmasq', 'dnsmasq'].find((p) => (p.includes('/') ? existsSync(p) : spawnSync(p, ['--version']).status === 0));
 if (DNSMASQ === undefined && process.env.CI) throw new Error('dnsmasq is not installed: .ci/run installs dnsmasq-base');
 if (DNSMASQ === undefined) console.warn('dnsmasq not installed: skipping the resolver peer test (apt-get install dnsmasq-base)');
 
 const ZONE = 'sipkit.test';
 const brief = (t: SipTarget) => `${t.transport} ${t.address}:${t.port}`;
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Queries per name and type as the resolver's lookup made them (to see a cache hit). */
 class CountingLookup implements DnsLookup {
@@ -66,30 +55,18 @@ describe.skipIf(DNSMASQ === undefined)('SipResolver against dnsmasq', () => {
   let dnsmasq: ChildProcess | undefined;
   let server = '';
   let hostsFile = '';
-  let log = '';
   const dropping: Socket[] = [];
 
   async function start(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'dnsmasq-'));
     hostsFile = join(dir, 'hosts');
     writeFileSync(hostsFile, `127.0.0.5 moving.${ZONE}\n`);
-    // A few tries: the free port could be taken between probing and dnsmasq binding it.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const port = await freeUdpPort();
-      const args = [
-        '--no-daemon',
-        '--conf-file=/dev/null',
-        '--pid-file=',
-        `--port=${port}`,
-        '--listen-address=127.0.0.1',
-        '--bind-interfaces',
-        '--no-resolv',
-        '--no-hosts',
+    const d = await startDnsmasq(
+      [
         `--addn-hosts=${hostsFile}`,
         // Answer for the zone only from here: an unknown name is NXDOMAIN, not REFUSED.
         `--local=/${ZONE}/`,
         '--local-ttl=1',
-        ...(process.getuid?.() === 0 ? ['--user=root', '--group=root'] : []),
         // RFC 3263 §4.1: NAPTR → _sip._udp, two SRV targets of different priority.
         `--naptr-record=${ZONE},10,10,S,SIP+D2U,,_sip._udp.${ZONE}`,
         `--naptr-record=${ZONE},20,10,S,SIP+D2S,,_sip._sctp.${ZONE}`,
@@ -98,33 +75,11 @@ describe.skipIf(DNSMASQ === undefined)('SipResolver against dnsmasq', () => {
         `--host-record=primary.${ZONE},127.0.0.2,300`,
         `--host-record=backup.${ZONE},127.0.0.3,300`,
         `--host-record=aonly.${ZONE},127.0.0.4,7`,
-      ];
-      const p = spawn(DNSMASQ!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      log = '';
-      p.stdout!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-10_000)));
-      p.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-10_000)));
-      const exited = new Promise<boolean>((resolve) => p.once('exit', () => resolve(false)));
-      const candidate = `127.0.0.1:${port}`;
-      const probe = new NodeDnsLookup({ servers: [candidate], timeout: 200, tries: 1 });
-      for (let i = 0; i < 50; i++) {
-        const ready = await Promise.race([
-          probe.a(`primary.${ZONE}`).then(
-            () => true,
-            () => undefined,
-          ),
-          exited,
-        ]);
-        if (ready === false) break;
-        if (ready === true) {
-          dnsmasq = p;
-          server = candidate;
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      p.kill('SIGKILL');
-    }
-    throw new Error(`dnsmasq did not start:\n${log}`);
+      ],
+      `primary.${ZONE}`,
+    );
+    dnsmasq = d.process;
+    server = d.server;
   }
 
   beforeAll(start, 30_000);
