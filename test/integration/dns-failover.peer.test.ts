@@ -1,9 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { B2bua, type CallRecord } from '../../src/b2bua/index.js';
 import { UserAgent, type OutgoingCall } from '../../src/dialog/index.js';
@@ -11,6 +7,7 @@ import { SipResolver } from '../../src/resolver/index.js';
 import { failureCause, isSynthesized } from '../../src/transaction/index.js';
 import { UdpTransport } from '../../src/transport/index.js';
 import { DNSMASQ, startDnsmasq } from '../support/dnsmasq.js';
+import { freePort, sippGateway, udpListening, type SippRun } from '../support/sipp.js';
 
 // RFC 3263 against a real DNS server and real SIP gateways nobody here wrote: Debian's dnsmasq
 // serves carrier.test (NAPTR → SRV → A), SIPp plays the gateways, a sipkit B2BUA routes
@@ -19,60 +16,14 @@ const hasSipp = spawnSync('sipp', ['-v']).status !== null;
 if ((DNSMASQ === undefined || !hasSipp) && process.env.CI) throw new Error('dnsmasq and SIPp are needed: .ci/run installs dnsmasq-base and sip-tester');
 if (DNSMASQ === undefined || !hasSipp) console.warn(`skipping the DNS fail-over peer test: ${DNSMASQ === undefined ? 'dnsmasq' : 'sipp'} is not installed`);
 
-const SIPP_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'sipp');
 const CALLS = 10;
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface SippRun {
-  code: number | null;
-  out: string;
-}
 
 const children: ChildProcess[] = [];
 
-function sipp(args: string[], timeoutMs = 60_000): { done: Promise<SippRun> } {
-  const p = spawn('sipp', args, { cwd: mkdtempSync(join(tmpdir(), 'sipp-')), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(p);
-  let out = '';
-  p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-  return {
-    done: new Promise((resolve) =>
-      p.on('close', (code) => {
-        clearTimeout(t);
-        resolve({ code, out });
-      }),
-    ),
-  };
-}
-
 function gateway(port: number, scenario: string, calls: number): { done: Promise<SippRun> } {
-  return sipp(['-sf', join(SIPP_DIR, scenario), '-i', '127.0.0.1', '-p', String(port), '-m', String(calls), '-timeout', '50s', '-timeout_error']);
-}
-
-/** Wait until a UDP port has a listener (SIPp binds a moment after it starts). */
-async function listening(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (!free) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
+  const g = sippGateway(port, scenario, calls);
+  children.push(g.process);
+  return g;
 }
 
 describe.skipIf(DNSMASQ === undefined || !hasSipp)('RFC 3263 fail-over against dnsmasq and SIPp gateways', () => {
@@ -90,8 +41,8 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('RFC 3263 fail-over against d
     silent.on('message', () => dropped++);
     await new Promise<void>((r) => silent!.bind(0, '127.0.0.1', () => r()));
     portSilent = silent.address().port;
-    port503 = await freeUdpPort();
-    port200 = await freeUdpPort();
+    port503 = await freePort();
+    port200 = await freePort();
     const d = await startDnsmasq(
       [
         // Authoritative here for these zones: an unknown name is NXDOMAIN.
@@ -163,7 +114,7 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('RFC 3263 fail-over against d
   it(`${CALLS} calls to sip:+1555@carrier.test: each refused 503 by the first SRV target, completed by the second`, async () => {
     const refuse = gateway(port503, 'uas-503.xml', CALLS);
     const answer = gateway(port200, 'uas-answer.xml', CALLS);
-    await Promise.all([listening(port503), listening(port200)]);
+    await Promise.all([udpListening(port503), udpListening(port200)]);
     const { caller, ended, b2buaUri } = await setUp('sip:+1555@carrier.test');
     const statuses: number[] = [];
     for (let i = 0; i < CALLS; i++) statuses.push((await dial(caller, b2buaUri)).status);
@@ -179,7 +130,7 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('RFC 3263 fail-over against d
 
   it('an SRV target that does not answer: Timer B (T1 = 20 ms → 1.28 s), then the next target answers', async () => {
     const answer = gateway(port200, 'uas-answer.xml', 1);
-    await listening(port200);
+    await udpListening(port200);
     const { caller, b2buaUri } = await setUp('sip:+1555@silent.test', 20);
     const before = dropped;
     const { status } = await dial(caller, b2buaUri);

@@ -1,9 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../examples/trunk-server/config.js';
 import { startTrunk, type TrunkServer } from '../../examples/trunk-server/server.js';
@@ -11,6 +6,7 @@ import type { CallRecord } from '../../src/b2bua/index.js';
 import { UserAgent } from '../../src/dialog/index.js';
 import { UdpTransport } from '../../src/transport/index.js';
 import { DNSMASQ, startDnsmasq } from '../support/dnsmasq.js';
+import { freePort, sippGateway, udpListening, type SippRun } from '../support/sipp.js';
 
 // The trunk server pointed at a carrier by name (issue #17): Debian's dnsmasq serves carrier.test
 // (NAPTR → SRV → A), SIPp plays the carrier's two gateways, a sipkit UA calls the trunk with digest
@@ -19,59 +15,16 @@ const hasSipp = spawnSync('sipp', ['-v']).status !== null;
 if ((DNSMASQ === undefined || !hasSipp) && process.env.CI) throw new Error('dnsmasq and SIPp are needed: .ci/run installs dnsmasq-base and sip-tester');
 if (DNSMASQ === undefined || !hasSipp) console.warn(`skipping the trunk DNS peer test: ${DNSMASQ === undefined ? 'dnsmasq' : 'sipp'} is not installed`);
 
-const SIPP_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'sipp');
 const CALLS = 5;
 const DOMAIN = 'acme.trunk.sipkit.test';
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n';
 
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface SippRun {
-  code: number | null;
-  out: string;
-}
-
 const children: ChildProcess[] = [];
 
 function gateway(port: number, scenario: string, calls: number): { done: Promise<SippRun> } {
-  const args = ['-sf', join(SIPP_DIR, scenario), '-i', '127.0.0.1', '-p', String(port), '-m', String(calls), '-timeout', '50s', '-timeout_error'];
-  const p = spawn('sipp', args, { cwd: mkdtempSync(join(tmpdir(), 'sipp-')), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(p);
-  let out = '';
-  p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-  const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
-  return {
-    done: new Promise((resolve) =>
-      p.on('close', (code) => {
-        clearTimeout(t);
-        resolve({ code, out });
-      }),
-    ),
-  };
-}
-
-/** Wait until a UDP port has a listener (SIPp binds a moment after it starts). */
-async function listening(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (!free) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
+  const g = sippGateway(port, scenario, calls);
+  children.push(g.process);
+  return g;
 }
 
 describe.skipIf(DNSMASQ === undefined || !hasSipp)('trunk server routing to sip:carrier.test through dnsmasq, SIPp gateways', () => {
@@ -81,8 +34,8 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('trunk server routing to sip:
   let port200 = 0;
 
   beforeAll(async () => {
-    port503 = await freeUdpPort();
-    port200 = await freeUdpPort();
+    port503 = await freePort();
+    port200 = await freePort();
     const d = await startDnsmasq(
       [
         // Authoritative for carrier.test: an unknown name in it is NXDOMAIN.
@@ -160,7 +113,7 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('trunk server routing to sip:
   it(`${CALLS} calls through the trunk to sip:carrier.test: each refused 503 by the first SRV gateway, completed by the second`, async () => {
     const refuse = gateway(port503, 'uas-503.xml', CALLS);
     const answer = gateway(port200, 'uas-answer.xml', CALLS);
-    await Promise.all([listening(port503), listening(port200)]);
+    await Promise.all([udpListening(port503), udpListening(port200)]);
     const { trunk, caller, ended } = await setUp();
     const statuses: number[] = [];
     for (let i = 0; i < CALLS; i++) statuses.push(await dial(caller, trunk, '+1555'));

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,17 +24,42 @@ export interface SippRun {
   out: string;
 }
 
-/** Run SIPp (Debian's sip-tester) to completion, killed after `timeoutMs`; the tail of its output is kept. */
-export function sipp(args: string[], timeoutMs = 30_000): Promise<SippRun> {
-  return new Promise((resolve) => {
-    const p = spawn('sipp', args, { cwd: mkdtempSync(join(tmpdir(), 'sipp-')), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-    p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+/** Start SIPp (Debian's sip-tester) in the background, killed after `timeoutMs`; `done` has its exit code and output tail. */
+export function startSipp(args: string[], timeoutMs = 30_000): { process: ChildProcess; done: Promise<SippRun> } {
+  const p = spawn('sipp', args, { cwd: mkdtempSync(join(tmpdir(), 'sipp-')), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  p.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20_000)));
+  const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+  const done = new Promise<SippRun>((resolve) =>
     p.on('close', (code) => {
       clearTimeout(t);
       resolve({ code, out });
+    }),
+  );
+  return { process: p, done };
+}
+
+/** Run SIPp to completion. */
+export function sipp(args: string[], timeoutMs = 30_000): Promise<SippRun> {
+  return startSipp(args, timeoutMs).done;
+}
+
+/** SIPp as a gateway (a UAS scenario of test/sipp) on 127.0.0.1:`port` for `calls` calls. */
+export function sippGateway(port: number, scenario: string, calls: number): { process: ChildProcess; done: Promise<SippRun> } {
+  return startSipp(['-sf', join(SIPP_DIR, scenario), '-i', '127.0.0.1', '-p', String(port), '-m', String(calls), '-timeout', '50s', '-timeout_error'], 60_000);
+}
+
+/** Wait until a UDP port on 127.0.0.1 has a listener (SIPp binds a moment after it starts). */
+export async function udpListening(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (!free) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
 }
