@@ -46,7 +46,8 @@ export interface DigestAuthOptions {
 
 /**
  * Throttling of failed authentications shared by the instances of a cluster. Users are keyed
- * `realm \0 username` (as sent), like DigestServer's own per-(source, username) throttle.
+ * `realm username` (as sent; a realm is a host name, so the space ends it), like DigestServer's
+ * own per-(source, username) throttle; the key goes into a database, which takes no NUL.
  */
 export interface SharedThrottle {
   /** 'all' while the source is blocked as a whole; else the user keys blocked from it, if any. */
@@ -58,12 +59,12 @@ export interface SharedThrottle {
 /** The failures DigestServer counts toward throttling (a replayed nc, a foreign nonce are no guesses). */
 const COUNTED_FAILURES: ReadonlySet<DigestRejectReason> = new Set(['BAD_RESPONSE', 'UNKNOWN_USER', 'URI_MISMATCH']);
 
-/** The throttle key of the request's credentials for `realm` (`realm \0 username`), if it has parsable ones. */
+/** The throttle key of the request's credentials for `realm` (`realm username`), if it has parsable ones. */
 function credentialsUser(req: SipRequest, header: string, realm: string): string | undefined {
   try {
     for (const v of req.getAll(header)) {
       const c = parseCredentials(v);
-      if (c.realm === realm) return `${realm}\0${c.userhash ? c.username.toLowerCase() : c.username}`;
+      if (c.realm === realm) return `${realm} ${c.userhash ? c.username.toLowerCase() : c.username}`;
     }
   } catch {
     // Malformed credentials are refused (400) before any guess could be counted.
