@@ -5,7 +5,7 @@ import type { CallRecord } from '../../src/b2bua/index.js';
 import { viewOf } from '../../examples/trunk-server/call-view.js';
 import { CHARGE_TAGS } from '../../examples/trunk-server/charges.js';
 import { LOST_CAUSE, LOST_REASON, openPgRecords, type PgRecords, type PgRecordsOptions } from '../../examples/trunk-server/pg-records.js';
-import { migrate, MIGRATIONS } from '../../examples/trunk-server/pg-schema.js';
+import { migrate, migrateDatabase, MIGRATIONS } from '../../examples/trunk-server/pg-schema.js';
 import { requirePostgres, startPostgres, type LocalPostgres } from '../support/postgres.js';
 
 // The PostgreSQL store of the trunk's call records (issue #18), against a real PostgreSQL
@@ -114,6 +114,9 @@ describe.skipIf(!has)('PostgreSQL call records (pg-records.ts)', () => {
       expect(versions).toEqual([MIGRATIONS.length, MIGRATIONS.length, MIGRATIONS.length, MIGRATIONS.length]);
       const rows = (await clients[0]!.query('SELECT version FROM schema_version ORDER BY version')).rows;
       expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+      // Again, from a launcher: nothing left to do.
+      expect(await migrateDatabase(url)).toBe(MIGRATIONS.length);
+      expect((await clients[0]!.query('SELECT count(*)::int AS n FROM schema_version')).rows[0].n).toBe(MIGRATIONS.length);
     } finally {
       await Promise.all(clients.map((c) => c.end()));
     }
