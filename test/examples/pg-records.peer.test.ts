@@ -237,6 +237,12 @@ describe.skipIf(!has)('PostgreSQL call records (pg-records.ts)', () => {
     const cdr = (await admin.query('SELECT cdr FROM cdrs WHERE id = $1', [up.id])).rows[0].cdr;
     expect(cdr).toMatchObject({ status: 'lost', q850_cause: LOST_CAUSE });
     expect(live.stats().markedLost).toBe(1);
+
+    // A day later the dead instance's row is gone (all its calls ended or lost); the live one's stays.
+    c.advance(86_400_000 + 1);
+    await live.heartbeat();
+    const ids = (await admin.query("SELECT id FROM instances WHERE id IN ('inst-dead', 'inst-live')")).rows.map((r) => r.id);
+    expect(ids).toEqual(['inst-live']);
   });
 
   it('an instance that stopped cleanly is not lost; one restarted under the same id marks its earlier run\'s calls lost', async () => {
