@@ -22,8 +22,9 @@ export interface TlsConfig {
   /** PEM file of the CAs trusted to sign servers' certificates (absolute path); null: Node's bundled root CAs. */
   ca: string | null;
   /**
-   * Check a server's chain against `ca` and its name against the target (RFC 5922 §7.2; in this
-   * step the target is an IP address or localhost). false turns every check off: logged as a warning.
+   * Check a server's chain against `ca` and its name against the target's SIP domain (RFC 5922
+   * §7.2: `sips:carrier.example` → carrier.example, whatever SRV record led to the server; an IP
+   * address target → that address). false turns every check off: logged as a warning.
    */
   verify: boolean;
 }

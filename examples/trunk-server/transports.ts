@@ -7,9 +7,9 @@ import { PemError, readKeyPair } from './pem.js';
 /**
  * One listener. A tls listener presents `cert` (read now: a file replaced since the config was
  * checked is read as it is at start) and carries the trunk's outgoing TLS too (the first tls
- * listener does): servers' certificates checked against `tls.ca` — until DNS names come, against
- * the target's IP address or `localhost` (RFC 5922 §7.2) — and its own presented when a server
- * asks for one.
+ * listener does): servers' certificates checked against `tls.ca` and the target's SIP domain (or
+ * its IP address when it names none; RFC 5922 §7.2), and its own presented when a server asks
+ * for one.
  */
 async function bind(l: ListenConfig, field: string, tls: TlsConfig, log: Logger | undefined): Promise<Transport> {
   if (l.transport === 'udp') return UdpTransport.bind({ host: l.host, port: l.port });
