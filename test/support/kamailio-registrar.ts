@@ -49,12 +49,29 @@ export async function startKamailioRegistrar(options: {
   maxExpires: number;
   /** Also listen for TLS (Kamailio's tls module) presenting this certificate; it does not check clients'. */
   tls?: { certFile: string; keyFile: string; caFile: string };
+  /**
+   * RFC 5626 outbound (registrar `outbound_mode` 1): a client saying `Supported: outbound` with
+   * `+sip.instance` and `reg-id` gets `Require: outbound` and `Flow-Timer: flowTimer`; calls to it
+   * go back over the connection it registered on (its source address is the binding's
+   * `received`); and a TCP/TLS connection carrying nothing for `connectionLifetime` seconds is
+   * closed — so only keep-alives keep a quiet flow open.
+   */
+  outbound?: { flowTimer: number; connectionLifetime: number };
 }): Promise<KamailioRegistrar> {
-  const { host, domain, password, maxExpires, tls } = options;
+  const { host, domain, password, maxExpires, tls, outbound } = options;
   const mpath = KAMAILIO_MODULE_DIRS.find((d) => existsSync(join(d, 'registrar.so')) && (!tls || existsSync(join(d, 'tls.so'))));
   if (mpath === undefined) throw new Error(`kamailio is installed but its modules${tls ? ' (with tls.so)' : ''} are in none of ${KAMAILIO_MODULE_DIRS.join(', ')}`);
   const port = await freePortOn(host);
   const tlsPort = tls ? await freeTcpPortOn(host) : undefined;
+  const outboundConfig = outbound
+    ? `tcp_connection_lifetime=${outbound.connectionLifetime}
+loadmodule "nathelper.so"
+modparam("nathelper", "received_avp", "$avp(RECEIVED)")
+modparam("registrar", "received_avp", "$avp(RECEIVED)")
+modparam("registrar", "outbound_mode", 1)
+modparam("registrar", "flow_timer", ${outbound.flowTimer})
+`
+    : '';
   const tlsConfig = tls
     ? `enable_tls=yes
 tcp_children=1
@@ -66,7 +83,7 @@ modparam("tls", "ca_list", "${tls.caFile}")
 modparam("tls", "tls_method", "TLSv1.2+")
 modparam("tls", "verify_certificate", 0)
 modparam("tls", "require_certificate", 0)
-`
+${outbound ? `modparam("tls", "connection_timeout", ${outbound.connectionLifetime})\n` : ''}`
     : '';
   const dir = mkdtempSync(join(tmpdir(), 'kamailio-reg-'));
   const cfg = join(dir, 'kamailio.cfg');
@@ -89,7 +106,7 @@ loadmodule "textops.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
 loadmodule "auth.so"
-modparam("usrloc", "db_mode", 0)
+${outboundConfig}modparam("usrloc", "db_mode", 0)
 modparam("auth", "nonce_count", 1)
 modparam("registrar", "min_expires", 2)
 modparam("registrar", "default_expires", ${maxExpires})
@@ -99,6 +116,7 @@ request_route {
   if (is_method("REGISTER")) {
     if (!pv_www_authenticate("$td", "${password}", "0")) { www_challenge("$td", "1"); exit; }
     consume_credentials();
+    ${outbound ? 'fix_nated_register();' : ''}
     if (!save("location")) sl_reply_error();
     exit;
   }
