@@ -60,11 +60,12 @@ async function trunkTo(destPort: number, cert: KeyPair, lines: string[]): Promis
   return trunk;
 }
 
-function linphone(trunk: TrunkServer, password = 'pw-linphone-1000'): Linphonec {
+function linphone(trunk: TrunkServer, options: { sips?: boolean } = {}): Linphonec {
   const tls = trunk.sip.find((s) => s.transport === 'tls')!;
+  const proxy = options.sips ? `<sips:127.0.0.1:${tls.port}>` : `<sip:127.0.0.1:${tls.port};transport=tls>`;
   const l = startLinphonec({
     caFile: pki.caFile,
-    account: { identity: `sip:1000@${DOMAIN}`, username: '1000', password, realm: DOMAIN, proxy: `<sip:127.0.0.1:${tls.port};transport=tls>` },
+    account: { identity: `${options.sips ? 'sips' : 'sip'}:1000@${DOMAIN}`, username: '1000', password: 'pw-linphone-1000', realm: DOMAIN, proxy },
   });
   cleanups.push(() => l.stop());
   return l;
@@ -98,6 +99,32 @@ describe.skipIf(!ready)('linphonec calling into the trunk over TLS', () => {
     const sent = l.log();
     expect(sent).toMatch(/Proxy-Authorization:\s+Digest [^\r\n]*algorithm=SHA-256/i);
     expect(sent).not.toMatch(/Proxy-Authorization:\s+Digest [^\r\n]*algorithm=MD5/i);
+  }, 90_000);
+
+  it('sips: throughout (RFC 5630): linphonec calls sips:…, the trunk answers with a sips: Contact, linphonec\'s BYE ends it', async () => {
+    const destPort = await freePort();
+    const dest = sippGateway(destPort, 'uas-answer.xml', 1);
+    cleanups.push(() => dest.process.exitCode === null && dest.process.kill('SIGKILL'));
+    await udpListening(destPort);
+    const lines: string[] = [];
+    const trunk = await trunkTo(destPort, trunkCert, lines);
+    const records: CallRecord[] = [];
+    trunk.b2bua.on('end', (r) => records.push(r));
+    const answered = new Set<string>();
+    trunk.b2bua.on('update', (r) => void (r.state === 'answered' && answered.add(r.id)));
+    const l = linphone(trunk, { sips: true });
+    const log = () => `${lines.join('\n')}\n--- linphonec ---\n${l.output().slice(-6000)}\n--- linphonec log ---\n${l.log().slice(-15000)}`;
+    await until(() => l.output().includes('linphonec>'), 15_000, 'linphonec prompt', log);
+    l.command(`call sips:${NUMBER}@${DOMAIN}`);
+    await until(() => answered.size === 1, 20_000, 'answered call', log);
+    l.command('terminate');
+    await until(() => records.length === 1, 10_000, 'ended call', log);
+    expect((await dest.done).code).toBe(0);
+    expect(records[0]).toMatchObject({ identity: '1000', from: expect.stringContaining(`sips:1000@${DOMAIN}`), to: `sips:${NUMBER}@${DOMAIN}`, source: { transport: 'tls' }, hangup: { by: 'caller' } });
+    const sent = l.log();
+    expect(sent).toMatch(new RegExp(`INVITE sips:${NUMBER}@${DOMAIN.replace(/\./g, '\\.')} SIP/2\\.0`));
+    // The trunk's 200 for it: its Contact is a sips: URI (RFC 3261 §12.1.1, RFC 5630 §3.1.3).
+    expect(sent).toMatch(/SIP\/2\.0 200 OK\r?\n(?:[^\r\n]+\r?\n)*?Contact:\s*<sips:[^>]*>/i);
   }, 90_000);
 
   it('a trunk certificate for another host (sip.test, while linphonec dials 127.0.0.1) is refused by linphonec: nothing reaches the trunk', async () => {
