@@ -71,9 +71,10 @@ async function carrier(pair: KeyPair, gatewayPort: number): Promise<{ kamailio: 
   return { kamailio, dns };
 }
 
-async function trunkTo(dnsServer: string, lines: string[]): Promise<TrunkServer> {
+async function trunkTo(dnsServer: string, lines: string[], extra: Record<string, unknown> = {}): Promise<TrunkServer> {
   const trunk = await startTrunk(
     validateConfig({
+      ...extra,
       sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: 0 }, { transport: 'tls', host: '127.0.0.1', port: 0, cert: pki.server.certFile, key: pki.server.keyFile }] },
       tls: { ca: pki.caFile },
       dns: { servers: [dnsServer] },
@@ -179,5 +180,34 @@ describe.skipIf(!ready)('trunk routing to sips:sip.test: Kamailio (tls module) a
     await sleep(200);
     expect(kamailio.received()).toEqual([]);
     expect(gw.calls).toHaveLength(0);
+  }, 60_000);
+
+  it('probing sips:sip.test over TLS: GET /v1.0/targets shows it resolved by SRV and up once Kamailio answers the OPTIONS; with a certificate for another host it goes down', async () => {
+    const probe = { intervalSeconds: 2, failureThreshold: 1, successThreshold: 1, timeoutSeconds: 1 };
+    const targetsOf = async (trunk: TrunkServer) => {
+      const res = await fetch(`http://127.0.0.1:${trunk.http.port}/v1.0/targets`, { headers: { authorization: 'Bearer tok' } });
+      return ((await res.json()) as { targets: Array<{ uri: string; resolved: string[]; state: string; lastStatus?: number }> }).targets;
+    };
+    for (const [pair, state] of [[pki.server, 'up'], [pki.wrongHost, 'down']] as const) {
+      const gw = await gateway();
+      const { kamailio, dns } = await carrier(pair, gw.port);
+      const lines: string[] = [];
+      const trunk = await trunkTo(dns.server, lines, { probe });
+      const log = () => `${lines.join('\n')}\n--- kamailio ---\n${kamailio.log().slice(-8000)}`;
+      let targets = await targetsOf(trunk);
+      for (let i = 0; i < 100 && targets[0]?.state !== state; i++) {
+        await sleep(100);
+        targets = await targetsOf(trunk);
+      }
+      expect(targets, log()).toMatchObject([{ uri: 'sips:sip.test', resolved: [`tls 127.0.0.1:${kamailio.tlsPort}`], state }]);
+      if (state === 'up') {
+        expect(kamailio.received()[0]).toBe('OPTIONS tls');
+        expect(targets[0]!.lastStatus).toBe(200);
+      } else {
+        expect(kamailio.received()).toEqual([]);
+        expect(lines.some((l) => /^warn tls\.connect_failed .*"code":"TLS_IDENTITY"/.test(l)), log()).toBe(true);
+      }
+      for (const c of cleanups.splice(0).reverse()) await Promise.resolve(c()).catch(() => undefined);
+    }
   }, 60_000);
 });
