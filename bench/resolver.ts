@@ -1,6 +1,7 @@
 import { parseUri, type SipUri } from '../dist/parser/index.js';
 import { SipResolver } from '../dist/resolver/index.js';
-import { targetFromUri } from '../dist/transaction/index.js';
+import { TransactionLayer, targetFromUri } from '../dist/transaction/index.js';
+import { FakeClock, TestNetwork } from '../dist/transport/index.js';
 import { measureRounds, median, pairedRatio, table } from './harness.js';
 
 /**
@@ -13,18 +14,24 @@ export function benchResolver(): string {
   const n = uris.length;
   const resolver = new SipResolver({ lookup: { naptr: fail, srv: fail, a: fail, aaaa: fail } });
   const FLOOR = 'floor: { address, port, transport } literal';
-  const TODAY = 'targetFromUri (transaction layer today)';
+  const TODAY = 'targetFromUri (the request path before #17)';
   const FAST = 'SipResolver.literalTarget';
+  const PATH = 'TransactionLayer.literalTarget (request path now)';
+  // What a request to an IP-literal URI goes through now: the resolver's literal test, then the layer's Target.
+  const clock = new FakeClock(1);
+  const layer = new TransactionLayer({ transports: [new TestNetwork({ clock, record: false }).transport('10.0.0.1')], clock, resolver, user: { onRequest: () => undefined } });
   const rounds = measureRounds(
     [
       { name: FLOOR, run: (i) => ({ address: uris[i % n]!.host, port: uris[i % n]!.port ?? 5060, transport: 'udp' }) },
       { name: TODAY, run: (i) => targetFromUri(uris[i % n]!) },
       { name: FAST, run: (i) => resolver.literalTarget(uris[i % n]!) },
+      { name: PATH, run: (i) => layer.literalTarget(uris[i % n]!) },
     ],
     { rounds: 7, roundMs: 200 },
   );
   const R = (name: string) => rounds.get(name)!;
   const rows: Array<[string, number, string]> = [...rounds].map(([name, r]) => [name, median(r), `${pairedRatio(r, R(TODAY)).toFixed(2)}x targetFromUri, ${pairedRatio(r, R(FLOOR)).toFixed(2)}x floor`]);
+  void layer.close();
   return table('resolver: IP-literal URI → target (4 URIs; rates: median of 7 rounds; ratios: median of per-round ratios)', rows);
 }
 

@@ -23,8 +23,9 @@ export interface TlsConfig {
   /** PEM file of the CAs trusted to sign servers' certificates (absolute path); null: Node's bundled root CAs. */
   ca: string | null;
   /**
-   * Check a server's chain against `ca` and its name against the target (RFC 5922 §7.2; in this
-   * step the target is an IP address or localhost). false turns every check off: logged as a warning.
+   * Check a server's chain against `ca` and its name against the target's SIP domain (RFC 5922
+   * §7.2: `sips:carrier.example` → carrier.example, whatever SRV record led to the server; an IP
+   * address target → that address). false turns every check off: logged as a warning.
    */
   verify: boolean;
 }
@@ -35,7 +36,7 @@ export interface TlsConfig {
  * an `inbound.allow` address is a call from the carrier into `inbound.domain` (registrations.ts).
  */
 export interface RegistrationConfig {
-  /** The registrar's URI, no user part: `sip:192.0.2.1`, `sip:localhost:5070;transport=tcp`, `sips:…` (TLS). */
+  /** The registrar's URI, no user part: `sip:carrier.example` (located by RFC 3263), `sip:192.0.2.1`, `sip:localhost:5070;transport=tcp`, `sips:…` (TLS). */
   registrar: string;
   username: string;
   password: string;
@@ -52,7 +53,17 @@ export interface RegistrationConfig {
    * with the routes of `domain`, accepted without a challenge from the `allow` addresses
    * (default: the registrar's own). Absent: such calls are refused with 403.
    */
-  inbound?: { domain: string; allow: string[] };
+  inbound?: {
+    domain: string;
+    allow: string[];
+    /**
+     * Set when the registrar is named by host and `allow` was not given (then empty): its calls
+     * are trusted from the addresses the trunk's resolver finds for the registrar URI (RFC 3263),
+     * looked up again at each registration. A carrier whose calls come from other addresses
+     * than its registrar's needs `allow`.
+     */
+    registrarByName?: true;
+  };
 }
 
 export interface ExtensionConfig {
@@ -534,7 +545,9 @@ export const MAX_REGISTRATIONS = 64;
 /** The addresses a registrar host stands for: an IP literal, or localhost (both loopbacks). */
 export function registrarAddresses(registrar: string): string[] {
   const host = (parseUri(registrar) as SipUri).host.replace(/^\[|\]$/g, '');
-  return host.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [host];
+  if (host.toLowerCase() === 'localhost') return ['127.0.0.1', '::1'];
+  // A name: its addresses are what DNS says when the trunk runs (RFC 3263), not known here.
+  return isIP(host) === 0 ? [] : [host];
 }
 
 function validateRegistration(v: unknown, f: string, c: TrunkConfig): RegistrationConfig {
@@ -550,9 +563,6 @@ function validateRegistration(v: unknown, f: string, c: TrunkConfig): Registrati
     throw new ConfigError(`${f}.registrar`, 'must be a sip: or sips: URI');
   }
   if (uri.userRaw !== undefined) throw new ConfigError(`${f}.registrar`, 'names the registrar, no user part (RFC 3261 §10.2)');
-  const host = uri.host.replace(/^\[|\]$/g, '');
-  // Host names come with DNS (RFC 3263): until then the registrar is an address.
-  if (isIP(host) === 0 && host.toLowerCase() !== 'localhost') throw new ConfigError(`${f}.registrar`, 'host must be an IP address or localhost');
   const transport = (uri.transport ?? (uri.scheme === 'sips' ? 'tls' : 'udp')).toLowerCase();
   if (uri.scheme === 'sips' && transport !== 'tls') throw new ConfigError(`${f}.registrar`, 'a sips: URI is reached over TLS only (RFC 5630 §3.1.3)');
   if (!['udp', 'tcp', 'tls'].includes(transport)) throw new ConfigError(`${f}.registrar`, 'transport must be udp, tcp or tls');
@@ -586,6 +596,8 @@ function validateRegistration(v: unknown, f: string, c: TrunkConfig): Registrati
     const domain = str(ib.domain, `${f}.inbound.domain`).toLowerCase();
     if (!Object.hasOwn(c.domains, domain)) throw new ConfigError(`${f}.inbound.domain`, 'must be one of the domains');
     let allow = registrarAddresses(registrar);
+    // A registrar named by host: its calls are trusted from the addresses DNS gives for it.
+    const byName = ib.allow === undefined && allow.length === 0;
     if (ib.allow !== undefined) {
       if (!Array.isArray(ib.allow) || ib.allow.length === 0) throw new ConfigError(`${f}.inbound.allow`, 'must be a non-empty array of CIDRs');
       if (ib.allow.length > MAX_ALLOW_RULES) throw new ConfigError(`${f}.inbound.allow`, `at most ${MAX_ALLOW_RULES} rules`);
@@ -599,7 +611,7 @@ function validateRegistration(v: unknown, f: string, c: TrunkConfig): Registrati
         return s;
       });
     }
-    reg.inbound = { domain, allow };
+    reg.inbound = byName ? { domain, allow, registrarByName: true } : { domain, allow };
   }
   return reg;
 }

@@ -42,6 +42,12 @@ function calledNumber(req: SipRequest): string {
   }
 }
 
+/** An address as a socket reports it: IPv4-mapped IPv6 (`::ffff:192.0.2.1`) as the IPv4 address. */
+function plainAddress(address: string): string {
+  const a = address.toLowerCase();
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
 /**
  * The trunk's own registrations with carriers (RFC 3261 §10.2, via `Registration`): each binds
  * `sip:<contactUser>@<the listener for the registrar's transport>` (sips: for a sips: registrar,
@@ -50,7 +56,8 @@ function calledNumber(req: SipRequest): string {
  *
  * A call the carrier sends to that Contact is an inbound call, but carries no credentials the
  * trunk could check: it is trusted by where it comes from (the registrar's address unless
- * `inbound.allow` says otherwise), and routed by the number the carrier put in To, through the
+ * `inbound.allow` says otherwise — for a registrar named by host, the addresses the trunk's
+ * resolver finds for it, looked up again at each registration), and routed by the number the carrier put in To, through the
  * routes of the trunk domain `inbound.domain` — as if dialled as <number>@<domain>.
  *
  * On its own, with a plain B2BUA:
@@ -70,7 +77,9 @@ export function createRegistrations(
   options: { domains: Readonly<Record<string, RoutingDomain>>; log?: Logger; userAgent?: string },
 ): TrunkRegistrations {
   const { domains, log } = options;
-  const byContactUser = new Map(configs.map((c) => [c.contactUser, { config: c, allow: new AddressMatcher(c.inbound?.allow ?? registrarAddresses(c.registrar)) }]));
+  const byContactUser = new Map(
+    configs.map((c) => [c.contactUser, { config: c, allow: new AddressMatcher(c.inbound?.allow ?? registrarAddresses(c.registrar)), resolved: new Set<string>() }]),
+  );
   const registrations: Registration[] = [];
 
   const authenticate = (req: SipRequest, source: MessageSource): AuthDecision | undefined => {
@@ -79,9 +88,9 @@ export function createRegistrations(
     const user = (req.requestUri as SipUri).user;
     const entry = user === undefined ? undefined : byContactUser.get(user);
     if (!entry) return undefined;
-    const { config, allow } = entry;
+    const { config, allow, resolved } = entry;
     const from = source.address.address;
-    if (!allow.matches(from)) return undefined;
+    if (!allow.matches(from) && !resolved.has(plainAddress(from))) return undefined;
     if (!config.inbound) {
       log?.('warn', 'registration.inbound_refused', { registrar: config.registrar, reason: 'no inbound domain configured', from: `${from}:${source.address.port}` });
       return { ok: false, response: createResponse(req, 403, { reason: 'No Inbound Calls Here' }) };
@@ -115,7 +124,23 @@ export function createRegistrations(
         userAgent: options.userAgent,
       });
       const fields = { registrar: c.registrar, aor: c.aor };
-      reg.on('registered', (info) => log?.('info', 'registration.registered', { ...fields, expires: info.expires }));
+      const entry = byContactUser.get(c.contactUser)!;
+      // A registrar named by host: trust its calls from where DNS says it is, now and after each registration.
+      const follow = () => {
+        if (!c.inbound?.registrarByName) return;
+        ua.layer.resolver.resolve(c.registrar).then(
+          (targets) => {
+            entry.resolved.clear();
+            for (const t of targets) entry.resolved.add(plainAddress(t.address));
+          },
+          (err: unknown) => log?.('warn', 'registration.registrar_unresolved', { ...fields, code: (err as { code?: string }).code, error: (err as Error).message }),
+        );
+      };
+      follow();
+      reg.on('registered', (info) => {
+        follow();
+        log?.('info', 'registration.registered', { ...fields, expires: info.expires });
+      });
       reg.on('failed', (f) =>
         log?.('warn', 'registration.failed', { ...fields, cause: f.cause, status: f.status, retryInSeconds: f.retryInMs === undefined ? undefined : Math.round(f.retryInMs / 1000) }),
       );

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { TcpTransport, TlsTransport, UdpTransport, type Transport } from 'sipkit/transport';
+import { TcpTransport, TlsTransport, UdpTransport, type Transport, type TransportError } from 'sipkit/transport';
 import { ConfigError, type ListenConfig, type TlsConfig } from './config.js';
 import type { Logger } from './log.js';
 import { PemError, readKeyPair } from './pem.js';
@@ -7,11 +7,11 @@ import { PemError, readKeyPair } from './pem.js';
 /**
  * One listener. A tls listener presents `cert` (read now: a file replaced since the config was
  * checked is read as it is at start) and carries the trunk's outgoing TLS too (the first tls
- * listener does): servers' certificates checked against `tls.ca` — until DNS names come, against
- * the target's IP address or `localhost` (RFC 5922 §7.2) — and its own presented when a server
- * asks for one.
+ * listener does): servers' certificates checked against `tls.ca` and the target's SIP domain (or
+ * its IP address when it names none; RFC 5922 §7.2), and its own presented when a server asks
+ * for one.
  */
-async function bind(l: ListenConfig, field: string, tls: TlsConfig): Promise<Transport> {
+async function bind(l: ListenConfig, field: string, tls: TlsConfig, log: Logger | undefined): Promise<Transport> {
   if (l.transport === 'udp') return UdpTransport.bind({ host: l.host, port: l.port });
   if (l.transport === 'tcp') return TcpTransport.listen({ host: l.host, port: l.port });
   let pair: { cert: string; key: string };
@@ -23,7 +23,29 @@ async function bind(l: ListenConfig, field: string, tls: TlsConfig): Promise<Tra
     if (err instanceof PemError) throw new ConfigError(field, err.message);
     throw new ConfigError('tls.ca', (err as Error).message);
   }
-  return TlsTransport.listen({ host: l.host, port: l.port, cert: pair.cert, key: pair.key, ca, rejectUnauthorized: tls.verify });
+  const t = await TlsTransport.listen({ host: l.host, port: l.port, cert: pair.cert, key: pair.key, ca, rejectUnauthorized: tls.verify });
+  if (log) logConnectFailures(t, log);
+  return t;
+}
+
+/**
+ * A refused outgoing TLS connection reaches the caller only as a 503 (the transaction layer
+ * makes it up, RFC 3261 §8.1.3.1), so the operator would not learn why: a carrier whose
+ * certificate is for another host (TLS_IDENTITY) or not signed by `tls.ca` (TLS_UNTRUSTED)
+ * looks like a carrier that is down. Each failed connection is logged with its typed cause.
+ */
+const CONNECT_FAILURES = new Set<string>(['TLS_IDENTITY', 'TLS_UNTRUSTED', 'TLS_HANDSHAKE', 'CONNECT_FAILED']);
+
+function logConnectFailures(t: TlsTransport, log: Logger): void {
+  const send = t.send.bind(t);
+  t.send = (bytes, to) =>
+    send(bytes, to).catch((err: unknown) => {
+      const e = err as TransportError;
+      if (CONNECT_FAILURES.has(e.code)) {
+        log('warn', 'tls.connect_failed', { code: e.code, to: `${to.address}:${to.port}`, serverName: to.serverName, error: e.message });
+      }
+      throw err;
+    });
 }
 
 /**
@@ -40,7 +62,7 @@ export async function bindListeners(listen: readonly ListenConfig[], tls: TlsCon
   }
   const transports: Transport[] = [];
   try {
-    for (const [i, l] of listen.entries()) transports.push(await bind(l, `sip.listen[${i}]`, tls));
+    for (const [i, l] of listen.entries()) transports.push(await bind(l, `sip.listen[${i}]`, tls, log));
     return transports;
   } catch (err) {
     await Promise.allSettled(transports.map((t) => t.close()));

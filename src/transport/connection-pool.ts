@@ -61,6 +61,8 @@ export interface StreamTransportOptions {
 export interface PoolEvents {
   onFrame(bytes: Buffer, conn: TcpConnection): void;
   onError(error: TransportError): void;
+  /** A connection closed and left the pool. */
+  onClose?(conn: TcpConnection): void;
 }
 
 /**
@@ -106,7 +108,10 @@ export class ConnectionPool {
     this.connectionEvents = {
       onFrame: events.onFrame,
       onError: (err) => events.onError(err),
-      onClose: (conn) => this.forget(conn),
+      onClose: (conn) => {
+        this.forget(conn);
+        events.onClose?.(conn);
+      },
     };
     this.reportError = events.onError;
   }

@@ -110,6 +110,8 @@ export class TlsTransport implements Transport {
   /** Holds the server-side TLS settings; accepted sockets are handed to it (not listening itself). */
   private readonly tlsServer: TlsServer;
   private readonly identities = new WeakMap<TcpConnection, TlsPeerIdentity>();
+  /** The latest verified outbound connection per address:port (see `verifiedTo`). */
+  private readonly verifiedByAddress = new Map<string, TcpConnection>();
   private readonly requireClientCert: boolean;
 
   private constructor(
@@ -120,6 +122,9 @@ export class TlsTransport implements Transport {
     this.pool = new ConnectionPool(options, {
       onFrame: (bytes, conn) => this.receiver?.onMessage(bytes, conn.remote, this),
       onError: (err) => this.report(err),
+      onClose: (conn) => {
+        if (!conn.inbound && this.verifiedByAddress.get(addressKey(conn.remote)) === conn) this.verifiedByAddress.delete(addressKey(conn.remote));
+      },
     });
     this.requireClientCert = options.requestCert === true && options.rejectUnauthorizedClients !== false;
     this.tlsServer = createTlsServer({
@@ -212,11 +217,24 @@ export class TlsTransport implements Transport {
   private find(to: TlsTarget): TcpConnection | undefined {
     const name = this.serverNameOf(to);
     const plain = addressKey(to);
-    if (name === undefined) return this.pool.get(plain);
+    if (name === undefined) return this.pool.get(plain) ?? this.verifiedTo(plain);
     const exact = this.pool.get(`${plain} ${name}`);
     if (exact) return exact;
     const other = this.pool.get(plain);
     return other?.inbound ? other : undefined;
+  }
+
+  /**
+   * An open connection this side made to `plain` (address:port) whose handshake verified, for
+   * whichever SIP domain. Used for a target that names no domain (an IP address): RFC 3261
+   * §18.1.1 recommends a connection open to the destination's address, port and transport be
+   * used. This is how in-dialog requests reach a proxy that record-routed itself by IP address
+   * (`<sip:192.0.2.1:5061;transport=tls;lr>`, as Kamailio does): the connection its domain's
+   * certificate opened carries them, instead of a new one refused for lacking the address in
+   * that certificate. A target naming a domain never takes a connection verified for another.
+   */
+  private verifiedTo(plain: string): TcpConnection | undefined {
+    return this.verifiedByAddress.get(plain);
   }
 
   private connectTo(to: TransportAddress, serverName: string | undefined): TcpConnection {
@@ -244,7 +262,9 @@ export class TlsTransport implements Transport {
         });
         socket.once('secureConnect', () => {
           timer.cancel();
-          this.identities.set(conn, identityOf(socket, serverName));
+          const identity = identityOf(socket, serverName);
+          this.identities.set(conn, identity);
+          if (identity.authorized) this.verifiedByAddress.set(addressKey(to), conn);
           resolve();
         });
         socket.once('error', (err: Error & { code?: string }) => {

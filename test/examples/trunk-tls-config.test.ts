@@ -111,8 +111,6 @@ describe('trunk config: registrations', () => {
     [{ registrations: {} }, 'registrations'],
     [{ registrations: [reg({ registrar: 'tel:+1' })] }, 'registrations[0].registrar'],
     [{ registrations: [reg({ registrar: 'sip:user@127.0.0.1' })] }, 'registrations[0].registrar'],
-    // Host names need DNS (a later step).
-    [{ registrations: [reg({ registrar: 'sip:carrier.example' })] }, 'registrations[0].registrar'],
     [{ registrations: [reg({ registrar: 'sips:127.0.0.1;transport=tcp' })] }, 'registrations[0].registrar'],
     [{ registrations: [reg({ registrar: 'sip:127.0.0.1;transport=sctp' })] }, 'registrations[0].registrar'],
     // The default listeners are udp and tcp: a TLS registrar needs a tls listener for its Contact.
@@ -133,6 +131,20 @@ describe('trunk config: registrations', () => {
     [{ registrations: [reg({ proxy: 'sip:x' })] }, 'registrations[0].proxy'],
   ])('refuses %j', (input, field) => {
     expect(errorOf(input).field).toBe(field);
+  });
+
+  it('a registrar named by host (RFC 3263 locates it): the AOR defaults to that host; its calls are trusted from its DNS addresses unless inbound.allow says otherwise', () => {
+    const c = validateConfig({
+      domains: DOMAINS,
+      registrations: [
+        reg({ registrar: 'sip:carrier.example', inbound: { domain: 'pbx.trunk.sipkit.test' } }),
+        reg({ registrar: 'sip:carrier.example;transport=tcp', username: 'b', inbound: { domain: 'pbx.trunk.sipkit.test', allow: ['192.0.2.0/24'] } }),
+      ],
+    });
+    expect(c.registrations.map((r) => [r.registrar, r.aor, r.inbound])).toEqual([
+      ['sip:carrier.example', 'sip:acme@carrier.example', { domain: 'pbx.trunk.sipkit.test', allow: [], registrarByName: true }],
+      ['sip:carrier.example;transport=tcp', 'sip:b@carrier.example', { domain: 'pbx.trunk.sipkit.test', allow: ['192.0.2.0/24'] }],
+    ]);
   });
 
   it.skipIf(!hasOpenssl)('a sips: registrar is fine with a tls listener', () => {

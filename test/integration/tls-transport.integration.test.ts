@@ -261,6 +261,35 @@ describe.skipIf(!hasOpenssl)('TlsTransport (real TLS on 127.0.0.1, test CA)', ()
     expect(c.t.connectionCount).toBe(1);
   });
 
+  it('a target naming no domain (an IP address, as in a proxy\'s Record-Route) takes the connection verified for a domain at that address (RFC 3261 §18.1.1); not once it is closed', async () => {
+    const s = await server();
+    const c = await client();
+    await c.t.send(options(1), { ...s.t.local, serverName: 'sip.test' });
+    // The certificate names sip.test, not 127.0.0.1: alone, this target would be refused (see above).
+    await c.t.send(options(2), s.t.local);
+    expect(await until(() => s.messages.length === 2)).toBe(true);
+    expect(c.t.connectionCount).toBe(1);
+    expect(new Set(s.froms.map((f) => f.port)).size).toBe(1);
+    // The server goes: the closed connection is forgotten, so the next send tries to connect anew (and finds nobody).
+    await s.t.close();
+    expect(await until(() => c.t.connectionCount === 0)).toBe(true);
+    const err = await c.t.send(options(3), s.t.local).then(
+      () => undefined,
+      (e: TransportError) => e,
+    );
+    expect(err?.code).toBe('CONNECT_FAILED');
+  });
+
+  it('an unverified connection (rejectUnauthorized: false) is not taken for a target naming no domain', async () => {
+    const s = await server();
+    const loose = await client({ rejectUnauthorized: false });
+    await loose.t.send(options(1), { ...s.t.local, serverName: 'other.test' });
+    await loose.t.send(options(2), s.t.local);
+    expect(await until(() => s.messages.length === 2)).toBe(true);
+    // Both went, but over two connections: the first was never verified, so it proves nothing about the address.
+    expect(loose.t.connectionCount).toBe(2);
+  });
+
   it('picks the certificate by SNI with SNICallback, and tells the receiver the name asked for', async () => {
     const contexts = new Map([['sip.test', createSecureContext({ cert: pki.server.cert, key: pki.server.key })]]);
     const asked: string[] = [];

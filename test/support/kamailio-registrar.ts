@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,19 @@ export const KAMAILIO_MODULE_DIRS = ['/usr/lib/x86_64-linux-gnu/kamailio/modules
 export interface KamailioRegistrar {
   process: ChildProcess;
   port: number;
+  /** With `tls`: its TLS port on the same host. */
+  tlsPort?: number;
   log(): string;
+}
+
+function freeTcpPortOn(host: string): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, host, () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 function freePortOn(host: string): Promise<number> {
@@ -29,11 +42,49 @@ function freePortOn(host: string): Promise<number> {
  * refresh must count on), and INVITEs to a registered AOR relayed to its Contact (`lookup`).
  * It grants at most `maxExpires` seconds. Resolves once it answers an OPTIONS (bounded: 50 × 200 ms).
  */
-export async function startKamailioRegistrar(options: { host: string; domain: string; password: string; maxExpires: number }): Promise<KamailioRegistrar> {
-  const { host, domain, password, maxExpires } = options;
-  const mpath = KAMAILIO_MODULE_DIRS.find((d) => existsSync(join(d, 'registrar.so')));
-  if (mpath === undefined) throw new Error(`kamailio is installed but its modules are in none of ${KAMAILIO_MODULE_DIRS.join(', ')}`);
+export async function startKamailioRegistrar(options: {
+  host: string;
+  domain: string;
+  password: string;
+  maxExpires: number;
+  /** Also listen for TLS (Kamailio's tls module) presenting this certificate; it does not check clients'. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+  /**
+   * RFC 5626 outbound (registrar `outbound_mode` 1): a client saying `Supported: outbound` with
+   * `+sip.instance` and `reg-id` gets `Require: outbound` and `Flow-Timer: flowTimer`; calls to it
+   * go back over the connection it registered on (its source address is the binding's
+   * `received`); and a TCP/TLS connection carrying nothing for `connectionLifetime` seconds is
+   * closed — so only keep-alives keep a quiet flow open.
+   */
+  outbound?: { flowTimer: number; connectionLifetime: number };
+}): Promise<KamailioRegistrar> {
+  const { host, domain, password, maxExpires, tls, outbound } = options;
+  const mpath = KAMAILIO_MODULE_DIRS.find((d) => existsSync(join(d, 'registrar.so')) && (!tls || existsSync(join(d, 'tls.so'))));
+  if (mpath === undefined) throw new Error(`kamailio is installed but its modules${tls ? ' (with tls.so)' : ''} are in none of ${KAMAILIO_MODULE_DIRS.join(', ')}`);
   const port = await freePortOn(host);
+  const tlsPort = tls ? await freeTcpPortOn(host) : undefined;
+  const outboundConfig = outbound
+    ? `tcp_connection_lifetime=${outbound.connectionLifetime}
+loadmodule "nathelper.so"
+modparam("nathelper", "received_avp", "$avp(RECEIVED)")
+modparam("registrar", "received_avp", "$avp(RECEIVED)")
+modparam("registrar", "outbound_mode", 1)
+modparam("registrar", "flow_timer", ${outbound.flowTimer})
+`
+    : '';
+  const tlsConfig = tls
+    ? `enable_tls=yes
+tcp_children=1
+listen=tls:${host}:${tlsPort}
+loadmodule "tls.so"
+modparam("tls", "certificate", "${tls.certFile}")
+modparam("tls", "private_key", "${tls.keyFile}")
+modparam("tls", "ca_list", "${tls.caFile}")
+modparam("tls", "tls_method", "TLSv1.2+")
+modparam("tls", "verify_certificate", 0)
+modparam("tls", "require_certificate", 0)
+${outbound ? `modparam("tls", "connection_timeout", ${outbound.connectionLifetime})\n` : ''}`
+    : '';
   const dir = mkdtempSync(join(tmpdir(), 'kamailio-reg-'));
   const cfg = join(dir, 'kamailio.cfg');
   writeFileSync(
@@ -46,7 +97,7 @@ listen=udp:${host}:${port}
 auto_aliases=no
 alias="${domain}"
 mpath="${mpath}"
-loadmodule "tm.so"
+${tlsConfig}loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "pv.so"
 loadmodule "maxfwd.so"
@@ -55,7 +106,7 @@ loadmodule "textops.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
 loadmodule "auth.so"
-modparam("usrloc", "db_mode", 0)
+${outboundConfig}modparam("usrloc", "db_mode", 0)
 modparam("auth", "nonce_count", 1)
 modparam("registrar", "min_expires", 2)
 modparam("registrar", "default_expires", ${maxExpires})
@@ -65,6 +116,7 @@ request_route {
   if (is_method("REGISTER")) {
     if (!pv_www_authenticate("$td", "${password}", "0")) { www_challenge("$td", "1"); exit; }
     consume_credentials();
+    ${outbound ? 'fix_nated_register();' : ''}
     if (!save("location")) sl_reply_error();
     exit;
   }
@@ -104,5 +156,5 @@ request_route {
     p.kill('SIGKILL');
     throw new Error(`kamailio did not start (exit ${p.exitCode}):\n${log}`);
   }
-  return { process: p, port, log: () => log };
+  return { process: p, port, ...(tlsPort !== undefined ? { tlsPort } : {}), log: () => log };
 }

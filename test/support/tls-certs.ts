@@ -69,3 +69,8 @@ export function makeTestPki(): TestPki {
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** Another leaf certificate signed by the test CA of `pki` (e.g. for an address: `IP:127.0.0.1`). */
+export function issueLeaf(pki: TestPki, name: string, subject: string, san: string): KeyPair {
+  return leaf(pki.dir, name, 'ca', subject, san);
+}
