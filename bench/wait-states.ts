@@ -88,6 +88,8 @@ async function measure(dist: string, n: number, scenario: Scenario): Promise<{ b
     (method === 'INVITE' ? `Contact: <sip:caller@10.0.0.1:5060>\r\nContent-Type: application/sdp\r\nContent-Length: ${sdp.length}\r\n\r\n${sdp}` : 'Content-Length: 0\r\n\r\n');
   const method = scenario.startsWith('non-invite') ? 'BYE' : 'INVITE';
 
+  // One user for every client transaction: what the bench measures is the transactions.
+  const clientUser = { onResponse: () => undefined };
   const run = (count: number, tag: string) => {
     for (let i = 0; i < count; i++) {
       if (server) {
@@ -100,7 +102,7 @@ async function measure(dist: string, n: number, scenario: Scenario): Promise<{ b
       } else {
         const req = parseMessage(datagram(request(method, tag, i)));
         req.removeFirst('Via');
-        const tx = layer.sendRequest(req, { address: PEER.address, port: PEER.port }, { onResponse: () => undefined });
+        const tx = layer.sendRequest(req, { address: PEER.address, port: PEER.port }, clientUser);
         txs.push(tx);
         const sent = parseMessage(lastSent!);
         const res = createResponse(sent, answer);

@@ -3,6 +3,18 @@ import type { Clock, Timer, Transport, TransportAddress, TransportError } from '
 import { IGNORE, TERMINATED, type AnyMachine } from './fsm.js';
 import type { TimerValues } from './timers.js';
 
+/**
+ * @internal Bytes a transaction keeps to resend while it waits (a non-2xx final under Timer G, a
+ * non-INVITE final under Timer J, the ACK under Timer D), in a buffer of their own. What toBytes
+ * returns is usually a slice of Node's shared 8 KiB buffer pool, and one slice kept for 64·T1
+ * keeps its whole slab alive with everything else cut from it (issue #16).
+ */
+export function ownCopy(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
 /** Where a transaction sends: a transport and a remote address. */
 export interface Destination {
   transport: Transport;
@@ -59,8 +71,12 @@ export abstract class Transaction {
   protected readonly host: TransactionHost;
   /** @internal The current state: a row of the machine's table (each kind starts it at the table's initial state). */
   protected abstract st: string;
-  // Created with the first timer and dropped at the end: a call keeps its ended INVITE transactions.
-  private live: Map<string, Timer> | undefined;
+  /**
+   * The armed timers as [event, timer] pairs: at most three at once (A + B, E + F, G + H, trying),
+   * so a flat array a few slots long, not a Map whose table alone costs ~200 bytes — a held call
+   * keeps its INVITE transactions in Accepted for 64·T1 (issue #16). Dropped at the end.
+   */
+  private live: Array<string | Timer> | undefined;
   /** @internal */
   /** Called once when the transaction terminates (set by its user). */
   onTerminated: ((tx: Transaction) => void) | undefined;
@@ -106,7 +122,7 @@ export abstract class Transaction {
 
   /** Timers this transaction holds right now (for leak tests and metrics). */
   get timerCount(): number {
-    return this.live?.size ?? 0;
+    return (this.live?.length ?? 0) >> 1;
   }
 
   /**
@@ -144,22 +160,29 @@ export abstract class Transaction {
   /** @internal Arm the timer whose expiry is `event` (replacing one already armed). */
   protected startTimer(event: string, ms: number): void {
     if (this.st === TERMINATED) return;
-    const live = (this.live ??= new Map());
-    live.get(event)?.cancel();
+    this.stopTimer(event);
     const t = this.host.clock.setTimer(ms, () => {
-      live.delete(event);
+      this.forget(event);
       if (this.st !== TERMINATED) this.fire(event);
     });
-    live.set(event, t);
+    (this.live ??= []).push(event, t);
   }
 
   /** @internal */
   protected stopTimer(event: string): void {
-    const t = this.live?.get(event);
-    if (t) {
-      t.cancel();
-      this.live!.delete(event);
-    }
+    const live = this.live;
+    if (live === undefined) return;
+    const i = live.indexOf(event);
+    if (i < 0) return;
+    (live[i + 1] as Timer).cancel();
+    live.splice(i, 2);
+  }
+
+  /** A timer fired: it is no longer armed. */
+  private forget(event: string): void {
+    const live = this.live;
+    const i = live === undefined ? -1 : live.indexOf(event);
+    if (i >= 0) live!.splice(i, 2);
   }
 
   /** @internal */
@@ -188,7 +211,8 @@ export abstract class Transaction {
   protected terminate(): void {
     if (this.st === TERMINATED) return;
     this.st = TERMINATED;
-    if (this.live) for (const t of this.live.values()) t.cancel();
+    const live = this.live;
+    if (live) for (let i = 1; i < live.length; i += 2) (live[i] as Timer).cancel();
     this.live = undefined;
     this.req = undefined;
     this.dropBuffers();

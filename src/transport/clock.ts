@@ -20,7 +20,15 @@ export class RealClock implements Clock {
   setTimer(ms: number, fn: () => void): Timer {
     const t = setTimeout(fn, ms);
     t.unref?.();
-    return { cancel: () => clearTimeout(t) };
+    return new NodeTimer(t);
+  }
+}
+
+/** A node Timeout as a Timer: a method on a prototype, not a closure and its context per timer. */
+class NodeTimer implements Timer {
+  constructor(private readonly t: ReturnType<typeof setTimeout>) {}
+  cancel(): void {
+    clearTimeout(this.t);
   }
 }
 

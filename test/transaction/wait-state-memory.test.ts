@@ -7,9 +7,12 @@ import { pair, send, T1 } from '../support/tx-harness.js';
 // keeps its key and the bytes it may resend, not parsed messages or bytes it will never send.
 
 const requestBytes = (tx: object) => (tx as { bytes: Uint8Array }).bytes.length;
+const lastBytes = (tx: object) => (tx as { lastBytes: Uint8Array | undefined }).lastBytes;
+/** True when the bytes are the whole of their ArrayBuffer (not a slice of Node's buffer pool). */
+const ownsBuffer = (b: Uint8Array) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
 
 describe('wait-state transactions keep bytes, not parsed messages', () => {
-  it('an INVITE server transaction in Accepted keeps the 2xx as bytes only; the client one in Accepted drops its INVITE bytes', () => {
+  it('an INVITE server transaction in Accepted keeps no copy of its 2xx (the TU retransmits it); the client one in Accepted drops its INVITE bytes', () => {
     const p = pair();
     const { tx: client, rec } = send(p, 'INVITE');
     p.clock.advance(10);
@@ -18,10 +21,18 @@ describe('wait-state transactions keep bytes, not parsed messages', () => {
     server.respond(ok);
     p.clock.advance(10);
     expect(server.state).toBe('accepted');
-    // Not the object passed to respond: what is kept is its bytes (read back on demand).
-    expect(server.lastResponse).not.toBe(ok);
-    expect(server.lastResponse).toMatchObject({ status: 200 });
-    expect(server.lastResponse!.toString()).toBe(ok.toString());
+    // RFC 6026 §7.1: Accepted absorbs INVITE retransmissions without answering them; the 2xx is
+    // the TU's to retransmit. A held call's INVITE transaction keeps neither the 200 nor its bytes.
+    expect(server.lastResponse).toBeUndefined();
+    expect(lastBytes(server)).toBeUndefined();
+    expect(server.lastStatus).toBe(200);
+    // The INVITE retransmitted is still absorbed: no new request for the TU, nothing sent.
+    const sent = p.net.stats.sent;
+    void p.aT.send(p.net.log.find((x) => x.firstLine.startsWith('INVITE'))!.bytes, { address: '10.0.0.2', port: 5060 });
+    p.clock.advance(10);
+    expect(p.bUser.requests).toHaveLength(1);
+    expect(p.b.stats.retransmissionsAbsorbed).toBe(1);
+    expect(p.net.stats.sent).toBe(sent + 1);
     // The client transaction in Accepted (Timer M) will never send its INVITE again: its bytes are gone.
     expect(client.state).toBe('accepted');
     expect(requestBytes(client)).toBe(0);
@@ -41,6 +52,44 @@ describe('wait-state transactions keep bytes, not parsed messages', () => {
     expect(server.state).toBe('completed');
     expect((server as unknown as { provisional: unknown }).provisional).toBeUndefined();
     expect(server.lastResponse).toMatchObject({ status: 200 });
+    // Timer J resends it for 64·T1: in a buffer of its own, not a slice of Node's 8 KiB pool,
+    // which a kept slice would hold whole (issue #16).
+    expect(ownsBuffer(lastBytes(server)!)).toBe(true);
+  });
+
+  it('an INVITE server transaction lets go of its non-2xx once the ACK confirmed it; the client keeps its ACK in a buffer of its own', () => {
+    const p = pair();
+    p.bUser.answer = () => 486;
+    const { tx: client } = send(p, 'INVITE');
+    p.clock.advance(1);
+    const server = p.bUser.requests[0]!.tx as InviteServerTransaction;
+    // Completed: the 486 is resent on Timer G, so it is kept (in its own buffer).
+    expect(server.state).toBe('completed');
+    expect(ownsBuffer(lastBytes(server)!)).toBe(true);
+    p.clock.advance(10);
+    expect(server.state).toBe('confirmed');
+    // Confirmed absorbs ACK retransmissions (Timer I) and never sends the final again.
+    expect(lastBytes(server)).toBeUndefined();
+    expect(server.lastResponse).toBeUndefined();
+    expect(server.lastStatus).toBe(486);
+    // The client's ACK is resent for each 486 retransmission during Timer D.
+    expect(client.state).toBe('completed');
+    expect(ownsBuffer((client as unknown as { ack: Uint8Array }).ack)).toBe(true);
+  });
+
+  it('a waiting transaction holds one timer in a flat list, and none once it ended', () => {
+    const p = pair();
+    const { tx: client } = send(p, 'INVITE');
+    expect(client.timerCount).toBe(2); // A and B
+    p.clock.advance(10);
+    const server = p.bUser.requests[0]!.tx as InviteServerTransaction;
+    server.respond(createResponse(p.bUser.requests[0]!.req, 200));
+    p.clock.advance(10);
+    expect([client.timerCount, server.timerCount]).toEqual([1, 1]); // M, L
+    expect(Array.isArray((server as unknown as { live: unknown }).live)).toBe(true);
+    p.clock.advance(64 * T1 + 10);
+    expect([client.timerCount, server.timerCount]).toEqual([0, 0]);
+    expect((server as unknown as { live: unknown }).live).toBeUndefined();
   });
 
   it('a transaction lets go of its parsed request once it waits out its timers (Completed, Accepted), on either side', () => {
