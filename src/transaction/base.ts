@@ -72,11 +72,14 @@ export abstract class Transaction {
   /** @internal The current state: a row of the machine's table (each kind starts it at the table's initial state). */
   protected abstract st: string;
   /**
-   * The armed timers as [event, timer] pairs: at most three at once (A + B, E + F, G + H, trying),
-   * so a flat array a few slots long, not a Map whose table alone costs ~200 bytes — a held call
-   * keeps its INVITE transactions in Accepted for 64·T1 (issue #16). Dropped at the end.
+   * The armed timers, by the event their expiry fires: two slots, as no machine arms more than
+   * two at once (A + B, E + F, G + H; one in every wait state). Fields, not a Map whose table
+   * alone is ~200 bytes: a held call keeps its INVITE transactions in Accepted for 64·T1 (issue #16).
    */
-  private live: Array<string | Timer> | undefined;
+  private ev0: string | undefined;
+  private t0: Timer | undefined;
+  private ev1: string | undefined;
+  private t1: Timer | undefined;
   /** @internal */
   /** Called once when the transaction terminates (set by its user). */
   onTerminated: ((tx: Transaction) => void) | undefined;
@@ -122,7 +125,7 @@ export abstract class Transaction {
 
   /** Timers this transaction holds right now (for leak tests and metrics). */
   get timerCount(): number {
-    return (this.live?.length ?? 0) >> 1;
+    return (this.t0 === undefined ? 0 : 1) + (this.t1 === undefined ? 0 : 1);
   }
 
   /**
@@ -165,24 +168,34 @@ export abstract class Transaction {
       this.forget(event);
       if (this.st !== TERMINATED) this.fire(event);
     });
-    (this.live ??= []).push(event, t);
+    if (this.t0 === undefined) {
+      this.ev0 = event;
+      this.t0 = t;
+    } else if (this.t1 === undefined) {
+      this.ev1 = event;
+      this.t1 = t;
+    } else {
+      t.cancel();
+      throw new Error(`${this.kind}: a third timer (${event}) with ${this.ev0} and ${this.ev1} armed`);
+    }
   }
 
   /** @internal */
   protected stopTimer(event: string): void {
-    const live = this.live;
-    if (live === undefined) return;
-    const i = live.indexOf(event);
-    if (i < 0) return;
-    (live[i + 1] as Timer).cancel();
-    live.splice(i, 2);
+    if (this.ev0 === event) this.t0?.cancel();
+    else if (this.ev1 === event) this.t1?.cancel();
+    this.forget(event);
   }
 
-  /** A timer fired: it is no longer armed. */
+  /** The timer for `event` fired or was cancelled: its slot is free. */
   private forget(event: string): void {
-    const live = this.live;
-    const i = live === undefined ? -1 : live.indexOf(event);
-    if (i >= 0) live!.splice(i, 2);
+    if (this.ev0 === event) {
+      this.ev0 = undefined;
+      this.t0 = undefined;
+    } else if (this.ev1 === event) {
+      this.ev1 = undefined;
+      this.t1 = undefined;
+    }
   }
 
   /** @internal */
@@ -211,9 +224,9 @@ export abstract class Transaction {
   protected terminate(): void {
     if (this.st === TERMINATED) return;
     this.st = TERMINATED;
-    const live = this.live;
-    if (live) for (let i = 1; i < live.length; i += 2) (live[i] as Timer).cancel();
-    this.live = undefined;
+    this.t0?.cancel();
+    this.t1?.cancel();
+    this.ev0 = this.ev1 = this.t0 = this.t1 = undefined;
     this.req = undefined;
     this.dropBuffers();
     this.host.release(this);
