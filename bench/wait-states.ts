@@ -11,6 +11,8 @@ import { pathToFileURL } from 'node:url';
  *
  *   node --expose-gc --import tsx bench/wait-states.ts [N] [dist …]
  *
+ * BENCH_COARSE_FROM=Infinity turns RealClock's coarse timer wheel off (every timer a node Timeout).
+ *
  * Wait states measured (RFC 3261 §17 with RFC 6026):
  *   - invite-server accepted:   INVITE answered 200 (Timer L, 64·T1)
  *   - invite-server completed:  INVITE answered 486, no ACK yet (Timers G, H)
@@ -47,6 +49,9 @@ async function measure(dist: string, n: number, scenario: Scenario): Promise<{ b
   const url = (p: string) => pathToFileURL(resolve(dist, p)).href;
   const { TransactionLayer } = await import(url('transaction/index.js'));
   const { parseMessage, createResponse } = await import(url('parser/index.js'));
+  const { RealClock } = await import(url('transport/index.js'));
+  // BENCH_COARSE_FROM=Infinity: every timer a node Timeout (RealClock's coarse wheel off).
+  const coarse = process.env.BENCH_COARSE_FROM;
 
   const LOCAL = { address: '10.0.0.5', port: 5060 };
   const PEER = { address: '10.0.0.1', port: 5060 };
@@ -79,6 +84,7 @@ async function measure(dist: string, n: number, scenario: Scenario): Promise<{ b
       },
     },
     tryingAfterMs: -1,
+    clock: coarse === undefined ? undefined : new RealClock({ coarseFromMs: Number(coarse) }),
   });
   const datagram = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
   const sdp = 'v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
