@@ -15,6 +15,14 @@ export function ownCopy(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/** One callback per timer event ('timer_B', …), shared by every transaction: a timer needs no closure of its own. */
+const expiries = new Map<string, (tx: Transaction) => void>();
+function expiryOf(event: string): (tx: Transaction) => void {
+  let fn = expiries.get(event);
+  if (fn === undefined) expiries.set(event, (fn = (tx) => tx.expire(event)));
+  return fn;
+}
+
 /** Where a transaction sends: a transport and a remote address. */
 export interface Destination {
   transport: Transport;
@@ -164,10 +172,11 @@ export abstract class Transaction {
   protected startTimer(event: string, ms: number): void {
     if (this.st === TERMINATED) return;
     this.stopTimer(event);
-    const t = this.host.clock.setTimer(ms, () => {
-      this.forget(event);
-      if (this.st !== TERMINATED) this.fire(event);
-    });
+    const clock = this.host.clock;
+    const t =
+      clock.setTimerWith !== undefined
+        ? clock.setTimerWith(ms, expiryOf(event), this)
+        : clock.setTimer(ms, () => this.expire(event));
     if (this.t0 === undefined) {
       this.ev0 = event;
       this.t0 = t;
@@ -185,6 +194,12 @@ export abstract class Transaction {
     if (this.ev0 === event) this.t0?.cancel();
     else if (this.ev1 === event) this.t1?.cancel();
     this.forget(event);
+  }
+
+  /** @internal The timer for `event` fired. */
+  expire(event: string): void {
+    this.forget(event);
+    if (this.st !== TERMINATED) this.fire(event);
   }
 
   /** The timer for `event` fired or was cancelled: its slot is free. */

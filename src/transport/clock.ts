@@ -10,6 +10,12 @@ export interface Timer {
 export interface Clock {
   now(): number;
   setTimer(ms: number, fn: () => void): Timer;
+  /**
+   * Optional: `fn(arg)` after `ms`. With a function shared by many timers (one per timer kind)
+   * and the object it acts on as `arg`, a timer needs no closure of its own: a held call's
+   * transactions wait out 64·T1 each (issue #16). Clocks without it get `setTimer` and a closure.
+   */
+  setTimerWith?<A>(ms: number, fn: (arg: A) => void, arg: A): Timer;
 }
 
 export interface RealClockOptions {
@@ -46,8 +52,15 @@ export class RealClock implements Clock {
   }
 
   setTimer(ms: number, fn: () => void): Timer {
-    if (this.wheel !== undefined && ms >= this.coarseFromMs) return this.wheel.add(ms, fn);
+    if (this.wheel !== undefined && ms >= this.coarseFromMs) return this.wheel.add(ms, fn, undefined);
     const t = setTimeout(fn, ms);
+    t.unref?.();
+    return new NodeTimer(t);
+  }
+
+  setTimerWith<A>(ms: number, fn: (arg: A) => void, arg: A): Timer {
+    if (this.wheel !== undefined && ms >= this.coarseFromMs) return this.wheel.add(ms, fn as (arg: unknown) => void, arg);
+    const t = setTimeout(fn, ms, arg);
     t.unref?.();
     return new NodeTimer(t);
   }
@@ -70,13 +83,15 @@ class NodeTimer implements Timer {
 class WheelTimer implements Timer {
   constructor(
     readonly wheel: TimerWheel,
-    public fn: (() => void) | undefined,
+    public fn: ((arg: unknown) => void) | undefined,
+    public arg: unknown,
     readonly tick: number,
     public index: number,
   ) {}
   cancel(): void {
     if (this.fn === undefined) return;
     this.fn = undefined;
+    this.arg = undefined;
     this.wheel.remove(this);
   }
 }
@@ -97,15 +112,16 @@ class TimerWheel {
     this.done = Math.floor(performance.now() / tickMs);
   }
 
-  add(ms: number, fn: () => void): WheelTimer {
+  add(ms: number, fn: (arg: unknown) => void, arg: unknown): WheelTimer {
     // Idle until now: nothing between the last run and now is due (no catching up on empty ticks).
-    if (this.size === 0) this.done = Math.max(this.done, Math.floor(performance.now() / this.tickMs));
+    if (this.interval === undefined) this.done = Math.max(this.done, Math.floor(performance.now() / this.tickMs));
     const tick = Math.max(Math.ceil((performance.now() + ms) / this.tickMs), this.done + 1);
     let bucket = this.buckets.get(tick);
     if (bucket === undefined) this.buckets.set(tick, (bucket = []));
-    const t = new WheelTimer(this, fn, tick, bucket.length);
+    const t = new WheelTimer(this, fn, arg, tick, bucket.length);
     bucket.push(t);
-    if (this.size++ === 0) {
+    this.size++;
+    if (this.interval === undefined) {
       this.interval = setInterval(() => this.run(), this.tickMs);
       this.interval.unref?.();
     }
@@ -134,9 +150,11 @@ class TimerWheel {
       this.size -= bucket.length;
       for (const t of bucket) {
         const fn = t.fn;
+        const arg = t.arg;
         // Gone from the wheel before it runs: a cancel from inside a callback finds nothing to remove.
         t.fn = undefined;
-        if (fn !== undefined) fn();
+        t.arg = undefined;
+        if (fn !== undefined) fn(arg);
       }
     }
     this.done = Math.max(this.done, now);
@@ -156,7 +174,8 @@ function noop(): void {}
 interface Scheduled {
   at: number;
   seq: number;
-  fn: () => void;
+  fn: (arg: unknown) => void;
+  arg: unknown;
   cancelled: boolean;
 }
 
@@ -186,7 +205,11 @@ export class FakeClock implements Clock {
   }
 
   setTimer(ms: number, fn: () => void): Timer {
-    const s: Scheduled = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
+    return this.setTimerWith(ms, fn, undefined);
+  }
+
+  setTimerWith<A>(ms: number, fn: (arg: A) => void, arg: A): Timer {
+    const s: Scheduled = { at: this.t + Math.max(0, ms), seq: this.seq++, fn: fn as (arg: unknown) => void, arg, cancelled: false };
     this.push(s);
     return {
       cancel: () => {
@@ -194,6 +217,7 @@ export class FakeClock implements Clock {
         // Let go of what the callback holds, as clearTimeout does: a cancelled long timer
         // (a no-answer timeout) must not keep an ended call reachable until its due time.
         s.fn = noop;
+        s.arg = undefined;
       },
     };
   }
@@ -206,7 +230,7 @@ export class FakeClock implements Clock {
       if (!next || next.at > until) break;
       this.pop();
       this.t = next.at;
-      if (!next.cancelled) next.fn();
+      if (!next.cancelled) next.fn(next.arg);
     }
     this.t = until;
   }

@@ -67,4 +67,15 @@ describe('RealClock coarse wheel', () => {
     expect(clock.coarsePending).toBe(0);
     t.cancel();
   });
+
+  it('setTimerWith calls the shared function with its argument, on the wheel and on node timers, and not once cancelled', async () => {
+    const clock = new RealClock({ coarseFromMs: 20, tickMs: 10 });
+    const got: string[] = [];
+    const shared = (who: { name: string }) => got.push(who.name);
+    clock.setTimerWith(1, shared, { name: 'node' });
+    clock.setTimerWith(20, shared, { name: 'wheel' });
+    clock.setTimerWith(20, shared, { name: 'cancelled' }).cancel();
+    await until(() => got.length >= 2 && clock.coarsePending === 0);
+    expect(got.sort()).toEqual(['node', 'wheel']);
+  });
 });
