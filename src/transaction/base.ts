@@ -88,6 +88,8 @@ export abstract class Transaction {
   private t0: Timer | undefined;
   private ev1: string | undefined;
   private t1: Timer | undefined;
+  /** Timers beyond two, as [event, timer] pairs: none of RFC 3261's machines needs it. */
+  private more: Array<string | Timer> | undefined;
   /** @internal */
   /** Called once when the transaction terminates (set by its user). */
   onTerminated: ((tx: Transaction) => void) | undefined;
@@ -133,7 +135,7 @@ export abstract class Transaction {
 
   /** Timers this transaction holds right now (for leak tests and metrics). */
   get timerCount(): number {
-    return (this.t0 === undefined ? 0 : 1) + (this.t1 === undefined ? 0 : 1);
+    return (this.t0 === undefined ? 0 : 1) + (this.t1 === undefined ? 0 : 1) + ((this.more?.length ?? 0) >> 1);
   }
 
   /**
@@ -184,8 +186,8 @@ export abstract class Transaction {
       this.ev1 = event;
       this.t1 = t;
     } else {
-      t.cancel();
-      throw new Error(`${this.kind}: a third timer (${event}) with ${this.ev0} and ${this.ev1} armed`);
+      // No machine arms a third; should one ever, it still runs (and is cancelled at the end).
+      (this.more ??= []).push(event, t);
     }
   }
 
@@ -193,6 +195,10 @@ export abstract class Transaction {
   protected stopTimer(event: string): void {
     if (this.ev0 === event) this.t0?.cancel();
     else if (this.ev1 === event) this.t1?.cancel();
+    else {
+      const i = this.more?.indexOf(event) ?? -1;
+      if (i >= 0) (this.more![i + 1] as Timer).cancel();
+    }
     this.forget(event);
   }
 
@@ -210,6 +216,10 @@ export abstract class Transaction {
     } else if (this.ev1 === event) {
       this.ev1 = undefined;
       this.t1 = undefined;
+    } else if (this.more !== undefined) {
+      const i = this.more.indexOf(event);
+      if (i >= 0) this.more.splice(i, 2);
+      if (this.more.length === 0) this.more = undefined;
     }
   }
 
@@ -241,7 +251,9 @@ export abstract class Transaction {
     this.st = TERMINATED;
     this.t0?.cancel();
     this.t1?.cancel();
-    this.ev0 = this.ev1 = this.t0 = this.t1 = undefined;
+    const more = this.more;
+    if (more !== undefined) for (let i = 1; i < more.length; i += 2) (more[i] as Timer).cancel();
+    this.ev0 = this.ev1 = this.t0 = this.t1 = this.more = undefined;
     this.req = undefined;
     this.dropBuffers();
     this.host.release(this);

@@ -25,7 +25,7 @@ export interface RealClockOptions {
    * timers A, E, G stay exact). Infinity: every timer is a node Timeout.
    */
   coarseFromMs?: number;
-  /** The wheel's granularity: a coarse timer fires up to this much late, never early (default 500). */
+  /** The wheel's granularity: a coarse timer fires up to this much late, never early (default 500; out of range: the default). */
   tickMs?: number;
 }
 
@@ -41,9 +41,9 @@ export class RealClock implements Clock {
   private readonly coarseFromMs: number;
 
   constructor(options: RealClockOptions = {}) {
-    this.coarseFromMs = options.coarseFromMs ?? 5000;
-    const tick = options.tickMs ?? 500;
-    if (!(tick > 0) || !(this.coarseFromMs >= 0)) throw new RangeError('RealClock: tickMs must be > 0 and coarseFromMs ≥ 0');
+    // Out of range (a negative or NaN value): the default.
+    this.coarseFromMs = (options.coarseFromMs ?? -1) >= 0 ? options.coarseFromMs! : 5000;
+    const tick = (options.tickMs ?? 0) > 0 && Number.isFinite(options.tickMs) ? options.tickMs! : 500;
     this.wheel = Number.isFinite(this.coarseFromMs) ? new TimerWheel(tick) : undefined;
   }
 
