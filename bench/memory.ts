@@ -33,8 +33,25 @@ interface Figures {
  * counted as the B2BUA's). What a cancelled timer still costs here (its heap entry and a small
  * holder until the due time) is counted.
  */
-function releasingClock(inner: { now(): number; setTimer(ms: number, fn: () => void): { cancel(): void } }) {
+function releasingClock(inner: { now(): number; setTimer(ms: number, fn: () => void): { cancel(): void }; setTimerWith?<A>(ms: number, fn: (arg: A) => void, arg: A): { cancel(): void } }) {
+  // Where the library offers it (Clock.setTimerWith), timers with a shared callback and an argument, as RealClock runs them.
+  const withArg = inner.setTimerWith
+    ? {
+        setTimerWith<A>(ms: number, fn: (arg: A) => void, arg: A) {
+          const holder: { fn: ((arg: A) => void) | undefined; arg: A | undefined } = { fn, arg };
+          const t = inner.setTimerWith!(ms, (h: typeof holder) => h.fn?.(h.arg as A), holder);
+          return {
+            cancel() {
+              holder.fn = undefined;
+              holder.arg = undefined;
+              t.cancel();
+            },
+          };
+        },
+      }
+    : {};
   return {
+    ...withArg,
     now: () => inner.now(),
     setTimer(ms: number, fn: () => void) {
       const holder: { fn: (() => void) | undefined } = { fn };

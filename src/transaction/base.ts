@@ -3,6 +3,26 @@ import type { Clock, Timer, Transport, TransportAddress, TransportError } from '
 import { IGNORE, TERMINATED, type AnyMachine } from './fsm.js';
 import type { TimerValues } from './timers.js';
 
+/**
+ * @internal Bytes a transaction keeps to resend while it waits (a non-2xx final under Timer G, a
+ * non-INVITE final under Timer J, the ACK under Timer D), in a buffer of their own. What toBytes
+ * returns is usually a slice of Node's shared 8 KiB buffer pool, and one slice kept for 64·T1
+ * keeps its whole slab alive with everything else cut from it (issue #16).
+ */
+export function ownCopy(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
+/** One callback per timer event ('timer_B', …), shared by every transaction: a timer needs no closure of its own. */
+const expiries = new Map<string, (tx: Transaction) => void>();
+function expiryOf(event: string): (tx: Transaction) => void {
+  let fn = expiries.get(event);
+  if (fn === undefined) expiries.set(event, (fn = (tx) => tx.expire(event)));
+  return fn;
+}
+
 /** Where a transaction sends: a transport and a remote address. */
 export interface Destination {
   transport: Transport;
@@ -59,8 +79,17 @@ export abstract class Transaction {
   protected readonly host: TransactionHost;
   /** @internal The current state: a row of the machine's table (each kind starts it at the table's initial state). */
   protected abstract st: string;
-  // Created with the first timer and dropped at the end: a call keeps its ended INVITE transactions.
-  private live: Map<string, Timer> | undefined;
+  /**
+   * The armed timers, by the event their expiry fires: two slots, as no machine arms more than
+   * two at once (A + B, E + F, G + H; one in every wait state). Fields, not a Map whose table
+   * alone is ~200 bytes: a held call keeps its INVITE transactions in Accepted for 64·T1 (issue #16).
+   */
+  private ev0: string | undefined;
+  private t0: Timer | undefined;
+  private ev1: string | undefined;
+  private t1: Timer | undefined;
+  /** Timers beyond two, as [event, timer] pairs: none of RFC 3261's machines needs it. */
+  private more: Array<string | Timer> | undefined;
   /** @internal */
   /** Called once when the transaction terminates (set by its user). */
   onTerminated: ((tx: Transaction) => void) | undefined;
@@ -106,7 +135,7 @@ export abstract class Transaction {
 
   /** Timers this transaction holds right now (for leak tests and metrics). */
   get timerCount(): number {
-    return this.live?.size ?? 0;
+    return (this.t0 === undefined ? 0 : 1) + (this.t1 === undefined ? 0 : 1) + ((this.more?.length ?? 0) >> 1);
   }
 
   /**
@@ -144,21 +173,53 @@ export abstract class Transaction {
   /** @internal Arm the timer whose expiry is `event` (replacing one already armed). */
   protected startTimer(event: string, ms: number): void {
     if (this.st === TERMINATED) return;
-    const live = (this.live ??= new Map());
-    live.get(event)?.cancel();
-    const t = this.host.clock.setTimer(ms, () => {
-      live.delete(event);
-      if (this.st !== TERMINATED) this.fire(event);
-    });
-    live.set(event, t);
+    this.stopTimer(event);
+    const clock = this.host.clock;
+    const t =
+      clock.setTimerWith !== undefined
+        ? clock.setTimerWith(ms, expiryOf(event), this)
+        : clock.setTimer(ms, () => this.expire(event));
+    if (this.t0 === undefined) {
+      this.ev0 = event;
+      this.t0 = t;
+    } else if (this.t1 === undefined) {
+      this.ev1 = event;
+      this.t1 = t;
+    } else {
+      // No machine arms a third; should one ever, it still runs (and is cancelled at the end).
+      (this.more ??= []).push(event, t);
+    }
   }
 
   /** @internal */
   protected stopTimer(event: string): void {
-    const t = this.live?.get(event);
-    if (t) {
-      t.cancel();
-      this.live!.delete(event);
+    if (this.ev0 === event) this.t0?.cancel();
+    else if (this.ev1 === event) this.t1?.cancel();
+    else {
+      const i = this.more?.indexOf(event) ?? -1;
+      if (i >= 0) (this.more![i + 1] as Timer).cancel();
+    }
+    this.forget(event);
+  }
+
+  /** @internal The timer for `event` fired. */
+  expire(event: string): void {
+    this.forget(event);
+    if (this.st !== TERMINATED) this.fire(event);
+  }
+
+  /** The timer for `event` fired or was cancelled: its slot is free. */
+  private forget(event: string): void {
+    if (this.ev0 === event) {
+      this.ev0 = undefined;
+      this.t0 = undefined;
+    } else if (this.ev1 === event) {
+      this.ev1 = undefined;
+      this.t1 = undefined;
+    } else if (this.more !== undefined) {
+      const i = this.more.indexOf(event);
+      if (i >= 0) this.more.splice(i, 2);
+      if (this.more.length === 0) this.more = undefined;
     }
   }
 
@@ -188,8 +249,11 @@ export abstract class Transaction {
   protected terminate(): void {
     if (this.st === TERMINATED) return;
     this.st = TERMINATED;
-    if (this.live) for (const t of this.live.values()) t.cancel();
-    this.live = undefined;
+    this.t0?.cancel();
+    this.t1?.cancel();
+    const more = this.more;
+    if (more !== undefined) for (let i = 1; i < more.length; i += 2) (more[i] as Timer).cancel();
+    this.ev0 = this.ev1 = this.t0 = this.t1 = this.more = undefined;
     this.req = undefined;
     this.dropBuffers();
     this.host.release(this);

@@ -1,5 +1,5 @@
 import type { SipRequest, SipResponse } from '../parser/index.js';
-import type { Destination, TransactionHost } from './base.js';
+import { ownCopy, type Destination, type TransactionHost } from './base.js';
 import { ClientTransaction, type ClientAction, type ClientTransactionUser } from './client.js';
 import { IGNORE, type Machine } from './fsm.js';
 import { createCancel, createNon2xxAck } from './requests.js';
@@ -223,10 +223,13 @@ export class InviteClientTransaction extends ClientTransaction {
         this.startTimer('timer_M', 64 * T1);
         this.waiting();
         return;
-      case 'sendAck':
-        this.ack = createNon2xxAck(this.request!, input as SipResponse).toBytes();
-        this.send(this.ack);
+      case 'sendAck': {
+        const ack = createNon2xxAck(this.request!, input as SipResponse).toBytes();
+        // Resent for Timer D (32 s) on each retransmitted final: kept in a buffer of its own (ownCopy).
+        this.ack = this.reliable ? ack : ownCopy(ack);
+        this.send(ack);
         return;
+      }
       case 'resendAck':
         if (this.ack) this.send(this.ack);
         return;

@@ -38,6 +38,7 @@ type InviteServerAction =
   | 'startTimerL'
   | 'noteAckTimeout'
   | 'notifyConfirmed'
+  | 'dropResponse'
   | 'passAckToTU';
 
 /** An ACK and where it came from (the TU gets both when the transaction passes it on). */
@@ -62,7 +63,7 @@ export const INVITE_SERVER: Machine<InviteServerState, InviteServerEvent, Invite
   actions: [
     'sendResponse', 'resendResponse', 'informTUTransportError',
     'startTimerTrying', 'stopTimerTrying', 'send100', 'startTimerG', 'resetTimerG', 'stopTimerG', 'startTimerH', 'stopTimerH',
-    'startTimerI', 'startTimerL', 'noteAckTimeout', 'notifyConfirmed', 'passAckToTU',
+    'startTimerI', 'startTimerL', 'noteAckTimeout', 'notifyConfirmed', 'dropResponse', 'passAckToTU',
   ],
   rows: {
     proceeding: {
@@ -84,7 +85,7 @@ export const INVITE_SERVER: Machine<InviteServerState, InviteServerEvent, Invite
       tu_1xx:                 IGNORE,
       tu_2xx:                 IGNORE,
       'tu_300-699':           IGNORE,
-      ack:                    ['confirmed', 'stopTimerG', 'stopTimerH', 'notifyConfirmed', 'startTimerI'],
+      ack:                    ['confirmed', 'stopTimerG', 'stopTimerH', 'dropResponse', 'notifyConfirmed', 'startTimerI'],
       timer_trying:           IGNORE,
       timer_G:                ['completed', 'resendResponse', 'resetTimerG'],
       timer_H:                ['terminated', 'noteAckTimeout'],
@@ -168,6 +169,11 @@ export class InviteServerTransaction extends ServerTransaction {
     return this.st as InviteServerState;
   }
 
+  /** @internal A 2xx is the TU's to retransmit (RFC 6026 §7.1); Accepted never resends it. */
+  protected override resendsFinal(status: number): boolean {
+    return status >= 300;
+  }
+
   respond(res: SipResponse): boolean {
     const s = res.status;
     return this.fire(s < 200 ? 'tu_1xx' : s < 300 ? 'tu_2xx' : 'tu_300-699', res);
@@ -224,6 +230,10 @@ export class InviteServerTransaction extends ServerTransaction {
         return;
       case 'notifyConfirmed':
         this.onConfirmed?.();
+        return;
+      case 'dropResponse':
+        // Confirmed only absorbs ACK retransmissions (Timer I): the final is never sent again.
+        this.dropResponse();
         return;
       case 'passAckToTU': {
         const ack = input as ReceivedAck;

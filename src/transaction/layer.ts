@@ -24,7 +24,7 @@ import type { Destination, MessageSource, Transaction, TransactionHost, Transact
 import type { ClientTransaction, ClientTransactionUser } from './client.js';
 import { InviteClientTransaction } from './invite-client.js';
 import { InviteServerTransaction } from './invite-server.js';
-import { clientKey, serverKey } from './keys.js';
+import { clientKey, flatKey, serverKey } from './keys.js';
 import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
 import { OutboundRequest, type OutboundUser, type PrepareAttempt } from './outbound.js';
@@ -283,7 +283,7 @@ export class TransactionLayer {
     const branch = request.topVia?.branch;
     if (!branch) throw new SipError('NO_BRANCH', 'request has no Via branch');
     const dest: Destination = { transport, address };
-    const key = clientKey(branch, request.method);
+    const key = flatKey(clientKey(branch, request.method));
     bytes ??= request.toBytes();
     const tx =
       request.method === 'INVITE'
@@ -532,7 +532,7 @@ export class TransactionLayer {
       if (req.method !== 'ACK') this.respondStatelessly(req, 400, 'Bad Branch', source);
       return;
     }
-    const key = serverKey(req, t);
+    let key = serverKey(req, t);
     const existing = this.servers.get(key);
     if (req.method === 'ACK') {
       // The INVITE's transaction decides (its table): Completed takes the ACK for its non-2xx,
@@ -563,6 +563,7 @@ export class TransactionLayer {
       return;
     }
     const dest: Destination = { transport: source.transport, address: responseAddress(t, source.address, source.transport) };
+    key = flatKey(key);
     if (req.method === 'CANCEL') {
       const tx = new NonInviteServerTransaction(this.host, key, req, dest);
       this.servers.set(key, tx);

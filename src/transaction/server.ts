@@ -1,6 +1,6 @@
 import { parseMessage, type SipRequest, type SipResponse, type Via } from '../parser/index.js';
 import type { TransportError } from '../transport/index.js';
-import { Transaction, type Destination, type TransactionHost } from './base.js';
+import { ownCopy, Transaction, type Destination, type TransactionHost } from './base.js';
 
 /** Actions both server tables name; the machines add their own. */
 export type ServerAction = 'sendResponse' | 'resendResponse' | 'informTUTransportError';
@@ -34,6 +34,16 @@ export abstract class ServerTransaction extends Transaction {
     return this.request?.topVia ?? this.keptVia;
   }
 
+  /** @internal Whether a final of this status is resent by this machine (so its bytes are kept). */
+  protected resendsFinal(_status: number): boolean {
+    return true;
+  }
+
+  /** @internal The transaction will not resend its response again (Confirmed): let go of the bytes. */
+  protected dropResponse(): void {
+    this.lastBytes = undefined;
+  }
+
   /** Send a response in this transaction. Returns false if the state does not allow it. */
   abstract respond(response: SipResponse): boolean;
 
@@ -44,10 +54,13 @@ export abstract class ServerTransaction extends Transaction {
   }
 
   /**
-   * The last response sent (resent on request retransmissions); undefined once the transaction
-   * ended. A final is kept only as the bytes to resend — a transaction waiting out Timer G/H,
-   * J or L (a held call's INVITE, 64·T1) keeps no parsed message — so reading it then parses
-   * those bytes again: an equal response, not the object passed to `respond`.
+   * The last response sent while the transaction may still resend it: the provisional, or a
+   * final this machine retransmits (a non-INVITE final under Timer J, a non-2xx final to an
+   * INVITE until its ACK). A final is kept only as the bytes to resend, so reading it parses
+   * them again: an equal response, not the object passed to `respond`. Undefined after a 2xx to
+   * an INVITE (RFC 6026 §7.1: the TU, not the transaction, retransmits it — a held call's INVITE
+   * transaction in Accepted keeps no copy), once the ACK confirmed a non-2xx, and once ended.
+   * `lastStatus` stays.
    */
   get lastResponse(): SipResponse | undefined {
     if (this.provisional !== undefined || this.lastBytes === undefined) return this.provisional;
@@ -64,16 +77,21 @@ export abstract class ServerTransaction extends Transaction {
     switch (action) {
       case 'sendResponse': {
         const res = input as SipResponse;
-        this.lastStatus = res.status;
-        // A final leaves the transaction waiting (Completed, Accepted: Timers G/H, J, L) with only
-        // its bytes to resend: the parsed response is not kept for a call held for hours.
-        this.provisional = res.status < 200 ? res : undefined;
-        this.lastBytes = res.toBytes();
-        if (res.status >= 200) {
+        const status = res.status;
+        this.lastStatus = status;
+        // A final leaves the transaction waiting (Completed, Accepted: Timers G/H, J, L) with at
+        // most its bytes to resend: the parsed response is not kept for a call held for hours.
+        this.provisional = status < 200 ? res : undefined;
+        const bytes = res.toBytes();
+        if (status < 200) this.lastBytes = bytes;
+        else {
+          // Kept only where this machine resends it (Timer G, a request retransmission in
+          // Completed), in a buffer of its own: the wait outlives Node's pool slab it was cut from.
+          this.lastBytes = this.resendsFinal(status) ? (this.reliable ? bytes : ownCopy(bytes)) : undefined;
           if (this.retryElsewhere) this.keptVia = this.request?.topVia;
           this.releaseRequest();
         }
-        this.send(this.lastBytes);
+        this.send(bytes);
         return;
       }
       case 'resendResponse':

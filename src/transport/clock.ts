@@ -10,17 +10,162 @@ export interface Timer {
 export interface Clock {
   now(): number;
   setTimer(ms: number, fn: () => void): Timer;
+  /**
+   * Optional: `fn(arg)` after `ms`. With a function shared by many timers (one per timer kind)
+   * and the object it acts on as `arg`, a timer needs no closure of its own: a held call's
+   * transactions wait out 64·T1 each (issue #16). Clocks without it get `setTimer` and a closure.
+   */
+  setTimerWith?<A>(ms: number, fn: (arg: A) => void, arg: A): Timer;
 }
 
-/** Wall-clock time and node timers (unref'd: a pending SIP timer never keeps a process alive). */
+export interface RealClockOptions {
+  /**
+   * Timers this long or longer (ms) go on a coarse wheel instead of a node Timeout each
+   * (default 5000: Timers B, D, F, H, I, J, K, L, M and the call timers; the retransmission
+   * timers A, E, G stay exact). Infinity: every timer is a node Timeout.
+   */
+  coarseFromMs?: number;
+  /** The wheel's granularity: a coarse timer fires up to this much late, never early (default 500; out of range: the default). */
+  tickMs?: number;
+}
+
+/**
+ * Wall-clock time and node timers (unref'd: a pending SIP timer never keeps a process alive).
+ * Long timers (`coarseFromMs`) share one node interval ticking every `tickMs`, each an entry in
+ * a bucket of its due tick: a held call waits out Timers L and M (64·T1) and the call's own
+ * timers, and a node Timeout with its bookkeeping costs several times such an entry (issue #16;
+ * undici's lib/util/timers.js does the same for its connection timeouts).
+ */
 export class RealClock implements Clock {
+  private readonly wheel: TimerWheel | undefined;
+  private readonly coarseFromMs: number;
+
+  constructor(options: RealClockOptions = {}) {
+    // Out of range (a negative or NaN value): the default.
+    this.coarseFromMs = (options.coarseFromMs ?? -1) >= 0 ? options.coarseFromMs! : 5000;
+    const tick = (options.tickMs ?? 0) > 0 && Number.isFinite(options.tickMs) ? options.tickMs! : 500;
+    this.wheel = Number.isFinite(this.coarseFromMs) ? new TimerWheel(tick) : undefined;
+  }
+
   now(): number {
     return Date.now();
   }
+
   setTimer(ms: number, fn: () => void): Timer {
+    if (this.wheel !== undefined && ms >= this.coarseFromMs) return this.wheel.add(ms, fn, undefined);
     const t = setTimeout(fn, ms);
     t.unref?.();
-    return { cancel: () => clearTimeout(t) };
+    return new NodeTimer(t);
+  }
+
+  setTimerWith<A>(ms: number, fn: (arg: A) => void, arg: A): Timer {
+    if (this.wheel !== undefined && ms >= this.coarseFromMs) return this.wheel.add(ms, fn as (arg: unknown) => void, arg);
+    const t = setTimeout(fn, ms, arg);
+    t.unref?.();
+    return new NodeTimer(t);
+  }
+
+  /** Coarse timers waiting on the wheel (for leak tests and metrics). */
+  get coarsePending(): number {
+    return this.wheel?.size ?? 0;
+  }
+}
+
+/** A node Timeout as a Timer: a method on a prototype, not a closure and its context per timer. */
+class NodeTimer implements Timer {
+  constructor(private readonly t: ReturnType<typeof setTimeout>) {}
+  cancel(): void {
+    clearTimeout(this.t);
+  }
+}
+
+/** One timer on the wheel: its bucket (the tick it is due at) and its place there, for an O(1) cancel. */
+class WheelTimer implements Timer {
+  constructor(
+    readonly wheel: TimerWheel,
+    public fn: ((arg: unknown) => void) | undefined,
+    public arg: unknown,
+    readonly tick: number,
+    public index: number,
+  ) {}
+  cancel(): void {
+    if (this.fn === undefined) return;
+    this.fn = undefined;
+    this.arg = undefined;
+    this.wheel.remove(this);
+  }
+}
+
+/**
+ * Coarse timers: buckets by due tick (time / tickMs, rounded up, so none fires early), one
+ * unref'd node interval while any is pending. Cancelling swaps the last entry of the bucket into
+ * the hole: a cancelled timer (a call's no-answer timer, hours long) leaves nothing behind.
+ */
+class TimerWheel {
+  private readonly buckets = new Map<number, WheelTimer[]>();
+  private interval: ReturnType<typeof setInterval> | undefined;
+  /** The last tick whose bucket ran. */
+  private done: number;
+  size = 0;
+
+  constructor(private readonly tickMs: number) {
+    this.done = Math.floor(performance.now() / tickMs);
+  }
+
+  add(ms: number, fn: (arg: unknown) => void, arg: unknown): WheelTimer {
+    // Idle until now: nothing between the last run and now is due (no catching up on empty ticks).
+    if (this.interval === undefined) this.done = Math.max(this.done, Math.floor(performance.now() / this.tickMs));
+    const tick = Math.max(Math.ceil((performance.now() + ms) / this.tickMs), this.done + 1);
+    let bucket = this.buckets.get(tick);
+    if (bucket === undefined) this.buckets.set(tick, (bucket = []));
+    const t = new WheelTimer(this, fn, arg, tick, bucket.length);
+    bucket.push(t);
+    this.size++;
+    if (this.interval === undefined) {
+      this.interval = setInterval(() => this.run(), this.tickMs);
+      this.interval.unref?.();
+    }
+    return t;
+  }
+
+  remove(t: WheelTimer): void {
+    const bucket = this.buckets.get(t.tick);
+    if (bucket === undefined || bucket[t.index] !== t) return;
+    const last = bucket.pop()!;
+    if (last !== t) {
+      bucket[t.index] = last;
+      last.index = t.index;
+    }
+    if (bucket.length === 0) this.buckets.delete(t.tick);
+    this.stopWhenEmpty(--this.size);
+  }
+
+  private run(): void {
+    const now = Math.floor(performance.now() / this.tickMs);
+    while (this.done < now && this.size > 0) {
+      const tick = ++this.done;
+      const bucket = this.buckets.get(tick);
+      if (bucket === undefined) continue;
+      this.buckets.delete(tick);
+      this.size -= bucket.length;
+      for (const t of bucket) {
+        const fn = t.fn;
+        const arg = t.arg;
+        // Gone from the wheel before it runs: a cancel from inside a callback finds nothing to remove.
+        t.fn = undefined;
+        t.arg = undefined;
+        if (fn !== undefined) fn(arg);
+      }
+    }
+    this.done = Math.max(this.done, now);
+    this.stopWhenEmpty(this.size);
+  }
+
+  private stopWhenEmpty(size: number): void {
+    if (size === 0 && this.interval !== undefined) {
+      clearInterval(this.interval);
+      this.interval = undefined;
+    }
   }
 }
 
@@ -29,7 +174,8 @@ function noop(): void {}
 interface Scheduled {
   at: number;
   seq: number;
-  fn: () => void;
+  fn: (arg: unknown) => void;
+  arg: unknown;
   cancelled: boolean;
 }
 
@@ -59,7 +205,11 @@ export class FakeClock implements Clock {
   }
 
   setTimer(ms: number, fn: () => void): Timer {
-    const s: Scheduled = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
+    return this.setTimerWith(ms, fn, undefined);
+  }
+
+  setTimerWith<A>(ms: number, fn: (arg: A) => void, arg: A): Timer {
+    const s: Scheduled = { at: this.t + Math.max(0, ms), seq: this.seq++, fn: fn as (arg: unknown) => void, arg, cancelled: false };
     this.push(s);
     return {
       cancel: () => {
@@ -67,6 +217,7 @@ export class FakeClock implements Clock {
         // Let go of what the callback holds, as clearTimeout does: a cancelled long timer
         // (a no-answer timeout) must not keep an ended call reachable until its due time.
         s.fn = noop;
+        s.arg = undefined;
       },
     };
   }
@@ -79,7 +230,7 @@ export class FakeClock implements Clock {
       if (!next || next.at > until) break;
       this.pop();
       this.t = next.at;
-      if (!next.cancelled) next.fn();
+      if (!next.cancelled) next.fn(next.arg);
     }
     this.t = until;
   }

@@ -1,5 +1,5 @@
 // Public face of sipkit/transport: pluggable transports (UDP, TCP, TLS), the injectable clock, and a test network.
-export { RealClock, FakeClock, type Clock, type Timer } from './clock.js';
+export { RealClock, FakeClock, type Clock, type Timer, type RealClockOptions } from './clock.js';
 export {
   TransportError,
   formatHost,

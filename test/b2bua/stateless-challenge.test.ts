@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseMessage, type SipResponse } from '../../src/parser/index.js';
+import { createRequest, parseMessage, type SipResponse } from '../../src/parser/index.js';
 import { placeCall, run, SDP_DEST, TRUNK, trunk } from '../support/b2bua-harness.js';
 
 const T1 = 500;
@@ -78,5 +78,59 @@ describe('stateless challenge (B2buaOptions.challenge)', () => {
     await run(t, 64 * T1 + 5000, 200);
     expect(t.b2bua.stats).toMatchObject({ transactions: 0, timers: 0, calls: 0, dialogs: 0, bridges: 0 });
     expect(t.ended).toHaveLength(30);
+  }, 60_000);
+
+  it('2 000 INVITEs without credentials from 200 ports keep nothing: no transaction, no timer, no call, no throttle entry — each gets one 407', async () => {
+    const t = trunk({ statelessChallenge: true, onDestInvite: (c) => void c.answer({ body: SDP_DEST }) });
+    await run(t, 10);
+    const timersBefore = t.clock.pending;
+    const FLOOD = '10.0.0.9';
+    const ports = Array.from({ length: 200 }, (_, i) => t.net.transport(FLOOD, 20_000 + i));
+    const answers = new Map<string, number>();
+    for (const p of ports) {
+      p.setReceiver({
+        onMessage: (bytes) => {
+          const m = parseMessage(bytes) as SipResponse;
+          answers.set(`${m.status} ${m.callId}`, (answers.get(`${m.status} ${m.callId}`) ?? 0) + 1);
+        },
+        onError: () => undefined,
+      });
+    }
+    let most = 0;
+    let legit: ReturnType<typeof placeCall> | undefined;
+    for (let i = 0; i < 2000; i++) {
+      const port = ports[i % ports.length]!;
+      const inv = createRequest({
+        method: 'INVITE',
+        uri: 'sip:+15551234567@demo.trunk.sipkit.test',
+        via: `SIP/2.0/UDP ${FLOOD}:${port.local.port};branch=z9hG4bK-flood-${i};rport`,
+        from: `<sip:1000@demo.trunk.sipkit.test>;tag=flood${i}`,
+        to: '<sip:+15551234567@demo.trunk.sipkit.test>',
+        callId: `flood-${i}`,
+        contact: `<sip:1000@${FLOOD}:${port.local.port}>`,
+      });
+      void port.send(inv.toBytes(), { address: TRUNK, port: 5060 });
+      if (i === 1000) legit = placeCall(t);
+      if (i % 100 === 99) {
+        await run(t, 5, 1);
+        // Nothing armed for a flood INVITE: only the legitimate call's timers (and the network's deliveries) exist.
+        if (legit === undefined) expect(t.clock.pending).toBe(timersBefore);
+        most = Math.max(most, t.b2bua.stats.transactions);
+      }
+    }
+    await run(t, 500);
+    expect(legit!.state).toBe('answered');
+    // Every flood INVITE got exactly one answer, a 407; none was sent again (no Timer G: never ACKed).
+    await run(t, 64 * T1 + 5000, 100);
+    expect(answers.size).toBe(2000);
+    expect([...answers].every(([k, n]) => k.startsWith('407 ') && n === 1)).toBe(true);
+    expect(t.b2bua.stats.statelessByStatus[407]).toBe(2001); // the flood's and the legitimate caller's first INVITE
+    // Only the legitimate call ever held transactions (INVITE and ACK-less 2xx path: one per leg, a BYE later at most).
+    expect(most).toBeLessThanOrEqual(2);
+    expect(t.auth.throttledSources()).toBe(0);
+    void legit!.hangup();
+    await run(t, 64 * T1 + 5000, 100);
+    expect(t.b2bua.stats).toMatchObject({ transactions: 0, timers: 0, calls: 0, dialogs: 0, bridges: 0 });
+    expect(t.clock.pending).toBe(timersBefore);
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UserAgent, type HangupCause } from '../../src/dialog/index.js';
-import { createResponse, type SipRequest } from '../../src/parser/index.js';
+import { createResponse, type SipRequest, type SipResponse } from '../../src/parser/index.js';
 import { FakeClock, TestNetwork } from '../../src/transport/index.js';
 import { TransactionLayer, type InviteServerTransaction, type ServerTransaction } from '../../src/transaction/index.js';
 import { BOB, SDP_A, SDP_B, settle, uaPair } from '../support/ua-harness.js';
@@ -31,13 +31,14 @@ function forkingPeer() {
 // The INVITE each transaction carries, kept here: a transaction lets go of it once it sent a final.
 const invites = new WeakMap<ServerTransaction, SipRequest>();
 
-function answer(tx: ServerTransaction, status: number, tag: string, body?: string) {
+function answer(tx: ServerTransaction, status: number, tag: string, body?: string): SipResponse {
   let req = tx.request;
   if (req) invites.set(tx, req);
   else req = invites.get(tx)!;
   const res = createResponse(req, status, { toTag: tag, body, contentType: body ? 'application/sdp' : undefined });
   res.set('Contact', `<sip:${tag}@10.0.0.2:5060>`);
   tx.respond(res);
+  return res;
 }
 
 describe('forking (§13.2.2.4)', () => {
@@ -73,8 +74,8 @@ describe('forking (§13.2.2.4)', () => {
     f.alice.invite(BOB, { body: SDP_A });
     f.clock.advance(10);
     const inv = f.requests[0]!.tx as InviteServerTransaction;
-    answer(inv, 200, 'x', SDP_B);
-    const ok = inv.lastResponse!;
+    // The 2xx as sent: an INVITE server transaction keeps no copy of it (RFC 6026 §7.1, the TU retransmits).
+    const ok = answer(inv, 200, 'x', SDP_B);
     f.clock.advance(64 * T1 + 10); // the client transaction is gone
     expect(f.alice.stats.transactions).toBe(0);
     void f.peer.sendStateless(ok, { address: '10.0.0.1', port: 5060 });
@@ -141,10 +142,9 @@ describe('CANCEL (§9)', () => {
     const call = f.alice.invite(BOB, { body: SDP_A });
     f.clock.advance(10);
     const inv = f.requests[0]!.tx as InviteServerTransaction;
-    answer(inv, 200, 'fork-a', SDP_B);
+    const ok = answer(inv, 200, 'fork-a', SDP_B);
     f.clock.advance(10);
     expect(call.state).toBe('answered');
-    const ok = inv.lastResponse!;
     const hungUp = call.hangup();
     f.clock.advance(10);
     await hungUp;
