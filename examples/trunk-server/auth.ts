@@ -1,5 +1,5 @@
 import type { AuthDecision } from 'sipkit/b2bua';
-import { DigestServer, type DigestAlgorithm, type DigestUserRecord } from 'sipkit/digest';
+import { DigestServer, parseCredentials, type DigestAlgorithm, type DigestRejectReason, type DigestUserRecord } from 'sipkit/digest';
 import { createResponse, type SipRequest, type SipResponse } from 'sipkit/parser';
 import type { MessageSource } from 'sipkit/transaction';
 import { AddressMatcher } from './cidr.js';
@@ -37,6 +37,39 @@ export interface DigestAuthOptions {
   /** The clock nonces are dated by (default Date.now). */
   now?: () => number;
   log?: Logger;
+  /**
+   * Failed authentications counted with the other instances of a cluster (pg-records.ts): its
+   * blocks refuse here too (403), on top of this instance's own throttling.
+   */
+  sharedThrottle?: SharedThrottle;
+}
+
+/**
+ * Throttling of failed authentications shared by the instances of a cluster. Users are keyed
+ * `realm username` (as sent; a realm is a host name, so the space ends it), like DigestServer's
+ * own per-(source, username) throttle; the key goes into a database, which takes no NUL.
+ */
+export interface SharedThrottle {
+  /** 'all' while the source is blocked as a whole; else the user keys blocked from it, if any. */
+  blocked(source: string): 'all' | ReadonlySet<string> | undefined;
+  /** A failure that proves a wrong guess (wrong password, unknown user, wrong digest-uri) from `source` for `user`. */
+  noteFailure(source: string, user: string): void;
+}
+
+/** The failures DigestServer counts toward throttling (a replayed nc, a foreign nonce are no guesses). */
+const COUNTED_FAILURES: ReadonlySet<DigestRejectReason> = new Set(['BAD_RESPONSE', 'UNKNOWN_USER', 'URI_MISMATCH']);
+
+/** The throttle key of the request's credentials for `realm` (`realm username`), if it has parsable ones. */
+function credentialsUser(req: SipRequest, header: string, realm: string): string | undefined {
+  try {
+    for (const v of req.getAll(header)) {
+      const c = parseCredentials(v);
+      if (c.realm === realm) return `${realm} ${c.userhash ? c.username.toLowerCase() : c.username}`;
+    }
+  } catch {
+    // Malformed credentials are refused (400) before any guess could be counted.
+  }
+  return undefined;
 }
 
 export interface DigestAuth {
@@ -93,7 +126,7 @@ export interface DigestAuth {
  *     });
  */
 export function createDigestAuth(options: DigestAuthOptions): DigestAuth {
-  const { domains, log } = options;
+  const { domains, log, sharedThrottle } = options;
   const digest = new DigestServer({
     secret: options.secret,
     realm: (req) => requestedHost(req) ?? '',
@@ -143,6 +176,10 @@ export function createDigestAuth(options: DigestAuthOptions): DigestAuth {
     const s = screenByAddress(req, source);
     if ('response' in s) return s.response;
     if ('ok' in s) return undefined;
+    if (sharedThrottle?.blocked(source.address.address) === 'all') {
+      log?.('warn', 'auth.rejected', { reason: 'THROTTLED', shared: true, stateless: true, domain: s.digest, from: `${source.address.address}:${source.address.port}` });
+      return createResponse(req, 403);
+    }
     const response = digest.challengeIfNoCredentials(req, { source: source.address.address });
     if (response !== undefined) {
       // The same events and reasons as the stateful path (metrics count them): only what needs no lookup ends here.
@@ -162,7 +199,17 @@ export function createDigestAuth(options: DigestAuthOptions): DigestAuth {
     const ipOk = s.ipOk;
     const domain = ownEntry(domains, host);
     const from = source.address.address;
+    // The cluster's blocks (other instances saw the failures) refuse as this instance's own would.
+    const shared = sharedThrottle?.blocked(from);
+    if (shared !== undefined && (shared === 'all' || shared.has(credentialsUser(req, digest.credentialsHeader, host) ?? ''))) {
+      log?.('warn', 'auth.rejected', { reason: 'THROTTLED', shared: true, domain: host, known: domain !== undefined, from: `${from}:${source.address.port}` });
+      return { ok: false, response: createResponse(req, 403) };
+    }
     const r = await digest.verify(req, { source: from });
+    if (sharedThrottle && r.kind === 'reject' && COUNTED_FAILURES.has(r.reason)) {
+      const user = credentialsUser(req, digest.credentialsHeader, host);
+      if (user !== undefined) sharedThrottle.noteFailure(from, user);
+    }
     const known = domain !== undefined;
     if (r.kind === 'ok' && known) return { ok: true, identity: r.username, tags: { domain: host, auth: ipOk ? 'ip+digest' : 'digest' } };
     // (An unknown domain has no extensions, so `ok` cannot happen without `known`; refuse anyway.)

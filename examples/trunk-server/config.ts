@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { DIGEST_ALGORITHMS, type DigestAlgorithm } from 'sipkit/digest';
@@ -158,6 +159,32 @@ export interface TrunkConfig {
   dns: { servers: string[] | null };
   /** OPTIONS probing of every route target of the config's domains (network.ts); null: off. */
   probe: ProbeConfig | null;
+  /** This trunk among the instances of a cluster: its name in the shared records (default `<hostname>-<pid>`). */
+  instance: { id: string };
+  /**
+   * Where call records are kept. memory (default): in this process (the HTTP API answers for its
+   * own calls), CDRs to `cdr.path`. postgres: in the database at `url`, shared by every instance
+   * (pg-records.ts): any instance answers for any call, records survive restarts; events are
+   * written every `batchMs`; the calls of an instance silent for `lostAfterSeconds` are marked lost.
+   */
+  records: RecordsConfig;
+}
+
+export interface RecordsConfig {
+  store: 'memory' | 'postgres';
+  /** postgres://user@host:port/database (store postgres; a launcher may fill it in). */
+  url: string | null;
+  batchMs: number;
+  lostAfterSeconds: number;
+}
+
+/** An instance id: what names it in the shared records and logs. */
+const INSTANCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+/** `<hostname>-<pid>`, made to fit INSTANCE_NAME. */
+function defaultInstanceId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 48);
+  return host ? `${host}-${process.pid}` : 'local';
 }
 
 export interface ProbeConfig {
@@ -218,7 +245,34 @@ export function defaultConfig(): TrunkConfig {
     capture: { enabled: true, maxMessagesPerCall: 200, maxCalls: 1000, maxBytes: 32 * 1024 * 1024 },
     dns: { servers: null },
     probe: null,
+    instance: { id: defaultInstanceId() },
+    records: { store: 'memory', url: null, batchMs: 50, lostAfterSeconds: 60 },
   };
+}
+
+/** `instance`: { id }. */
+function validateInstance(v: unknown): TrunkConfig['instance'] {
+  const o = obj(v, 'instance');
+  for (const k of Object.keys(o)) if (k !== 'id') throw new ConfigError(`instance.${k}`, 'unknown key');
+  if (o.id === undefined) return { id: defaultInstanceId() };
+  const id = str(o.id, 'instance.id');
+  if (!INSTANCE_NAME.test(id)) throw new ConfigError('instance.id', 'letters, digits, . _ : - (1 to 64, starting with a letter or digit)');
+  return { id };
+}
+
+/** `records`: { store, url, batchMs, lostAfterSeconds }. */
+function validateRecords(v: unknown): RecordsConfig {
+  const o = obj(v, 'records');
+  for (const k of Object.keys(o)) if (!['store', 'url', 'batchMs', 'lostAfterSeconds'].includes(k)) throw new ConfigError(`records.${k}`, 'unknown key');
+  const r: RecordsConfig = {
+    store: o.store === undefined ? 'memory' : oneOf(o.store, 'records.store', ['memory', 'postgres'] as const),
+    url: o.url === undefined || o.url === null ? null : str(o.url, 'records.url'),
+    batchMs: o.batchMs === undefined ? 50 : int(o.batchMs, 'records.batchMs', 1, 60_000),
+    lostAfterSeconds: o.lostAfterSeconds === undefined ? 60 : int(o.lostAfterSeconds, 'records.lostAfterSeconds', 1, 86_400),
+  };
+  if (r.url !== null && !/^postgres(ql)?:\/\//.test(r.url)) throw new ConfigError('records.url', 'must be a postgres:// URL');
+  if (r.store === 'memory' && r.url !== null) throw new ConfigError('records.url', 'is for store postgres');
+  return r;
 }
 
 /** `sessionTimer`: null (off) or { seconds, minSeconds, refresher, allowShortIntervals }. */
@@ -580,7 +634,7 @@ export function validateConfig(input: unknown, options: ValidateOptions = {}): T
   const c = defaultConfig();
   const j = obj(input, '(root)');
   const baseDir = options.baseDir ?? process.cwd();
-  const known = new Set(['sip', 'tls', 'registrations', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'sessionTimer', 'metrics', 'capture', 'dns', 'probe']);
+  const known = new Set(['sip', 'tls', 'registrations', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'sessionTimer', 'metrics', 'capture', 'dns', 'probe', 'instance', 'records']);
   for (const k of Object.keys(j)) if (!known.has(k)) throw new ConfigError(k, 'unknown key');
   if (j.sip !== undefined) {
     const listen = obj(j.sip, 'sip').listen;
@@ -666,6 +720,8 @@ export function validateConfig(input: unknown, options: ValidateOptions = {}): T
   }
   if (j.dns !== undefined) c.dns = validateDns(j.dns);
   if (j.probe !== undefined) c.probe = validateProbe(j.probe);
+  if (j.instance !== undefined) c.instance = validateInstance(j.instance);
+  if (j.records !== undefined) c.records = validateRecords(j.records);
   checkTargetTransports(c);
   return c;
 }

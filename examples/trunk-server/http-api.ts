@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { CallRecord } from 'sipkit/b2bua';
-import { CallIndex, CursorError, type CallSource } from './call-index.js';
+import { CallIndex, CursorError, type CallFilter, type CallSource } from './call-index.js';
 import { viewOf } from './call-view.js';
 import type { Logger } from './log.js';
 
@@ -31,6 +31,23 @@ export interface HttpApiOptions {
    * may throw an `ApiError` for a JSON error response.
    */
   routes?: readonly HttpRoute[];
+  /**
+   * Where the calls API looks calls up, when not in this process's own records: a cluster's
+   * shared store (pg-records.ts), so any instance answers for every call. Default: the B2BUA's
+   * records through a `CallIndex`, answered synchronously.
+   */
+  calls?: CallLookup;
+}
+
+/** An asynchronous source of the calls API's answers (each call as its JSON text). */
+export interface CallLookup {
+  /** The call's JSON, or undefined when there is no such call. */
+  get(id: string): Promise<string | undefined>;
+  /**
+   * Up to `size` calls matching `filter`, newest first, after the cursor `after`.
+   * @throws CursorError (or rejects with it) for a cursor it did not make.
+   */
+  page(filter: CallFilter, size: number, after: string | undefined): Promise<{ items: string[]; next: string | null }>;
 }
 
 /** What a route sees of the request besides itself. */
@@ -146,7 +163,8 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  *     // on shutdown: await closeHttpApi(http);
  */
 export function createHttpApi(b2bua: CallSource, token: string, options: HttpApiOptions = {}): Server {
-  const index = new CallIndex(b2bua);
+  const lookup = options.calls;
+  const index = lookup ? undefined : new CallIndex(b2bua);
   // Every change of a record is an `update` (or `end`) event of the B2BUA: its JSON is made again on the next read.
   const views = new WeakMap<CallRecord, string>();
   const forget = (r: CallRecord) => void views.delete(r);
@@ -166,6 +184,13 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
     if (!tokenOk(req, token)) throw new ApiError(401, 'unauthorized', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
     if (req.method !== 'GET') throw new ApiError(405, 'method_not_allowed', 'only GET', { allow: 'GET' });
     const one = /^\/v1\.0\/calls\/([^/]+)$/.exec(path);
+    if (one && lookup) {
+      const id = decodeSegment(one[1]!);
+      return answerLater(req, res, lookup.get(id).then((json) => {
+        if (json === undefined) throw new ApiError(404, 'not_found', 'no such call');
+        return json;
+      }));
+    }
     if (one) {
       const r = b2bua.get(decodeSegment(one[1]!));
       if (!r) throw new ApiError(404, 'not_found', 'no such call');
@@ -175,9 +200,13 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
       // Whole numbers only: a page of 2.5 would never be full, and would list everything.
       const size = Math.floor(Math.min(Math.max(Number(query.get('page_size') ?? 50) || 50, 1), 500));
       const filter = { status: query.get('status') ?? undefined, domain: query.get('trunk_domain') ?? undefined };
+      if (lookup) {
+        const after = query.get('page_token') || undefined;
+        return answerLater(req, res, Promise.resolve().then(() => lookup.page(filter, size, after)).then((p) => `{"result":[${p.items.join(',')}],"next_page_token":${JSON.stringify(p.next)}}`));
+      }
       let page;
       try {
-        page = index.page(filter, size, query.get('page_token') || undefined);
+        page = index!.page(filter, size, query.get('page_token') || undefined);
       } catch (err) {
         if (err instanceof CursorError) throw new ApiError(400, err.code, err.message);
         throw err;
@@ -187,14 +216,29 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
     throw new ApiError(404, 'not_found', 'unknown path');
   };
 
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+    if (err instanceof CursorError) err = new ApiError(400, err.code, err.message);
+    if (err instanceof ApiError) return send(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
+    options.log?.('error', 'http.failed', { method: req.method, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    if (res.headersSent) res.destroy();
+    else send(res, 500, { error: { code: 'internal', message: 'internal error' } });
+  };
+  /** An answer from the asynchronous lookup: its JSON, or the error it failed with. */
+  const answerLater = (req: IncomingMessage, res: ServerResponse, json: Promise<string>): void => {
+    json.then(
+      (text) => {
+        if (!res.destroyed) sendJson(res, 200, text);
+      },
+      (err: unknown) => {
+        if (!res.destroyed) fail(req, res, err);
+      },
+    );
+  };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     try {
       handle(req, res);
     } catch (err) {
-      if (err instanceof ApiError) return send(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
-      options.log?.('error', 'http.failed', { method: req.method, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-      if (res.headersSent) res.destroy();
-      else send(res, 500, { error: { code: 'internal', message: 'internal error' } });
+      fail(req, res, err);
     }
   };
   // Requests wait for a turn; a turn answers them until turnMs has passed, then yields to the loop.
@@ -233,7 +277,7 @@ export function createHttpApi(b2bua: CallSource, token: string, options: HttpApi
   server.maxConnections = options.maxConnections ?? 256;
   server.on('clientError', onClientError);
   server.on('close', () => {
-    index.close();
+    index?.close();
     b2bua.off('update', forget);
     b2bua.off('end', forget);
   });

@@ -4,7 +4,7 @@ import { createDigestAuth } from './auth.js';
 import { captureRoute, createCallCapture, type CallCapture } from './capture.js';
 import { createCharging } from './charges.js';
 import { RateError, validateRates, type RateConfig } from './rates.js';
-import type { TrunkConfig } from './config.js';
+import { ConfigError, type TrunkConfig } from './config.js';
 import { closeHttpApi, createHttpApi, listenHttpApi } from './http-api.js';
 import { createLogger, sipTrace, type Logger } from './log.js';
 import { createMediaRelay, directMedia } from './media.js';
@@ -18,6 +18,7 @@ import { createProvisioningApi } from './provisioning.js';
 import { createRegistrations } from './registrations.js';
 import { bindListeners } from './transports.js';
 import { createNetwork } from './network.js';
+import type { PgRecords } from './pg-records.js';
 import { StoreError, TrunkStore } from './trunk-store.js';
 
 export interface TrunkServer {
@@ -30,6 +31,8 @@ export interface TrunkServer {
   trunks: TrunkStore;
   /** The trunk's registrations with carriers (config `registrations`, in order): state, binding. */
   registrations: readonly Registration[];
+  /** The shared call records (config `records.store` postgres), else undefined (records in this process). */
+  records: PgRecords | undefined;
   /** Stop taking calls, hang up or drain the rest, close everything (shutdown.ts). */
   stop(mode?: ShutdownMode): Promise<void>;
 }
@@ -60,6 +63,8 @@ function checkRates(rates: unknown, field: string): RateConfig[] {
 export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}): Promise<TrunkServer> {
   const log = options.log ?? createLogger(config.log.level);
   const { secret, algorithms, nonceTtlSeconds, maxLiveNonces } = config.auth;
+  // First: the trunk does not start without its store (and the schema it migrates).
+  const records = await openRecords(config, log);
   // The live domains: the config file's, and the provisioned trunks the store adds (and replaces on each change).
   const domains = { ...config.domains };
   const trunks = TrunkStore.open({ domains, baseDomain: config.provisioning.baseDomain, path: config.provisioning.storePath, log, validateRates: checkRates });
@@ -67,13 +72,26 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
   const traces: TraceHook[] = [];
   if (options.trace) traces.push(sipTrace(log));
   let authLog = log; // counted by the metrics once they exist
-  const auth = createDigestAuth({ domains, secret, algorithms, nonceTtlMs: nonceTtlSeconds * 1000, maxLiveNonces, log: (level, event, fields) => authLog(level, event, fields) });
+  const auth = createDigestAuth({
+    domains,
+    secret,
+    algorithms,
+    nonceTtlMs: nonceTtlSeconds * 1000,
+    maxLiveNonces,
+    log: (level, event, fields) => authLog(level, event, fields),
+    sharedThrottle: records?.throttle,
+  });
+  // Each start names itself in its nonces: another instance (or this one after a restart) answers them stale=true.
+  log('info', 'trunk.instance', { id: config.instance.id, nonceIssuer: auth.digest.instanceId, records: config.records.store });
   const router = createRouter(domains);
   const media = config.media === 'relay' ? createMediaRelay({ address: config.mediaAddress, address6: config.mediaAddress6, ports: config.mediaPorts, log }) : directMedia;
   // Read before the B2BUA exists; the calls the last run left up are ended once it does.
   const { path: journalPath, cause, fsync } = config.journal;
   const journal = journalPath ? openCallJournal(journalPath, { cause, fsync, log }) : undefined;
-  const transports = await bindListeners(config.sip.listen, config.tls, log);
+  const transports = await bindListeners(config.sip.listen, config.tls, log).catch(async (err: unknown) => {
+    await records?.close();
+    throw err;
+  });
   // Calls the carriers send to the trunk's registered Contacts come in before digest auth and the router.
   // Route targets by name (RFC 3263) through the configured DNS servers; probed when `probe` asks.
   const network = createNetwork(config, log);
@@ -122,16 +140,18 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
   network.watch(b2bua);
   const cdr = config.cdr.path ? createCdrWriter(config.cdr.path, log) : undefined;
   if (cdr) b2bua.on('end', cdr.write);
+  records?.follow(b2bua);
   journal?.endCallsLeftUp(b2bua);
 
   let stopping = false;
   const page = createLivePage(b2bua);
   const routes = [...metricsRoutes(metrics, { public: config.metrics.public, stopping: () => stopping }), ...page.routes, captureRoute(b2bua, capture), network.route(b2bua), createProvisioningApi(trunks, { log })];
-  const http = createHttpApi(b2bua, config.http.token, { log, routes });
+  const http = createHttpApi(b2bua, config.http.token, { log, routes, calls: records?.lookup });
   const httpAddress = await listenHttpApi(http, config.http.port, config.http.host).catch(async (err: unknown) => {
     page.close();
     metrics.close();
     await b2bua.close();
+    await records?.close();
     throw err;
   });
   const shutdown = createShutdown({
@@ -141,7 +161,7 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     log,
     // Unregister first, while the sockets are open: the carriers stop sending calls during the drain.
     before: [() => registrations.close()],
-    after: [() => page.close(), () => closeHttpApi(http), () => trunks.flush(), () => media.close(), () => cdr?.flush(), () => metrics.close(), () => capture?.close()],
+    after: [() => page.close(), () => closeHttpApi(http), () => trunks.flush(), () => media.close(), () => cdr?.flush(), () => records?.close(), () => metrics.close(), () => capture?.close()],
   });
 
   registrations.start(b2bua.ua);
@@ -150,5 +170,14 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     stopping = true; // /healthz answers 503 from now on: load balancers stop sending calls
     return shutdown.stop(mode);
   };
-  return { b2bua, config, sip, http: httpAddress, trunks, registrations: registrations.registrations, stop };
+  return { b2bua, config, sip, http: httpAddress, trunks, registrations: registrations.registrations, records, stop };
+}
+
+/** The shared store when the config asks for one; `pg` is loaded only then (sipkit and `npm start` need no database). */
+async function openRecords(config: TrunkConfig, log: Logger): Promise<PgRecords | undefined> {
+  const { store, url, batchMs, lostAfterSeconds } = config.records;
+  if (store !== 'postgres') return undefined;
+  if (url === null) throw new ConfigError('records.url', 'store postgres needs the database URL');
+  const { openPgRecords } = await import('./pg-records.js');
+  return openPgRecords({ url, instanceId: config.instance.id, batchMs, lostAfterSeconds, log });
 }
