@@ -34,7 +34,7 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startTestCluster(options: { postgres?: 'local'; drainSeconds?: number } = {}): Promise<TestCluster> {
+export async function startTestCluster(options: { postgres?: 'local'; drainSeconds?: number; lostAfterSeconds?: number } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'cluster-test-'));
   const destination = await startDestination(join(dir, 'uas'), { timeoutSeconds: 300 });
   const config = validateClusterConfig({
@@ -47,6 +47,7 @@ export async function startTestCluster(options: { postgres?: 'local'; drainSecon
       domains: { [DOMAIN]: { extensions: { '1000': { password: 'sipkit-demo' } }, routes: [{ prefix: '', targets: [`sip:127.0.0.1:${destination.port}`] }] } },
       log: { level: 'info' },
       shutdown: { mode: 'drain', drainSeconds: options.drainSeconds ?? 30 },
+      ...(options.lostAfterSeconds ? { records: { lostAfterSeconds: options.lostAfterSeconds } } : {}),
     },
     ...(options.postgres ? { postgres: options.postgres } : {}),
     workDir: join(dir, 'cluster'),

@@ -3,7 +3,7 @@ import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { postgresBin } from '../../examples/cluster/local-postgres.js';
 import { trunkHasClusterKeys, type RunningInstance } from '../../examples/cluster/cluster.js';
-import { callThrough, DOMAIN, eventually, frontStates, hasPeers, metric, NUMBER, started, startTestCluster, type TestCluster } from './cluster-harness.js';
+import { callThrough, DOMAIN, eventually, frontStates, hasPeers, metric, NUMBER, sleep, started, startTestCluster, type TestCluster } from './cluster-harness.js';
 
 // The cluster of examples/cluster against programs nobody here wrote: Kamailio's dispatcher as
 // the front, SIPp as the callers (answering the 407 with MD5 digest) and as the destination.
@@ -237,5 +237,29 @@ describe.skipIf(!sharedRecords)('cluster: call records in PostgreSQL', () => {
       const res = await fetch(`${x.http}/v1.0/calls/${ids[0]}`, { headers: { authorization: `Bearer ${x.token}` } });
       expect(res.status).toBe(200);
     }
+  });
+
+  it('the calls a SIGKILLed instance held show as lost, from the other instance, after records.lostAfterSeconds', { timeout: 120_000 }, async () => {
+    const t = (current = await startTestCluster({ postgres: 'local', lostAfterSeconds: 2 }));
+    const [one, two] = t.cluster.instances as [RunningInstance, RunningInstance];
+    // 30 calls held long enough to be all up at the kill, and written (records are written in
+    // batches: a call begun within records.batchMs of a crash has no row to mark).
+    const load = callThrough(t, 'lost', { calls: 30, rate: 30, holdMs: 8000 });
+    expect(await eventually(async () => (await started(one)) + (await started(two)) === 30, 20_000)).toBe(true);
+    await sleep(1500);
+    const held = await started(one);
+    one.process.kill('SIGKILL');
+    const r = await load;
+    const calls = async (): Promise<Array<{ id: string; status: string; instance: string }>> => {
+      const res = await fetch(`${two.http}/v1.0/calls?page_size=500`, { headers: { authorization: `Bearer ${two.token}` } });
+      return ((await res.json()) as { result: Array<{ id: string; status: string; instance: string }> }).result;
+    };
+    // Every call ends up ended or lost; the lost ones are exactly the killed instance's, the calls its callers saw fail.
+    expect(await eventually(async () => (await calls()).every((c) => c.status === 'hangup' || c.status === 'lost'), 20_000)).toBe(true);
+    const lost = (await calls()).filter((c) => c.status === 'lost');
+    expect(held).toBeGreaterThan(0);
+    expect(r.failed).toBe(held);
+    expect(lost).toHaveLength(held);
+    expect(new Set(lost.map((c) => c.instance))).toEqual(new Set([one.id]));
   });
 });
