@@ -43,8 +43,12 @@ export interface FrontConfig {
   /** Failed probes in a row that take an instance down; good ones that bring it back. */
   probingThreshold: number;
   inactiveThreshold: number;
-  /** An instance silent this long after an INVITE (or a probe) is taken as gone: the INVITE goes to the next one (tm fr_timer). */
+  /** An instance silent this long after a new INVITE is taken as gone: the INVITE goes to the next one. */
   inviteTimeoutMs: number;
+  /** A probe unanswered this long has failed. */
+  pingTimeoutMs: number;
+  /** How long any other request (BYE, in-dialog) relayed waits for its final answer (RFC 3261 Timer F: 32 s). */
+  requestTimeoutMs: number;
   /** Kamailio's log level (debug=): 1 errors and warnings, 2 notices, 3 info. */
   debug: number;
 }
@@ -96,7 +100,7 @@ export function validateClusterConfig(input: unknown, baseDir = process.cwd()): 
   const j = obj(input, '(root)');
   only(j, '', ['front', 'instances', 'trunk', 'postgres', 'workDir']);
   const f = obj(j.front ?? {}, 'front');
-  only(f, 'front', ['host', 'port', 'instanceSidePort', 'children', 'pingIntervalSeconds', 'probingThreshold', 'inactiveThreshold', 'inviteTimeoutMs', 'debug']);
+  only(f, 'front', ['host', 'port', 'instanceSidePort', 'children', 'pingIntervalSeconds', 'probingThreshold', 'inactiveThreshold', 'inviteTimeoutMs', 'pingTimeoutMs', 'requestTimeoutMs', 'debug']);
   const front: FrontConfig = {
     host: str(f.host, 'front.host', '127.0.0.1'),
     port: int(f.port, 'front.port', 0, 65535, 5060),
@@ -106,6 +110,8 @@ export function validateClusterConfig(input: unknown, baseDir = process.cwd()): 
     probingThreshold: int(f.probingThreshold, 'front.probingThreshold', 1, 100, 1),
     inactiveThreshold: int(f.inactiveThreshold, 'front.inactiveThreshold', 1, 100, 1),
     inviteTimeoutMs: int(f.inviteTimeoutMs, 'front.inviteTimeoutMs', 100, 60_000, 2000),
+    pingTimeoutMs: int(f.pingTimeoutMs, 'front.pingTimeoutMs', 100, 60_000, 1000),
+    requestTimeoutMs: int(f.requestTimeoutMs, 'front.requestTimeoutMs', 100, 120_000, 32_000),
     debug: int(f.debug, 'front.debug', -5, 5, 1),
   };
   const i = obj(j.instances ?? {}, 'instances');
@@ -446,7 +452,9 @@ export async function startCluster(config: ClusterConfig, options: StartOptions 
         INSTANCE_SIDE: `${config.front.host}:${instanceSidePort}`,
         MPATH: mpath,
         CTL: ctl,
-        FR_TIMER_MS: config.front.inviteTimeoutMs,
+        INVITE_TIMEOUT_MS: config.front.inviteTimeoutMs,
+        PING_TIMEOUT_MS: config.front.pingTimeoutMs,
+        REQUEST_TIMEOUT_MS: config.front.requestTimeoutMs,
         DISPATCHER_LIST: dispatcherList,
         PING_INTERVAL: config.front.pingIntervalSeconds,
         PROBING_THRESHOLD: config.front.probingThreshold,

@@ -75,7 +75,7 @@ describe('per-instance trunk configs', () => {
 });
 
 describe("the front's Kamailio config", () => {
-  const values = { DEBUG: 1, CHILDREN: 4, LISTEN: '127.0.0.1:5060', INSTANCE_SIDE: '127.0.0.1:5059', MPATH: '/m', CTL: '/tmp/k.ctl', FR_TIMER_MS: 2000, DISPATCHER_LIST: '/tmp/d.list', PING_INTERVAL: 2, PROBING_THRESHOLD: 1, INACTIVE_THRESHOLD: 1 };
+  const values = { DEBUG: 1, CHILDREN: 4, LISTEN: '127.0.0.1:5060', INSTANCE_SIDE: '127.0.0.1:5059', MPATH: '/m', CTL: '/tmp/k.ctl', INVITE_TIMEOUT_MS: 2000, PING_TIMEOUT_MS: 1000, REQUEST_TIMEOUT_MS: 32000, DISPATCHER_LIST: '/tmp/d.list', PING_INTERVAL: 2, PROBING_THRESHOLD: 1, INACTIVE_THRESHOLD: 1 };
 
   it('every placeholder of the template is filled, none is left', () => {
     const cfg = renderFront(readFileSync(FRONT_TEMPLATE, 'utf8'), values);
@@ -83,6 +83,9 @@ describe("the front's Kamailio config", () => {
     expect(cfg).toContain('listen=udp:127.0.0.1:5060');
     expect(cfg).toContain('ds_select_dst("1", "0")');
     expect(cfg).toContain('modparam("dispatcher", "ds_ping_interval", 2)');
+    expect(cfg).toContain('modparam("tm", "fr_timer", 1000)');
+    expect(cfg).toContain('t_set_fr(120000, 2000)');
+    expect(cfg).toContain('t_set_fr(120000, 32000)');
     expect(cfg).toContain('modparam("dispatcher", "ds_ping_from", "sip:front@127.0.0.1:5060")');
     const { CTL: _, ...missing } = values;
     expect(() => renderFront(readFileSync(FRONT_TEMPLATE, 'utf8'), missing)).toThrow(/@CTL@/);
