@@ -77,8 +77,16 @@ interface Part {
 }
 const partCpu = (p: Part): number => p.pids().reduce((s, pid) => s + cpuSeconds(pid), 0);
 
+interface DbCounters {
+  transactions: number;
+  inserted: number;
+  updated: number;
+}
+
 interface BenchTarget extends Target {
   parts: Part[];
+  /** The cluster's database: transactions and rows written so far (pg_stat_database). */
+  db?(): Promise<DbCounters>;
 }
 
 async function trunkTarget(dir: string, destinationPort: number): Promise<BenchTarget> {
@@ -116,15 +124,33 @@ async function clusterTarget(dir: string, destinationPort: number, withPostgres:
     { name: 'front', pids: () => pidsWith(frontMarker) },
     ...cluster.instances.map((x) => ({ name: x.id, pids: () => [x.process.pid!] })),
   ];
-  if (cluster.postgres?.local) parts.push({ name: 'postgres', pids: () => postgresPids() });
+  let db: (() => Promise<DbCounters>) | undefined;
+  let client: { query(q: string): Promise<{ rows: Array<Record<string, string>> }>; end(): Promise<void> } | undefined;
+  if (cluster.postgres?.local) {
+    parts.push({ name: 'postgres', pids: () => postgresPids() });
+    const pg = (await import('pg')).default;
+    const c = new pg.Client({ connectionString: cluster.postgres.url });
+    await c.connect();
+    client = c;
+    db = async () => {
+      // Pending statistics reach the shared view at most once a second (PostgreSQL 15): asked after the step's pause.
+      const { rows } = await c.query(`SELECT xact_commit, tup_inserted, tup_updated FROM pg_stat_database WHERE datname = current_database()`);
+      const r = rows[0]!;
+      return { transactions: Number(r.xact_commit), inserted: Number(r.tup_inserted), updated: Number(r.tup_updated) };
+    };
+  }
   return {
     name: 'cluster',
     address: cluster.front.address,
     scenario: 'uac-answered.xml',
     auth: true,
     memoryKb: () => 0,
-    stop: () => cluster.stop(),
+    stop: async () => {
+      await client?.end();
+      await cluster.stop();
+    },
     parts,
+    db,
     cluster,
   };
 }
@@ -148,6 +174,8 @@ interface Step extends CallerResult {
   holds: boolean;
   /** CPU seconds per part over the step. */
   cpu: Record<string, number>;
+  /** The cluster's database over the step (and the pause after it): transactions, rows inserted, rows updated. */
+  db?: DbCounters;
 }
 
 const pad = (v: unknown, n: number): string => String(v).padStart(n);
@@ -155,7 +183,7 @@ const header = `  ${'target'.padEnd(8)} ${pad('rate/s', 6)} ${pad('offered', 7)}
 const row = (s: Step): string =>
   `  ${s.target.padEnd(8)} ${pad(s.rate, 6)} ${pad(s.offered, 7)} ${pad(s.ok, 6)} ${pad(s.failed, 6)} ${pad(s.elapsed.toFixed(2), 6)} ${pad(s.achieved.toFixed(0), 10)}  ${(s.holds ? 'holds' : 'FAILS').padEnd(7)}  ${Object.entries(s.cpu)
     .map(([k, v]) => `${k} ${s.ok ? ((v * 1000) / s.ok).toFixed(3) : 'n/a'}`)
-    .join(', ')}`;
+    .join(', ')}${s.db && s.ok ? `; DB per call: ${(s.db.transactions / s.ok).toFixed(3)} transactions, ${(s.db.inserted / s.ok).toFixed(2)} rows inserted, ${(s.db.updated / s.ok).toFixed(2)} updated` : ''}`;
 
 async function ramp(targets: BenchTarget[], tmp: string): Promise<Step[]> {
   const steps: Step[] = [];
@@ -166,6 +194,7 @@ async function ramp(targets: BenchTarget[], tmp: string): Promise<Step[]> {
     const order = live.map((_, k) => live[(k + i) % live.length]!);
     for (const t of order) {
       const before = t.parts.map(partCpu);
+      const dbBefore = await t.db?.();
       const r = await runCaller(join(tmp, 'ramp', `${t.name}-${rate}`), {
         target: t.address, scenario: t.scenario, auth: t.auth, rate, calls: rate * STEP_SECONDS, holdMs: HOLD_MS,
         timeoutSeconds: STEP_SECONDS + HOLD_MS / 1000 + 40,
@@ -174,9 +203,11 @@ async function ramp(targets: BenchTarget[], tmp: string): Promise<Step[]> {
       const achieved = r.ok / Math.max(r.elapsed - HOLD_MS / 1000, 1e-3);
       const s: Step = { ...r, target: t.name, rate, achieved, holds: r.failed === 0 && achieved >= 0.95 * rate, cpu };
       steps.push(s);
+      await sleep(STEP_PAUSE_MS);
+      const dbAfter = await t.db?.();
+      if (dbBefore && dbAfter) s.db = { transactions: dbAfter.transactions - dbBefore.transactions, inserted: dbAfter.inserted - dbBefore.inserted, updated: dbAfter.updated - dbBefore.updated };
       console.log(row(s));
       if (!s.holds) live.splice(live.indexOf(t), 1);
-      await sleep(STEP_PAUSE_MS);
     }
   }
   return steps;
