@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runCaller } from '../../bench/sipp.js';
 import { postgresBin } from '../../examples/cluster/local-postgres.js';
 import { trunkHasClusterKeys, type RunningInstance } from '../../examples/cluster/cluster.js';
 import { callThrough, DOMAIN, eventually, frontStates, hasPeers, metric, NUMBER, sleep, started, startTestCluster, type TestCluster } from './cluster-harness.js';
@@ -29,6 +31,19 @@ describe.skipIf(!hasPeers)('cluster: Kamailio dispatcher front + 2 trunk instanc
     expect(counts[0]! + counts[1]!).toBe(60);
     expect(Math.min(...counts)).toBeGreaterThan(0);
     expect(Object.values(frontStates(t))).toEqual(['AP', 'AP']);
+  });
+
+  it("a2. a caller that ignores the Record-Route (bench's scenario: ACK and BYE to the instance's Contact, no Route) still has them relayed", { timeout: 90_000 }, async () => {
+    const t = (current = await startTestCluster());
+    const r = await runCaller(join(t.dir, 'no-route'), {
+      target: t.cluster.front.address, scenario: 'uac-answered.xml', auth: true, rate: 10, calls: 20, holdMs: 1500, timeoutSeconds: 40,
+    });
+    expectAllOk(r, 'callers');
+    // An ACK that never reached its instance shows as that instance retransmitting its 200 OK
+    // (Timer G, every T1 = 500 ms, all through the 1.5 s hold): at least once per call.
+    let resent = 0;
+    for (const x of t.cluster.instances) resent += await metric(x, 'sipkit_trunk_sip_retransmissions_total', { direction: 'out' });
+    expect(resent).toBeLessThan(20);
   });
 
   it('b. SIGTERM drains one instance under load: zero failed calls, its calls finish, the front sends new ones to the other', { timeout: 120_000 }, async () => {
