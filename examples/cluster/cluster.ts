@@ -341,8 +341,11 @@ function exitedOf(p: ChildProcess): Promise<string> {
 function attachOutput(p: ChildProcess, name: string, workDir: string, mode: 'files' | 'prefixed'): void {
   if (mode === 'files') {
     const out = createWriteStream(join(workDir, `${name}.log`), { flags: 'a' });
-    p.stdout?.pipe(out);
-    p.stderr?.pipe(out);
+    // One file for both streams, kept open until the process is gone (Kamailio closes its stdout
+    // early: a plain pipe() would end the file with it and lose every later line of stderr).
+    p.stdout?.pipe(out, { end: false });
+    p.stderr?.pipe(out, { end: false });
+    p.once('close', () => out.end());
     return;
   }
   for (const s of [p.stdout, p.stderr]) {
