@@ -94,6 +94,8 @@ export interface PgRecords {
 /** Why a lost call ended: Q.850 41, temporary failure (its instance is gone; so is its media). */
 export const LOST_CAUSE = 41;
 export const LOST_REASON = 'instance lost';
+/** An instance's row is dropped once it has been silent this long with no call up. */
+const FORGET_INSTANCE_MS = 86_400_000;
 
 /** The columns of `calls` a flush writes, in the order of the unnest arrays. */
 const CALL_COLUMNS: ReadonlyArray<[string, string]> = [
@@ -420,7 +422,13 @@ export async function openPgRecords(options: PgRecordsOptions): Promise<PgRecord
         values: [at, LOST_REASON, LOST_CAUSE, lostAfterMs, instanceId],
       });
       await writeLostCdrs(lost.rows);
-      await query({ text: 'DELETE FROM auth_failures WHERE window_ms < $1::bigint - $2 AND blocked_until_ms < $1', values: [at, windowMs + blockMs] });
+      // Old failure windows go; so do instances silent for a day with no call up (ids like <host>-<pid> are new each start).
+      await query({
+        text: `WITH f AS (DELETE FROM auth_failures WHERE window_ms < $1::bigint - $2 AND blocked_until_ms < $1)
+          DELETE FROM instances i WHERE i.heartbeat_ms < $1::bigint - $3 AND i.id <> $4
+            AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.instance_id = i.id AND c.status NOT IN ('hangup', 'lost'))`,
+        values: [at, windowMs + blockMs, FORGET_INSTANCE_MS, instanceId],
+      });
     } catch (err) {
       log?.('warn', 'records.heartbeat_failed', { error: (err as Error).message });
     }

@@ -1,4 +1,4 @@
-import type { ClientBase } from 'pg';
+import pg, { type ClientBase } from 'pg';
 
 /**
  * The trunk's tables in PostgreSQL, as numbered migrations: each runs once, in order, in its
@@ -104,5 +104,16 @@ export async function migrate(client: ClientBase, migrations: readonly string[] 
     return version;
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+  }
+}
+
+/** Connect to `url`, bring the schema up to date, disconnect (for a launcher, before it starts the instances). */
+export async function migrateDatabase(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await migrate(client);
+  } finally {
+    await client.end();
   }
 }

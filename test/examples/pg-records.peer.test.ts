@@ -5,7 +5,7 @@ import type { CallRecord } from '../../src/b2bua/index.js';
 import { viewOf } from '../../examples/trunk-server/call-view.js';
 import { CHARGE_TAGS } from '../../examples/trunk-server/charges.js';
 import { LOST_CAUSE, LOST_REASON, openPgRecords, type PgRecords, type PgRecordsOptions } from '../../examples/trunk-server/pg-records.js';
-import { migrate, MIGRATIONS } from '../../examples/trunk-server/pg-schema.js';
+import { migrate, migrateDatabase, MIGRATIONS } from '../../examples/trunk-server/pg-schema.js';
 import { requirePostgres, startPostgres, type LocalPostgres } from '../support/postgres.js';
 
 // The PostgreSQL store of the trunk's call records (issue #18), against a real PostgreSQL
@@ -114,6 +114,9 @@ describe.skipIf(!has)('PostgreSQL call records (pg-records.ts)', () => {
       expect(versions).toEqual([MIGRATIONS.length, MIGRATIONS.length, MIGRATIONS.length, MIGRATIONS.length]);
       const rows = (await clients[0]!.query('SELECT version FROM schema_version ORDER BY version')).rows;
       expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+      // Again, from a launcher: nothing left to do.
+      expect(await migrateDatabase(url)).toBe(MIGRATIONS.length);
+      expect((await clients[0]!.query('SELECT count(*)::int AS n FROM schema_version')).rows[0].n).toBe(MIGRATIONS.length);
     } finally {
       await Promise.all(clients.map((c) => c.end()));
     }
@@ -234,6 +237,12 @@ describe.skipIf(!has)('PostgreSQL call records (pg-records.ts)', () => {
     const cdr = (await admin.query('SELECT cdr FROM cdrs WHERE id = $1', [up.id])).rows[0].cdr;
     expect(cdr).toMatchObject({ status: 'lost', q850_cause: LOST_CAUSE });
     expect(live.stats().markedLost).toBe(1);
+
+    // A day later the dead instance's row is gone (all its calls ended or lost); the live one's stays.
+    c.advance(86_400_000 + 1);
+    await live.heartbeat();
+    const ids = (await admin.query("SELECT id FROM instances WHERE id IN ('inst-dead', 'inst-live')")).rows.map((r) => r.id);
+    expect(ids).toEqual(['inst-live']);
   });
 
   it('an instance that stopped cleanly is not lost; one restarted under the same id marks its earlier run\'s calls lost', async () => {
