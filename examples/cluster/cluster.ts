@@ -393,6 +393,15 @@ export async function startCluster(config: ClusterConfig, options: StartOptions 
       records = { url: pg.url };
       log(`postgres  ${pg.url} (local, data in ${pg.dataDir}, removed on stop)`);
     } else if (config.postgres) records = config.postgres;
+    if (records) {
+      // The schema once, before N instances start (each would otherwise migrate at start, serialized
+      // by the database's lock). `pg` is loaded only for a cluster that has a database.
+      const { migrateDatabase } = await import('../trunk-server/pg-schema.js');
+      const version = await migrateDatabase(records.url).catch((err: Error) => {
+        throw new Error(`PostgreSQL at ${records!.url.replace(/:[^:@/]*@/, ':***@')}: ${err.message}`);
+      });
+      log(`postgres  schema version ${version}`);
+    }
 
     const secret = (config.trunk.auth as Json | undefined)?.secret;
     const sharedSecret = typeof secret === 'string' && secret !== '' ? secret : randomBytes(32).toString('hex');
