@@ -107,7 +107,8 @@ export function validateClusterConfig(input: unknown, baseDir = process.cwd()): 
     instanceSidePort: int(f.instanceSidePort, 'front.instanceSidePort', 0, 65535, 0),
     children: int(f.children, 'front.children', 1, 256, 4),
     pingIntervalSeconds: int(f.pingIntervalSeconds, 'front.pingIntervalSeconds', 1, 3600, 2),
-    probingThreshold: int(f.probingThreshold, 'front.probingThreshold', 1, 100, 1),
+    // Two missed probes, not one: a busy instance that answers one probe late is not taken out.
+    probingThreshold: int(f.probingThreshold, 'front.probingThreshold', 1, 100, 2),
     inactiveThreshold: int(f.inactiveThreshold, 'front.inactiveThreshold', 1, 100, 1),
     inviteTimeoutMs: int(f.inviteTimeoutMs, 'front.inviteTimeoutMs', 100, 60_000, 2000),
     pingTimeoutMs: int(f.pingTimeoutMs, 'front.pingTimeoutMs', 100, 60_000, 1000),

@@ -11,7 +11,7 @@ const base = { instances: { count: 3, sipPort: 6000, httpPort: 9000 }, workDir: 
 describe('cluster config', () => {
   it('fills defaults and names the bad field', () => {
     const c = validateClusterConfig(base);
-    expect(c.front).toMatchObject({ host: '127.0.0.1', port: 5060, children: 4, pingIntervalSeconds: 2, inviteTimeoutMs: 2000 });
+    expect(c.front).toMatchObject({ host: '127.0.0.1', port: 5060, children: 4, pingIntervalSeconds: 2, probingThreshold: 2, inviteTimeoutMs: 2000, pingTimeoutMs: 1000, requestTimeoutMs: 32_000 });
     expect(c.instances).toEqual({ count: 3, host: '127.0.0.1', sipPort: 6000, httpPort: 9000 });
     expect(c.postgres).toBeNull();
     expect(validateClusterConfig({ ...base, postgres: 'local' }).postgres).toBe('local');
