@@ -155,6 +155,8 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  * The API runs on the SIP event loop, so what a request costs is bounded: lists come from a
  * `CallIndex` (a page costs its length, not the number of stored calls), each call's JSON is
  * made once per change, and requests are answered in short turns with SIP I/O in between.
+ * With `options.calls` (a cluster's shared store, pg-records.ts) both endpoints answer from it
+ * instead, asynchronously: every instance's calls, not only this process's.
  *
  * On its own, with a plain B2BUA:
  *

@@ -45,7 +45,8 @@ export interface TrunkOptions {
 
 /**
  * The trunk: a B2BUA with each of its parts plugged in — digest auth (auth.ts), routing
- * (routing.ts), media (media.ts), call records (records.ts), the crash journal (restart.ts),
+ * (routing.ts), media (media.ts), call records (records.ts; shared by a cluster's instances
+ * in PostgreSQL with `records.store` postgres: pg-records.ts), the crash journal (restart.ts),
  * the HTTP API (http-api.ts) and shutdown (shutdown.ts). Each part works on its own with a
  * plain B2bua; the README's "The trunk server, part by part" shows a smaller server built
  * from some of them.
