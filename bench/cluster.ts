@@ -26,7 +26,7 @@ import { readdirSync, readFileSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, trunkHasClusterKeys, validateClusterConfig, type Cluster } from '../examples/cluster/cluster.js';
-import { postgresBin } from '../examples/cluster/local-postgres.js';
+import { findPostgresBin as postgresBin } from '../examples/trunk-server/pg-local.js';
 import { processTree } from './proc-mem.js';
 import { DOMAIN, PASSWORD, USER, freePort, runCaller, sleep, startDestination, type CallerResult } from './sipp.js';
 import { KAMAILIO_CHILDREN, kamailioModules, startKamailio, startTrunk, type Target } from './targets.js';

@@ -13,7 +13,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, validateConfig } from '../trunk-server/config.js';
-import { startLocalPostgres, type LocalPostgres } from './local-postgres.js';
+import { startLocalPostgres, type LocalPostgres } from '../trunk-server/pg-local.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, '..', '..');
@@ -392,7 +392,7 @@ export async function startCluster(config: ClusterConfig, options: StartOptions 
     if (config.postgres === 'local') {
       pg = await startLocalPostgres();
       records = { url: pg.url };
-      log(`postgres  ${pg.url} (local, data in ${pg.dataDir}, removed on stop)`);
+      log(`postgres  ${pg.url} (local, data in ${pg.dir}, removed on stop)`);
     } else if (config.postgres) records = config.postgres;
     if (records) {
       // The schema once, before N instances start (each would otherwise migrate at start, serialized

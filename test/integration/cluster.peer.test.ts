@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCaller } from '../../bench/sipp.js';
-import { postgresBin } from '../../examples/cluster/local-postgres.js';
+import { findPostgresBin as postgresBin } from '../../examples/trunk-server/pg-local.js';
 import { trunkHasClusterKeys, type RunningInstance } from '../../examples/cluster/cluster.js';
 import { callThrough, DOMAIN, eventually, frontStates, hasPeers, metric, NUMBER, sleep, started, startTestCluster, type TestCluster } from './cluster-harness.js';
 
