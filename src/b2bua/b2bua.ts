@@ -5,7 +5,6 @@ import type { MessageSource, TimerValues, TransactionLayerOptions } from '../tra
 import {
   answerSnapshot,
   callSnapshot,
-  SESSION_EXPIRED,
   UserAgent,
   type DialogSnapshot,
   type IncomingCall,
@@ -16,18 +15,16 @@ import {
   type UserAgentStats,
 } from '../dialog/index.js';
 import { Emitter } from '../util/events.js';
-import { Bridge, type BridgedCall, type BridgeHost, type BridgeOptions, type MediaHooks, type RouteTarget } from './bridge.js';
+import { ALeg, Bridge, type BLeg, type BridgedCall, type BridgeHost, type BridgeOptions, type MediaHooks, type RouteTarget } from './bridge.js';
 import { q850For } from './causes.js';
 import { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from './headers.js';
 import type { CallRecord } from './record.js';
 import { TargetProber, type ProbeOptions, type TargetHealth } from './target-health.js';
 import type { SipResolver } from '../resolver/index.js';
+import { ownText } from '../util/own.js';
 
 const SHUTDOWN: ReasonInit = { protocol: 'Q.850', cause: 16, text: 'Shutdown' };
 
-function reasonInitOf(r: { protocol: string; cause?: number; text?: string } | undefined): ReasonInit {
-  return r ? { protocol: r.protocol, cause: r.cause, text: r.text } : SESSION_EXPIRED;
-}
 
 /** The `authenticate` hook's verdict: go on (as whom), or send this response (a 407, a 403…). */
 export type AuthDecision = { ok: true; identity?: string; tags?: Record<string, string> } | { ok: false; response: SipResponse };
@@ -345,14 +342,17 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     // 100 Trying at once for an authenticated call (a challenge goes out alone, as the trunk flow shows);
     // a slow authenticate hook is covered by the transaction layer's own 100 after 200 ms.
     a.trying();
+    // Kept as long as the call (and after: keepRecords), the record's strings are copied out of
+    // the INVITE's text, which they would otherwise keep whole (see ownText).
+    const inv = a.invite;
     const record: CallRecord = {
-      id: randomUUID(),
+      id: ownText(randomUUID()),
       state: 'dialing',
-      from: a.invite.get('from') ?? '',
-      to: a.invite.uri,
+      from: ownText(inv.get('from') ?? ''),
+      to: ownText(inv.uri),
       identity,
       source: { address: source, port: a.source.address.port, transport: a.source.transport.protocol },
-      aLeg: { callId: a.invite.callId },
+      aLeg: { callId: ownText(inv.callId) },
       bLeg: { callId: undefined, target: undefined, attempts: 0 },
       timestamps: { created: this.now() },
       hangup: undefined,
@@ -365,9 +365,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     this.active.add(bridge);
     this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
     this.remember(record);
-    a.on('ended', (cause) => bridge.onCallerEnded(cause));
-    a.on('ack', (ack) => bridge.onCallerAck(ack));
-    a.on('request', (req, tx) => void bridge.relayRequest(bridge.b, req, tx));
+    // One object with methods follows the caller's leg: no closure and no listener list per event.
+    a.observer = new ALeg(bridge);
     this.emit('call', record);
     if (!this.accepting) return bridge.shutdown({ protocol: 'Q.850', cause: 41 }, 503, { headers: { 'Retry-After': '30' } });
     const max = this.opts.maxCalls;
@@ -393,7 +392,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   }
 
   /** @internal */
-  placeCall(target: RouteTarget, bridge: Bridge, invite: { body: Uint8Array | undefined; contentType: string | undefined; headers: Array<[string, HeaderValue]> }): OutgoingCall {
+  placeCall(target: RouteTarget, bridge: Bridge, invite: { body: Uint8Array | undefined; contentType: string | undefined; headers: Array<[string, HeaderValue]> }, leg: BLeg): OutgoingCall {
     const inv = bridge.a.invite;
     const from = inv.from;
     // The B leg is a new dialog: new Call-ID and tags; the caller's identity, not its tag.
@@ -407,16 +406,9 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       maxForwards: Math.max(0, (inv.maxForwards ?? 70) - 1),
       headers: invite.headers,
       reliableProvisionals: 'supported',
-      onUpdate: (req, call) => bridge.relayUpdate(call, req),
-      onLateOffer: () => bridge.lateOffer(),
-      onBye: (_req, cause) => bridge.relayBye('callee', cause),
-      // The B leg ended itself (its session expired, a refresh failed): the caller gets the same Reason.
-      // (The caller's leg doing so reaches the bridge as onCallerEnded with by 'system'.)
-      on: {
-        ended: (cause) => {
-          if (cause.by === 'system' && cause.method === 'BYE') bridge.shutdown(reasonInitOf(cause.reason));
-        },
-      },
+      // The leg's hooks and events go to one object of the bridge's (see BLeg).
+      handlers: leg,
+      observer: leg,
     });
     return b;
   }

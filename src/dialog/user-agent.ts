@@ -449,7 +449,12 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void {
     const d = Dialog.fromUac(invite, response, destination, this.contactFor(destination, wantsSipsContact(invite)));
     d.state = 'confirmed';
-    this.sendAck(d, d.createRequest('ACK', { cseq: invite.cseq.seq }));
+    this.ackAndByeDialog(d, invite.cseq.seq);
+  }
+
+  /** @internal */
+  ackAndByeDialog(d: Dialog, inviteSeq: number): void {
+    this.sendAck(d, d.createRequest('ACK', { cseq: inviteSeq }));
     const answered = this.pendingEnd();
     void this.sendInDialog(d, d.createRequest('BYE')).then(answered, answered);
   }
