@@ -354,7 +354,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       source: { address: source, port: a.source.address.port, transport: a.source.transport.protocol },
       aLeg: { callId: ownText(inv.callId) },
       bLeg: { callId: undefined, target: undefined, attempts: 0 },
-      timestamps: { created: this.now() },
+      // Every timestamp named now, so setting one later does not grow the object.
+      timestamps: { created: this.now(), ringing: undefined, progressing: undefined, answered: undefined, hangup: undefined },
       hangup: undefined,
       tags,
     };

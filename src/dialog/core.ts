@@ -1,23 +1,14 @@
 import type { SipRequest, SipResponse } from '../parser/index.js';
 import type { Clock } from '../transport/index.js';
 import type { TargetList } from '../resolver/index.js';
-import type { ClientTransactionUser, InviteClientTransaction, OutboundUser, ServerTransaction, Target, TimerValues } from '../transaction/index.js';
-import type { Dialog } from './dialog.js';
+import type { ClientTransactionUser, InviteClientTransaction, OutboundUser, Target, TimerValues } from '../transaction/index.js';
+import type { Dialog, DialogOwner } from './dialog.js';
 import type { SessionTimerConfig } from './session-timer-negotiation.js';
 
 /** The methods a user agent accepts (Allow), in INVITEs, OPTIONS answers and 405s. */
 export const ALLOWED_METHODS = 'INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, MESSAGE, NOTIFY, REFER';
 
-/**
- * What owns a dialog, as the core sees it: the core routes the dialog's requests and the
- * ACKs for its 2xx here. (Calls implement it; the core knows nothing else about them.)
- */
-export interface DialogOwner {
-  /** A request arrived in the dialog, its CSeq order already checked (§12.2.2). */
-  handleInDialog(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void;
-  /** The ACK for a 2xx this side sent (§13.3.1.4). */
-  handleAck(ack: SipRequest): void;
-}
+export type { DialogOwner } from './dialog.js';
 
 /** What a call needs of the user agent that owns it (implemented by UserAgent). */
 export interface UserAgentCore {

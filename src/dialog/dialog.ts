@@ -9,10 +9,21 @@ import {
   type SipUri,
 } from '../parser/index.js';
 import { bareHost, type TransportAddress } from '../transport/index.js';
-import { targetFromUri, type Target } from '../transaction/index.js';
+import { targetFromUri, type ServerTransaction, type Target } from '../transaction/index.js';
 import { ownBytes, ownText } from '../util/own.js';
 
 export type DialogState = 'early' | 'confirmed' | 'terminated';
+
+/**
+ * What owns a dialog, as the core sees it: the core routes the dialog's requests and the
+ * ACKs for its 2xx here. (Calls implement it; the core knows nothing else about them.)
+ */
+export interface DialogOwner {
+  /** A request arrived in the dialog, its CSeq order already checked (§12.2.2). */
+  handleInDialog(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void;
+  /** The ACK for a 2xx this side sent (§13.3.1.4). */
+  handleAck(ack: SipRequest): void;
+}
 
 export interface DialogId {
   callId: string;
@@ -62,6 +73,10 @@ export class Dialog {
   // The last ACK we sent for a 2xx, as what rebuilds it (see lastAck): a held call keeps no parsed ACK.
   private ackSeq = -1;
   private ackBody: Uint8Array | undefined = undefined;
+  /** The key, made once (see `key`). */
+  private k: string | undefined = undefined;
+  /** @internal Who the user agent routes this dialog's requests to, while it has it registered. */
+  owner: DialogOwner | undefined = undefined;
 
   constructor(init: {
     callId: string;
@@ -95,7 +110,8 @@ export class Dialog {
     for (let i = 0; i < this.routeSet.length; i++) this.routeSet[i] = ownText(this.routeSet[i]!);
     this.secure = init.secure;
     this.peerAddress = init.peerAddress;
-    this.localContact = ownText(init.localContact);
+    // Our own Contact: one string the user agent shares among its dialogs (contactFor).
+    this.localContact = init.localContact;
   }
 
   /**
@@ -123,8 +139,10 @@ export class Dialog {
     return this.ackSeq < 0 ? undefined : this.ackSeq;
   }
 
+  /** Call-ID, local and remote tag in one string: the user agent's index of its dialogs. */
   get key(): string {
-    return dialogKey(this.callId, this.localTag, this.remoteTag);
+    // One flat string, made once: the index keeps it as long as the dialog lasts.
+    return (this.k ??= ownText(dialogKey(this.callId, this.localTag, this.remoteTag)));
   }
 
   get id(): DialogId {

@@ -255,7 +255,8 @@ export class OutgoingCall extends Call {
   }
 
   private dialogFrom(res: SipResponse): Dialog {
-    return Dialog.fromUac(this.invite, res, { address: this.dest.address, port: this.dest.port }, this.core.contactFor(this.dest, wantsSipsContact(this.invite)));
+    // (The destination is the peer's address: a Target is one, its transport aside.)
+    return Dialog.fromUac(this.invite, res, this.dest, this.core.contactFor(this.dest, wantsSipsContact(this.invite)));
   }
 
   /** RFC 3262 §4: PRACK a reliable provisional once; false for a retransmission of one already PRACKed. */
