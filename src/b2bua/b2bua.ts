@@ -26,6 +26,13 @@ import { ownText } from '../util/own.js';
 const SHUTDOWN: ReasonInit = { protocol: 'Q.850', cause: 16, text: 'Shutdown' };
 
 
+/** A copy of a hook's tags whose values are strings of their own (see ownText). */
+function ownTags(tags: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (tags !== undefined) for (const k of Object.keys(tags)) out[k] = ownText(tags[k]!);
+  return out;
+}
+
 /** The `authenticate` hook's verdict: go on (as whom), or send this response (a 407, a 403…). */
 export type AuthDecision = { ok: true; identity?: string; tags?: Record<string, string> } | { ok: false; response: SipResponse };
 
@@ -335,8 +342,9 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
         a.rejectWith(d.response);
         return;
       }
-      identity = d.identity;
-      tags = d.tags ?? {};
+      // Often read out of the INVITE (a Request-URI host, a header): copied, as the record keeps them.
+      identity = d.identity === undefined ? undefined : ownText(d.identity);
+      tags = ownTags(d.tags);
     }
     if (a.ended) return;
     // 100 Trying at once for an authenticated call (a challenge goes out alone, as the trunk flow shows);

@@ -68,6 +68,18 @@ describe('a held bridged call', () => {
   });
 });
 
+describe("a call's record", () => {
+  it("keeps copies of the authenticate hook's tags and identity, not the hook's own object", async () => {
+    const hookTags = { domain: 'demo.trunk.sipkit.test', auth: 'digest' };
+    const t = trunk({ b2bua: { authenticate: () => ({ ok: true, identity: '1000', tags: hookTags }) } });
+    await bridged(t, 1);
+    const record = t.b2bua.list()[0]!;
+    expect(record.tags).toEqual(hookTags);
+    expect(record.tags).not.toBe(hookTags);
+    expect(record.identity).toBe('1000');
+  });
+});
+
 describe('an ended bridged call', () => {
   it('is out of every index as soon as its BYE is answered, and nothing is left once the wait timers fire', async () => {
     const t = trunk();
