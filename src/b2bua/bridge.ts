@@ -507,7 +507,8 @@ export class Bridge {
     let body: Uint8Array | undefined;
     if (res.body.length > 0) {
       // B's SDP as B's call keeps it (a buffer of its own): passed through, A's call shares it.
-      body = await this.sdpForA(b.remoteSdp ?? res.body, res, lateOffer ? 'initial' : 'answer');
+      const kept = b.remoteSdp;
+      body = await this.sdpForA(kept !== undefined && sameBytes(kept, res.body) ? kept : res.body, res, lateOffer ? 'initial' : 'answer');
     } else if (this.earlyAnswer && !this.earlyAnswerReliable) {
       // The 200 must carry the answer A only saw in an unreliable 18x (RFC 3261 §13.2.1).
       body = this.earlyAnswer;

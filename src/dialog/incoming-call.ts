@@ -1,10 +1,11 @@
-import { createResponse, formatReason, generateTag, parseMessage, reasonPhrase, type HeaderInit, type SipRequest, type SipResponse } from '../parser/index.js';
+import { createResponse, formatReason, generateTag, reasonPhrase, type HeaderInit, type SipRequest, type SipResponse } from '../parser/index.js';
 import type { InviteServerTransaction, MessageSource, ServerTransaction } from '../transaction/index.js';
 import { Call, type CallHandlers } from './call-base.js';
 import type { ReasonInit, ReliableProvisional, SendOptions } from './call-types.js';
 import { ALLOWED_METHODS, type UserAgentCore } from './core.js';
 import { sipsDialog } from './targeting.js';
 import { Dialog } from './dialog.js';
+import { KeptInvite } from './kept-invite.js';
 import { toBody } from './offer-answer.js';
 import { checkStatus, reasonOf, sentReason } from './reason.js';
 import { decideAsUas, uasResponseHeaders } from './session-timer-negotiation.js';
@@ -13,9 +14,9 @@ import { demands100rel, offers100rel, ProvisionalQueue, rackedRSeq } from './rel
 /** A call we received (UAS): provisionals (reliable too), answer with 2xx retransmission, reject, CANCEL. */
 export class IncomingCall extends Call {
   readonly direction = 'incoming' as const;
-  /** The INVITE while the call is set up; once it is, the INVITE's text only (see `invite`). */
+  /** The INVITE while the call is set up; once it is, only its text (see `invite`). */
   private inv: SipRequest | undefined;
-  private inviteText: string | undefined = undefined;
+  private kept: KeptInvite | undefined = undefined;
   readonly tx: InviteServerTransaction;
   readonly source: MessageSource;
   readonly localTag = generateTag();
@@ -33,19 +34,18 @@ export class IncomingCall extends Call {
 
   /**
    * The INVITE that started the call. Until the call is set up (its 2xx ACKed) this is the
-   * request as the transaction layer received it; after that the call keeps only its text, and
-   * each read parses a fresh copy of it (the same headers and body; changes made to an earlier
+   * request as the transaction layer received it; after that the call keeps only its text (the
+   * body shared with `remoteSdp` while they are the same bytes), and each read parses a fresh copy of it (the same headers and body; changes made to an earlier
    * copy are not in it) — a call held for hours keeps its dialog, not a parsed INVITE.
    */
   get invite(): SipRequest {
-    return this.inv ?? (parseMessage(Buffer.from(this.inviteText!, 'latin1')) as SipRequest);
+    return this.inv ?? this.kept!.revive();
   }
 
   protected override settled(): void {
     const inv = this.inv;
     if (inv === undefined) return;
-    // One byte a character (latin1): the bytes come back exactly, UTF-8 included.
-    this.inviteText = inv.toBytes().toString('latin1');
+    this.kept = KeptInvite.of(inv, this.remoteSdp);
     this.inv = undefined;
   }
 

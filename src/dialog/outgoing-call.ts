@@ -1,4 +1,4 @@
-import { formatReason, parseMessage, type HeaderInit, type SipRequest, type SipResponse } from '../parser/index.js';
+import { formatReason, type HeaderInit, type SipRequest, type SipResponse } from '../parser/index.js';
 import { DigestClient, DigestError } from '../digest/index.js';
 import type { TargetList } from '../resolver/index.js';
 import { InviteClientTransaction, isSynthesized, type ClientTransactionUser, type OutboundUser, type Target } from '../transaction/index.js';
@@ -7,6 +7,7 @@ import { ownText } from '../util/own.js';
 import type { HangupCause, ReasonInit } from './call-types.js';
 import type { UserAgentCore } from './core.js';
 import { Dialog } from './dialog.js';
+import { KeptInvite } from './kept-invite.js';
 import { reasonOf, sentReason } from './reason.js';
 import { prackFor, reliableRSeq } from './reliable-provisionals.js';
 import {
@@ -89,7 +90,7 @@ export class OutgoingCall extends Call {
   readonly direction = 'outgoing' as const;
   /** The INVITE until the call is answered; after that its text only (see `invite`). */
   private inv: SipRequest | undefined;
-  private inviteText: string | undefined = undefined;
+  private kept: KeptInvite | undefined = undefined;
   /** Our From tag: the same on every INVITE of the call (a digest retry, a 422 retry, fail-over). */
   readonly localTag: string;
   /** The CSeq number of the INVITE that was answered. */
@@ -126,16 +127,17 @@ export class OutgoingCall extends Call {
 
   /**
    * The INVITE as sent (the last one: after a digest challenge, the authorized retry). Once the
-   * call is answered the call keeps only its text, and each read parses a fresh copy of it (the
+   * call is answered the call keeps only its text (the body shared with `localSdp` while they are
+   * the same bytes), and each read parses a fresh copy of it (the
    * same headers and body; changes made to an earlier copy are not in it).
    */
   get invite(): SipRequest {
-    return this.inv ?? (parseMessage(Buffer.from(this.inviteText!, 'latin1')) as SipRequest);
+    return this.inv ?? this.kept!.revive();
   }
 
   set invite(request: SipRequest) {
     this.inv = request;
-    this.inviteText = undefined;
+    this.kept = undefined;
   }
 
   override get callId(): string {
@@ -387,7 +389,7 @@ export class OutgoingCall extends Call {
   protected override settled(): void {
     const inv = this.inv;
     if (inv !== undefined) {
-      this.inviteText = inv.toBytes().toString('latin1');
+      this.kept = KeptInvite.of(inv, this.localSdp);
       this.inv = undefined;
     }
     this.digest = undefined;
