@@ -190,8 +190,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   readonly noAnswerTimeoutMs: number;
   readonly noAnswerStatus: number;
   private readonly opts: B2buaOptions;
+  /** Live bridged calls, by their caller's leg (one index: its values are the live bridges). */
   private readonly bridges = new Map<IncomingCall, Bridge>();
-  private readonly active = new Set<Bridge>();
   private readonly perSource = new Map<string, number>();
   private readonly records = new Map<string, CallRecord>();
   /** Bridges the journal holds an entry for. */
@@ -256,7 +256,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   }
 
   get stats(): B2buaStats {
-    return { ...this.ua.stats, bridges: this.active.size };
+    return { ...this.ua.stats, bridges: this.bridges.size };
   }
 
   /** A call's record by id (live or recently ended). */
@@ -371,7 +371,6 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     // (a carrier bills and debugs refused calls too). It counts against the limits while routed.
     const bridge = new Bridge(this, a, record);
     this.bridges.set(a, bridge);
-    this.active.add(bridge);
     this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
     this.remember(record);
     // One object with methods follows the caller's leg: no closure and no listener list per event.
@@ -380,7 +379,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     if (!this.accepting) return bridge.shutdown({ protocol: 'Q.850', cause: 41 }, 503, { headers: { 'Retry-After': '30' } });
     const max = this.opts.maxCalls;
     const perSourceMax = this.opts.maxCallsPerSource;
-    if ((max !== undefined && this.active.size > max) || (perSourceMax !== undefined && this.perSource.get(source)! > perSourceMax)) {
+    if ((max !== undefined && this.bridges.size > max) || (perSourceMax !== undefined && this.perSource.get(source)! > perSourceMax)) {
       return bridge.shutdown({ protocol: 'Q.850', cause: 42 }, 503, { headers: { 'Retry-After': '5' } });
     }
     const ctx: CallContext = { source: a.source, identity, record };
@@ -438,7 +437,6 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
 
   /** @internal */
   finished(bridge: Bridge): void {
-    this.active.delete(bridge);
     this.bridges.delete(bridge.a);
     const src = bridge.record.source.address;
     const n = (this.perSource.get(src) ?? 1) - 1;
@@ -479,7 +477,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
 
   /** Live bridged calls. */
   get activeCalls(): number {
-    return this.active.size;
+    return this.bridges.size;
   }
 
   /**
@@ -487,7 +485,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
    * record then has no SIP status), 503 to a caller not answered yet, CANCEL to a B leg ringing.
    */
   hangupAll(reason: ReasonInit = SHUTDOWN): void {
-    for (const b of [...this.active]) b.shutdown(reason);
+    for (const b of [...this.bridges.values()]) b.shutdown(reason);
   }
 
   /**

@@ -12,7 +12,6 @@ const T1 = 500;
 function internals(t: Trunk) {
   return t.b2bua as unknown as {
     bridges: Map<IncomingCall, Bridge>;
-    active: Set<Bridge>;
     perSource: Map<string, number>;
     journaled: Set<Bridge>;
   };
@@ -91,7 +90,7 @@ describe('an ended bridged call', () => {
     await run(t, 400);
     expect(t.ended).toHaveLength(n);
     const i = internals(t);
-    expect([i.bridges.size, i.active.size, i.perSource.size, i.journaled.size]).toEqual([0, 0, 0, 0]);
+    expect([i.bridges.size, i.perSource.size, i.journaled.size]).toEqual([0, 0, 0]);
     expect(t.b2bua.ua.stats).toMatchObject({ calls: 0, dialogs: 0 });
     expect(t.b2bua.stats.bridges).toBe(0);
     // Only transactions waiting out Timers J/K/L/M are left; then nothing.
