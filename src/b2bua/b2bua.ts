@@ -5,7 +5,6 @@ import type { MessageSource, TimerValues, TransactionLayerOptions } from '../tra
 import {
   answerSnapshot,
   callSnapshot,
-  SESSION_EXPIRED,
   UserAgent,
   type DialogSnapshot,
   type IncomingCall,
@@ -16,17 +15,22 @@ import {
   type UserAgentStats,
 } from '../dialog/index.js';
 import { Emitter } from '../util/events.js';
-import { Bridge, type BridgedCall, type BridgeHost, type BridgeOptions, type MediaHooks, type RouteTarget } from './bridge.js';
+import { ALeg, Bridge, type BLeg, type BridgedCall, type BridgeHost, type BridgeOptions, type MediaHooks, type RouteTarget } from './bridge.js';
 import { q850For } from './causes.js';
 import { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from './headers.js';
 import type { CallRecord } from './record.js';
 import { TargetProber, type ProbeOptions, type TargetHealth } from './target-health.js';
 import type { SipResolver } from '../resolver/index.js';
+import { ownText } from '../util/own.js';
 
 const SHUTDOWN: ReasonInit = { protocol: 'Q.850', cause: 16, text: 'Shutdown' };
 
-function reasonInitOf(r: { protocol: string; cause?: number; text?: string } | undefined): ReasonInit {
-  return r ? { protocol: r.protocol, cause: r.cause, text: r.text } : SESSION_EXPIRED;
+
+/** A copy of a hook's tags whose values are strings of their own (see ownText). */
+function ownTags(tags: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (tags !== undefined) for (const k of Object.keys(tags)) out[k] = ownText(tags[k]!);
+  return out;
 }
 
 /** The `authenticate` hook's verdict: go on (as whom), or send this response (a 407, a 403…). */
@@ -186,8 +190,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   readonly noAnswerTimeoutMs: number;
   readonly noAnswerStatus: number;
   private readonly opts: B2buaOptions;
+  /** Live bridged calls, by their caller's leg (one index: its values are the live bridges). */
   private readonly bridges = new Map<IncomingCall, Bridge>();
-  private readonly active = new Set<Bridge>();
   private readonly perSource = new Map<string, number>();
   private readonly records = new Map<string, CallRecord>();
   /** Bridges the journal holds an entry for. */
@@ -252,7 +256,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   }
 
   get stats(): B2buaStats {
-    return { ...this.ua.stats, bridges: this.active.size };
+    return { ...this.ua.stats, bridges: this.bridges.size };
   }
 
   /** A call's record by id (live or recently ended). */
@@ -338,23 +342,28 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
         a.rejectWith(d.response);
         return;
       }
-      identity = d.identity;
-      tags = d.tags ?? {};
+      // Often read out of the INVITE (a Request-URI host, a header): copied, as the record keeps them.
+      identity = d.identity === undefined ? undefined : ownText(d.identity);
+      tags = ownTags(d.tags);
     }
     if (a.ended) return;
     // 100 Trying at once for an authenticated call (a challenge goes out alone, as the trunk flow shows);
     // a slow authenticate hook is covered by the transaction layer's own 100 after 200 ms.
     a.trying();
+    // Kept as long as the call (and after: keepRecords), the record's strings are copied out of
+    // the INVITE's text, which they would otherwise keep whole (see ownText).
+    const inv = a.invite;
     const record: CallRecord = {
-      id: randomUUID(),
+      id: ownText(randomUUID()),
       state: 'dialing',
-      from: a.invite.get('from') ?? '',
-      to: a.invite.uri,
+      from: ownText(inv.get('from') ?? ''),
+      to: ownText(inv.uri),
       identity,
       source: { address: source, port: a.source.address.port, transport: a.source.transport.protocol },
-      aLeg: { callId: a.invite.callId },
+      aLeg: { callId: ownText(inv.callId) },
       bLeg: { callId: undefined, target: undefined, attempts: 0 },
-      timestamps: { created: this.now() },
+      // Every timestamp named now, so setting one later does not grow the object.
+      timestamps: { created: this.now(), ringing: undefined, progressing: undefined, answered: undefined, hangup: undefined },
       hangup: undefined,
       tags,
     };
@@ -362,17 +371,15 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     // (a carrier bills and debugs refused calls too). It counts against the limits while routed.
     const bridge = new Bridge(this, a, record);
     this.bridges.set(a, bridge);
-    this.active.add(bridge);
     this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
     this.remember(record);
-    a.on('ended', (cause) => bridge.onCallerEnded(cause));
-    a.on('ack', (ack) => bridge.onCallerAck(ack));
-    a.on('request', (req, tx) => void bridge.relayRequest(bridge.b, req, tx));
+    // One object with methods follows the caller's leg: no closure and no listener list per event.
+    a.observer = new ALeg(bridge);
     this.emit('call', record);
     if (!this.accepting) return bridge.shutdown({ protocol: 'Q.850', cause: 41 }, 503, { headers: { 'Retry-After': '30' } });
     const max = this.opts.maxCalls;
     const perSourceMax = this.opts.maxCallsPerSource;
-    if ((max !== undefined && this.active.size > max) || (perSourceMax !== undefined && this.perSource.get(source)! > perSourceMax)) {
+    if ((max !== undefined && this.bridges.size > max) || (perSourceMax !== undefined && this.perSource.get(source)! > perSourceMax)) {
       return bridge.shutdown({ protocol: 'Q.850', cause: 42 }, 503, { headers: { 'Retry-After': '5' } });
     }
     const ctx: CallContext = { source: a.source, identity, record };
@@ -393,7 +400,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   }
 
   /** @internal */
-  placeCall(target: RouteTarget, bridge: Bridge, invite: { body: Uint8Array | undefined; contentType: string | undefined; headers: Array<[string, HeaderValue]> }): OutgoingCall {
+  placeCall(target: RouteTarget, bridge: Bridge, invite: { body: Uint8Array | undefined; contentType: string | undefined; headers: Array<[string, HeaderValue]> }, leg: BLeg): OutgoingCall {
     const inv = bridge.a.invite;
     const from = inv.from;
     // The B leg is a new dialog: new Call-ID and tags; the caller's identity, not its tag.
@@ -407,16 +414,9 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       maxForwards: Math.max(0, (inv.maxForwards ?? 70) - 1),
       headers: invite.headers,
       reliableProvisionals: 'supported',
-      onUpdate: (req, call) => bridge.relayUpdate(call, req),
-      onLateOffer: () => bridge.lateOffer(),
-      onBye: (_req, cause) => bridge.relayBye('callee', cause),
-      // The B leg ended itself (its session expired, a refresh failed): the caller gets the same Reason.
-      // (The caller's leg doing so reaches the bridge as onCallerEnded with by 'system'.)
-      on: {
-        ended: (cause) => {
-          if (cause.by === 'system' && cause.method === 'BYE') bridge.shutdown(reasonInitOf(cause.reason));
-        },
-      },
+      // The leg's hooks and events go to one object of the bridge's (see BLeg).
+      handlers: leg,
+      observer: leg,
     });
     return b;
   }
@@ -437,7 +437,6 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
 
   /** @internal */
   finished(bridge: Bridge): void {
-    this.active.delete(bridge);
     this.bridges.delete(bridge.a);
     const src = bridge.record.source.address;
     const n = (this.perSource.get(src) ?? 1) - 1;
@@ -478,7 +477,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
 
   /** Live bridged calls. */
   get activeCalls(): number {
-    return this.active.size;
+    return this.bridges.size;
   }
 
   /**
@@ -486,7 +485,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
    * record then has no SIP status), 503 to a caller not answered yet, CANCEL to a B leg ringing.
    */
   hangupAll(reason: ReasonInit = SHUTDOWN): void {
-    for (const b of [...this.active]) b.shutdown(reason);
+    for (const b of [...this.bridges.values()]) b.shutdown(reason);
   }
 
   /**

@@ -2,7 +2,18 @@ import { randomInt } from 'node:crypto';
 import { createResponse, parseReason, formatReason, reasonPhrase, SipError, type HeaderInit, type HeaderValue, type Reason, type SipRequest, type SipResponse } from '../parser/index.js';
 import type { Timer } from '../transport/index.js';
 import { failureCause, isSynthesized, type ServerTransaction, type Target } from '../transaction/index.js';
-import { reasonOf, type Call, type HangupCause, type IncomingCall, type OfferAnswer, type OutgoingCall, type ReasonInit } from '../dialog/index.js';
+import {
+  reasonOf,
+  SESSION_EXPIRED,
+  type Call,
+  type CallEvents,
+  type CallHandlers,
+  type HangupCause,
+  type IncomingCall,
+  type OfferAnswer,
+  type OutgoingCall,
+  type ReasonInit,
+} from '../dialog/index.js';
 import { q850For } from './causes.js';
 import { crossHeaders, extraHeaders } from './headers.js';
 import type { CallRecord, HangupRecord, RelayedBye } from './record.js';
@@ -127,8 +138,8 @@ interface Settings {
 
 /** What a bridge needs from the B2BUA that owns it. */
 export interface BridgeHost {
-  /** @internal Send the B leg's INVITE (a new dialog) with what the bridge chose to put in it. */
-  placeCall(target: RouteTarget, bridge: Bridge, invite: { body: Uint8Array | undefined; contentType: string | undefined; headers: Array<[string, HeaderValue]> }): OutgoingCall;
+  /** @internal Send the B leg's INVITE (a new dialog) with what the bridge chose to put in it; `leg` is its hooks and observer. */
+  placeCall(target: RouteTarget, bridge: Bridge, invite: { body: Uint8Array | undefined; contentType: string | undefined; headers: Array<[string, HeaderValue]> }, leg: BLeg): OutgoingCall;
   /** @internal The targets to try, in order (those probed down left out). */
   usableTargets?(targets: readonly RouteTarget[]): RouteTarget[];
   /** @internal A user hook or bridge option function threw or rejected during a bridge: report it. */
@@ -168,6 +179,83 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
+const NO_TARGETS: readonly RouteTarget[] = Object.freeze([]);
+
+/** Where each bridge's relay queue starts (and starts again once the call is up). */
+const SETTLED: Promise<void> = Promise.resolve();
+
+/** The settings of a bridge dialled without options, per host: one object for all its calls. */
+const defaultSettings = new WeakMap<BridgeHost, Settings>();
+
+/**
+ * @internal
+ * What a B leg tells its bridge — its hooks (re-INVITE/UPDATE, late offer, BYE) and its events —
+ * as one small object per leg with methods, rather than a closure per hook and per event.
+ */
+export class BLeg implements CallHandlers, Partial<CallEvents> {
+  /** The leg, once placed (its events name it: a later attempt's leg replaces it in the bridge). */
+  call: OutgoingCall | undefined = undefined;
+  constructor(private readonly bridge: Bridge) {}
+
+  onUpdate(req: SipRequest, call: Call): Promise<OfferAnswer> {
+    return this.bridge.relayUpdate(call, req);
+  }
+
+  onLateOffer(): Promise<Uint8Array> {
+    return this.bridge.lateOffer();
+  }
+
+  onBye(_req: SipRequest, cause: HangupCause): void {
+    this.bridge.relayBye('callee', cause);
+  }
+
+  provisional(res: SipResponse): void {
+    const b = this.call;
+    if (b) this.bridge.fromB('provisional', b, res);
+  }
+
+  answer(res: SipResponse): void {
+    const b = this.call;
+    if (b) this.bridge.fromB('answer', b, res);
+  }
+
+  failure(res: SipResponse, cause: HangupCause): void {
+    const b = this.call;
+    if (b) this.bridge.fromB('failure', b, res, cause);
+  }
+
+  // A BYE from B is relayed by onBye (relayBye), before B's call reports its end.
+  request(req: SipRequest, tx: ServerTransaction): void {
+    void this.bridge.relayRequest(this.bridge.a, req, tx);
+  }
+
+  /** The B leg ended itself (its session expired, a refresh failed): the caller gets the same Reason. */
+  ended(cause: HangupCause): void {
+    // (The caller's leg doing so reaches the bridge as onCallerEnded with by 'system'.)
+    if (cause.by === 'system' && cause.method === 'BYE') {
+      const r = cause.reason;
+      this.bridge.shutdown(r ? { protocol: r.protocol, cause: r.cause, text: r.text } : SESSION_EXPIRED);
+    }
+  }
+}
+
+/** @internal What the A leg tells its bridge: its end, its ACK, and requests in its dialog. */
+export class ALeg implements Partial<CallEvents> {
+  constructor(private readonly bridge: Bridge) {}
+
+  ended(cause: HangupCause): void {
+    this.bridge.onCallerEnded(cause);
+  }
+
+  ack(ack: SipRequest): void {
+    this.bridge.onCallerAck(ack);
+  }
+
+  request(req: SipRequest, tx: ServerTransaction): void {
+    void this.bridge.relayRequest(this.bridge.b, req, tx);
+  }
+}
+
 /**
  * One bridged call: the A leg (caller) and the B leg (callee, one target after
  * another on fail-over). Every relay from B to A goes through one queue, so an
@@ -182,7 +270,7 @@ export class Bridge {
   private settings: Settings;
   private targets: readonly RouteTarget[] = [];
   private attempt = 0;
-  private queue: Promise<void> = Promise.resolve();
+  private queue: Promise<void> = SETTLED;
   /** SDP sent to A in an early (18x) answer, and whether that 18x was reliable (PRACKed). */
   private earlyAnswer: Uint8Array | undefined;
   private earlyAnswerReliable = false;
@@ -199,7 +287,7 @@ export class Bridge {
   private pending: { resolve: (c: BridgedCall) => void; reject: (e: BridgeError) => void } | undefined;
   /** A's ACK came (or the call ended): what a re-INVITE from B waits for before it is relayed to A. */
   private aAcked = false;
-  private ackWaiters: Array<() => void> = [];
+  private ackWaiters: Array<() => void> | undefined = undefined;
   /** The bridge itself is ending A (relayed failure, no answer, a BYE, shutdown): not the application. */
   private endingA = false;
   private done = false;
@@ -209,7 +297,7 @@ export class Bridge {
     readonly a: IncomingCall,
     readonly record: CallRecord,
   ) {
-    this.settings = this.settingsFor({});
+    this.settings = this.settingsFor(undefined);
   }
 
   get ended(): boolean {
@@ -221,8 +309,14 @@ export class Bridge {
     return this.pending !== undefined;
   }
 
-  private settingsFor(o: BridgeOptions): Settings {
+  private settingsFor(options: BridgeOptions | undefined): Settings {
     const h = this.host;
+    if (options === undefined) {
+      let d = defaultSettings.get(h);
+      if (d === undefined) defaultSettings.set(h, (d = this.settingsFor({})));
+      return d;
+    }
+    const o = options;
     if (o.responseHeaders !== undefined && typeof o.responseHeaders !== 'function') extraHeaders(o.responseHeaders, 'responseHeaders');
     return {
       requestHeaders: o.proxyRequestHeaders ? [...h.requestHeaders, ...o.proxyRequestHeaders] : h.requestHeaders,
@@ -249,7 +343,7 @@ export class Bridge {
     }
     let settings: Settings;
     try {
-      settings = this.settingsFor(options);
+      settings = this.settingsFor(Object.keys(options).length === 0 ? undefined : options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -265,7 +359,8 @@ export class Bridge {
     if (this.targets.length === 0) {
       return this.failed({ status: 404, phrase: undefined, reason: undefined, headers: [], by: 'system', response: undefined });
     }
-    const offer = this.a.invite.body.length > 0 ? this.a.invite.body : undefined;
+    // A's offer as the call keeps it (a buffer of its own): B's INVITE and B's call then share it.
+    const offer = this.a.remoteSdp;
     try {
       const l = this.settings.localSdpB;
       const chosen = l === undefined ? (offer && this.host.media.onOffer ? await this.host.media.onOffer(offer, this.ctx('caller', 'initial')) : offer) : typeof l === 'function' ? await l(offer) : l;
@@ -293,19 +388,28 @@ export class Bridge {
     this.sdpAMemo = undefined;
     const offer = this.offerToB;
     const inv = this.a.invite;
-    const b = this.host.placeCall(target, this, {
-      body: offer,
-      contentType: offer ? (this.settings.localSdpB === undefined ? (inv.get('content-type') ?? 'application/sdp') : 'application/sdp') : undefined,
-      headers: [...crossHeaders(inv, this.settings.requestHeaders), ...this.settings.headers],
-    });
+    const leg = new BLeg(this);
+    const b = this.host.placeCall(
+      target,
+      this,
+      {
+        body: offer,
+        contentType: offer ? (this.settings.localSdpB === undefined ? (inv.get('content-type') ?? 'application/sdp') : 'application/sdp') : undefined,
+        headers: [...crossHeaders(inv, this.settings.requestHeaders), ...this.settings.headers],
+      },
+      leg,
+    );
+    leg.call = b;
     this.b = b;
     this.record.bLeg.callId = b.callId;
     this.host.changed(this);
-    b.on('provisional', (res) => this.enqueue(() => this.relayProvisional(b, res)));
-    b.on('answer', (res) => this.enqueue(() => this.relayAnswer(b, res)));
-    b.on('failure', (res, cause) => this.enqueue(() => this.relayFailure(b, res, cause)));
-    // A BYE from B is relayed by the onBye policy (relayBye), before B's call reports its end.
-    b.on('request', (req, tx) => void this.relayRequest(this.a, req, tx));
+  }
+
+  /** @internal An event of B leg `b` (see BLeg): relayed to A in order, through the queue. */
+  fromB(event: 'provisional' | 'answer' | 'failure', b: OutgoingCall, res: SipResponse, cause?: HangupCause): void {
+    if (event === 'provisional') this.enqueue(() => this.relayProvisional(b, res));
+    else if (event === 'answer') this.enqueue(() => this.relayAnswer(b, res));
+    else this.enqueue(() => this.relayFailure(b, res, cause!));
   }
 
   private enqueue(step: () => void | Promise<void>): void {
@@ -402,7 +506,9 @@ export class Bridge {
     const lateOffer = this.offerToB === undefined && res.body.length > 0;
     let body: Uint8Array | undefined;
     if (res.body.length > 0) {
-      body = await this.sdpForA(res.body, res, lateOffer ? 'initial' : 'answer');
+      // B's SDP as B's call keeps it (a buffer of its own): passed through, A's call shares it.
+      const kept = b.remoteSdp;
+      body = await this.sdpForA(kept !== undefined && sameBytes(kept, res.body) ? kept : res.body, res, lateOffer ? 'initial' : 'answer');
     } else if (this.earlyAnswer && !this.earlyAnswerReliable) {
       // The 200 must carry the answer A only saw in an unreliable 18x (RFC 3261 §13.2.1).
       body = this.earlyAnswer;
@@ -422,10 +528,20 @@ export class Bridge {
     }
     this.record.state = 'answered';
     this.record.timestamps.answered = this.host.now();
+    this.answered();
     this.host.changed(this);
     const p = this.pending;
     this.pending = undefined;
     p?.resolve({ a: this.a, b, record: this.record });
+  }
+
+  /** Both legs are up: what only setting the call up needed is let go of, for as long as the call lasts. */
+  private answered(): void {
+    this.targets = NO_TARGETS;
+    this.offerToB = undefined;
+    this.heldEarly = undefined;
+    this.sdpAMemo = undefined;
+    this.noAnswer = undefined;
   }
 
   private async relayFailure(b: OutgoingCall, res: SipResponse, cause: HangupCause): Promise<void> {
@@ -589,7 +705,8 @@ export class Bridge {
   private releaseAckWaiters(): void {
     this.aAcked = true;
     const w = this.ackWaiters;
-    this.ackWaiters = [];
+    if (w === undefined) return;
+    this.ackWaiters = undefined;
     for (const f of w) f();
   }
 
@@ -623,7 +740,7 @@ export class Bridge {
     if (!fromA && !this.aAcked) {
       if (this.lateOfferAnswer) return { status: 491 };
       // Bounded: A's ACK comes, or A's 2xx times out (64·T1) and the call ends.
-      await new Promise<void>((resolve) => this.ackWaiters.push(resolve));
+      await new Promise<void>((resolve) => (this.ackWaiters ??= []).push(resolve));
       if (this.done || this.a.state !== 'answered') return { status: 481 };
     }
     const to: Call | undefined = fromA ? this.b : this.a;

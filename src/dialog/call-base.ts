@@ -2,6 +2,7 @@ import { createResponse, SipError, type SipRequest, type SipResponse } from '../
 import type { Timer } from '../transport/index.js';
 import type { InviteServerTransaction, ServerTransaction } from '../transaction/index.js';
 import { Emitter } from '../util/events.js';
+import { ownBytes } from '../util/own.js';
 import type { CallState, HangupCause, OfferAnswer, ReasonInit, SendOptions } from './call-types.js';
 import type { UserAgentCore } from './core.js';
 import type { Dialog } from './dialog.js';
@@ -56,6 +57,16 @@ let nextCallId = 1;
 
 const ACK_TIMEOUT: ReasonInit = { protocol: 'SIP', cause: 408, text: 'ACK timeout' };
 
+/** What an ended call keeps of its application's hooks: nothing, and one object shared by all for it. */
+const NO_HANDLERS: CallHandlers = Object.freeze({});
+
+/**
+ * @internal
+ * One object told of a call's events before its listeners, with no closure or listener list
+ * per event: how a B2BUA follows each of its legs. Its methods are called with `this` = itself.
+ */
+export type CallObserver = Partial<CallEvents>;
+
 function is2xx(status: number): boolean {
   return status >= 200 && status < 300;
 }
@@ -74,9 +85,12 @@ export abstract class Call extends Emitter<CallEvents> {
   /** The confirmed dialog (undefined before answer). */
   dialog: Dialog | undefined;
   cause: HangupCause | undefined;
-  /** Last SDP we sent, and the last the peer sent. */
-  localSdp: Uint8Array | undefined;
-  remoteSdp: Uint8Array | undefined;
+  // Kept for the whole call, so held in buffers of their own: a view into the received datagram
+  // (or Node's shared 8 KB slab) would keep all of it.
+  private lSdp: Uint8Array | undefined = undefined;
+  private rSdp: Uint8Array | undefined = undefined;
+  /** @internal Told of every event before the listeners (see CallObserver); let go of when the call ends. */
+  observer: CallObserver | undefined = undefined;
   protected readonly core: UserAgentCore;
   protected handlers: CallHandlers;
   private inviteInProgress = false;
@@ -101,6 +115,38 @@ export abstract class Call extends Emitter<CallEvents> {
 
   get callId(): string {
     return this.dialog?.callId ?? '';
+  }
+
+  /** Last SDP we sent (in a buffer of its own: what is assigned is copied unless it already is one). */
+  get localSdp(): Uint8Array | undefined {
+    return this.lSdp;
+  }
+
+  set localSdp(sdp: Uint8Array | undefined) {
+    this.lSdp = sdp && ownBytes(sdp);
+  }
+
+  /** Last SDP the peer sent (in a buffer of its own, as localSdp). */
+  get remoteSdp(): Uint8Array | undefined {
+    return this.rSdp;
+  }
+
+  set remoteSdp(sdp: Uint8Array | undefined) {
+    this.rSdp = sdp && ownBytes(sdp);
+  }
+
+  /** The observer first (see CallObserver), then the listeners. */
+  protected override emit<K extends keyof CallEvents>(event: K, ...args: Parameters<CallEvents[K]>): boolean {
+    const o = this.observer;
+    const f = o?.[event] as ((...a: Parameters<CallEvents[K]>) => void) | undefined;
+    if (f !== undefined) {
+      try {
+        f.apply(o, args);
+      } catch (err) {
+        this.onListenerError(err, event);
+      }
+    }
+    return super.emit(event, ...args) || f !== undefined;
   }
 
   get ended(): boolean {
@@ -292,7 +338,7 @@ export abstract class Call extends Emitter<CallEvents> {
         return;
       default:
         // With no listener the request is simply accepted; a listener answers (now or later) itself.
-        if (this.listenerCount('request') === 0) tx.respond(createResponse(req, 200));
+        if (this.listenerCount('request') === 0 && this.observer?.request === undefined) tx.respond(createResponse(req, 200));
         else this.emit('request', req, tx);
     }
   }
@@ -322,9 +368,11 @@ export abstract class Call extends Emitter<CallEvents> {
       return;
     }
     // A pure session refresh is answered here: the application (a B2BUA's other leg) has nothing to change.
-    const policy = this.handlers.onUpdate && !(this.sessionTimer && isPureRefresh(req, this.remoteSdp)) ? this.handlers.onUpdate : undefined;
+    const handlers = this.handlers;
+    const policy = handlers.onUpdate !== undefined && !(this.sessionTimer && isPureRefresh(req, this.remoteSdp));
     const answered = whenReady(
-      () => (policy ? policy(req, this) : defaultUpdateAnswer(req, this.localSdp)),
+      // Called as a method: the handlers may be an object of the application's with `this` in them.
+      () => (policy ? handlers.onUpdate!(req, this) : defaultUpdateAnswer(req, this.localSdp)),
       (a) => {
         if (isInvite) this.inviteInProgress = false;
         this.sendOfferAnswer(req, tx, dialog, a ?? { status: 500 });
@@ -427,7 +475,8 @@ export abstract class Call extends Emitter<CallEvents> {
     // Transactions outlive the call by up to 64·T1 (Timers M, L, H, J) and can still reach it
     // (a 2xx retransmission is ACKed again): let go of the application's hooks and listeners,
     // which hold everything it built around the call (a B2BUA's whole bridge, both legs).
-    this.handlers = {};
+    this.handlers = NO_HANDLERS;
+    this.observer = undefined;
     this.removeAllListeners();
   }
 

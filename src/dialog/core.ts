@@ -1,23 +1,14 @@
 import type { SipRequest, SipResponse } from '../parser/index.js';
 import type { Clock } from '../transport/index.js';
 import type { TargetList } from '../resolver/index.js';
-import type { ClientTransactionUser, InviteClientTransaction, OutboundUser, ServerTransaction, Target, TimerValues } from '../transaction/index.js';
-import type { Dialog } from './dialog.js';
+import type { ClientTransactionUser, InviteClientTransaction, OutboundUser, Target, TimerValues } from '../transaction/index.js';
+import type { Dialog, DialogOwner } from './dialog.js';
 import type { SessionTimerConfig } from './session-timer-negotiation.js';
 
 /** The methods a user agent accepts (Allow), in INVITEs, OPTIONS answers and 405s. */
 export const ALLOWED_METHODS = 'INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, MESSAGE, NOTIFY, REFER';
 
-/**
- * What owns a dialog, as the core sees it: the core routes the dialog's requests and the
- * ACKs for its 2xx here. (Calls implement it; the core knows nothing else about them.)
- */
-export interface DialogOwner {
-  /** A request arrived in the dialog, its CSeq order already checked (§12.2.2). */
-  handleInDialog(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void;
-  /** The ACK for a 2xx this side sent (§13.3.1.4). */
-  handleAck(ack: SipRequest): void;
-}
+export type { DialogOwner } from './dialog.js';
 
 /** What a call needs of the user agent that owns it (implemented by UserAgent). */
 export interface UserAgentCore {
@@ -45,6 +36,9 @@ export interface UserAgentCore {
   /** @internal */
   /** A 2xx from a fork we do not want (or after a CANCEL): ACK it, then BYE it. */
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void;
+  /** @internal */
+  /** ACK the 2xx that established `dialog` (for the INVITE of CSeq `inviteSeq`), then BYE it. */
+  ackAndByeDialog(dialog: Dialog, inviteSeq: number): void;
   /** @internal */
   /** Route the dialog's requests and ACKs to `owner`. */
   register(dialog: Dialog, owner: DialogOwner): void;

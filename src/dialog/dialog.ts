@@ -9,9 +9,21 @@ import {
   type SipUri,
 } from '../parser/index.js';
 import { bareHost, type TransportAddress } from '../transport/index.js';
-import { targetFromUri, type Target } from '../transaction/index.js';
+import { targetFromUri, type ServerTransaction, type Target } from '../transaction/index.js';
+import { ownBytes, ownText } from '../util/own.js';
 
 export type DialogState = 'early' | 'confirmed' | 'terminated';
+
+/**
+ * What owns a dialog, as the core sees it: the core routes the dialog's requests and the
+ * ACKs for its 2xx here. (Calls implement it; the core knows nothing else about them.)
+ */
+export interface DialogOwner {
+  /** A request arrived in the dialog, its CSeq order already checked (§12.2.2). */
+  handleInDialog(req: SipRequest, tx: ServerTransaction, dialog: Dialog): void;
+  /** The ACK for a 2xx this side sent (§13.3.1.4). */
+  handleAck(ack: SipRequest): void;
+}
 
 export interface DialogId {
   callId: string;
@@ -58,8 +70,13 @@ export class Dialog {
   readonly peerAddress: TransportAddress | undefined;
   /** Our Contact. */
   readonly localContact: string;
-  /** The last ACK we sent for a 2xx to a re-INVITE (re-sent when that 2xx is retransmitted). */
-  lastAck: SipRequest | undefined;
+  // The last ACK we sent for a 2xx, as what rebuilds it (see lastAck): a held call keeps no parsed ACK.
+  private ackSeq = -1;
+  private ackBody: Uint8Array | undefined = undefined;
+  /** The key, made once (see `key`). */
+  private k: string | undefined = undefined;
+  /** @internal Who the user agent routes this dialog's requests to, while it has it registered. */
+  owner: DialogOwner | undefined = undefined;
 
   constructor(init: {
     callId: string;
@@ -77,24 +94,55 @@ export class Dialog {
     peerAddress: TransportAddress | undefined;
     localContact: string;
   }) {
-    this.callId = init.callId;
-    this.localTag = init.localTag;
-    this.remoteTag = init.remoteTag;
+    // A dialog lasts as long as its call: its strings are copied out of the messages they were
+    // read from, which would otherwise stay whole behind each of them (see ownText).
+    this.callId = ownText(init.callId);
+    this.localTag = ownText(init.localTag);
+    this.remoteTag = ownText(init.remoteTag);
     this.role = init.role;
     this.state = init.state;
     this.localSeq = init.localSeq;
     this.remoteSeq = init.remoteSeq;
-    this.localUri = init.localUri;
-    this.remoteUri = init.remoteUri;
-    this.remoteTarget = init.remoteTarget;
+    this.localUri = ownText(init.localUri);
+    this.remoteUri = ownText(init.remoteUri);
+    this.remoteTarget = ownText(init.remoteTarget);
     this.routeSet = init.routeSet;
+    for (let i = 0; i < this.routeSet.length; i++) this.routeSet[i] = ownText(this.routeSet[i]!);
     this.secure = init.secure;
     this.peerAddress = init.peerAddress;
+    // Our own Contact: one string the user agent shares among its dialogs (contactFor).
     this.localContact = init.localContact;
   }
 
+  /**
+   * The last ACK we sent for a 2xx (re-sent when that 2xx is retransmitted, §13.2.2.4). Only its
+   * CSeq and body are kept: reading it builds the ACK again as the dialog builds requests,
+   * which is the ACK that was sent while the route set and remote target are unchanged.
+   */
+  get lastAck(): SipRequest | undefined {
+    if (this.ackSeq < 0) return undefined;
+    return this.createRequest('ACK', { cseq: this.ackSeq, body: this.ackBody });
+  }
+
+  set lastAck(ack: SipRequest | undefined) {
+    if (ack === undefined) {
+      this.ackSeq = -1;
+      this.ackBody = undefined;
+      return;
+    }
+    this.ackSeq = ack.cseq.seq;
+    this.ackBody = ack.body.length > 0 ? ownBytes(ack.body) : undefined;
+  }
+
+  /** The CSeq number of the last ACK we sent for a 2xx (undefined: none yet). */
+  get lastAckSeq(): number | undefined {
+    return this.ackSeq < 0 ? undefined : this.ackSeq;
+  }
+
+  /** Call-ID, local and remote tag in one string: the user agent's index of its dialogs. */
   get key(): string {
-    return dialogKey(this.callId, this.localTag, this.remoteTag);
+    // One flat string, made once: the index keeps it as long as the dialog lasts.
+    return (this.k ??= ownText(dialogKey(this.callId, this.localTag, this.remoteTag)));
   }
 
   get id(): DialogId {
@@ -147,6 +195,31 @@ export class Dialog {
 
   /**
    * @internal
+   * UAC: the dialog a 2xx from another fork of the same INVITE as `d` establishes (§13.2.2.4)
+   * — built from `d` (Call-ID, From, To, our tag and Contact) and the 2xx, without the INVITE:
+   * what it takes to ACK that 2xx and BYE the dialog.
+   */
+  static fork(d: Dialog, res: SipResponse, inviteSeq: number, destination: TransportAddress): Dialog {
+    return new Dialog({
+      callId: d.callId,
+      localTag: d.localTag,
+      remoteTag: res.to.tag!,
+      role: 'uac',
+      state: 'confirmed',
+      localSeq: inviteSeq,
+      remoteSeq: undefined,
+      localUri: d.localUri,
+      remoteUri: d.remoteUri,
+      remoteTarget: firstContact(res) ?? d.remoteTarget,
+      routeSet: res.getAll('record-route').reverse(),
+      secure: d.secure,
+      peerAddress: destination,
+      localContact: d.localContact,
+    });
+  }
+
+  /**
+   * @internal
    * UAC: the 2xx to the INVITE confirms the dialog (§13.2.2.4): its Contact is the remote
    * target and its Record-Route, reversed, the route set — recomputed, as the 2xx may
    * differ from the 1xx that created the early dialog (§12.1.2).
@@ -156,13 +229,13 @@ export class Dialog {
     this.refreshTarget(res);
     const routes = res.getAll('record-route').reverse();
     this.routeSet.length = 0;
-    this.routeSet.push(...routes);
+    for (const r of routes) this.routeSet.push(ownText(r));
   }
 
   /** A target refresh (re-INVITE / UPDATE and their 2xx) replaces the remote target (§12.2). */
   refreshTarget(m: SipMessage): void {
     const c = firstContact(m);
-    if (c) this.remoteTarget = c;
+    if (c) this.remoteTarget = ownText(c);
   }
 
   /**

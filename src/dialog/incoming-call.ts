@@ -5,6 +5,7 @@ import type { ReasonInit, ReliableProvisional, SendOptions } from './call-types.
 import { ALLOWED_METHODS, type UserAgentCore } from './core.js';
 import { sipsDialog } from './targeting.js';
 import { Dialog } from './dialog.js';
+import { KeptInvite } from './kept-invite.js';
 import { toBody } from './offer-answer.js';
 import { checkStatus, reasonOf, sentReason } from './reason.js';
 import { decideAsUas, uasResponseHeaders } from './session-timer-negotiation.js';
@@ -13,7 +14,9 @@ import { demands100rel, offers100rel, ProvisionalQueue, rackedRSeq } from './rel
 /** A call we received (UAS): provisionals (reliable too), answer with 2xx retransmission, reject, CANCEL. */
 export class IncomingCall extends Call {
   readonly direction = 'incoming' as const;
-  readonly invite: SipRequest;
+  /** The INVITE while the call is set up; once it is, only its text (see `invite`). */
+  private inv: SipRequest | undefined;
+  private kept: KeptInvite | undefined = undefined;
   readonly tx: InviteServerTransaction;
   readonly source: MessageSource;
   readonly localTag = generateTag();
@@ -23,18 +26,31 @@ export class IncomingCall extends Call {
 
   constructor(core: UserAgentCore, invite: SipRequest, tx: InviteServerTransaction, source: MessageSource, handlers: CallHandlers = {}) {
     super(core, handlers);
-    this.invite = invite;
+    this.inv = invite;
     this.tx = tx;
     this.source = source;
     this.remoteSdp = invite.body.length > 0 ? invite.body : undefined;
   }
 
+  /**
+   * The INVITE that started the call. Until the call is set up (its 2xx ACKed) this is the
+   * request as the transaction layer received it; after that the call keeps only its text (the
+   * body shared with `remoteSdp` while they are the same bytes), and each read parses a fresh copy of it (the same headers and body; changes made to an earlier
+   * copy are not in it) — a call held for hours keeps its dialog, not a parsed INVITE.
+   */
+  get invite(): SipRequest {
+    return this.inv ?? this.kept!.revive();
+  }
+
   protected override settled(): void {
-    this.invite.compact();
+    const inv = this.inv;
+    if (inv === undefined) return;
+    this.kept = KeptInvite.of(inv, this.remoteSdp);
+    this.inv = undefined;
   }
 
   override get callId(): string {
-    return this.invite.callId;
+    return this.dialog?.callId ?? this.inv!.callId;
   }
 
   /** True when the caller supports or requires reliable provisionals. */
@@ -98,7 +114,8 @@ export class IncomingCall extends Call {
   }
 
   protected override handlePrack(req: SipRequest, tx: ServerTransaction): void {
-    const rseq = rackedRSeq(req, this.invite);
+    // Once set up, nothing waits for a PRACK (answer() waited for them all): no INVITE to check RAck against.
+    const rseq = this.inv === undefined ? undefined : rackedRSeq(req, this.inv);
     if (rseq === undefined || !this.provisionals?.isInFlight(rseq)) {
       tx.respond(createResponse(req, 481));
       return;

@@ -3,8 +3,12 @@ import type { OfferAnswer } from './call-types.js';
 
 export type Body = Uint8Array | string;
 
+/** Bytes of a body; a string is encoded into a buffer of its own (not a slice of Node's shared slab: a call may keep it for hours). */
 export function toBody(b: Body | undefined): Uint8Array | undefined {
-  return b === undefined ? undefined : typeof b === 'string' ? Buffer.from(b) : b;
+  if (b === undefined || typeof b !== 'string') return b;
+  const out = Buffer.allocUnsafeSlow(Buffer.byteLength(b));
+  out.write(b);
+  return out;
 }
 
 /**

@@ -3,9 +3,11 @@ import { DigestClient, DigestError } from '../digest/index.js';
 import type { TargetList } from '../resolver/index.js';
 import { InviteClientTransaction, isSynthesized, type ClientTransactionUser, type OutboundUser, type Target } from '../transaction/index.js';
 import { Call, type CallEvents, type CallHandlers } from './call-base.js';
+import { ownText } from '../util/own.js';
 import type { HangupCause, ReasonInit } from './call-types.js';
 import type { UserAgentCore } from './core.js';
 import { Dialog } from './dialog.js';
+import { KeptInvite } from './kept-invite.js';
 import { reasonOf, sentReason } from './reason.js';
 import { prackFor, reliableRSeq } from './reliable-provisionals.js';
 import {
@@ -37,6 +39,14 @@ export interface InviteOptions extends CallHandlers {
   reliableProvisionals?: 'supported' | 'required' | 'none';
   /** Event listeners attached before the INVITE leaves. */
   on?: Partial<CallEvents>;
+  /**
+   * @internal One object with the call's hooks (onUpdate, onLateOffer, onBye) instead of those
+   * options, and one told of every event before the listeners (see CallObserver): a B2BUA's
+   * bridge is both, for each B leg, with no closure per hook.
+   */
+  handlers?: CallHandlers;
+  /** @internal */
+  observer?: Partial<CallEvents>;
   /** RFC 4028 session timer for this call, overriding the user agent's (`false`: none). */
   sessionTimer?: SessionTimerOptions | false;
 }
@@ -50,6 +60,23 @@ type CancelState = { readonly kind: 'none' } | { readonly kind: 'requested'; rea
 
 const NOT_CANCELLED: CancelState = { kind: 'none' };
 
+const NO_EARLY_DIALOGS: ReadonlyMap<string, Dialog> = new Map();
+
+/** The hooks of InviteOptions, without the rest of the options (a body, headers…), which the call need not keep. */
+function handlersOf(o: InviteOptions): CallHandlers {
+  if (o.handlers) return o.handlers;
+  if (!o.onUpdate && !o.onLateOffer && !o.onBye) return {};
+  return { onUpdate: o.onUpdate, onLateOffer: o.onLateOffer, onBye: o.onBye };
+}
+
+/** What the INVITE client transaction reports to while the call needs it: the responses, marked as the transaction's own. */
+class InviteUser implements ClientTransactionUser, OutboundUser {
+  constructor(private readonly call: OutgoingCall) {}
+  onResponse(res: SipResponse): void {
+    this.call.handleResponse(res, true);
+  }
+}
+
 function toTag(res: SipResponse): string | undefined {
   try {
     return res.to.tag;
@@ -61,10 +88,16 @@ function toTag(res: SipResponse): string | undefined {
 /** A call we placed (UAC): forking, early dialogs, PRACK, CANCEL, ACK for 2xx, auth. */
 export class OutgoingCall extends Call {
   readonly direction = 'outgoing' as const;
-  invite: SipRequest;
+  /** The INVITE until the call is answered; after that its text only (see `invite`). */
+  private inv: SipRequest | undefined;
+  private kept: KeptInvite | undefined = undefined;
+  /** Our From tag: the same on every INVITE of the call (a digest retry, a 422 retry, fail-over). */
+  readonly localTag: string;
+  /** The CSeq number of the INVITE that was answered. */
+  private inviteSeq = 0;
   private dest: Target;
-  /** Early dialogs by remote tag (forking: several may exist, §13.2.2.4). */
-  readonly early = new Map<string, Dialog>();
+  /** Early dialogs by remote tag (forking: several may exist, §13.2.2.4); made by the first. */
+  private forks: Map<string, Dialog> | undefined = undefined;
   /** The INVITE's client transaction, or its RFC 3263 fail-over over several: what a CANCEL goes through. */
   private tx: InviteClientTransaction | { cancel(reason?: string): void } | undefined;
   /** The located targets when the next hop is a host name (used by the first INVITE only). */
@@ -73,30 +106,47 @@ export class OutgoingCall extends Call {
   private cancelState: CancelState = NOT_CANCELLED;
   // Created on first use: most calls never see a reliable provisional, and a held call should stay small.
   private lastRSeq: Map<string, number> | undefined;
-  /** What the INVITE client transaction reports to: the responses, marked as the transaction's own. */
-  private readonly inviteUser: ClientTransactionUser & OutboundUser = { onResponse: (res: SipResponse) => this.handleResponse(res, true) };
+  private readonly inviteUser = new InviteUser(this);
   private readonly timerConfig: SessionTimerConfig | undefined;
   /** The interval the INVITE asks for (raised by a 422's Min-SE, RFC 4028 §7.3), and how many 422s came. */
   private askedSeconds = 0;
   private tooSmall = 0;
 
   constructor(core: UserAgentCore, invite: SipRequest, destination: Target, options: InviteOptions, targets?: TargetList) {
-    super(core, options);
-    this.invite = invite;
+    super(core, handlersOf(options));
+    this.inv = invite;
+    this.localTag = ownText(invite.from.tag!);
     this.dest = destination;
     this.targets = targets;
     if (options.auth) this.digest = new DigestClient(options.auth);
     this.timerConfig = options.sessionTimer === false ? undefined : options.sessionTimer ? resolveSessionTimer(options.sessionTimer) : core.sessionTimer;
     this.localSdp = invite.body.length > 0 ? invite.body : undefined;
+    this.observer = options.observer;
     if (options.on) for (const [k, fn] of Object.entries(options.on)) this.on(k as keyof CallEvents, fn as never);
   }
 
-  override get callId(): string {
-    return this.invite.callId;
+  /**
+   * The INVITE as sent (the last one: after a digest challenge, the authorized retry). Once the
+   * call is answered the call keeps only its text (the body shared with `localSdp` while they are
+   * the same bytes), and each read parses a fresh copy of it (the
+   * same headers and body; changes made to an earlier copy are not in it).
+   */
+  get invite(): SipRequest {
+    return this.inv ?? this.kept!.revive();
   }
 
-  get localTag(): string {
-    return this.invite.from.tag!;
+  set invite(request: SipRequest) {
+    this.inv = request;
+    this.kept = undefined;
+  }
+
+  override get callId(): string {
+    return this.dialog?.callId ?? this.inv!.callId;
+  }
+
+  /** Early dialogs by remote tag (forking: several may exist, §13.2.2.4); empty once answered or ended. */
+  get early(): ReadonlyMap<string, Dialog> {
+    return this.forks ?? NO_EARLY_DIALOGS;
   }
 
   /**
@@ -195,19 +245,20 @@ export class OutgoingCall extends Call {
 
   /** The early dialog a 1xx with a To tag belongs to: each fork has its own (§13.2.2.4). */
   private earlyDialogFor(res: SipResponse, tag: string): Dialog {
-    let d = this.early.get(tag);
+    let d = this.forks?.get(tag);
     if (d) {
       d.refreshTarget(res);
       return d;
     }
     d = this.dialogFrom(res);
-    this.early.set(tag, d);
+    (this.forks ??= new Map()).set(tag, d);
     this.core.register(d, this);
     return d;
   }
 
   private dialogFrom(res: SipResponse): Dialog {
-    return Dialog.fromUac(this.invite, res, { address: this.dest.address, port: this.dest.port }, this.core.contactFor(this.dest, wantsSipsContact(this.invite)));
+    // (The destination is the peer's address: a Target is one, its transport aside.)
+    return Dialog.fromUac(this.invite, res, this.dest, this.core.contactFor(this.dest, wantsSipsContact(this.invite)));
   }
 
   /** RFC 3262 §4: PRACK a reliable provisional once; false for a retransmission of one already PRACKed. */
@@ -225,7 +276,7 @@ export class OutgoingCall extends Call {
     const tag = toTag(res);
     if (!tag) return;
     if (this.dialog) {
-      this.answeredAgain(res, tag);
+      answeredAgain(this.core, this.dialog, this.inviteSeq, this.dest, res, tag);
       return;
     }
     if (this.ended) {
@@ -233,6 +284,7 @@ export class OutgoingCall extends Call {
       this.core.ackAndBye(this.invite, res, this.dest);
       return;
     }
+    this.inviteSeq = this.inv!.cseq.seq;
     const d = this.confirmDialog(res, tag);
     const acked = this.ack2xx(d, res, this.invite.body.length > 0);
     if (this.cancelState.kind === 'requested') {
@@ -248,27 +300,14 @@ export class OutgoingCall extends Call {
     this.settled();
   }
 
-  /** A 2xx after the call was answered: a retransmission gets our ACK again, another fork an ACK and a BYE (§13.2.2.4). */
-  private answeredAgain(res: SipResponse, tag: string): void {
-    const d = this.dialog!;
-    if (tag !== d.remoteTag) {
-      this.core.ackAndBye(this.invite, res, this.dest);
-      return;
-    }
-    const last = d.lastAck;
-    // No ACK yet: a late-offer answer is still being computed, and its ACK will answer this too.
-    if (!last) return;
-    this.core.sendAck(d, last.cseq.seq === res.cseq.seq ? last : d.createRequest('ACK', { cseq: res.cseq.seq }));
-  }
-
   /**
    * The 2xx confirms its fork's dialog (§13.2.2.4); the other early dialogs are over (those
    * forks may still answer: then ACK and BYE, above).
    */
   private confirmDialog(res: SipResponse, tag: string): Dialog {
-    const d = this.early.get(tag) ?? this.dialogFrom(res);
+    const d = this.forks?.get(tag) ?? this.dialogFrom(res);
     d.confirm(res);
-    this.early.delete(tag);
+    this.forks?.delete(tag);
     this.dialog = d;
     this.core.register(d, this);
     this.endEarlyDialogs();
@@ -277,11 +316,13 @@ export class OutgoingCall extends Call {
   }
 
   private endEarlyDialogs(): void {
-    for (const d of this.early.values()) {
+    const forks = this.forks;
+    if (forks === undefined) return;
+    this.forks = undefined;
+    for (const d of forks.values()) {
       d.state = 'terminated';
       this.core.unregister(d);
     }
-    this.early.clear();
   }
 
   private onFailure(res: SipResponse): void {
@@ -339,39 +380,75 @@ export class OutgoingCall extends Call {
     return true;
   }
 
+  /**
+   * Answered and ACKed: from now on the call keeps its dialog, not the INVITE (its text only,
+   * for `invite`), and the INVITE transaction — waiting in Accepted for 64·T1 (Timer M, RFC 6026
+   * §8.4) for 2xx retransmissions and other forks — answers those from the dialog alone, without
+   * holding the call.
+   */
   protected override settled(): void {
-    this.invite.compact();
-    this.dialog?.lastAck?.compact();
+    const inv = this.inv;
+    if (inv !== undefined) {
+      this.kept = KeptInvite.of(inv, this.localSdp);
+      this.inv = undefined;
+    }
+    this.digest = undefined;
+    const tx = this.tx;
+    if (tx instanceof InviteClientTransaction) {
+      if (tx.state === 'accepted') tx.rebind(new LateAnswers(this.core, this.dialog, undefined, this.inviteSeq, this.dest));
+      this.tx = undefined;
+    }
   }
 
   protected override cleanup(): void {
     this.endEarlyDialogs();
     // The INVITE transaction may wait in Accepted for 64·T1 more (Timer M, RFC 6026 §8.4): a
-    // late 2xx then needs the INVITE, the confirmed dialog and its ACK, not the call and all it
-    // holds (in a B2BUA, the other leg too).
+    // late 2xx then needs the confirmed dialog (or, never answered, the INVITE), not the call
+    // and all it holds (in a B2BUA, the other leg too).
     const tx = this.tx;
     // (A located INVITE's transaction sits inside its fail-over request: it keeps the call as before.)
-    if (tx instanceof InviteClientTransaction && tx.state === 'accepted') tx.rebind(lateAnswers(this.core, this.invite, this.destination, this.dialog));
+    if (tx instanceof InviteClientTransaction && tx.state === 'accepted') {
+      const d = this.dialog;
+      tx.rebind(new LateAnswers(this.core, d, d === undefined ? this.inv : undefined, this.inviteSeq, this.dest));
+    }
   }
 }
 
 /**
- * What an ended call's INVITE transaction reports to, in Accepted: a 2xx retransmission on the
- * confirmed dialog gets its ACK again, a 2xx from another fork (or one that crossed our CANCEL)
- * an ACK and a BYE (RFC 3261 §13.2.2.4) — as the call itself would.
+ * A 2xx to the INVITE of a confirmed dialog: a retransmission gets our ACK again, one from
+ * another fork an ACK and a BYE in that fork's dialog (§13.2.2.4).
  */
-function lateAnswers(core: UserAgentCore, invite: SipRequest, destination: Target, dialog: Dialog | undefined): ClientTransactionUser {
-  return {
-    onResponse: (res) => {
-      if (res.status < 200 || res.status >= 300) return;
-      const tag = toTag(res);
-      if (!tag) return;
-      if (dialog === undefined || tag !== dialog.remoteTag) {
-        core.ackAndBye(invite, res, destination);
-        return;
-      }
-      const last = dialog.lastAck;
-      if (last) core.sendAck(dialog, last.cseq.seq === res.cseq.seq ? last : dialog.createRequest('ACK', { cseq: res.cseq.seq }));
-    },
-  };
+function answeredAgain(core: UserAgentCore, d: Dialog, inviteSeq: number, destination: Target, res: SipResponse, tag: string): void {
+  if (tag !== d.remoteTag) {
+    core.ackAndByeDialog(Dialog.fork(d, res, inviteSeq, destination), inviteSeq);
+    return;
+  }
+  const seq = d.lastAckSeq;
+  // No ACK yet: a late-offer answer is still being computed, and its ACK will answer this too.
+  if (seq === undefined) return;
+  core.sendAck(d, seq === res.cseq.seq ? d.lastAck! : d.createRequest('ACK', { cseq: res.cseq.seq }));
+}
+
+/**
+ * What the INVITE transaction reports to once the call is set up or over, in Accepted: a 2xx
+ * retransmission on the confirmed dialog gets its ACK again, a 2xx from another fork (or one
+ * that crossed our CANCEL) an ACK and a BYE (RFC 3261 §13.2.2.4) — as the call itself would.
+ * It holds the dialog (or, for a call never answered, the INVITE), not the call.
+ */
+class LateAnswers implements ClientTransactionUser {
+  constructor(
+    private readonly core: UserAgentCore,
+    private readonly dialog: Dialog | undefined,
+    private readonly invite: SipRequest | undefined,
+    private readonly inviteSeq: number,
+    private readonly destination: Target,
+  ) {}
+
+  onResponse(res: SipResponse): void {
+    if (res.status < 200 || res.status >= 300) return;
+    const tag = toTag(res);
+    if (!tag) return;
+    if (this.dialog !== undefined) answeredAgain(this.core, this.dialog, this.inviteSeq, this.destination, res, tag);
+    else if (this.invite !== undefined) this.core.ackAndBye(this.invite, res, this.destination);
+  }
 }

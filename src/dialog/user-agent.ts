@@ -30,6 +30,7 @@ import {
   targetOf,
 } from '../transaction/index.js';
 import { Emitter } from '../util/events.js';
+import { ownText } from '../util/own.js';
 import { CallAcceptor, type AcceptOptions } from './call-acceptor.js';
 import type { CallHandlers } from './call-base.js';
 import { placeCall, type CallOptions } from './call-promise.js';
@@ -136,7 +137,8 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   /** @internal */
   readonly sessionTimer: SessionTimerConfig | undefined;
   private readonly opts: UserAgentOptions;
-  private readonly dialogs = new Map<string, { dialog: Dialog; owner: DialogOwner }>();
+  /** Registered dialogs by key, each with its owner (`dialog.owner`). */
+  private readonly dialogs = new Map<string, Dialog>();
   /** Outgoing calls by Call-ID and From tag (stray 2xx), incoming ones by INVITE transaction (CANCEL). */
   private readonly outgoing = new Map<string, OutgoingCall>();
   private readonly incoming = new Map<InviteServerTransaction, IncomingCall>();
@@ -151,6 +153,9 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   private readonly supported: string;
   /** Per dialog, the target in-dialog requests reached for a next hop named by host (RFC 3263). */
   private readonly dialogTargets = new DialogTargets();
+  /** Our Contact over each transport (contactFor), plain and sips:. */
+  private readonly contacts = new WeakMap<Transport, string>();
+  private readonly secureContacts = new WeakMap<Transport, string>();
 
   constructor(options: UserAgentOptions) {
     super();
@@ -194,10 +199,15 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
    */
   contactFor(target: Target, secure = false): string {
     const t = this.transportFor(target);
+    // One string per transport, shared by every dialog over it (each keeps its Contact for as long as it lasts).
+    const cache = secure ? this.secureContacts : this.contacts;
+    const known = cache.get(t);
+    if (known !== undefined) return known;
     const host = this.opts.contactHost ?? formatHost(t.local.address);
-    if (secure) return `<sips:${this.opts.contactUser ?? 'sipkit'}@${host}:${t.local.port}>`;
-    const tp = t.protocol === 'udp' ? '' : `;transport=${t.protocol}`;
-    return `<sip:${this.opts.contactUser ?? 'sipkit'}@${host}:${t.local.port}${tp}>`;
+    const tp = secure || t.protocol === 'udp' ? '' : `;transport=${t.protocol}`;
+    const contact = ownText(`<${secure ? 'sips' : 'sip'}:${this.opts.contactUser ?? 'sipkit'}@${host}:${t.local.port}${tp}>`);
+    cache.set(t, contact);
+    return contact;
   }
 
   /**
@@ -263,7 +273,8 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
     if (placed.list !== undefined || secure) invite.set('Contact', this.contactFor(destination, secure));
     const call = new OutgoingCall(this, invite, destination, options, placed.list);
     this.calls.add(call);
-    this.outgoing.set(outgoingKey(invite.callId, call.localTag), call);
+    // Kept as the index's key while the call lasts: one flat string, not a concatenation of the two.
+    this.outgoing.set(ownText(outgoingKey(invite.callId, call.localTag)), call);
     call.start();
     return call;
   }
@@ -449,7 +460,12 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void {
     const d = Dialog.fromUac(invite, response, destination, this.contactFor(destination, wantsSipsContact(invite)));
     d.state = 'confirmed';
-    this.sendAck(d, d.createRequest('ACK', { cseq: invite.cseq.seq }));
+    this.ackAndByeDialog(d, invite.cseq.seq);
+  }
+
+  /** @internal */
+  ackAndByeDialog(d: Dialog, inviteSeq: number): void {
+    this.sendAck(d, d.createRequest('ACK', { cseq: inviteSeq }));
     const answered = this.pendingEnd();
     void this.sendInDialog(d, d.createRequest('BYE')).then(answered, answered);
   }
@@ -466,13 +482,15 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
 
   /** @internal */
   register(dialog: Dialog, owner: DialogOwner): void {
-    this.dialogs.set(dialog.key, { dialog, owner });
+    dialog.owner = owner;
+    this.dialogs.set(dialog.key, dialog);
   }
 
   /** @internal */
   unregister(dialog: Dialog): void {
-    const e = this.dialogs.get(dialog.key);
-    if (e && e.dialog === dialog) this.dialogs.delete(dialog.key);
+    const key = dialog.key;
+    if (this.dialogs.get(key) === dialog) this.dialogs.delete(key);
+    dialog.owner = undefined;
   }
 
   /** @internal The core only ever gets back the calls this user agent created. */
@@ -487,17 +505,17 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   private onRequest(req: SipRequest, tx: ServerTransaction, source: MessageSource): void {
     const toTag = req.to.tag;
     if (toTag !== undefined) {
-      const e = this.dialogs.get(dialogKey(req.callId, toTag, req.from.tag ?? ''));
-      if (!e || e.dialog.state === 'terminated') {
+      const d = this.dialogs.get(dialogKey(req.callId, toTag, req.from.tag ?? ''));
+      if (!d || d.state === 'terminated' || !d.owner) {
         // §12.2.2: a request for a dialog we do not know.
         tx.respond(createResponse(req, 481));
         return;
       }
-      if (!e.dialog.acceptRemoteSeq(req)) {
+      if (!d.acceptRemoteSeq(req)) {
         tx.respond(createResponse(req, 500, { reason: 'Out of Order CSeq', headers: { 'Retry-After': '1' } }));
         return;
       }
-      e.owner.handleInDialog(req, tx, e.dialog);
+      d.owner.handleInDialog(req, tx, d);
       return;
     }
     if (req.method === 'INVITE') {
@@ -571,7 +589,7 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   private onAck(ack: SipRequest): void {
     const toTag = ack.to.tag;
     if (toTag === undefined) return;
-    this.dialogs.get(dialogKey(ack.callId, toTag, ack.from.tag ?? ''))?.owner.handleAck(ack);
+    this.dialogs.get(dialogKey(ack.callId, toTag, ack.from.tag ?? ''))?.owner?.handleAck(ack);
   }
 
   private onStray(res: SipResponse): void {
@@ -583,8 +601,8 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
       return;
     }
     // A 2xx to a re-INVITE retransmitted after its transaction ended: the same ACK again.
-    const e = this.dialogs.get(dialogKey(res.callId, fromTag, res.to.tag ?? ''));
-    if (e) this.ackAgain(e.dialog, res);
+    const d = this.dialogs.get(dialogKey(res.callId, fromTag, res.to.tag ?? ''));
+    if (d) this.ackAgain(d, res);
   }
 
   /**

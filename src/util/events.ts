@@ -6,7 +6,8 @@ type Handler = (...args: any[]) => void;
  * the protocol machinery behind them: the error is reported to `onListenerError`.
  */
 export class Emitter<E extends { [K in keyof E]: Handler }> {
-  private readonly listeners = new Map<keyof E, Handler[]>();
+  // Made by the first `on`: a busy B2BUA has thousands of emitters (its calls), most never listened to.
+  private listeners: Map<keyof E, Handler[]> | undefined = undefined;
   /** Where a throwing listener's error goes (default: rethrown on a microtask). Assign to override. */
   onListenerError(err: unknown, _event: keyof E): void {
     // A prototype method, not a closure per instance: every call of a busy B2BUA is an emitter.
@@ -16,9 +17,10 @@ export class Emitter<E extends { [K in keyof E]: Handler }> {
   }
 
   on<K extends keyof E>(event: K, fn: E[K]): this {
-    const l = this.listeners.get(event);
+    const all = (this.listeners ??= new Map());
+    const l = all.get(event);
     if (l) l.push(fn);
-    else this.listeners.set(event, [fn]);
+    else all.set(event, [fn]);
     return this;
   }
 
@@ -31,7 +33,7 @@ export class Emitter<E extends { [K in keyof E]: Handler }> {
   }
 
   off<K extends keyof E>(event: K, fn: E[K]): this {
-    const l = this.listeners.get(event);
+    const l = this.listeners?.get(event);
     if (l) {
       const i = l.indexOf(fn);
       if (i >= 0) l.splice(i, 1);
@@ -40,11 +42,11 @@ export class Emitter<E extends { [K in keyof E]: Handler }> {
   }
 
   listenerCount(event: keyof E): number {
-    return this.listeners.get(event)?.length ?? 0;
+    return this.listeners?.get(event)?.length ?? 0;
   }
 
   protected emit<K extends keyof E>(event: K, ...args: Parameters<E[K]>): boolean {
-    const l = this.listeners.get(event);
+    const l = this.listeners?.get(event);
     if (!l || l.length === 0) return false;
     for (const fn of l.slice()) {
       try {
@@ -57,6 +59,6 @@ export class Emitter<E extends { [K in keyof E]: Handler }> {
   }
 
   protected removeAllListeners(): void {
-    this.listeners.clear();
+    this.listeners = undefined;
   }
 }

@@ -1,0 +1,22 @@
+/**
+ * Copies for data kept as long as a call lasts. V8 cuts a substring of 13 characters or more
+ * out of a string as a view of it (a sliced string), and Node cuts small Buffers out of a
+ * shared 8 KB slab; `subarray` views a whole received datagram. Kept for hours, a 20-character
+ * Call-ID then holds the whole INVITE's text, and a 150-byte SDP a whole slab or datagram.
+ * These make a copy of just what is kept, once, when it starts to be kept.
+ */
+
+/** A string that holds only its own characters (not a view of a larger one, nor a tree of concatenations). */
+export function ownText(s: string): string {
+  // Shorter ones are always copied by V8 when cut out; a round trip through UTF-8 is exact
+  // for every string the parser makes (well-formed UTF-16).
+  return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
+}
+
+/** Bytes in an ArrayBuffer of their own, of their exact size: `b` itself when it already is one. */
+export function ownBytes(b: Uint8Array): Uint8Array {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
+  const copy = Buffer.allocUnsafeSlow(b.byteLength);
+  copy.set(b);
+  return copy;
+}

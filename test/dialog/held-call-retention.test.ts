@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import type { Call, Dialog } from '../../src/dialog/index.js';
+import { createResponse, SipMessage, type SipRequest } from '../../src/parser/index.js';
+import type { InviteServerTransaction } from '../../src/transaction/index.js';
+import { BOB, SDP_A, SDP_B, settle, uaPair } from '../support/ua-harness.js';
+
+// Issue #16 target 3: a held call keeps what in-dialog requests need (Call-ID, tags, CSeq, route
+// set, remote target, the SDPs), not parsed INVITEs, responses or ACKs.
+
+/** The parsed messages among an object's own fields (a TypeScript `private` is one of them). */
+function parsedMessages(o: object): string[] {
+  return Object.entries(o)
+    .filter(([, v]) => v instanceof SipMessage)
+    .map(([k]) => k);
+}
+
+/** A buffer in an ArrayBuffer of its own and of its size: not a view of a datagram or of Node's 8 KB slab. */
+function ownsItsBytes(b: Uint8Array | undefined): boolean {
+  return b !== undefined && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength;
+}
+
+async function heldCall() {
+  const p = uaPair();
+  const call = p.alice.invite(BOB, { body: SDP_A, headers: { 'X-Account': '42' } });
+  settle(p);
+  const inc = p.incoming[0]!;
+  await inc.answer({ body: SDP_B });
+  settle(p);
+  expect(call.state).toBe('answered');
+  expect(inc.state).toBe('answered');
+  return { p, call, inc };
+}
+
+describe('a held call keeps no parsed message', () => {
+  it('neither leg, nor its dialog, holds a parsed INVITE, response or ACK once set up', async () => {
+    const { call, inc } = await heldCall();
+    for (const c of [call, inc] as Call[]) {
+      expect(parsedMessages(c)).toEqual([]);
+      expect(parsedMessages(c.dialog!)).toEqual([]);
+    }
+  });
+
+  it('`invite` still reads as the INVITE after set-up: a fresh parse of its text', async () => {
+    const { call, inc } = await heldCall();
+    for (const inv of [call.invite, inc.invite]) {
+      expect(inv.method).toBe('INVITE');
+      expect(inv.callId).toBe(call.callId);
+      expect(inv.get('x-account')).toBe('42');
+      expect(inv.bodyText).toBe(SDP_A);
+    }
+    // Each read parses a copy: nothing read is kept by the call.
+    expect(inc.invite).not.toBe(inc.invite);
+    expect(parsedMessages(inc)).toEqual([]);
+  });
+
+  it('keeps its SDPs in buffers of their own, not views of the datagrams they came in', async () => {
+    const { call, inc } = await heldCall();
+    for (const b of [call.localSdp, call.remoteSdp, inc.localSdp, inc.remoteSdp]) expect(ownsItsBytes(b)).toBe(true);
+    expect(Buffer.from(inc.remoteSdp!).toString()).toBe(SDP_A);
+    expect(Buffer.from(call.remoteSdp!).toString()).toBe(SDP_B);
+  });
+
+  it('lets go of its INVITE client transaction, which answers 2xx retransmissions and other forks from the dialog alone', async () => {
+    const p = uaPair();
+    const call = p.alice.invite(BOB, { body: SDP_A });
+    const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
+    settle(p);
+    const inc = p.incoming[0]!;
+    await inc.answer({ body: SDP_B });
+    settle(p);
+    expect(call.state).toBe('answered');
+    expect((call as unknown as { tx: unknown }).tx).toBeUndefined();
+    expect(tx.state).toBe('accepted');
+    const user = tx.user as object;
+    expect(user).not.toBe((call as unknown as { inviteUser: unknown }).inviteUser);
+    expect(Object.values(user)).not.toContain(call);
+    // Our ACK was lost: Bob's 2xx comes again and is ACKed again, with the same CSeq (§13.2.2.4).
+    const ist = inc.tx as InviteServerTransaction;
+    const ok = ist.lastResponse ?? createResponse(inc.invite, 200, { toTag: inc.localTag });
+    const acks = () => p.net.packets('ACK');
+    const before = acks().length;
+    ist.respond(ok);
+    settle(p);
+    expect(acks().length).toBe(before + 1);
+    // Another fork answers: it gets an ACK and a BYE in its own dialog.
+    const fork = createResponse(call.invite, 200, { toTag: 'other-fork' });
+    fork.set('Contact', '<sip:fork@10.0.0.2:5060>');
+    ist.respond(fork);
+    settle(p);
+    const byes = p.net.packets('BYE');
+    expect(byes.map((b) => Buffer.from(b.bytes).toString())).toEqual([expect.stringContaining("tag=other-fork")]);
+    expect(call.state).toBe('answered');
+  });
+
+  it("the dialog's last ACK is rebuilt from its CSeq and body, as sent", async () => {
+    const { call, p } = await heldCall();
+    const d = call.dialog as Dialog;
+    const sent = p.net.packets('ACK')[0]!;
+    const ack = d.lastAck as SipRequest;
+    expect(ack.method).toBe('ACK');
+    expect(d.lastAckSeq).toBe(call.invite.cseq.seq);
+    expect(ack.cseq.seq).toBe(d.lastAckSeq);
+    expect(Buffer.from(sent.bytes).toString()).toContain(`CSeq: ${d.lastAckSeq} ACK`);
+    expect(ack.body.length).toBe(0);
+  });
+
+  it('an emitter nobody listens to has no listener table', async () => {
+    const { inc } = await heldCall();
+    expect((inc as unknown as { listeners: unknown }).listeners).toBeUndefined();
+  });
+});
