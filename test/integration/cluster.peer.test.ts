@@ -91,9 +91,12 @@ describe.skipIf(!hasPeers)('cluster: Kamailio dispatcher front + 2 trunk instanc
 });
 
 // Kept visible when the peers are there: the reason the suite above did not run is printed by the harness.
-describe.runIf(!hasPeers)('cluster peer tests', () => {
-  it.skip('need kamailio and sipp', () => {});
-});
+// Only declared when they are missing: a skipped placeholder would otherwise count as a skip in CI too.
+if (!hasPeers) {
+  describe('cluster peer tests', () => {
+    it.skip('need kamailio and sipp', () => {});
+  });
+}
 
 
 // ---------------------------------------------------------------------------------------------
