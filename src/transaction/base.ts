@@ -3,17 +3,6 @@ import type { Clock, Timer, Transport, TransportAddress, TransportError } from '
 import { IGNORE, TERMINATED, type AnyMachine } from './fsm.js';
 import type { TimerValues } from './timers.js';
 
-/**
- * @internal Bytes a transaction keeps to resend while it waits (a non-2xx final under Timer G, a
- * non-INVITE final under Timer J, the ACK under Timer D), in a buffer of their own. What toBytes
- * returns is usually a slice of Node's shared 8 KiB buffer pool, and one slice kept for 64·T1
- * keeps its whole slab alive with everything else cut from it (issue #16).
- */
-export function ownCopy(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.length);
-  out.set(bytes);
-  return out;
-}
 
 /** One callback per timer event ('timer_B', …), shared by every transaction: a timer needs no closure of its own. */
 const expiries = new Map<string, (tx: Transaction) => void>();

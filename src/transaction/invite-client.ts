@@ -1,5 +1,6 @@
 import type { SipRequest, SipResponse } from '../parser/index.js';
-import { ownCopy, type Destination, type TransactionHost } from './base.js';
+import { type Destination, type TransactionHost } from './base.js';
+import { ownBytes } from '../util/own.js';
 import { ClientTransaction, type ClientAction, type ClientTransactionUser } from './client.js';
 import { IGNORE, type Machine } from './fsm.js';
 import { createCancel, createNon2xxAck } from './requests.js';
@@ -225,8 +226,8 @@ export class InviteClientTransaction extends ClientTransaction {
         return;
       case 'sendAck': {
         const ack = createNon2xxAck(this.request!, input as SipResponse).toBytes();
-        // Resent for Timer D (32 s) on each retransmitted final: kept in a buffer of its own (ownCopy).
-        this.ack = this.reliable ? ack : ownCopy(ack);
+        // Resent for Timer D (32 s) on each retransmitted final: kept in a buffer of its own (ownBytes, src/util/own.ts).
+        this.ack = this.reliable ? ack : ownBytes(ack);
         this.send(ack);
         return;
       }

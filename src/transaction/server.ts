@@ -1,6 +1,7 @@
 import { parseMessage, type SipRequest, type SipResponse, type Via } from '../parser/index.js';
 import type { TransportError } from '../transport/index.js';
-import { ownCopy, Transaction, type Destination, type TransactionHost } from './base.js';
+import { Transaction, type Destination, type TransactionHost } from './base.js';
+import { ownBytes } from '../util/own.js';
 
 /** Actions both server tables name; the machines add their own. */
 export type ServerAction = 'sendResponse' | 'resendResponse' | 'informTUTransportError';
@@ -87,7 +88,7 @@ export abstract class ServerTransaction extends Transaction {
         else {
           // Kept only where this machine resends it (Timer G, a request retransmission in
           // Completed), in a buffer of its own: the wait outlives Node's pool slab it was cut from.
-          this.lastBytes = this.resendsFinal(status) ? (this.reliable ? bytes : ownCopy(bytes)) : undefined;
+          this.lastBytes = this.resendsFinal(status) ? (this.reliable ? bytes : ownBytes(bytes)) : undefined;
           if (this.retryElsewhere) this.keptVia = this.request?.topVia;
           this.releaseRequest();
         }

@@ -13,7 +13,11 @@ export function ownText(s: string): string {
   return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
 }
 
-/** Bytes in an ArrayBuffer of their own, of their exact size: `b` itself when it already is one. */
+/**
+ * Bytes in an ArrayBuffer of their own, of their exact size: `b` itself when it already is one.
+ * Also what a transaction keeps to resend while it waits out Timer G, J or D: one 8 KiB pool
+ * slice kept for 64·T1 would keep its whole slab alive.
+ */
 export function ownBytes(b: Uint8Array): Uint8Array {
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength) return b;
   const copy = Buffer.allocUnsafeSlow(b.byteLength);
