@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SipError, type HeaderValue, type SipRequest, type SipResponse } from '../parser/index.js';
-import type { Clock, Transport } from '../transport/index.js';
+import type { Clock, Transport, TransportAddress } from '../transport/index.js';
 import type { MessageSource, TimerValues, TransactionLayerOptions } from '../transaction/index.js';
 import {
   answerSnapshot,
@@ -104,6 +104,12 @@ export interface B2buaOptions {
   maxCalls?: number;
   /** Most concurrent calls from one source address. */
   maxCallsPerSource?: number;
+  /**
+   * The caller's address when it is not the packet's source — a caller behind a front proxy
+   * the application trusts, read from its Via: what `maxCallsPerSource` counts by and the
+   * record's `source`. Default: the packet's source. The hooks still get the packet's source.
+   */
+  sourceOf?(request: SipRequest, source: MessageSource): TransportAddress;
   /** Contact user part on both legs. */
   contactUser?: string;
   userAgent?: string;
@@ -323,7 +329,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   }
 
   private async onInvite(a: IncomingCall): Promise<void> {
-    const source = a.source.address.address;
+    const caller = this.opts.sourceOf?.(a.invite, a.source) ?? a.source.address;
+    const source = caller.address;
     if (!this.accepting) {
       // Refused before authentication: nothing is recorded for a request nobody vouched for.
       void a.reject(503, { headers: { 'Retry-After': '30' }, reason: { protocol: 'Q.850', cause: 41 } });
@@ -351,7 +358,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
       from: a.invite.get('from') ?? '',
       to: a.invite.uri,
       identity,
-      source: { address: source, port: a.source.address.port, transport: a.source.transport.protocol },
+      source: { address: source, port: caller.port, transport: a.source.transport.protocol },
       aLeg: { callId: a.invite.callId },
       bLeg: { callId: undefined, target: undefined, attempts: 0 },
       timestamps: { created: this.now() },
