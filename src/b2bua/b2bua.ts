@@ -329,8 +329,6 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   }
 
   private async onInvite(a: IncomingCall): Promise<void> {
-    const caller = this.opts.sourceOf?.(a.invite, a.source) ?? a.source.address;
-    const source = caller.address;
     if (!this.accepting) {
       // Refused before authentication: nothing is recorded for a request nobody vouched for.
       void a.reject(503, { headers: { 'Retry-After': '30' }, reason: { protocol: 'Q.850', cause: 41 } });
@@ -352,6 +350,9 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     // 100 Trying at once for an authenticated call (a challenge goes out alone, as the trunk flow shows);
     // a slow authenticate hook is covered by the transaction layer's own 100 after 200 ms.
     a.trying();
+    // Asked only for a call that gets a record: a challenged INVITE needs no caller address here.
+    const caller = this.opts.sourceOf?.(a.invite, a.source) ?? a.source.address;
+    const source = caller.address;
     const record: CallRecord = {
       id: randomUUID(),
       state: 'dialing',
