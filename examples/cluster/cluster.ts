@@ -199,7 +199,7 @@ export function instanceConfig(cluster: ClusterConfig, index: number, ports: { s
   const c: Json = {
     ...t,
     // UDP only: the front relays over UDP.
-    sip: { listen: [{ transport: 'udp', host: cluster.instances.host, port: ports.sip }] },
+    sip: { listen: [{ transport: 'udp', host: cluster.instances.host, port: ports.sip }], trustedProxies: [cluster.front.host] },
     http: { host: cluster.instances.host, token: http.token ?? 'cluster-token', ...http, port: ports.http },
     auth: { ...auth, secret },
   };

@@ -113,7 +113,15 @@ export interface DomainConfig {
 }
 
 export interface TrunkConfig {
-  sip: { listen: ListenConfig[] };
+  sip: {
+    listen: ListenConfig[];
+    /**
+     * Front proxies (IPv4/IPv6 CIDRs, bare addresses) whose requests are judged by the caller
+     * they relay for — the Via below theirs (its received/rport) — in every per-source decision:
+     * auth throttling, nonce binding, IP allow lists, `limits.maxCallsPerSource`. Default none.
+     */
+    trustedProxies: string[];
+  };
   /** Outgoing TLS: trusted CAs and whether servers' certificates are checked (default: Node's CAs, checked). */
   tls: TlsConfig;
   /** Registrars the trunk registers itself with at start (and unregisters from on stop). */
@@ -227,6 +235,7 @@ export function defaultConfig(): TrunkConfig {
         { transport: 'udp', host: '127.0.0.1', port: 5060 },
         { transport: 'tcp', host: '127.0.0.1', port: 5060 },
       ],
+      trustedProxies: [],
     },
     tls: { ca: null, verify: true },
     registrations: [],
@@ -461,6 +470,21 @@ export function validateRoutes(routes: unknown, field: string): RouteConfig[] {
   });
 }
 
+/** A list of IPv4/IPv6 CIDRs or bare addresses (cidr.ts), each checked now. */
+function validateCidrList(v: unknown, field: string): string[] {
+  if (!Array.isArray(v)) throw new ConfigError(field, 'must be an array of CIDRs');
+  if (v.length > MAX_ALLOW_RULES) throw new ConfigError(field, `at most ${MAX_ALLOW_RULES} rules`);
+  return v.map((r, i) => {
+    const s = str(r, `${field}[${i}]`);
+    try {
+      parseCidr(s);
+    } catch (err) {
+      throw new ConfigError(`${field}[${i}]`, err instanceof CidrError ? err.message : 'must be a CIDR');
+    }
+    return s;
+  });
+}
+
 /** A domain's `auth`: its challenge set, and who may call without (or besides) digest. */
 export function validateDomainAuth(v: unknown, field: string): NonNullable<DomainConfig['auth']> {
   const da = obj(v, field);
@@ -649,9 +673,14 @@ export function validateConfig(input: unknown, options: ValidateOptions = {}): T
   const known = new Set(['sip', 'tls', 'registrations', 'http', 'auth', 'media', 'mediaAddress', 'noAnswerTimeoutSeconds', 'noAnswerStatus', 'domains', 'provisioning', 'cdr', 'journal', 'limits', 'timers', 'log', 'shutdown', 'sessionTimer', 'metrics', 'capture', 'dns', 'probe', 'instance', 'records']);
   for (const k of Object.keys(j)) if (!known.has(k)) throw new ConfigError(k, 'unknown key');
   if (j.sip !== undefined) {
-    const listen = obj(j.sip, 'sip').listen;
-    if (!Array.isArray(listen) || listen.length === 0) throw new ConfigError('sip.listen', 'must be a non-empty array');
-    c.sip.listen = listen.map((l, i) => validateListen(l, `sip.listen[${i}]`, baseDir));
+    const sip = obj(j.sip, 'sip');
+    const listen = sip.listen;
+    // `sip: { trustedProxies }` alone keeps the default listeners.
+    if (listen !== undefined || sip.trustedProxies === undefined) {
+      if (!Array.isArray(listen) || listen.length === 0) throw new ConfigError('sip.listen', 'must be a non-empty array');
+      c.sip.listen = listen.map((l, i) => validateListen(l, `sip.listen[${i}]`, baseDir));
+    }
+    if (sip.trustedProxies !== undefined) c.sip.trustedProxies = validateCidrList(sip.trustedProxies, 'sip.trustedProxies');
   }
   if (j.tls !== undefined) c.tls = validateTls(j.tls, baseDir, c.sip.listen);
   if (j.http !== undefined) {

@@ -16,6 +16,7 @@ import { createRouter } from './routing.js';
 import { createShutdown, type ShutdownMode } from './shutdown.js';
 import { createProvisioningApi } from './provisioning.js';
 import { createRegistrations } from './registrations.js';
+import { createCallerSource } from './trusted-proxies.js';
 import { bindListeners } from './transports.js';
 import { createNetwork } from './network.js';
 import type { PgRecords } from './pg-records.js';
@@ -97,17 +98,25 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
   // Route targets by name (RFC 3263) through the configured DNS servers; probed when `probe` asks.
   const network = createNetwork(config, log);
   const registrations = createRegistrations(config.registrations, { domains, log, userAgent: 'sipkit-trunk' });
+  // Behind a trusted front proxy every request comes from the front: each per-source decision
+  // (auth throttling, nonce binding, IP allow lists, the per-source call limit) is about the caller
+  // the front relayed for instead. Responses still go by the Via (RFC 3261 §18.2.2), to the front.
+  const caller = createCallerSource(config.sip.trustedProxies, log);
 
   const b2bua = new B2bua({
     transports,
     // What needs no lookup (no credentials: 407; a source an IP trunk refuses: 403) is answered
     // statelessly: an unauthenticated INVITE costs one response and no memory. A carrier's call to
     // a registered Contact is decided by the registrations part first (it carries no credentials).
-    challenge: (req, source) => {
+    challenge: (req, packetSource) => {
+      const source = caller.of(req, packetSource);
       const carrier = registrations.authenticate(req, source);
       return carrier ? (carrier.ok ? undefined : carrier.response) : auth.challenge(req, source);
     },
-    authenticate: (req, source) => registrations.authenticate(req, source) ?? auth.authenticate(req, source),
+    authenticate: (req, packetSource) => {
+      const source = caller.of(req, packetSource);
+      return registrations.authenticate(req, source) ?? auth.authenticate(req, source);
+    },
     // The media part sees the route first: only there can an offer it cannot carry get a 488 or 503.
     route: (req, { record }) => media.admit(req, record, registrations.route(record) ?? router.route(req)),
     media,
@@ -118,6 +127,7 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     sessionTimer: config.sessionTimer ?? undefined,
     maxCalls: config.limits.maxCalls,
     maxCallsPerSource: config.limits.maxCallsPerSource,
+    sourceOf: caller.address,
     contactUser: 'trunk',
     resolver: network.resolver,
     probe: network.probe,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SipError, type HeaderValue, type SipRequest, type SipResponse } from '../parser/index.js';
-import type { Clock, Transport } from '../transport/index.js';
+import type { Clock, Transport, TransportAddress } from '../transport/index.js';
 import type { MessageSource, TimerValues, TransactionLayerOptions } from '../transaction/index.js';
 import {
   answerSnapshot,
@@ -108,6 +108,12 @@ export interface B2buaOptions {
   maxCalls?: number;
   /** Most concurrent calls from one source address. */
   maxCallsPerSource?: number;
+  /**
+   * The caller's address when it is not the packet's source — a caller behind a front proxy
+   * the application trusts, read from its Via: what `maxCallsPerSource` counts by and the
+   * record's `source`. Default: the packet's source. The hooks still get the packet's source.
+   */
+  sourceOf?(request: SipRequest, source: MessageSource): TransportAddress;
   /** Contact user part on both legs. */
   contactUser?: string;
   userAgent?: string;
@@ -327,7 +333,6 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   }
 
   private async onInvite(a: IncomingCall): Promise<void> {
-    const source = a.source.address.address;
     if (!this.accepting) {
       // Refused before authentication: nothing is recorded for a request nobody vouched for.
       void a.reject(503, { headers: { 'Retry-After': '30' }, reason: { protocol: 'Q.850', cause: 41 } });
@@ -353,13 +358,16 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     // Kept as long as the call (and after: keepRecords), the record's strings are copied out of
     // the INVITE's text, which they would otherwise keep whole (see ownText).
     const inv = a.invite;
+    // Asked only for a call that gets a record: a challenged INVITE needs no caller address here.
+    const caller = this.opts.sourceOf?.(inv, a.source) ?? a.source.address;
+    const source = ownText(caller.address);
     const record: CallRecord = {
       id: ownText(randomUUID()),
       state: 'dialing',
       from: ownText(inv.get('from') ?? ''),
       to: ownText(inv.uri),
       identity,
-      source: { address: source, port: a.source.address.port, transport: a.source.transport.protocol },
+      source: { address: source, port: caller.port, transport: a.source.transport.protocol },
       aLeg: { callId: ownText(inv.callId) },
       bLeg: { callId: undefined, target: undefined, attempts: 0 },
       // Every timestamp named now, so setting one later does not grow the object.

@@ -33,6 +33,7 @@ export interface CallRecord {
   to: string;
   /** Who authenticated (the `authenticate` hook's identity). */
   identity: string | undefined;
+  /** Where the caller's INVITE came from (`B2buaOptions.sourceOf`'s answer when there is one). */
   source: { address: string; port: number; transport: string };
   aLeg: { callId: string };
   bLeg: { callId: string | undefined; target: string | undefined; attempts: number };

@@ -101,6 +101,28 @@ describe('every authenticated call gets a record and an end event', () => {
     expect(t.atDest).toHaveLength(2);
   });
 
+  it('sourceOf: maxCallsPerSource counts the address it names, which the record keeps; its slot is given back at the end', async () => {
+    // Two calls from the same packet source, told apart by the hook (as a trunk behind a front proxy does by Via).
+    const callers = [{ address: '192.0.2.1', port: 5070 }, { address: '192.0.2.2', port: 5071 }, { address: '192.0.2.1', port: 5072 }, { address: '192.0.2.1', port: 5073 }];
+    const t = trunk({ b2bua: { maxCallsPerSource: 1, sourceOf: () => callers.shift()! } });
+    placeCall(t);
+    await run(t);
+    placeCall(t);
+    await run(t);
+    expect(t.atDest).toHaveLength(2);
+    expect(t.b2bua.list().map((r) => r.source)).toEqual([
+      { address: '192.0.2.1', port: 5070, transport: expect.any(String) },
+      { address: '192.0.2.2', port: 5071, transport: expect.any(String) },
+    ]);
+    // 192.0.2.1 again: over its limit.
+    expect(await failureOf(t)).toEqual([503]);
+    // Its first call ends: the slot counted under 192.0.2.1 is free again.
+    void t.atDest[0]!.reject(486);
+    await run(t);
+    await failureOf(t);
+    expect(t.atDest).toHaveLength(3);
+  });
+
   it('the caller cancelling while the route hook runs ends the record (by caller, 487)', async () => {
     let release!: (v: Array<{ uri: string }>) => void;
     const t = trunk({ b2bua: { route: () => new Promise((r) => (release = r)) } });

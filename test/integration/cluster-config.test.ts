@@ -47,7 +47,8 @@ describe('per-instance trunk configs', () => {
 
   it('each its own ports, id, files and RTP ports; one secret; valid trunk configs', () => {
     for (const [i, c] of configs.entries()) {
-      expect(c.sip).toEqual({ listen: [{ transport: 'udp', host: '127.0.0.1', port: 6000 + i }] });
+      // The front is a trusted proxy: per-source decisions see the caller its Via names.
+      expect(c.sip).toEqual({ listen: [{ transport: 'udp', host: '127.0.0.1', port: 6000 + i }], trustedProxies: ['127.0.0.1'] });
       expect(c.http).toEqual({ host: '127.0.0.1', port: 9000 + i, token: 't0ken' });
       expect(c.auth).toEqual({ algorithms: ['MD5'], secret: 'shared-secret-0123456789abcdef' });
       expect(c.instance).toEqual({ id: `trunk-${i + 1}` });
