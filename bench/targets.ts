@@ -4,6 +4,7 @@
  * proxy with MD5 proxy-auth, several workers) and the floor (a bare UDP relay).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { TRUNK_NODE_FLAGS } from '../examples/trunk-server/node-flags.js';
 import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pssTreeKb, rssKb } from './proc-mem.js';
@@ -46,7 +47,10 @@ export async function startTrunk(dir: string, destinationPort: number, root = pr
   writeFileSync(cfgFile, JSON.stringify(config));
   const log = logFile(dir, 'trunk.log');
   // root: another checkout's trunk (BENCH_TRUNK_ROOT, or BENCH_BASELINE_ROOT as a ramp target of its own) under the same harness.
-  const p = spawn(process.execPath, ['--import', 'tsx', join(root, 'examples/trunk-server/main.ts'), '--config', cfgFile], {
+  // The trunk's V8 flags as npm start sets them (BENCH_TRUNK_NODE_FLAGS / BENCH_BASELINE_NODE_FLAGS: others, '' for none).
+  const flagsVar = name === 'baseline' ? process.env.BENCH_BASELINE_NODE_FLAGS : process.env.BENCH_TRUNK_NODE_FLAGS;
+  const flags = flagsVar === undefined ? [...TRUNK_NODE_FLAGS] : flagsVar.split(' ').filter(Boolean);
+  const p = spawn(process.execPath, [...flags, '--import', 'tsx', join(root, 'examples/trunk-server/main.ts'), '--config', cfgFile], {
     cwd: root,
     stdio: ['ignore', log, log],
     env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.run.json') },

@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, validateConfig } from '../trunk-server/config.js';
 import { startLocalPostgres, type LocalPostgres } from '../trunk-server/pg-local.js';
+import { TRUNK_NODE_FLAGS } from '../trunk-server/node-flags.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, '..', '..');
@@ -422,7 +423,7 @@ export async function startCluster(config: ClusterConfig, options: StartOptions 
       const id = (cfg.instance as Json | undefined)?.id ?? `trunk-${i + 1}`;
       const configFile = join(config.workDir, `${id}.json`);
       writeFileSync(configFile, JSON.stringify(cfg, null, 2));
-      const p = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'examples/trunk-server/main.ts'), '--config', configFile], {
+      const p = spawn(process.execPath, [...TRUNK_NODE_FLAGS, '--import', 'tsx', join(REPO_ROOT, 'examples/trunk-server/main.ts'), '--config', configFile], {
         cwd: REPO_ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, TSX_TSCONFIG_PATH: join(REPO_ROOT, 'tsconfig.run.json') },
