@@ -204,8 +204,8 @@ export class CallIndex {
     for (const key of keysOf(e)) this.list(key).insert(e.seq);
   }
 
-  private unfile(e: Entry): void {
-    for (const key of keysOf(e)) {
+  private unfile(e: Entry, keys = keysOf(e)): void {
+    for (const key of keys) {
       const l = this.lists.get(key);
       l?.delete(e.seq);
       // Empty lists go, so per-domain lists cannot pile up; the all-calls list stays.
@@ -224,11 +224,15 @@ export class CallIndex {
   private refile(record: CallRecord): void {
     const e = this.byId.get(record.id);
     if (!e || (e.status === record.state && e.domain === record.tags.domain)) return;
-    this.unfile(e);
+    // A call changes state a few times and its domain seldom: only the lists whose key
+    // changed are touched (the all-calls list and the domain's stay as they are).
+    const before = keysOf(e);
     e.record = record;
     e.status = record.state;
     e.domain = record.tags.domain;
-    this.file(e);
+    const after = keysOf(e);
+    this.unfile(e, before.filter((k) => !after.includes(k)));
+    for (const key of after) if (!before.includes(key)) this.list(key).insert(e.seq);
   }
 
   /** Drop, oldest first, what the B2BUA no longer holds (it forgets a prefix of its records). */

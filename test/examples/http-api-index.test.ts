@@ -166,6 +166,8 @@ describe('CallIndex', () => {
     const op = fc.oneof(
       fc.record({ kind: fc.constant('add' as const), domain: fc.constantFrom(undefined, 'a.x', 'b.x') }),
       fc.record({ kind: fc.constant('set' as const), pick: fc.nat(), state: fc.constantFrom<State>('ringing', 'progressing', 'answered', 'hangup', 'hangup') }),
+      // A call's domain tag can come after its creation (and with a state change or without one).
+      fc.record({ kind: fc.constant('retag' as const), pick: fc.nat(), domain: fc.constantFrom(undefined, 'a.x', 'b.x'), state: fc.constantFrom<State | undefined>(undefined, 'answered') }),
       fc.record({ kind: fc.constant('page' as const), status: fc.constantFrom(undefined, 'hangup', 'answered', 'dialing'), domain: fc.constantFrom(undefined, 'a.x', 'b.x'), size: fc.integer({ min: 1, max: 7 }) }),
     );
     fc.assert(
@@ -178,6 +180,14 @@ describe('CallIndex', () => {
           else if (o.kind === 'set') {
             const live = [...b.records.values()].filter((r) => r.state !== 'hangup');
             if (live.length) b.set(live[o.pick % live.length]!, o.state);
+          } else if (o.kind === 'retag') {
+            const live = [...b.records.values()].filter((r) => r.state !== 'hangup');
+            const r = live[o.pick % Math.max(live.length, 1)];
+            if (r) {
+              (r.tags as Record<string, string | undefined>).domain = o.domain;
+              if (o.state) b.set(r, o.state);
+              else b.emit('update', r);
+            }
           } else {
             const f = { status: o.status, domain: o.domain };
             expect(pageAll(index, f, o.size)).toEqual(reference(b, f));

@@ -105,6 +105,23 @@ describe('metrics on a plain B2bua', () => {
     metrics.close();
   });
 
+  it('counts a label set into the same series before and after its cache of series keys is full', () => {
+    const s = setup({ route: () => [] });
+    const metrics = createMetrics(s.b2bua, { eventLoop: false });
+    const log = metrics.countAuth();
+    log('warn', 'auth.rejected', { reason: 'BAD_RESPONSE' });
+    // Far more reasons than the 32 series and the keys remembered for them (4 per series).
+    for (let i = 0; i < 500; i++) log('warn', 'auth.rejected', { reason: `R${i}` });
+    log('warn', 'auth.rejected', { reason: 'BAD_RESPONSE' });
+    log('warn', 'auth.rejected', { reason: 'R499' });
+    log('warn', 'auth.rejected', { reason: 'R3' });
+    const m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_auth_rejections_total', { reason: 'BAD_RESPONSE' })).toBe(2);
+    expect(valueOf(m, 'sipkit_trunk_auth_rejections_total', { reason: 'R3' })).toBe(2);
+    expect(valueOf(m, 'sipkit_trunk_auth_rejections_total', { reason: 'other' })).toBe(500 - 30 + 1);
+    metrics.close();
+  });
+
   it('reports event-loop lag and heap, and bounds label sets', () => {
     const s = setup({ route: () => [] });
     const metrics = createMetrics(s.b2bua);
