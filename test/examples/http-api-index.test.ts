@@ -62,6 +62,10 @@ class FakeB2bua extends Emitter<{ call(r: CallRecord): void; update(r: CallRecor
     this.emit('update', r);
     if (state === 'hangup') this.emit('end', r);
   }
+  /** An update without a state change (a record's tags changed). */
+  touch(r: CallRecord) {
+    this.emit('update', r);
+  }
 }
 
 /** What the old API did: every stored record, newest first, filtered. */
@@ -186,7 +190,7 @@ describe('CallIndex', () => {
             if (r) {
               (r.tags as Record<string, string | undefined>).domain = o.domain;
               if (o.state) b.set(r, o.state);
-              else b.emit('update', r);
+              else b.touch(r);
             }
           } else {
             const f = { status: o.status, domain: o.domain };
