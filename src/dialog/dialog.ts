@@ -10,7 +10,7 @@ import {
 } from '../parser/index.js';
 import { bareHost, type TransportAddress } from '../transport/index.js';
 import { targetFromUri, type ServerTransaction, type Target } from '../transaction/index.js';
-import { ownBytes, ownText } from '../util/own.js';
+import { flatText, ownBytes, ownText } from '../util/own.js';
 
 export type DialogState = 'early' | 'confirmed' | 'terminated';
 
@@ -142,7 +142,7 @@ export class Dialog {
   /** Call-ID, local and remote tag in one string: the user agent's index of its dialogs. */
   get key(): string {
     // One flat string, made once: the index keeps it as long as the dialog lasts.
-    return (this.k ??= ownText(dialogKey(this.callId, this.localTag, this.remoteTag)));
+    return (this.k ??= flatText(dialogKey(this.callId, this.localTag, this.remoteTag)));
   }
 
   get id(): DialogId {

@@ -30,7 +30,7 @@ import {
   targetOf,
 } from '../transaction/index.js';
 import { Emitter } from '../util/events.js';
-import { ownText } from '../util/own.js';
+import { flatText } from '../util/own.js';
 import { CallAcceptor, type AcceptOptions } from './call-acceptor.js';
 import type { CallHandlers } from './call-base.js';
 import { placeCall, type CallOptions } from './call-promise.js';
@@ -205,7 +205,7 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
     if (known !== undefined) return known;
     const host = this.opts.contactHost ?? formatHost(t.local.address);
     const tp = secure || t.protocol === 'udp' ? '' : `;transport=${t.protocol}`;
-    const contact = ownText(`<${secure ? 'sips' : 'sip'}:${this.opts.contactUser ?? 'sipkit'}@${host}:${t.local.port}${tp}>`);
+    const contact = flatText(`<${secure ? 'sips' : 'sip'}:${this.opts.contactUser ?? 'sipkit'}@${host}:${t.local.port}${tp}>`);
     cache.set(t, contact);
     return contact;
   }
@@ -274,7 +274,7 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
     const call = new OutgoingCall(this, invite, destination, options, placed.list);
     this.calls.add(call);
     // Kept as the index's key while the call lasts: one flat string, not a concatenation of the two.
-    this.outgoing.set(ownText(outgoingKey(invite.callId, call.localTag)), call);
+    this.outgoing.set(flatText(outgoingKey(invite.callId, call.localTag)), call);
     call.start();
     return call;
   }

@@ -22,14 +22,3 @@ export function serverKey(req: SipRequest, top: Via, asMethod?: string): string 
   if (isRfc3261Branch(branch)) return branch + '|' + top.sentBy.toLowerCase() + '|' + method;
   return ['2543', method, req.uri, req.from.tag ?? '', req.callId, req.cseq.seq, top.sentBy.toLowerCase(), branch ?? ''].join('|');
 }
-
-/**
- * @internal A key a transaction keeps for its whole life, made flat. The branch in it is a slice
- * of the request's text and the key a chain of concatenations over it: kept as such it keeps the
- * whole message alive (a few hundred bytes to a kilobyte, for 64·T1 in a wait state, issue #16).
- * Reading a character makes V8 copy the chain into one string of its own, letting the message go.
- */
-export function flatKey(key: string): string {
-  key.charCodeAt(0);
-  return key;
-}

@@ -24,7 +24,8 @@ import type { Destination, MessageSource, Transaction, TransactionHost, Transact
 import type { ClientTransaction, ClientTransactionUser } from './client.js';
 import { InviteClientTransaction } from './invite-client.js';
 import { InviteServerTransaction } from './invite-server.js';
-import { clientKey, flatKey, serverKey } from './keys.js';
+import { clientKey, serverKey } from './keys.js';
+import { flatText } from '../util/own.js';
 import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
 import { OutboundRequest, type OutboundUser, type PrepareAttempt } from './outbound.js';
@@ -283,7 +284,8 @@ export class TransactionLayer {
     const branch = request.topVia?.branch;
     if (!branch) throw new SipError('NO_BRANCH', 'request has no Via branch');
     const dest: Destination = { transport, address };
-    const key = flatKey(clientKey(branch, request.method));
+    // Kept for the transaction's life (64·T1 in a wait state): flat, not holding the request's text.
+    const key = flatText(clientKey(branch, request.method));
     bytes ??= request.toBytes();
     const tx =
       request.method === 'INVITE'
@@ -563,7 +565,7 @@ export class TransactionLayer {
       return;
     }
     const dest: Destination = { transport: source.transport, address: responseAddress(t, source.address, source.transport) };
-    key = flatKey(key);
+    key = flatText(key);
     if (req.method === 'CANCEL') {
       const tx = new NonInviteServerTransaction(this.host, key, req, dest);
       this.servers.set(key, tx);

@@ -14,6 +14,17 @@ export function ownText(s: string): string {
 }
 
 /**
+ * A concatenation (a key built of parts cut from a message) as one flat string of its own:
+ * reading a character makes V8 copy the chain of parts into one sequential string, letting go
+ * of the texts the parts were sliced from — without ownText's copy through UTF-8 (a transaction
+ * key is made for every request). Only for a string built with `+`: a plain slice stays a slice.
+ */
+export function flatText(concatenation: string): string {
+  concatenation.charCodeAt(0);
+  return concatenation;
+}
+
+/**
  * Bytes in an ArrayBuffer of their own, of their exact size: `b` itself when it already is one.
  * Also what a transaction keeps to resend while it waits out Timer G, J or D: one 8 KiB pool
  * slice kept for 64·T1 would keep its whole slab alive.
