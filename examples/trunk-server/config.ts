@@ -145,6 +145,7 @@ export interface TrunkConfig {
   noAnswerTimeoutSeconds: number;
   noAnswerStatus: 408 | 480;
   domains: Record<string, DomainConfig>;
+  /** One JSON line per ended call (records.ts); rotate it with logrotate, no signal needed (each line opens the path). */
   cdr: { path: string | null };
   /**
    * Calls up are written here (JSON lines) so that after a crash or SIGKILL the next start
