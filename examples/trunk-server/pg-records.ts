@@ -162,6 +162,7 @@ const CALL_COLUMNS: ReadonlyArray<[string, string]> = [
   ['charge_currency', 'text'],
   ['charge_billed_seconds', 'integer'],
   ['charge_rate_prefix', 'text'],
+  ['target_error', 'text'],
   ['updated_ms', 'bigint'],
 ];
 
@@ -197,6 +198,7 @@ function rowOf(r: CallRecord, instanceId: string, now: number): Cell[] {
     v.charge?.currency ?? null,
     v.charge?.billed_seconds ?? null,
     v.charge?.rate_prefix ?? null,
+    v.target_error,
     now,
   ];
 }
@@ -238,6 +240,7 @@ export function viewOfRow(row: Row): ClusterCallView {
       row.charge_amount === null
         ? null
         : { amount: String(row.charge_amount), currency: String(row.charge_currency ?? ''), billed_seconds: Number(row.charge_billed_seconds ?? 0), rate_prefix: String(row.charge_rate_prefix ?? '') },
+    target_error: text(row.target_error ?? null),
     instance: String(row.instance_id),
   };
 }

@@ -81,6 +81,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX calls_ended_by_hangup ON calls (hangup_ms) WHERE status IN ('hangup', 'lost');
   `,
+  // 3: the typed cause of the last target's failure (call-view.ts target_error). Nullable, no
+  // default: adding it rewrites nothing.
+  `
+  ALTER TABLE calls ADD COLUMN target_error text;
+  `,
 ];
 
 /** Any fixed 64-bit number: the advisory lock every instance's migration takes, so only one migrates at a time. */

@@ -138,6 +138,25 @@ describe.skipIf(!has)('PostgreSQL call records (pg-records.ts)', () => {
     expect(await b.lookup.get('no-such-call')).toBeUndefined();
   });
 
+  it('a call that failed at its last target keeps the typed cause (target_error) through the database', async () => {
+    const a = await store('inst-target-error');
+    const b = await store('inst-target-error-b');
+    const fake = new FakeB2bua();
+    a.follow(fake);
+    const r = record(9);
+    fake.call(r);
+    r.state = 'hangup';
+    r.timestamps.hangup = r.timestamps.created + 80;
+    r.hangup = { by: 'system', status: 503, phrase: 'Service Unavailable', q850: 34, targetError: 'TLS_IDENTITY' };
+    fake.end(r);
+    await a.flush();
+    const fromB = JSON.parse((await b.lookup.get(r.id))!);
+    expect(fromB).toEqual({ ...viewOf(r), instance: 'inst-target-error' });
+    expect(fromB.target_error).toBe('TLS_IDENTITY');
+    const cdr = (await admin.query('SELECT cdr FROM cdrs WHERE id = $1', [r.id])).rows[0].cdr;
+    expect(cdr.target_error).toBe('TLS_IDENTITY');
+  });
+
   it('events are batched: one statement per flush, however many calls and events it carries', async () => {
     const a = await store('inst-batch');
     const fake = new FakeB2bua();
@@ -414,7 +433,7 @@ describe.skipIf(!has)('PostgreSQL call records: retention (records.retainDays)',
     expect((await ids(url, 'calls')).size).toBe(0);
   });
 
-  it('an existing database (schema version 1, with calls) migrates forward: the retention index is added, the rows kept', async () => {
+  it('an existing database (schema version 1, with calls) migrates forward: the retention index and target_error are added, the rows kept', async () => {
     const url = await freshDatabase();
     const c = new pg.Client({ connectionString: url });
     await c.connect();
@@ -425,7 +444,7 @@ describe.skipIf(!has)('PostgreSQL call records: retention (records.retainDays)',
       expect(await migrate(c)).toBe(MIGRATIONS.length);
       const index = (await c.query("SELECT indexdef FROM pg_indexes WHERE indexname = 'calls_ended_by_hangup'")).rows[0]?.indexdef as string;
       expect(index).toMatch(/\(hangup_ms\) WHERE \(status = ANY/);
-      expect((await c.query('SELECT id FROM calls')).rows).toEqual([{ id: 'old-1' }]);
+      expect((await c.query('SELECT id, target_error FROM calls')).rows).toEqual([{ id: 'old-1', target_error: null }]);
       // The pruning statement finds its rows through that index (not a scan of calls).
       await c.query('SET enable_seqscan = off');
       const plan = (await c.query("EXPLAIN SELECT id FROM calls WHERE status IN ('hangup', 'lost') AND hangup_ms < 10 ORDER BY hangup_ms LIMIT 5")).rows.map((r) => r['QUERY PLAN']).join('\n');
