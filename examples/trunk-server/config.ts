@@ -200,8 +200,8 @@ export interface RecordsConfig {
   /**
    * Store postgres: ended calls and their CDRs whose hangup is older than this many days are
    * deleted (in small batches, by one instance at a time); 0 keeps them forever. Default 90:
-   * a quarter of lookups and disputes, after which billing has long read the CDRs (export them
-   * first if they are kept longer elsewhere). Calls still up are never deleted. (The memory
+   * a billing cycle and the disputes after it, with room to spare; billing that keeps CDRs
+   * longer exports them before they age out. Calls still up are never deleted. (The memory
    * store is bounded by count instead: the B2BUA's `keepRecords`, and CDR lines go to a file.)
    */
   retainDays: number;
