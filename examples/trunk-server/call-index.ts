@@ -142,34 +142,42 @@ function decodeCursor(token: string): number {
  * of stored records. A cursor names the last call a page showed: the next page is the calls
  * created before it that still match, however many were added or dropped in between.
  *
- * The B2BUA drops its oldest ended records beyond `keepRecords` when it stores a new one, just
- * before it emits `call`; the index drops the same ones then, so it holds what the B2BUA holds.
+ * The B2BUA drops the ended records beyond `keepRecords`, in the order they ended, when it
+ * stores a new one, just before it emits `call`; the index drops the same ones then, walking its
+ * calls in the order their `end` came, so it holds what the B2BUA holds (calls still up never
+ * hold the others back).
  */
 export class CallIndex {
   private readonly bySeq = new Map<number, Entry>();
   private readonly byId = new Map<string, Entry>();
   private readonly lists = new Map<string, SeqList>();
-  private readonly all: SeqList;
+  /** The calls that ended, in the order their `end` came: the order the B2BUA drops them in. */
+  private readonly endedOrder = new Set<number>();
   private nextSeq = 1;
   private readonly onCall = (r: CallRecord) => {
     this.add(r);
     this.dropForgotten();
   };
   private readonly onChange = (r: CallRecord) => this.refile(r);
+  private readonly onEnd = (r: CallRecord) => {
+    this.refile(r);
+    const e = this.byId.get(r.id);
+    if (e) this.endedOrder.add(e.seq);
+  };
 
   constructor(private readonly source: CallSource) {
-    this.all = this.list('');
+    this.list(''); // the all-calls list, there from the start (it is never dropped when empty)
     for (const r of source.list()) this.add(r);
     source.on('call', this.onCall);
     source.on('update', this.onChange);
-    source.on('end', this.onChange);
+    source.on('end', this.onEnd);
   }
 
   /** Stop following the B2BUA. */
   close(): void {
     this.source.off('call', this.onCall);
     this.source.off('update', this.onChange);
-    this.source.off('end', this.onChange);
+    this.source.off('end', this.onEnd);
   }
 
   get size(): number {
@@ -219,6 +227,8 @@ export class CallIndex {
     this.bySeq.set(e.seq, e);
     this.byId.set(record.id, e);
     this.file(e);
+    // Stored already ended (the B2BUA does the same): it is dropped in turn with those that end.
+    if (record.state === 'hangup') this.endedOrder.add(e.seq);
   }
 
   private refile(record: CallRecord): void {
@@ -235,11 +245,12 @@ export class CallIndex {
     for (const key of after) if (!before.includes(key)) this.list(key).insert(e.seq);
   }
 
-  /** Drop, oldest first, what the B2BUA no longer holds (it forgets a prefix of its records). */
+  /** Drop what the B2BUA no longer holds: a prefix of the ended calls, in the order they ended. */
   private dropForgotten(): void {
-    for (let seq = this.all.first(); seq !== undefined; seq = this.all.first()) {
+    for (const seq of this.endedOrder) {
       const e = this.bySeq.get(seq)!;
       if (this.source.get(e.record.id) === e.record) return;
+      this.endedOrder.delete(seq);
       this.unfile(e);
       this.bySeq.delete(seq);
       this.byId.delete(e.record.id);

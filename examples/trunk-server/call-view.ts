@@ -28,6 +28,11 @@ export interface CallView {
   b_leg_target: string | null;
   /** Set at hangup when the call's route has a rate for the number (charges.ts); amount in the currency, exact. */
   charge: { amount: string; currency: string; billed_seconds: number; rate_prefix: string } | null;
+  /**
+   * Why the last target failed when the trunk, not the callee, ended the attempt: a typed code
+   * (TLS_IDENTITY, TLS_UNTRUSTED, CONNECT_FAILED, DNS_NOT_FOUND, TARGETS_EXHAUSTED, …), else null.
+   */
+  target_error: string | null;
 }
 
 const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
@@ -62,5 +67,6 @@ export function viewOf(r: CallRecord): CallView {
     b_leg_call_id: r.bLeg.callId ?? null,
     b_leg_target: r.bLeg.target ?? null,
     charge: chargeOf(r.tags),
+    target_error: r.hangup?.targetError ?? null,
   };
 }

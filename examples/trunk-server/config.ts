@@ -145,6 +145,7 @@ export interface TrunkConfig {
   noAnswerTimeoutSeconds: number;
   noAnswerStatus: 408 | 480;
   domains: Record<string, DomainConfig>;
+  /** One JSON line per ended call (records.ts); rotate it with logrotate, no signal needed (each line opens the path). */
   cdr: { path: string | null };
   /**
    * Calls up are written here (JSON lines) so that after a crash or SIGKILL the next start
@@ -184,7 +185,8 @@ export interface TrunkConfig {
    * Where call records are kept. memory (default): in this process (the HTTP API answers for its
    * own calls), CDRs to `cdr.path`. postgres: in the database at `url`, shared by every instance
    * (pg-records.ts): any instance answers for any call, records survive restarts; events are
-   * written every `batchMs`; the calls of an instance silent for `lostAfterSeconds` are marked lost.
+   * written every `batchMs`; the calls of an instance silent for `lostAfterSeconds` are marked lost;
+   * ended calls and CDRs older than `retainDays` (default 90, 0: forever) are deleted.
    */
   records: RecordsConfig;
 }
@@ -195,6 +197,14 @@ export interface RecordsConfig {
   url: string | null;
   batchMs: number;
   lostAfterSeconds: number;
+  /**
+   * Store postgres: ended calls and their CDRs whose hangup is older than this many days are
+   * deleted (in small batches, by one instance at a time); 0 keeps them forever. Default 90:
+   * a billing cycle and the disputes after it, with room to spare; billing that keeps CDRs
+   * longer exports them before they age out. Calls still up are never deleted. (The memory
+   * store is bounded by count instead: the B2BUA's `keepRecords`, and CDR lines go to a file.)
+   */
+  retainDays: number;
 }
 
 /** An instance id: what names it in the shared records and logs. */
@@ -266,7 +276,7 @@ export function defaultConfig(): TrunkConfig {
     dns: { servers: null },
     probe: null,
     instance: { id: defaultInstanceId() },
-    records: { store: 'memory', url: null, batchMs: 50, lostAfterSeconds: 60 },
+    records: { store: 'memory', url: null, batchMs: 50, lostAfterSeconds: 60, retainDays: 90 },
   };
 }
 
@@ -280,19 +290,28 @@ function validateInstance(v: unknown): TrunkConfig['instance'] {
   return { id };
 }
 
-/** `records`: { store, url, batchMs, lostAfterSeconds }. */
+/** `records`: { store, url, batchMs, lostAfterSeconds, retainDays }. */
 function validateRecords(v: unknown): RecordsConfig {
   const o = obj(v, 'records');
-  for (const k of Object.keys(o)) if (!['store', 'url', 'batchMs', 'lostAfterSeconds'].includes(k)) throw new ConfigError(`records.${k}`, 'unknown key');
+  for (const k of Object.keys(o)) if (!['store', 'url', 'batchMs', 'lostAfterSeconds', 'retainDays'].includes(k)) throw new ConfigError(`records.${k}`, 'unknown key');
   const r: RecordsConfig = {
     store: o.store === undefined ? 'memory' : oneOf(o.store, 'records.store', ['memory', 'postgres'] as const),
     url: o.url === undefined || o.url === null ? null : str(o.url, 'records.url'),
     batchMs: o.batchMs === undefined ? 50 : int(o.batchMs, 'records.batchMs', 1, 60_000),
     lostAfterSeconds: o.lostAfterSeconds === undefined ? 60 : int(o.lostAfterSeconds, 'records.lostAfterSeconds', 1, 86_400),
+    retainDays: o.retainDays === undefined ? 90 : retainDays(o.retainDays),
   };
   if (r.url !== null && !/^postgres(ql)?:\/\//.test(r.url)) throw new ConfigError('records.url', 'must be a postgres:// URL');
   if (r.store === 'memory' && r.url !== null) throw new ConfigError('records.url', 'is for store postgres');
   return r;
+}
+
+/** `records.retainDays`: whole days, 0 (keep forever) to 100 years; the message says how to keep everything. */
+function retainDays(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 36_500) {
+    throw new ConfigError('records.retainDays', 'must be a whole number of days from 1 to 36500, or 0 to keep calls and CDRs forever');
+  }
+  return v;
 }
 
 /** `sessionTimer`: null (off) or { seconds, minSeconds, refresher, allowShortIntervals }. */

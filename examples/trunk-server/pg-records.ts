@@ -47,6 +47,25 @@ export interface PgRecordsOptions {
   log?: Logger;
   /** Connections in the pool (default 4: a flush, a poll, and API reads). */
   poolSize?: number;
+  /**
+   * Ended calls and CDRs older than this many days (by hangup time) are deleted by the pruning
+   * job; 0 keeps them forever (default 90). Calls still up are never pruned.
+   */
+  retainDays?: number;
+  /** How often the pruning job runs (default 15 min). One instance of a cluster prunes at a time. */
+  pruneEveryMs?: number;
+  /** Rows deleted per statement (each its own short transaction; default 1000). */
+  pruneBatch?: number;
+}
+
+/** What one run of the pruning job did. */
+export interface PruneResult {
+  /** false: another instance held the pruning lock (it prunes; this one did nothing), or retention is off. */
+  ran: boolean;
+  calls: number;
+  cdrs: number;
+  /** DELETE statements sent (each at most `pruneBatch` rows). */
+  batches: number;
 }
 
 export interface PgRecordsStats {
@@ -67,6 +86,9 @@ export interface PgRecordsStats {
   queued: number;
   /** Calls this instance marked lost (its own left over from an earlier run, or another's). */
   markedLost: number;
+  /** Ended calls and CDRs this instance deleted past `retainDays`. */
+  prunedCalls: number;
+  prunedCdrs: number;
 }
 
 /** What a trunk gets from its PostgreSQL store: follow a B2BUA, answer the API, share throttling. */
@@ -84,6 +106,8 @@ export interface PgRecords {
   heartbeat(): Promise<void>;
   /** Read the cluster's throttling blocks now. */
   pollThrottle(): Promise<void>;
+  /** Run the pruning job now (what its timer does): delete ended calls and CDRs past `retainDays`. */
+  prune(): Promise<PruneResult>;
   stats(): PgRecordsStats;
   /** Flush, record a clean stop (nothing of ours is lost), close the connections. */
   close(): Promise<void>;
@@ -96,6 +120,19 @@ export const LOST_CAUSE = 41;
 export const LOST_REASON = 'instance lost';
 /** An instance's row is dropped once it has been silent this long with no call up. */
 const FORGET_INSTANCE_MS = 86_400_000;
+/** Any fixed 64-bit number (not the migrations'): held by the one instance pruning, for the whole run. */
+export const PRUNE_LOCK = 0x5_1b_c1_7a_19;
+export const DEFAULT_RETAIN_DAYS = 90;
+
+/**
+ * One batch of the pruning job: at most $2 rows, each batch its own statement (autocommit), so
+ * row locks are held for one batch only and the flushes of every instance go on in between.
+ * By primary key, not ctid: a row updated meanwhile keeps its id. Only ended calls (the partial
+ * index calls_ended_by_hangup holds exactly those): a call still up is never deleted.
+ */
+const PRUNE_CALLS = `DELETE FROM calls WHERE id IN (
+  SELECT id FROM calls WHERE status IN ('hangup', 'lost') AND hangup_ms < $1 ORDER BY hangup_ms LIMIT $2)`;
+const PRUNE_CDRS = `DELETE FROM cdrs WHERE id IN (SELECT id FROM cdrs WHERE ended_ms < $1 ORDER BY ended_ms LIMIT $2)`;
 
 /** The columns of `calls` a flush writes, in the order of the unnest arrays. */
 const CALL_COLUMNS: ReadonlyArray<[string, string]> = [
@@ -125,6 +162,7 @@ const CALL_COLUMNS: ReadonlyArray<[string, string]> = [
   ['charge_currency', 'text'],
   ['charge_billed_seconds', 'integer'],
   ['charge_rate_prefix', 'text'],
+  ['target_error', 'text'],
   ['updated_ms', 'bigint'],
 ];
 
@@ -160,6 +198,7 @@ function rowOf(r: CallRecord, instanceId: string, now: number): Cell[] {
     v.charge?.currency ?? null,
     v.charge?.billed_seconds ?? null,
     v.charge?.rate_prefix ?? null,
+    v.target_error,
     now,
   ];
 }
@@ -201,6 +240,7 @@ export function viewOfRow(row: Row): ClusterCallView {
       row.charge_amount === null
         ? null
         : { amount: String(row.charge_amount), currency: String(row.charge_currency ?? ''), billed_seconds: Number(row.charge_billed_seconds ?? 0), rate_prefix: String(row.charge_rate_prefix ?? '') },
+    target_error: text(row.target_error ?? null),
     instance: String(row.instance_id),
   };
 }
@@ -278,11 +318,14 @@ export async function openPgRecords(options: PgRecordsOptions): Promise<PgRecord
   const blockMs = t.blockMs ?? 300_000;
   const maxUsersPerSource = t.maxUsersPerSource ?? 16;
   const pollMs = t.pollMs ?? 1000;
+  const retainMs = (options.retainDays ?? DEFAULT_RETAIN_DAYS) * 86_400_000;
+  const pruneEveryMs = options.pruneEveryMs ?? 900_000;
+  const pruneBatch = options.pruneBatch ?? 1000;
 
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 4 });
   // An idle connection's error (the server restarted) must not crash the trunk: the pool replaces it.
   pool.on('error', (err) => log?.('warn', 'records.db_error', { error: err.message }));
-  const stats: PgRecordsStats = { statements: 0, flushes: 0, callRows: 0, cdrRows: 0, failureRows: 0, flushMs: 0, dropped: 0, failedFlushes: 0, queued: 0, markedLost: 0 };
+  const stats: PgRecordsStats = { statements: 0, flushes: 0, callRows: 0, cdrRows: 0, failureRows: 0, flushMs: 0, dropped: 0, failedFlushes: 0, queued: 0, markedLost: 0, prunedCalls: 0, prunedCdrs: 0 };
   const query = <R extends pg.QueryResultRow = Row>(config: pg.QueryConfig): Promise<pg.QueryResult<R>> => {
     stats.statements++;
     return pool.query<R>(config);
@@ -434,6 +477,59 @@ export async function openPgRecords(options: PgRecordsOptions): Promise<PgRecord
     }
   };
 
+  // ---- retention
+  let pruning: Promise<PruneResult> | undefined;
+  const pruneRun = async (): Promise<PruneResult> => {
+    const result: PruneResult = { ran: false, calls: 0, cdrs: 0, batches: 0 };
+    if (retainMs === 0) return result;
+    // A session lock on a connection of its own, held for the run: the other instances' timers
+    // find it taken and skip (a try, never a wait), so two never delete the same rows at once.
+    const c = await pool.connect();
+    let failed: Error | undefined;
+    try {
+      stats.statements++;
+      const got = (await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [PRUNE_LOCK])).rows[0]!.ok;
+      if (!got) return result;
+      result.ran = true;
+      try {
+        const cutoff = now() - retainMs;
+        for (const [sql, key] of [[PRUNE_CALLS, 'calls'], [PRUNE_CDRS, 'cdrs']] as const) {
+          for (;;) {
+            if (closed) return result;
+            stats.statements++;
+            result.batches++;
+            const n = (await c.query({ text: sql, values: [cutoff, pruneBatch] })).rowCount ?? 0;
+            result[key] += n;
+            if (n < pruneBatch) break;
+          }
+        }
+        stats.prunedCalls += result.calls;
+        stats.prunedCdrs += result.cdrs;
+        if (result.calls + result.cdrs > 0) log?.('info', 'records.pruned', { calls: result.calls, cdrs: result.cdrs, before: new Date(cutoff).toISOString() });
+        return result;
+      } finally {
+        stats.statements++;
+        await c.query('SELECT pg_advisory_unlock($1)', [PRUNE_LOCK]);
+      }
+    } catch (err) {
+      failed = err as Error;
+      throw err;
+    } finally {
+      // After a failure the connection is closed, not reused: that also ends its session lock.
+      c.release(failed);
+    }
+  };
+  /** One run at a time in this process (a timer firing during a long run waits for it instead). */
+  const prune = (): Promise<PruneResult> => {
+    pruning ??= pruneRun()
+      .catch((err: Error) => {
+        log?.('warn', 'records.prune_failed', { error: err.message });
+        return { ran: false, calls: 0, cdrs: 0, batches: 0 };
+      })
+      .finally(() => (pruning = undefined));
+    return pruning;
+  };
+
   // ---- shared throttling
   let blocks = new Map<string, 'all' | Set<string>>();
   const pollThrottle = async (): Promise<void> => {
@@ -476,6 +572,8 @@ export async function openPgRecords(options: PgRecordsOptions): Promise<PgRecord
   heartbeatTimer.unref();
   const pollTimer = setInterval(() => void pollThrottle(), pollMs);
   pollTimer.unref();
+  const pruneTimer = retainMs === 0 ? undefined : setInterval(() => void prune(), pruneEveryMs);
+  pruneTimer?.unref();
   await pollThrottle();
 
   // ---- reads for the API
@@ -526,6 +624,7 @@ export async function openPgRecords(options: PgRecordsOptions): Promise<PgRecord
     closed = true;
     clearInterval(heartbeatTimer);
     clearInterval(pollTimer);
+    clearInterval(pruneTimer);
     if (flushTimer) clearTimeout(flushTimer);
     flushTimer = undefined;
   };
@@ -544,10 +643,12 @@ export async function openPgRecords(options: PgRecordsOptions): Promise<PgRecord
     flush,
     heartbeat,
     pollThrottle,
+    prune,
     stats: () => ({ ...stats, queued: dirty.size }),
     close: async () => {
       unfollow();
       stopTimers();
+      await pruning;
       await flush();
       try {
         await query({ text: 'UPDATE instances SET heartbeat_ms = $2, stopped_ms = $2 WHERE id = $1', values: [instanceId, now()] });
@@ -562,6 +663,7 @@ export async function openPgRecords(options: PgRecordsOptions): Promise<PgRecord
       stopTimers();
       dirty.clear();
       ended.clear();
+      await pruning;
       await pool.end();
     },
   };

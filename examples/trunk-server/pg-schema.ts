@@ -73,6 +73,19 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX auth_failures_blocked ON auth_failures (blocked_until_ms);
   CREATE INDEX auth_failures_by_window ON auth_failures (window_ms);
   `,
+  // 2: retention (records.retainDays). The pruning job deletes ended calls oldest first, in
+  // small batches: it finds them by hangup time through this index, never by a scan of the table.
+  // Partial, so the calls still up (never pruned) are not in it. cdrs_by_time serves the CDRs.
+  // A plain CREATE INDEX (a migration runs in a transaction, CONCURRENTLY cannot): on a large
+  // existing table the other instances' flushes wait for the build (their queues are bounded).
+  `
+  CREATE INDEX calls_ended_by_hangup ON calls (hangup_ms) WHERE status IN ('hangup', 'lost');
+  `,
+  // 3: the typed cause of the last target's failure (call-view.ts target_error). Nullable, no
+  // default: adding it rewrites nothing.
+  `
+  ALTER TABLE calls ADD COLUMN target_error text;
+  `,
 ];
 
 /** Any fixed 64-bit number: the advisory lock every instance's migration takes, so only one migrates at a time. */

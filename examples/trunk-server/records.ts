@@ -20,6 +20,11 @@ export interface CdrWriter {
  * ended. A failed write is logged (`cdr.write_failed`) and the next line still tried; nothing
  * throws into the B2BUA.
  *
+ * Rotation needs no signal: every line opens the file by its path and appends (O_APPEND), so
+ * logrotate's default (rename, then the next line creates a new file) and `copytruncate` both
+ * work as they are; no line is lost or written into the renamed file after the rename. Unlike
+ * the in-process call records (the B2BUA's `keepRecords`), the file grows until rotated.
+ *
  * On its own, with a plain B2BUA:
  *
  *     const cdr = createCdrWriter('/var/log/trunk/cdr.jsonl');

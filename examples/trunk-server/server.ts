@@ -186,9 +186,9 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
 
 /** The shared store when the config asks for one; `pg` is loaded only then (sipkit and `npm start` need no database). */
 async function openRecords(config: TrunkConfig, log: Logger): Promise<PgRecords | undefined> {
-  const { store, url, batchMs, lostAfterSeconds } = config.records;
+  const { store, url, batchMs, lostAfterSeconds, retainDays } = config.records;
   if (store !== 'postgres') return undefined;
   if (url === null) throw new ConfigError('records.url', 'store postgres needs the database URL');
   const { openPgRecords } = await import('./pg-records.js');
-  return openPgRecords({ url, instanceId: config.instance.id, batchMs, lostAfterSeconds, log });
+  return openPgRecords({ url, instanceId: config.instance.id, batchMs, lostAfterSeconds, retainDays, log });
 }

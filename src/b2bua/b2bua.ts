@@ -117,7 +117,10 @@ export interface B2buaOptions {
   /** Contact user part on both legs. */
   contactUser?: string;
   userAgent?: string;
-  /** Calls kept after they end, for lookups (default 10 000, oldest dropped first). */
+  /**
+   * Ended calls kept for lookups (default 10 000): beyond, the one that ended first is dropped
+   * when a new call is stored. Calls still up are always kept, and never hold the others back.
+   */
   keepRecords?: number;
   /**
    * Writes answered calls down so that a restart can end them (see `byeFromSnapshot`).
@@ -200,6 +203,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   private readonly bridges = new Map<IncomingCall, Bridge>();
   private readonly perSource = new Map<string, number>();
   private readonly records = new Map<string, CallRecord>();
+  /** The ids of the stored records that ended, in the order they ended: what `keepRecords` drops from, first first. */
+  private readonly endedOrder = new Set<string>();
   /** Bridges the journal holds an entry for. */
   private readonly journaled = new Set<Bridge>();
   private accepting = true;
@@ -451,6 +456,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     if (n <= 0) this.perSource.delete(src);
     else this.perSource.set(src, n);
     if (this.journaled.delete(bridge)) this.opts.journal!.ended(bridge.record);
+    if (this.records.get(bridge.record.id) === bridge.record) this.endedOrder.add(bridge.record.id);
     this.emit('update', bridge.record);
     this.emit('end', bridge.record);
   }
@@ -468,11 +474,13 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   private remember(record: CallRecord): void {
     const keep = this.opts.keepRecords ?? 10_000;
     this.records.set(record.id, record);
-    while (this.records.size > keep) {
-      const oldest = this.records.keys().next().value as string;
-      const r = this.records.get(oldest)!;
-      if (r.state !== 'hangup') break;
-      this.records.delete(oldest);
+    if (record.state === 'hangup') this.endedOrder.add(record.id);
+    // In the order the calls ended, not were created: a call up for hours at the head of the
+    // records must not keep every call after it (issue #18: the in-process store stays bounded).
+    for (const id of this.endedOrder) {
+      if (this.records.size <= keep) break;
+      this.endedOrder.delete(id);
+      this.records.delete(id);
     }
   }
 

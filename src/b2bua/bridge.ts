@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { createResponse, parseReason, formatReason, reasonPhrase, SipError, type HeaderInit, type HeaderValue, type Reason, type SipRequest, type SipResponse } from '../parser/index.js';
+import { createResponse, parseReason, formatReason, reasonPhrase, SipError, type HeaderInit, type HeaderValue, type Reason, type SipRequest, type SipErrorCode, type SipResponse } from '../parser/index.js';
 import type { Timer } from '../transport/index.js';
 import { failureCause, isSynthesized, type ServerTransaction, type Target } from '../transaction/index.js';
 import {
@@ -17,6 +17,17 @@ import {
 import { q850For } from './causes.js';
 import { crossHeaders, extraHeaders } from './headers.js';
 import type { CallRecord, HangupRecord, RelayedBye } from './record.js';
+
+/**
+ * Why the last target failed, as a typed code: the innermost SipError of `failureCause` (the
+ * TransportError under TARGETS_EXHAUSTED when the last target could not be reached: a refused
+ * certificate is TLS_IDENTITY, not only a made-up 503). Undefined for an answer that simply came.
+ */
+function targetErrorOf(res: SipResponse): SipErrorCode | undefined {
+  let code: SipErrorCode | undefined;
+  for (let e: unknown = failureCause(res); e instanceof SipError; e = e.cause) code = e.code;
+  return code;
+}
 
 /** Where the B leg goes: a URI, and optionally an explicit next hop. */
 export interface RouteTarget {
@@ -592,7 +603,10 @@ export class Bridge {
     }
     this.endingA = true;
     await this.a.reject(f.status, { phrase: f.phrase, reason, headers: f.headers });
-    this.end({ by: f.by, status: f.status, phrase, q850: reason.protocol.toUpperCase() === 'Q.850' ? reason.cause : q850For(f.status, this.host.q850) });
+    const h: HangupRecord = { by: f.by, status: f.status, phrase, q850: reason.protocol.toUpperCase() === 'Q.850' ? reason.cause : q850For(f.status, this.host.q850) };
+    const targetError = f.response && targetErrorOf(f.response);
+    if (targetError !== undefined) h.targetError = targetError;
+    this.end(h);
   }
 
   private onNoAnswer(): void {

@@ -1,3 +1,5 @@
+import type { SipErrorCode } from '../parser/index.js';
+
 /** Call states a bridged call goes through (what the trunk exposes over HTTP). */
 export type BridgeState = 'dialing' | 'ringing' | 'progressing' | 'answered' | 'hangup';
 
@@ -14,6 +16,13 @@ export interface HangupRecord {
    * relayed BYE (absent when no BYE was relayed). `pending` until its final response.
    */
   relayedBye?: RelayedBye;
+  /**
+   * Why the last target of a call that was never answered failed, when the failure was made
+   * here rather than answered by the callee: the typed code of the transport error (TLS_IDENTITY,
+   * TLS_UNTRUSTED, TLS_HANDSHAKE, CONNECT_FAILED, …), of server location (DNS_NOT_FOUND, …), or
+   * TARGETS_EXHAUSTED when every target failed otherwise (timeouts, 503s). Absent otherwise.
+   */
+  targetError?: SipErrorCode;
 }
 
 export interface RelayedBye {

@@ -30,6 +30,13 @@ export function isSynthesized(response: SipResponse): boolean {
   return synthesized.has(response);
 }
 
+const transportErrors = new WeakMap<SipResponse, TransportError>();
+
+/** @internal The transport error a synthesized 503 stands for (RFC 3261 §8.1.3.1), kept for fail-over's `failureCause`. */
+export function transportErrorOf(response: SipResponse): TransportError | undefined {
+  return transportErrors.get(response);
+}
+
 /** @internal A response to `request` made up locally: `isSynthesized` says so. */
 export function synthesizeResponse(request: SipRequest, status: number, reason?: string): SipResponse {
   const res = createResponse(request, status, reason ? { reason } : {});
@@ -108,7 +115,11 @@ export abstract class ClientTransaction extends Transaction {
         return;
       case 'informTUTransportError':
         // After a final (an ACK resend failing in Completed) the user already has its answer: no 503 on top.
-        if (this.request !== undefined) this.deliver(this.synthesize(503, 'Service Unavailable (transport error)'));
+        if (this.request !== undefined) {
+          const res = this.synthesize(503, 'Service Unavailable (transport error)');
+          transportErrors.set(res, input as TransportError);
+          this.deliver(res);
+        }
         this.user?.onTransportError?.(input as TransportError, this);
         return;
       case 'switchTransport': {

@@ -1,6 +1,6 @@
 import { SipError, type SipRequest, type SipResponse } from '../parser/index.js';
 import { ResolverError, type SipTarget, type TargetList } from '../resolver/index.js';
-import { isSynthesized, synthesizeResponse, type ClientTransaction, type ClientTransactionUser } from './client.js';
+import { isSynthesized, synthesizeResponse, transportErrorOf, type ClientTransaction, type ClientTransactionUser } from './client.js';
 import type { InviteClientTransaction } from './invite-client.js';
 import { targetOf, type Target } from './routing.js';
 
@@ -10,12 +10,15 @@ const causes = new WeakMap<SipResponse, SipError>();
  * Why a final response was made up or passed on after RFC 3263 fail-over gave up: the
  * `ResolverError` when no target could be located (`DNS_NOT_FOUND`, `DNS_TIMEOUT`,
  * `DNS_FAILED`, `NO_TRANSPORT`), `TARGETS_EXHAUSTED` when every located target failed (the
- * response is the last one's), `NO_TRANSPORT` for a target this side cannot send to
+ * response is the last one's; when the last could not be reached at all, its `cause` is that
+ * attempt's `TransportError`: `TLS_IDENTITY`, `TLS_UNTRUSTED`, `CONNECT_FAILED`, …), `NO_TRANSPORT` for a target this side cannot send to
  * (a `sips:` request over anything but TLS), `CLOSED` when the layer closed meanwhile.
+ * For the 503 a client transaction makes up when its request could not be sent to its one
+ * destination (`sendRequest`, no fail-over), that `TransportError`.
  * Undefined for a response that simply came back.
  */
 export function failureCause(response: SipResponse): SipError | undefined {
-  return causes.get(response);
+  return causes.get(response) ?? transportErrorOf(response);
 }
 
 /** What an outbound request needs of its transaction layer. */
@@ -185,7 +188,11 @@ export class OutboundRequest {
     }
     this.done = true;
     if (!causes.has(h.response)) {
-      causes.set(h.response, new SipError('TARGETS_EXHAUSTED', `${this.request.method}: all ${this.attempts} target(s) failed; the last gave ${h.response.status}`));
+      // Why the last target failed, when it was a transport error (a certificate refused, a
+      // connection refused): the operator's answer, which the made-up 503 alone does not give.
+      const last = transportErrorOf(h.response);
+      const message = `${this.request.method}: all ${this.attempts} target(s) failed; the last gave ${h.response.status}${last ? ` (${last.code})` : ''}`;
+      causes.set(h.response, new SipError('TARGETS_EXHAUSTED', message, last ? { cause: last } : undefined));
     }
     this.user.onResponse(h.response, h.tx);
     if (h.terminated) this.user.onTerminated?.();

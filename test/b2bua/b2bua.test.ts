@@ -37,6 +37,8 @@ describe('hangup-cause relay', () => {
       expect(got[0]!.reason).toMatchObject({ protocol: 'Q.850', cause: q850 });
       if (reason) expect(got[0]!.raw).toBe(reason);
       expect(t.ended[0]!.hangup).toMatchObject({ by: 'callee', status, q850 });
+      // The callee said why: no target error of the trunk's own.
+      expect(t.ended[0]!.hangup!.targetError).toBeUndefined();
     });
   }
 
@@ -93,13 +95,13 @@ describe('hangup-cause relay', () => {
     expect(t.ended[0]!.hangup).toMatchObject({ by: 'system', status: 408, q850: 102 });
   });
 
-  it('a transport failure toward the destination → 503', async () => {
+  it('a transport failure toward the destination → 503, the record saying which (targetError CONNECT_FAILED)', async () => {
     const t = trunk({ tcp: true, b2bua: { route: () => [{ uri: 'sip:x@10.9.9.9:5060;transport=tcp' }] } });
     const failures: number[] = [];
     placeCall(t, { on: { failure: (r) => failures.push(r.status) } });
     await run(t);
     expect(failures).toEqual([503]);
-    expect(t.ended[0]!.hangup).toMatchObject({ by: 'system', status: 503 });
+    expect(t.ended[0]!.hangup).toMatchObject({ by: 'system', status: 503, targetError: 'CONNECT_FAILED' });
   });
 });
 

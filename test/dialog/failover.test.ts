@@ -109,6 +109,29 @@ describe('RFC 3263 §4.3 fail-over in the user agent', () => {
     expect(w.net.packets('INVITE ')[0]!.bytes.toString()).toMatch(/Via: SIP\/2.0\/TCP /);
   });
 
+  it('every target refused the connection: TARGETS_EXHAUSTED, its cause the last attempt\'s TransportError (CONNECT_FAILED)', async () => {
+    const w = world({ reliable: true, gw1: 'absent', gw2: 'absent' });
+    const finals: SipResponse[] = [];
+    w.alice.invite('sip:+1555@carrier.test', { body: SDP, on: { failure: (r) => finals.push(r) } });
+    await run(w);
+    expect(finals).toHaveLength(1);
+    expect(isSynthesized(finals[0]!)).toBe(true);
+    const cause = failureCause(finals[0]!)!;
+    expect(cause.code).toBe('TARGETS_EXHAUSTED');
+    expect(cause.message).toContain('(CONNECT_FAILED)');
+    expect(cause.cause).toMatchObject({ code: 'CONNECT_FAILED', remote: { address: '10.0.0.3', port: 5060 } });
+  });
+
+  it('a request sent to one destination (no fail-over) that cannot be sent: its made-up 503\'s cause is the TransportError', async () => {
+    const w = world({ reliable: true, gw1: 'absent' });
+    const finals: SipResponse[] = [];
+    w.alice.invite('sip:+1555@carrier.test', { body: SDP, destination: { address: '10.0.0.2', port: 5060, transport: 'tcp' }, on: { failure: (r) => finals.push(r) } });
+    await run(w);
+    expect(finals).toHaveLength(1);
+    expect(isSynthesized(finals[0]!)).toBe(true);
+    expect(failureCause(finals[0]!)).toMatchObject({ code: 'CONNECT_FAILED' });
+  });
+
   it('no fail-over after a provisional: a 180 then 503 ends the call at that gateway', async () => {
     const w = world({ gw1: (c) => c.provisional(180) });
     const failures: Array<[number, HangupCause]> = [];

@@ -33,10 +33,12 @@ function record(i: number, state: State, domain: string | undefined): CallRecord
 
 /**
  * A stand-in for the B2BUA's record store and events, keeping its contract: records newest
- * last; a new record is stored, the oldest ended ones beyond `keep` are dropped, then `call`.
+ * last; a new record is stored, the ended ones beyond `keep` are dropped in the order they
+ * ended (calls still up are kept and hold nothing back), then `call`.
  */
 class FakeB2bua extends Emitter<{ call(r: CallRecord): void; update(r: CallRecord): void; end(r: CallRecord): void }> {
   readonly records = new Map<string, CallRecord>();
+  readonly endedOrder = new Set<string>();
   listCalls = 0;
   constructor(readonly keep = Infinity) {
     super();
@@ -50,17 +52,21 @@ class FakeB2bua extends Emitter<{ call(r: CallRecord): void; update(r: CallRecor
   }
   add(r: CallRecord) {
     this.records.set(r.id, r);
-    while (this.records.size > this.keep) {
-      const oldest = this.records.values().next().value!;
-      if (oldest.state !== 'hangup') break;
-      this.records.delete(oldest.id);
+    if (r.state === 'hangup') this.endedOrder.add(r.id);
+    for (const id of this.endedOrder) {
+      if (this.records.size <= this.keep) break;
+      this.endedOrder.delete(id);
+      this.records.delete(id);
     }
     this.emit('call', r);
   }
   set(r: CallRecord, state: State) {
     r.state = state;
     this.emit('update', r);
-    if (state === 'hangup') this.emit('end', r);
+    if (state === 'hangup') {
+      if (this.records.get(r.id) === r) this.endedOrder.add(r.id);
+      this.emit('end', r);
+    }
   }
   /** An update without a state change (a record's tags changed). */
   touch(r: CallRecord) {
@@ -219,6 +225,32 @@ describe('CallIndex', () => {
     expect(index.size).toBe(stored.length);
     expect(index.page({}, 50).records.map((r) => r.id)).toEqual(stored);
     expect(index.page({ status: 'hangup' }, 50).records.map((r) => r.id)).toEqual(stored);
+    index.close();
+    await t.b2bua.close();
+  });
+
+  it('a call up for long never holds back the dropping of the calls after it: B2BUA and index stay within keepRecords', async () => {
+    const t = trunk({ b2bua: { keepRecords: 3 } });
+    const index = new CallIndex(t.b2bua);
+    const long = placeCall(t);
+    await run(t, 100);
+    void t.atDest.shift()!.answer({ body: 'v=0\r\no=- 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n' });
+    await run(t, 200);
+    for (let i = 0; i < 12; i++) {
+      placeCall(t);
+      await run(t, 100);
+      void t.atDest.shift()!.reject(486);
+      await run(t, 200);
+    }
+    const stored = t.b2bua.list();
+    // The answered call (first, still up) and at most keepRecords ended ones, plus the newest stored.
+    expect(stored.length).toBeLessThanOrEqual(4);
+    expect(stored[0]!.state).toBe('answered');
+    expect(stored.slice(1).every((r) => r.state === 'hangup')).toBe(true);
+    expect(index.size).toBe(stored.length);
+    expect(index.page({}, 50).records.map((r) => r.id)).toEqual(stored.map((r) => r.id).reverse());
+    void long.hangup();
+    await run(t, 200);
     index.close();
     await t.b2bua.close();
   });

@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CallRecord } from '../../src/b2bua/index.js';
 import { viewOf } from '../../examples/trunk-server/call-view.js';
 import { CHARGE_TAGS } from '../../examples/trunk-server/charges.js';
-import { LOST_CAUSE, LOST_REASON, openPgRecords, type PgRecords, type PgRecordsOptions } from '../../examples/trunk-server/pg-records.js';
+import { LOST_CAUSE, LOST_REASON, openPgRecords, PRUNE_LOCK, type PgRecords, type PgRecordsOptions } from '../../examples/trunk-server/pg-records.js';
 import { migrate, migrateDatabase, MIGRATIONS } from '../../examples/trunk-server/pg-schema.js';
 import { requirePostgres, startPostgres, type LocalPostgres } from '../support/postgres.js';
 
@@ -136,6 +136,25 @@ describe.skipIf(!has)('PostgreSQL call records (pg-records.ts)', () => {
     const cdr = (await admin.query('SELECT instance_id, ended_ms, cdr FROM cdrs WHERE id = $1', [r.id])).rows[0];
     expect(cdr).toEqual({ instance_id: 'inst-a', ended_ms: String(r.timestamps.hangup), cdr: { ...viewOf(r), instance: 'inst-a' } });
     expect(await b.lookup.get('no-such-call')).toBeUndefined();
+  });
+
+  it('a call that failed at its last target keeps the typed cause (target_error) through the database', async () => {
+    const a = await store('inst-target-error');
+    const b = await store('inst-target-error-b');
+    const fake = new FakeB2bua();
+    a.follow(fake);
+    const r = record(9);
+    fake.call(r);
+    r.state = 'hangup';
+    r.timestamps.hangup = r.timestamps.created + 80;
+    r.hangup = { by: 'system', status: 503, phrase: 'Service Unavailable', q850: 34, targetError: 'TLS_IDENTITY' };
+    fake.end(r);
+    await a.flush();
+    const fromB = JSON.parse((await b.lookup.get(r.id))!);
+    expect(fromB).toEqual({ ...viewOf(r), instance: 'inst-target-error' });
+    expect(fromB.target_error).toBe('TLS_IDENTITY');
+    const cdr = (await admin.query('SELECT cdr FROM cdrs WHERE id = $1', [r.id])).rows[0].cdr;
+    expect(cdr.target_error).toBe('TLS_IDENTITY');
   });
 
   it('events are batched: one statement per flush, however many calls and events it carries', async () => {
@@ -307,5 +326,131 @@ describe.skipIf(!has)('PostgreSQL call records (pg-records.ts)', () => {
     await Promise.all([a.pollThrottle(), b.pollThrottle()]);
     expect(a.throttle.blocked('198.51.100.9')).toBe('all');
     expect(b.throttle.blocked('198.51.100.9')).toBe('all');
+  });
+});
+
+describe.skipIf(!has)('PostgreSQL call records: retention (records.retainDays)', () => {
+  const DAY = 86_400_000;
+  /** A database of its own: pruning by an injected clock must not reach the other tests' rows. */
+  async function freshDatabase(): Promise<string> {
+    const name = `retain_${Date.now()}_${++seq}`;
+    await admin.query(`CREATE DATABASE ${name}`);
+    return db.url.replace(/\/postgres$/, `/${name}`);
+  }
+  /** Calls at `at` (epoch ms): `ended` ring, answer and hang up; the rest stay answered (still up). */
+  function calls(b: FakeB2bua, at: number, ended: number, up = 0): CallRecord[] {
+    const out: CallRecord[] = [];
+    for (let i = 0; i < ended + up; i++) {
+      const r = record(i);
+      r.timestamps.created = at + i;
+      lifecycle(b, r, i < ended);
+      out.push(r);
+    }
+    return out;
+  }
+  const ids = async (url: string, table: 'calls' | 'cdrs') => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      return new Set((await c.query(`SELECT id FROM ${table}`)).rows.map((r) => r.id as string));
+    } finally {
+      await c.end();
+    }
+  };
+
+  it('deletes ended calls and CDRs older than retainDays, in batches of pruneBatch; calls still up and newer ones stay', async () => {
+    const url = await freshDatabase();
+    const c = clock(1_800_000_000_000);
+    const s = await store('inst-retain', { url, now: c.now, retainDays: 30, pruneBatch: 2 });
+    const fake = new FakeB2bua();
+    s.follow(fake);
+    const old = calls(fake, c.now() - 40 * DAY, 5, 2); // 5 ended 40 days ago, 2 up since then
+    const recent = calls(fake, c.now() - 10 * DAY, 3);
+    await s.flush();
+    expect((await ids(url, 'calls')).size).toBe(10);
+    expect((await ids(url, 'cdrs')).size).toBe(8);
+
+    const result = await s.prune();
+    // 5 calls in batches of 2: 2, 2, 1; then 5 CDRs: 2, 2, 1.
+    expect(result).toEqual({ ran: true, calls: 5, cdrs: 5, batches: 6 });
+    expect(s.stats()).toMatchObject({ prunedCalls: 5, prunedCdrs: 5 });
+    const left = await ids(url, 'calls');
+    expect(left).toEqual(new Set([...old.slice(5), ...recent].map((r) => r.id)));
+    expect(await ids(url, 'cdrs')).toEqual(new Set(recent.map((r) => r.id)));
+    // The calls still up are never pruned, however old.
+    expect(JSON.parse((await s.lookup.get(old[5]!.id))!).status).toBe('answered');
+
+    // Nothing more to do: one empty batch per table.
+    expect(await s.prune()).toEqual({ ran: true, calls: 0, cdrs: 0, batches: 2 });
+    c.advance(21 * DAY); // the recent calls are now 31 days old
+    expect(await s.prune()).toMatchObject({ calls: 3, cdrs: 3 });
+    expect(await ids(url, 'cdrs')).toEqual(new Set());
+  });
+
+  it('one instance prunes at a time: while another holds the pruning lock, prune() does nothing', async () => {
+    const url = await freshDatabase();
+    const c = clock(1_800_000_000_000);
+    const s = await store('inst-retain-lock', { url, now: c.now, retainDays: 1 });
+    const fake = new FakeB2bua();
+    s.follow(fake);
+    calls(fake, c.now() - 2 * DAY, 3);
+    await s.flush();
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      // What another instance's pruning run holds for its whole run.
+      await other.query('SELECT pg_advisory_lock($1)', [PRUNE_LOCK]);
+      expect(await s.prune()).toEqual({ ran: false, calls: 0, cdrs: 0, batches: 0 });
+      expect((await ids(url, 'calls')).size).toBe(3);
+      await other.query('SELECT pg_advisory_unlock($1)', [PRUNE_LOCK]);
+      expect(await s.prune()).toMatchObject({ ran: true, calls: 3, cdrs: 3 });
+    } finally {
+      await other.end();
+    }
+  });
+
+  it('retainDays 0 keeps everything', async () => {
+    const url = await freshDatabase();
+    const c = clock(1_800_000_000_000);
+    const s = await store('inst-retain-0', { url, now: c.now, retainDays: 0 });
+    const fake = new FakeB2bua();
+    s.follow(fake);
+    calls(fake, c.now() - 3650 * DAY, 2);
+    await s.flush();
+    expect(await s.prune()).toEqual({ ran: false, calls: 0, cdrs: 0, batches: 0 });
+    expect((await ids(url, 'calls')).size).toBe(2);
+  });
+
+  it('the job runs on its own, every pruneEveryMs', async () => {
+    const url = await freshDatabase();
+    const c = clock(1_800_000_000_000);
+    const s = await store('inst-retain-timer', { url, now: c.now, retainDays: 7, pruneEveryMs: 10 });
+    const fake = new FakeB2bua();
+    s.follow(fake);
+    calls(fake, c.now() - 8 * DAY, 2);
+    await s.flush();
+    await vi.waitFor(() => expect(s.stats().prunedCalls).toBe(2), { timeout: 10_000, interval: 20 });
+    expect((await ids(url, 'calls')).size).toBe(0);
+  });
+
+  it('an existing database (schema version 1, with calls) migrates forward: the retention index and target_error are added, the rows kept', async () => {
+    const url = await freshDatabase();
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      expect(await migrate(c, MIGRATIONS.slice(0, 1))).toBe(1);
+      await c.query(`INSERT INTO calls (id, instance_id, status, source, destination, created_ms, hangup_ms, a_leg_call_id, updated_ms)
+        VALUES ('old-1', 'i', 'hangup', 'udp:127.0.0.1:5060', 'sip:1@x', 1, 2, 'a', 2)`);
+      expect(await migrate(c)).toBe(MIGRATIONS.length);
+      const index = (await c.query("SELECT indexdef FROM pg_indexes WHERE indexname = 'calls_ended_by_hangup'")).rows[0]?.indexdef as string;
+      expect(index).toMatch(/\(hangup_ms\) WHERE \(status = ANY/);
+      expect((await c.query('SELECT id, target_error FROM calls')).rows).toEqual([{ id: 'old-1', target_error: null }]);
+      // The pruning statement finds its rows through that index (not a scan of calls).
+      await c.query('SET enable_seqscan = off');
+      const plan = (await c.query("EXPLAIN SELECT id FROM calls WHERE status IN ('hangup', 'lost') AND hangup_ms < 10 ORDER BY hangup_ms LIMIT 5")).rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).toContain('calls_ended_by_hangup');
+    } finally {
+      await c.end();
+    }
   });
 });

@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { CallRecord } from '../../src/b2bua/index.js';
 import { viewOf } from '../../examples/trunk-server/call-view.js';
 import type { Level } from '../../examples/trunk-server/log.js';
 import { createCdrWriter, logCallEvents } from '../../examples/trunk-server/records.js';
@@ -50,6 +51,38 @@ describe('the records part on a plain B2bua', () => {
       ['error', 'cdr.write_failed'],
       ['error', 'cdr.write_failed'],
     ]);
+  });
+
+  it('survives logrotate: after a rename the next line goes to a new file at the path; after copytruncate, to the emptied file', async () => {
+    const path = join(tempDir(), 'cdr.jsonl');
+    const cdr = createCdrWriter(path);
+    const ended = (n: number): CallRecord => ({
+      id: `cdr-${n}`,
+      state: 'hangup',
+      from: '<sip:1000@x>',
+      to: 'sip:+1@x',
+      identity: '1000',
+      source: { address: '127.0.0.1', port: 5060, transport: 'udp' },
+      aLeg: { callId: `a-${n}` },
+      bLeg: { callId: undefined, target: undefined, attempts: 0 },
+      timestamps: { created: 1_700_000_000_000, hangup: 1_700_000_001_000 },
+      hangup: { by: 'caller', status: undefined, phrase: undefined, q850: 16 },
+      tags: {},
+    });
+    const ids = (file: string) => readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+    cdr.write(ended(1));
+    await cdr.flush();
+    renameSync(path, `${path}.1`); // logrotate's default: rename, then (create) a new file
+    cdr.write(ended(2));
+    cdr.write(ended(3));
+    await cdr.flush();
+    expect(ids(`${path}.1`)).toEqual(['cdr-1']);
+    expect(ids(path)).toEqual(['cdr-2', 'cdr-3']);
+    truncateSync(path, 0); // copytruncate: copied elsewhere, then emptied in place
+    cdr.write(ended(4));
+    await cdr.flush();
+    // Appended at the new end (O_APPEND): no hole of NULs where the old lines were.
+    expect(readFileSync(path, 'utf8')).toBe(JSON.stringify(viewOf(ended(4))) + '\n');
   });
 
   it('logCallEvents logs each call created, updated and ended', async () => {

@@ -17,7 +17,7 @@ function errorOf(input: unknown): string {
 describe('trunk config: instance and records (issue #18)', () => {
   it('by default the records stay in the process: no database, the instance named <hostname>-<pid>', () => {
     for (const c of [defaultConfig(), validateConfig({})]) {
-      expect(c.records).toEqual({ store: 'memory', url: null, batchMs: 50, lostAfterSeconds: 60 });
+      expect(c.records).toEqual({ store: 'memory', url: null, batchMs: 50, lostAfterSeconds: 60, retainDays: 90 });
       expect(c.instance.id).toMatch(new RegExp(`-${process.pid}$`));
       expect(c.instance.id.startsWith(hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 10))).toBe(true);
     }
@@ -26,9 +26,26 @@ describe('trunk config: instance and records (issue #18)', () => {
   it('reads instance.id and records { store, url, batchMs, lostAfterSeconds }', () => {
     const c = validateConfig({ instance: { id: 'trunk-2' }, records: { store: 'postgres', url: 'postgres://u@127.0.0.1:5432/trunk', batchMs: 20, lostAfterSeconds: 15 } });
     expect(c.instance).toEqual({ id: 'trunk-2' });
-    expect(c.records).toEqual({ store: 'postgres', url: 'postgres://u@127.0.0.1:5432/trunk', batchMs: 20, lostAfterSeconds: 15 });
+    expect(c.records).toEqual({ store: 'postgres', url: 'postgres://u@127.0.0.1:5432/trunk', batchMs: 20, lostAfterSeconds: 15, retainDays: 90 });
     // The url may come later (a launcher that starts the database fills it in).
-    expect(validateConfig({ records: { store: 'postgres' } }).records).toEqual({ store: 'postgres', url: null, batchMs: 50, lostAfterSeconds: 60 });
+    expect(validateConfig({ records: { store: 'postgres' } }).records).toEqual({ store: 'postgres', url: null, batchMs: 50, lostAfterSeconds: 60, retainDays: 90 });
+  });
+
+  it('records.retainDays: whole days, 0 keeps everything; anything else is refused saying what is allowed', () => {
+    expect(validateConfig({ records: { store: 'postgres', retainDays: 30 } }).records.retainDays).toBe(30);
+    expect(validateConfig({ records: { store: 'postgres', retainDays: 0 } }).records.retainDays).toBe(0);
+    expect(validateConfig({ records: { store: 'postgres', retainDays: 36_500 } }).records.retainDays).toBe(36_500);
+    for (const bad of [-1, 1.5, '30', null, 36_501, Number.NaN]) {
+      let err: unknown;
+      try {
+        validateConfig({ records: { store: 'postgres', retainDays: bad } });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).field).toBe('records.retainDays');
+      expect((err as ConfigError).message).toBe('config: records.retainDays: must be a whole number of days from 1 to 36500, or 0 to keep calls and CDRs forever');
+    }
   });
 
   it('names the bad field', () => {

@@ -156,6 +156,46 @@ describe.skipIf(!hasOpenssl)('trunk: outgoing TLS (tls.ca, tls.verify)', () => {
     }
   });
 
+  it('a destination whose certificate is for another host: the call record, the API and the CDR line say TLS_IDENTITY (and a CA not trusted: TLS_UNTRUSTED)', async () => {
+    for (const [pair, tls, code] of [
+      [pki.wrongHost, { tls: { ca: pki.caFile } }, 'TLS_IDENTITY'],
+      [ipCert, {}, 'TLS_UNTRUSTED'],
+    ] as const) {
+      const dest = await tlsDestination(pair);
+      const cdrPath = join(pki.dir, `cdr-${code}.jsonl`);
+      const trunk = await trunkWith(pki.server, `sip:127.0.0.1:${dest.port};transport=tls`, { ...tls, cdr: { path: cdrPath } });
+      const ended = new Promise<CallRecord>((resolve) => trunk.b2bua.once('end', resolve));
+      const { ua } = await tlsCaller();
+      const r = await outcome(dial(ua, trunk));
+      expect(!r.answered && r.response.status).toBe(503);
+      const record = await ended;
+      expect(record.hangup).toMatchObject({ by: 'system', status: 503, targetError: code });
+      const res = await fetch(`http://127.0.0.1:${trunk.http.port}/v1.0/calls/${encodeURIComponent(record.id)}`, { headers: { authorization: 'Bearer tok' } });
+      const view = (await res.json()) as Record<string, unknown>;
+      expect(view).toMatchObject({ status: 'hangup', hangup_by: 'system', hangup_code: 503, target_error: code });
+      // Additive: every field the API had before is still there, in the same order, target_error last.
+      expect(Object.keys(view).slice(-2)).toEqual(['charge', 'target_error']);
+      await trunk.stop('hangup');
+      const line = JSON.parse(readFileSync(cdrPath, 'utf8').trim()) as Record<string, unknown>;
+      expect(line).toMatchObject({ id: record.id, target_error: code });
+      expect(dest.calls).toHaveLength(0);
+    }
+  });
+
+  it('a destination that answers a failure itself: no target_error (the callee said why)', async () => {
+    const t = await UdpTransport.bind({ host: '127.0.0.1' });
+    const ua = new UserAgent({ transports: [t], contactUser: 'dest', onInvite: (c) => void c.reject(486) });
+    stops.push(() => ua.close());
+    const trunk = await trunkWith(pki.server, `sip:127.0.0.1:${t.local.port}`);
+    const ended = new Promise<CallRecord>((resolve) => trunk.b2bua.once('end', resolve));
+    const { ua: caller } = await tlsCaller();
+    const r = await outcome(dial(caller, trunk));
+    expect(!r.answered && r.response.status).toBe(486);
+    const record = await ended;
+    expect(record.hangup).toMatchObject({ by: 'callee', status: 486 });
+    expect(record.hangup!.targetError).toBeUndefined();
+  });
+
   it('verify: false reaches a destination whatever its certificate, and says so in a warning at start', async () => {
     const dest = await tlsDestination(pki.wrongHost);
     const lines: string[] = [];

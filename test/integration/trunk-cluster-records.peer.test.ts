@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UserAgent } from '../../src/dialog/index.js';
 import { UdpTransport } from '../../src/transport/index.js';
@@ -34,11 +35,11 @@ async function gateway(): Promise<number> {
   return gw.layer.transports[0]!.local.port;
 }
 
-async function instance(id: string, gwPort: number): Promise<TrunkServer & { stopOnce(): Promise<void> }> {
+async function instance(id: string, gwPort: number, records: Record<string, unknown> = {}): Promise<TrunkServer & { stopOnce(): Promise<void> }> {
   const t = await startTrunk(
     validateConfig({
       instance: { id },
-      records: { store: 'postgres', url: db.url, batchMs: 10 },
+      records: { store: 'postgres', url: db.url, batchMs: 10, ...records },
       sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: 0 }] },
       http: { host: '127.0.0.1', port: 0, token: 'tok' },
       auth: { secret: 'shared-cluster-secret-0123456789abcdef' },
@@ -75,6 +76,7 @@ async function callThrough(t: TrunkServer, caller: RawSipPeer): Promise<string> 
 }
 
 describe.skipIf(!has)('trunk instances sharing call records in PostgreSQL', () => {
+
   it('every call is answered by every instance, listed by every instance, and still answered after both restart', async () => {
     const gw = await gateway();
     const a = await instance('node-a', gw);
@@ -134,5 +136,31 @@ describe.skipIf(!has)('trunk instances sharing call records in PostgreSQL', () =
     // Another address with the same username is not blocked.
     const other = await peer('127.0.0.1');
     expect((await other.call(URI, DOMAIN, a.sip[0]!.port, { username: '2000', password: 'pw-2000' })).final.status).toBe(486);
+  });
+});
+
+// Last: its call stays in the shared database, which the listings above count.
+describe.skipIf(!has)('trunk instances sharing call records in PostgreSQL: retention', () => {
+  it('records.retainDays reaches the store: its pruning deletes an ended call older than that, not the calls of today', async () => {
+    const gw = await gateway();
+    const a = await instance('node-retain', gw, { retainDays: 2 });
+    const id = await callThrough(a, await peer());
+    await a.records!.flush();
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      const old = Date.now() - 3 * 86_400_000;
+      await admin.query(
+        `INSERT INTO calls (id, instance_id, status, source, destination, created_ms, hangup_ms, a_leg_call_id, updated_ms) VALUES ('aged-1', 'node-retain', 'hangup', 'udp:127.0.0.1:5060', $1, $2, $2, 'aged-a', $2)`,
+        [URI, old],
+      );
+      const result = await a.records!.prune();
+      expect(result).toMatchObject({ ran: true, calls: 1 });
+      expect((await admin.query("SELECT id FROM calls WHERE id IN ('aged-1', $1)", [id])).rows).toEqual([{ id }]);
+    } finally {
+      await admin.end();
+    }
+    const off = await instance('node-keep', gw, { retainDays: 0 });
+    expect(await off.records!.prune()).toMatchObject({ ran: false });
   });
 });
