@@ -142,7 +142,8 @@ async function clusterTarget(dir: string, destinationPort: number, withPostgres:
   let db: (() => Promise<DbCounters>) | undefined;
   let client: { query(q: string): Promise<{ rows: Array<Record<string, string>> }>; end(): Promise<void> } | undefined;
   if (cluster.postgres?.local) {
-    parts.push({ name: 'postgres', pids: () => postgresPids() });
+    const port = new URL(cluster.postgres.url).port;
+    parts.push({ name: 'postgres', pids: () => postgresPids(port) });
     const pg = (await import('pg')).default;
     const c = new pg.Client({ connectionString: cluster.postgres.url });
     await c.connect();
@@ -170,9 +171,12 @@ async function clusterTarget(dir: string, destinationPort: number, withPostgres:
   };
 }
 
-/** The local PostgreSQL's postmaster (its -D is a sipkit-cluster-pg- directory) and every backend below it. */
-function postgresPids(): number[] {
-  const main = pidsWith('sipkit-cluster-pg-').filter((pid) => {
+/**
+ * The cluster's local PostgreSQL: its postmaster (pg-local.ts starts it with -D a sipkit-pg-
+ * directory and -p its port: one per cluster when two run) and every backend below it.
+ */
+function postgresPids(port: string): number[] {
+  const main = pidsWith(`\0-p\0${port}\0`).filter((pid) => {
     try {
       return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
     } catch {
