@@ -18,9 +18,15 @@
  * Kamailio processes, each instance, PostgreSQL's server and backends; Kamailio's processes), read
  * before and after each step: CPU seconds per call = the difference / the calls that succeeded.
  *
+ * SIPp's own CPU (the caller of the step, reaped by this process: its cutime + cstime; and the
+ * destination, shared by all targets) is read the same way and shown apart ("sipp"): on a machine
+ * with few cores it is what is left for the target that sets the ceiling.
+ *
  * Environment: BENCH_RATES (calls/s steps), BENCH_STEP_SECONDS (5), BENCH_HOLD_MS (1000),
  * BENCH_CLUSTER_INSTANCES (default: the number of cores), BENCH_KAMAILIO_CHILDREN (4, for the front
- * and for Kamailio alone), BENCH_CLUSTER_POSTGRES (=0: no database), BENCH_TARGETS (trunk,cluster,kamailio).
+ * and for Kamailio alone), BENCH_CLUSTER_POSTGRES (=0: no database), BENCH_TARGETS (trunk,cluster,kamailio),
+ * BENCH_CLUSTER_BASELINE_FRONT (a front config template, e.g. an older kamailio-front.cfg: a fourth
+ * target "before", the same cluster with that front, ramped in the same run).
  */
 import { readdirSync, readFileSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -40,7 +46,9 @@ const RATES = (process.env.BENCH_RATES ?? '100,200,300,400,500,600,700,800,1000,
 const STEP_SECONDS = num('BENCH_STEP_SECONDS', 5);
 const HOLD_MS = num('BENCH_HOLD_MS', 1000);
 const INSTANCES = num('BENCH_CLUSTER_INSTANCES', availableParallelism());
-const TARGETS = (process.env.BENCH_TARGETS ?? 'trunk,cluster,kamailio').split(',');
+const BASELINE_FRONT = process.env.BENCH_CLUSTER_BASELINE_FRONT;
+const TARGETS = (process.env.BENCH_TARGETS ?? 'trunk,cluster,kamailio').split(',').concat(BASELINE_FRONT ? ['before'] : []);
+const NAMES = ['trunk', 'cluster', 'before', 'kamailio'].filter((n) => TARGETS.includes(n));
 const STEP_PAUSE_MS = 1500;
 const TICK = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
 if (RATES.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error('BENCH_RATES must be positive integers');
@@ -54,6 +62,13 @@ function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** CPU seconds of this process's children that have ended and been waited for (SIPp callers), fields 16 and 17 of stat(5). */
+function reapedChildrenSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / TICK;
 }
 
 /** Processes whose command line contains `marker` (Kamailio's workers all carry its -f file). */
@@ -101,7 +116,7 @@ async function kamailioTarget(dir: string, destinationPort: number, mpath: strin
   return { ...t, parts: [{ name: 'kamailio', pids: () => pidsWith(marker) }] };
 }
 
-async function clusterTarget(dir: string, destinationPort: number, withPostgres: boolean): Promise<BenchTarget & { cluster: Cluster }> {
+async function clusterTarget(dir: string, destinationPort: number, withPostgres: boolean, name = 'cluster', frontTemplate?: string): Promise<BenchTarget & { cluster: Cluster }> {
   const config = validateClusterConfig({
     front: { host: '127.0.0.1', port: await freePort(), children: KAMAILIO_CHILDREN, pingIntervalSeconds: 2 },
     instances: { count: INSTANCES, host: '127.0.0.1', sipPort: 0, httpPort: 0 },
@@ -118,7 +133,7 @@ async function clusterTarget(dir: string, destinationPort: number, withPostgres:
     ...(withPostgres ? { postgres: 'local' } : {}),
     workDir: join(dir, 'cluster'),
   });
-  const cluster = await startCluster(config, { stopTimeoutMs: 10_000 });
+  const cluster = await startCluster(config, { stopTimeoutMs: 10_000, frontTemplate });
   const frontMarker = cluster.front.configFile;
   const parts: Part[] = [
     { name: 'front', pids: () => pidsWith(frontMarker) },
@@ -127,7 +142,8 @@ async function clusterTarget(dir: string, destinationPort: number, withPostgres:
   let db: (() => Promise<DbCounters>) | undefined;
   let client: { query(q: string): Promise<{ rows: Array<Record<string, string>> }>; end(): Promise<void> } | undefined;
   if (cluster.postgres?.local) {
-    parts.push({ name: 'postgres', pids: () => postgresPids() });
+    const port = new URL(cluster.postgres.url).port;
+    parts.push({ name: 'postgres', pids: () => postgresPids(port) });
     const pg = (await import('pg')).default;
     const c = new pg.Client({ connectionString: cluster.postgres.url });
     await c.connect();
@@ -140,7 +156,7 @@ async function clusterTarget(dir: string, destinationPort: number, withPostgres:
     };
   }
   return {
-    name: 'cluster',
+    name,
     address: cluster.front.address,
     scenario: 'uac-answered.xml',
     auth: true,
@@ -155,9 +171,12 @@ async function clusterTarget(dir: string, destinationPort: number, withPostgres:
   };
 }
 
-/** The local PostgreSQL's postmaster (its -D is a sipkit-cluster-pg- directory) and every backend below it. */
-function postgresPids(): number[] {
-  const main = pidsWith('sipkit-cluster-pg-').filter((pid) => {
+/**
+ * The cluster's local PostgreSQL: its postmaster (pg-local.ts starts it with -D a sipkit-pg-
+ * directory and -p its port: one per cluster when two run) and every backend below it.
+ */
+function postgresPids(port: string): number[] {
+  const main = pidsWith(`\0-p\0${port}\0`).filter((pid) => {
     try {
       return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
     } catch {
@@ -174,6 +193,8 @@ interface Step extends CallerResult {
   holds: boolean;
   /** CPU seconds per part over the step. */
   cpu: Record<string, number>;
+  /** SIPp's CPU seconds over the step: the caller and the destination. */
+  sipp: number;
   /** The cluster's database over the step (and the pause after it): transactions, rows inserted, rows updated. */
   db?: DbCounters;
 }
@@ -183,9 +204,9 @@ const header = `  ${'target'.padEnd(8)} ${pad('rate/s', 6)} ${pad('offered', 7)}
 const row = (s: Step): string =>
   `  ${s.target.padEnd(8)} ${pad(s.rate, 6)} ${pad(s.offered, 7)} ${pad(s.ok, 6)} ${pad(s.failed, 6)} ${pad(s.elapsed.toFixed(2), 6)} ${pad(s.achieved.toFixed(0), 10)}  ${(s.holds ? 'holds' : 'FAILS').padEnd(7)}  ${Object.entries(s.cpu)
     .map(([k, v]) => `${k} ${s.ok ? ((v * 1000) / s.ok).toFixed(3) : 'n/a'}`)
-    .join(', ')}${s.db && s.ok ? `; DB per call: ${(s.db.transactions / s.ok).toFixed(3)} transactions, ${(s.db.inserted / s.ok).toFixed(2)} rows inserted, ${(s.db.updated / s.ok).toFixed(2)} updated` : ''}`;
+    .join(', ')}, sipp ${s.ok ? ((s.sipp * 1000) / s.ok).toFixed(3) : 'n/a'}${s.db && s.ok ? `; DB per call: ${(s.db.transactions / s.ok).toFixed(3)} transactions, ${(s.db.inserted / s.ok).toFixed(2)} rows inserted, ${(s.db.updated / s.ok).toFixed(2)} updated` : ''}`;
 
-async function ramp(targets: BenchTarget[], tmp: string): Promise<Step[]> {
+async function ramp(targets: BenchTarget[], tmp: string, destinationPid: number): Promise<Step[]> {
   const steps: Step[] = [];
   const live = [...targets];
   console.log(header);
@@ -194,14 +215,16 @@ async function ramp(targets: BenchTarget[], tmp: string): Promise<Step[]> {
     const order = live.map((_, k) => live[(k + i) % live.length]!);
     for (const t of order) {
       const before = t.parts.map(partCpu);
+      const sippBefore = reapedChildrenSeconds() + cpuSeconds(destinationPid);
       const dbBefore = await t.db?.();
       const r = await runCaller(join(tmp, 'ramp', `${t.name}-${rate}`), {
         target: t.address, scenario: t.scenario, auth: t.auth, rate, calls: rate * STEP_SECONDS, holdMs: HOLD_MS,
         timeoutSeconds: STEP_SECONDS + HOLD_MS / 1000 + 40,
       });
       const cpu = Object.fromEntries(t.parts.map((p, k) => [p.name, partCpu(p) - before[k]!]));
+      const sipp = reapedChildrenSeconds() + cpuSeconds(destinationPid) - sippBefore;
       const achieved = r.ok / Math.max(r.elapsed - HOLD_MS / 1000, 1e-3);
-      const s: Step = { ...r, target: t.name, rate, achieved, holds: r.failed === 0 && achieved >= 0.95 * rate, cpu };
+      const s: Step = { ...r, target: t.name, rate, achieved, holds: r.failed === 0 && achieved >= 0.95 * rate, cpu, sipp };
       steps.push(s);
       await sleep(STEP_PAUSE_MS);
       const dbAfter = await t.db?.();
@@ -236,34 +259,34 @@ async function main(): Promise<void> {
   try {
     if (TARGETS.includes('trunk')) targets.push(await trunkTarget(join(tmp, 'trunk'), destination.port));
     if (TARGETS.includes('cluster')) targets.push(await clusterTarget(join(tmp, 'cluster'), destination.port, withPostgres));
+    if (BASELINE_FRONT) targets.push(await clusterTarget(join(tmp, 'before'), destination.port, withPostgres, 'before', BASELINE_FRONT));
     if (TARGETS.includes('kamailio')) targets.push(await kamailioTarget(join(tmp, 'kamailio'), destination.port, mpath));
     // Warm-up: code compiled, pools touched, the cluster's probes settled; not measured.
     for (const t of targets) await runCaller(join(tmp, 'warmup', t.name), { target: t.address, scenario: t.scenario, auth: t.auth, rate: 100, calls: 200, holdMs: 0, timeoutSeconds: 30 });
     await sleep(2000);
     console.log('\n## ramp (every step of every target, in the order run)');
-    steps = await ramp(targets, tmp);
+    steps = await ramp(targets, tmp, destination.process.pid!);
   } finally {
     for (const t of targets) await t.stop();
     destination.process.kill('SIGKILL');
   }
 
   console.log('\n## summary');
-  const top = Object.fromEntries(['trunk', 'cluster', 'kamailio'].map((n) => [n, sustained(steps, n)]));
+  const top = Object.fromEntries(NAMES.map((n) => [n, sustained(steps, n)]));
   const rate = (n: string): number => top[n]?.rate ?? 0;
   const last = RATES[RATES.length - 1];
-  for (const n of ['trunk', 'cluster', 'kamailio']) {
-    if (!TARGETS.includes(n)) continue;
+  for (const n of NAMES) {
     const s = top[n];
     console.log(`  sustained ${n.padEnd(8)} ${s ? `${s.rate} calls/s${s.rate === last ? ' (the top step: at least)' : ''}` : 'none held'}`);
   }
   const ratio = (a: string, b: string): string => (rate(b) ? (rate(a) / rate(b)).toFixed(2) : 'n/a');
-  console.log(`  ratios: cluster / trunk ${ratio('cluster', 'trunk')} (target ≥ 1.25)   kamailio / trunk ${ratio('kamailio', 'trunk')}   cluster / kamailio ${ratio('cluster', 'kamailio')}`);
+  console.log(`  ratios: cluster / trunk ${ratio('cluster', 'trunk')} (target ≥ 1.25)   kamailio / trunk ${ratio('kamailio', 'trunk')}   cluster / kamailio ${ratio('cluster', 'kamailio')}${BASELINE_FRONT ? `   before / trunk ${ratio('before', 'trunk')}` : ''}`);
   // Cost per call at the highest rate every target held (the same load for all), by part.
-  const common = Math.min(...['trunk', 'cluster', 'kamailio'].filter((n) => TARGETS.includes(n)).map(rate));
+  const common = Math.min(...NAMES.map(rate));
   console.log(`\n  CPU per call at ${common} calls/s (the highest step all held), ms:`);
   for (const s of steps.filter((x) => x.rate === common)) {
     const total = Object.values(s.cpu).reduce((a, b) => a + b, 0);
-    console.log(`    ${s.target.padEnd(8)} total ${((total * 1000) / s.ok).toFixed(3)}   ${Object.entries(s.cpu).map(([k, v]) => `${k} ${((v * 1000) / s.ok).toFixed(3)}`).join('   ')}`);
+    console.log(`    ${s.target.padEnd(8)} total ${((total * 1000) / s.ok).toFixed(3)}   ${Object.entries(s.cpu).map(([k, v]) => `${k} ${((v * 1000) / s.ok).toFixed(3)}`).join('   ')}   (sipp ${((s.sipp * 1000) / s.ok).toFixed(3)})`);
   }
   console.log(`\n  load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (a shared machine: only ratios within this run mean anything)`);
 }

@@ -331,6 +331,8 @@ export interface StartOptions {
   /** Bound on how long an instance may take to drain and exit on stop (default: its drainSeconds + 15 s). */
   stopTimeoutMs?: number;
   log?: (line: string) => void;
+  /** The front's Kamailio config template (default: kamailio-front.cfg beside this file); bench:cluster runs an older one beside it. */
+  frontTemplate?: string;
 }
 
 function exitedOf(p: ChildProcess): Promise<string> {
@@ -459,7 +461,7 @@ export async function startCluster(config: ClusterConfig, options: StartOptions 
     const frontCfg = join(config.workDir, 'kamailio-front.cfg');
     writeFileSync(
       frontCfg,
-      renderFront(readFileSync(FRONT_TEMPLATE, 'utf8'), {
+      renderFront(readFileSync(options.frontTemplate ?? FRONT_TEMPLATE, 'utf8'), {
         DEBUG: config.front.debug,
         CHILDREN: config.front.children,
         LISTEN: `${config.front.host}:${config.front.port}`,

@@ -34,11 +34,11 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startTestCluster(options: { postgres?: 'local'; drainSeconds?: number; lostAfterSeconds?: number } = {}): Promise<TestCluster> {
+export async function startTestCluster(options: { postgres?: 'local'; drainSeconds?: number; lostAfterSeconds?: number; pingIntervalSeconds?: number } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'cluster-test-'));
   const destination = await startDestination(join(dir, 'uas'), { timeoutSeconds: 300 });
   const config = validateClusterConfig({
-    front: { host: '127.0.0.1', port: await freePort(), children: 2, pingIntervalSeconds: PING_SECONDS, inviteTimeoutMs: 1000, pingTimeoutMs: 1000, requestTimeoutMs: 4000 },
+    front: { host: '127.0.0.1', port: await freePort(), children: 2, pingIntervalSeconds: options.pingIntervalSeconds ?? PING_SECONDS, inviteTimeoutMs: 1000, pingTimeoutMs: 1000, requestTimeoutMs: 4000 },
     instances: { count: 2, host: '127.0.0.1', sipPort: 0, httpPort: 0 },
     trunk: {
       http: { host: '127.0.0.1', port: 0, token: TOKEN },

@@ -114,15 +114,18 @@ class RawCaller {
   private readonly socket = createSocket('udp4');
   private readonly waiting = new Map<string, (r: Reply) => void>();
   private readonly finals = new Map<string, Reply>();
+  /** Every status received, by Call-ID/CSeq, provisional ones included. */
+  readonly statuses = new Map<string, number[]>();
   constructor(private readonly front: { host: string; port: number }) {
     this.socket.on('message', (m) => {
       const text = m.toString();
       const status = Number(/^SIP\/2\.0 (\d{3})/.exec(text)?.[1] ?? 0);
       const callId = /^Call-ID:\s*(.+)$/im.exec(text)?.[1]?.trim() ?? '';
-      if (status < 200) return;
-      const reply = { status, head: text.split('\r\n\r\n')[0]! };
       const cseq = /^CSeq:\s*(\d+)/im.exec(text)?.[1];
       const key = `${callId}/${cseq}`;
+      this.statuses.set(key, [...(this.statuses.get(key) ?? []), status]);
+      if (status < 200) return;
+      const reply = { status, head: text.split('\r\n\r\n')[0]! };
       if (!this.finals.has(key)) {
         this.finals.set(key, reply);
         this.waiting.get(key)?.(reply);
@@ -160,14 +163,22 @@ class RawCaller {
   send(text: string): void {
     this.socket.send(text, this.front.port, this.front.host);
   }
-  /** Send an INVITE and wait (bounded) for its final answer. */
-  invite(callId: string, cseq: number, auth?: string): Promise<Reply> {
+  /**
+   * Send an INVITE and wait (bounded) for its final answer. `retransmit`: resend it unchanged
+   * every 500 ms until a final answer, as a UA's Timer A does over UDP (RFC 3261 §17.1.1.2).
+   */
+  invite(callId: string, cseq: number, auth?: string, retransmit = false): Promise<Reply> {
     const key = `${callId}/${cseq}`;
     const msg = this.request('INVITE', callId, cseq, { auth });
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no final answer to INVITE ${key}`)), 10_000);
+      const again = retransmit ? setInterval(() => this.send(msg), 500) : undefined;
+      const timer = setTimeout(() => {
+        clearInterval(again);
+        reject(new Error(`no final answer to INVITE ${key}`));
+      }, 10_000);
       this.waiting.set(key, (r) => {
         clearTimeout(timer);
+        clearInterval(again);
         resolve(r);
       });
       this.send(msg);
@@ -223,6 +234,53 @@ describe.skipIf(!hasPeers)('cluster: replayed credentials', () => {
       expect(replies.some((r) => /stale=true/i.test(r.head))).toBe(true);
     } finally {
       caller.close();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// e. The first INVITE of a call (no credentials) is relayed statelessly (RFC 3261 §16.11): its
+// 407 is the instance's, with no 100 Trying from the front. A draining instance answers such an
+// INVITE 503 before any challenge; the front must not pass that on (the caller would fail a call
+// the other instance takes): it marks the instance inactive and drops the 503, and the caller's
+// retransmission goes to the other instance. Probes are made rare here, so nothing but that
+// 503 can take the draining instance out during the test.
+
+describe.skipIf(!hasPeers)('cluster: the first INVITE relayed statelessly', () => {
+  it("e. no 100 Trying from the front; a draining instance's 503 to a first INVITE never reaches the caller", { timeout: 90_000 }, async () => {
+    const t = (current = await startTestCluster({ pingIntervalSeconds: 3600 }));
+    const [host, port] = t.cluster.front.address.split(':') as [string, string];
+    const caller = new RawCaller({ host, port: Number(port) });
+    await caller.bind();
+    let draining: RunningInstance | undefined;
+    try {
+      // A call up on one instance keeps it alive while it drains (it waits for its calls).
+      const callId = `held-${randomBytes(6).toString('hex')}`;
+      const first = await caller.invite(callId, 1);
+      expect(first.status).toBe(407);
+      // The challenge came straight from the instance: the front sent no 100 Trying of its own.
+      expect(caller.statuses.get(`${callId}/1`)).toEqual([407]);
+      expect((await caller.invite(callId, 2, answer(/^Proxy-Authenticate:\s*(.+)$/im.exec(first.head)![1]!))).status).toBe(200);
+      const [one, two] = t.cluster.instances as [RunningInstance, RunningInstance];
+      draining = (await started(one)) === 1 ? one : two;
+      const other = draining === one ? two : one;
+      draining.process.kill('SIGTERM');
+      // Draining: its health check says so (it now answers new INVITEs 503).
+      expect(await eventually(async () => (await fetch(`${draining!.http}/healthz`).catch(() => undefined))?.status === 503, 10_000)).toBe(true);
+      expect(frontStates(t)[draining.sip]).toMatch(/^A/); // active: no probe has told the front
+      const otherChallenges = await metric(other, 'sipkit_trunk_auth_challenges_total');
+
+      // New calls, Call-IDs spread over both instances (24: some hash to each but with 2 × 2^-24).
+      const replies = [];
+      for (let i = 0; i < 24; i++) replies.push(await caller.invite(`new-${i}-${randomBytes(6).toString('hex')}`, 1, undefined, true));
+      for (const r of replies) expect(r.status, r.head).toBe(407);
+      // The 503 took the draining instance out at once, and the other instance challenged them all.
+      expect(frontStates(t)[draining.sip]).toMatch(/^I/);
+      expect(await metric(other, 'sipkit_trunk_auth_challenges_total')).toBeGreaterThanOrEqual(otherChallenges + 24);
+    } finally {
+      caller.close();
+      // Its held call is never hung up: no need to wait for the drain.
+      draining?.process.kill('SIGKILL');
     }
   });
 });
