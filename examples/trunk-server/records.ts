@@ -15,15 +15,22 @@ export interface CdrWriter {
   flush(): Promise<void>;
 }
 
+export interface CdrWriterOptions {
+  /** How long the first line of a batch waits for others (default 50 ms; 0: the next turn). */
+  batchMs?: number;
+  /** What appends to the file (default fs/promises' `appendFile`; a test may count the calls). */
+  append?: (path: string, data: string) => Promise<void>;
+}
+
 /**
  * Call detail records: one JSON line per ended call, appended to `path` in the order the calls
- * ended. A failed write is logged (`cdr.write_failed`) and the next line still tried; nothing
- * throws into the B2BUA.
- *
- * Rotation needs no signal: every line opens the file by its path and appends (O_APPEND), so
- * logrotate's default (rename, then the next line creates a new file) and `copytruncate` both
- * work as they are; no line is lost or written into the renamed file after the rename. Unlike
- * the in-process call records (the B2BUA's `keepRecords`), the file grows until rotated.
+ * ended. Lines are batched: the first waits `batchMs` for others, and lines written while a
+ * batch is on its way to the file go in the next one. An append opens, writes and closes the
+ * file on libuv's thread pool, about 100–200 µs of CPU on this project's test machine, which a
+ * line per call paid for every call; batched, it is paid a few times a second. Each batch still
+ * opens the file by its path with O_APPEND, so logrotate's rename and `copytruncate` both work
+ * without a signal. A failed append is logged (`cdr.write_failed`, with how many lines it held)
+ * and the next batch still tried; nothing throws into the B2BUA. `flush()` writes at once.
  *
  * On its own, with a plain B2BUA:
  *
@@ -31,18 +38,36 @@ export interface CdrWriter {
  *     b2bua.on('end', cdr.write);
  *     // on shutdown: await b2bua.close(); await cdr.flush();
  */
-export function createCdrWriter(path: string, log?: Logger): CdrWriter {
-  let writes: Promise<void> = Promise.resolve();
+export function createCdrWriter(path: string, log?: Logger, options: CdrWriterOptions = {}): CdrWriter {
+  const append = options.append ?? appendFile;
+  const batchMs = options.batchMs ?? 50;
+  let pending: string[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let writing: Promise<void> | undefined;
+  const drain = async (): Promise<void> => {
+    while (pending.length > 0) {
+      const lines = pending;
+      pending = [];
+      try {
+        await append(path, lines.join(''));
+      } catch (err) {
+        log?.('error', 'cdr.write_failed', { error: (err as Error).message, lines: lines.length });
+      }
+    }
+    writing = undefined;
+  };
+  const start = (): Promise<void> => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    return (writing ??= drain());
+  };
   return {
     write: (record) => {
-      const line = JSON.stringify(viewOf(record)) + '\n';
-      writes = writes
-        .then(() => appendFile(path, line))
-        .catch((err: Error) => {
-          log?.('error', 'cdr.write_failed', { error: err.message });
-        });
+      pending.push(JSON.stringify(viewOf(record)) + '\n');
+      // A batch on its way picks this line up when it is done; otherwise one starts soon.
+      if (writing === undefined && timer === undefined) timer = setTimeout(start, batchMs);
     },
-    flush: () => writes,
+    flush: () => (timer !== undefined ? start() : (writing ?? Promise.resolve())),
   };
 }
 

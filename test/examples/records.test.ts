@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, renameSync, rmSync, truncateSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -38,19 +39,44 @@ describe('the records part on a plain B2bua', () => {
     ]);
   });
 
-  it('a failed write is logged, never thrown, and the next line is still tried', async () => {
-    const logged: Array<[Level, string]> = [];
-    const cdr = createCdrWriter(join(tempDir(), 'no-such-dir', 'cdr.jsonl'), (level, event) => logged.push([level, event]));
+  it('a failed write is logged, never thrown, and the next batch is still tried', async () => {
+    const logged: Array<[Level, string, unknown]> = [];
+    const cdr = createCdrWriter(join(tempDir(), 'no-such-dir', 'cdr.jsonl'), (level, event, fields) => logged.push([level, event, fields?.lines]));
     const s = setup({ route: () => [] });
     s.b2bua.on('end', cdr.write);
     dial(s, 'sip:+1@pbx.example.test');
     dial(s, 'sip:+2@pbx.example.test');
     await run(s);
     await expect(cdr.flush()).resolves.toBeUndefined();
+    dial(s, 'sip:+3@pbx.example.test');
+    await run(s);
+    await expect(cdr.flush()).resolves.toBeUndefined();
     expect(logged).toEqual([
-      ['error', 'cdr.write_failed'],
-      ['error', 'cdr.write_failed'],
+      ['error', 'cdr.write_failed', 2],
+      ['error', 'cdr.write_failed', 1],
     ]);
+  });
+
+  it('batches: the lines of calls that end together go to the file in one append, in order', async () => {
+    const path = join(tempDir(), 'cdr.jsonl');
+    const appends: number[] = [];
+    const cdr = createCdrWriter(path, undefined, {
+      append: (p, data) => {
+        appends.push(data.split('\n').length - 1);
+        return appendFile(p, data);
+      },
+    });
+    const s = setup({ route: (req) => (req.requestUri.toString().includes('+404') ? [] : [{ uri: `sip:+1@${GATEWAY}:5060` }]) });
+    s.b2bua.on('end', cdr.write);
+    for (let i = 0; i < 50; i++) dial(s, 'sip:+404@pbx.example.test');
+    await run(s);
+    await cdr.flush();
+    const ids = readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+    expect(ids).toEqual(s.ended.map((r) => r.id));
+    expect(ids).toHaveLength(50);
+    // One line per append (as before) would be 50 appends: 150 system calls on the thread pool.
+    expect(appends.length).toBeLessThanOrEqual(2);
+    expect(appends.reduce((a, b) => a + b, 0)).toBe(50);
   });
 
   it('survives logrotate: after a rename the next line goes to a new file at the path; after copytruncate, to the emptied file', async () => {
