@@ -76,10 +76,16 @@ if (RATES.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error('BENCH_RA
 const tmp = mkdtempSync(join(tmpdir(), 'bench-trunk-'));
 const mpath = kamailioModules();
 
-type Kind = 'trunk' | 'kamailio';
+type Kind = 'trunk' | 'kamailio' | 'baseline';
 const kinds: Kind[] = mpath ? ['trunk', 'kamailio'] : ['trunk'];
+// BENCH_BASELINE_ROOT: another checkout's trunk, measured in the memory part too, beside the trunk.
+const memoryKinds: Kind[] = process.env.BENCH_BASELINE_ROOT ? [...kinds, 'baseline'] : kinds;
 const start = (kind: Kind, dir: string, destinationPort: number): Promise<Target> =>
-  kind === 'trunk' ? startTrunk(dir, destinationPort) : startKamailio(dir, destinationPort, mpath!);
+  kind === 'trunk'
+    ? startTrunk(dir, destinationPort)
+    : kind === 'baseline'
+      ? startTrunk(dir, destinationPort, process.env.BENCH_BASELINE_ROOT!, 'baseline')
+      : startKamailio(dir, destinationPort, mpath!);
 
 // ---------------------------------------------------------------------------------------------
 // 1. Ramp
@@ -311,7 +317,7 @@ async function main(): Promise<void> {
   const ended: Partial<Record<Kind, Memory>> = {};
   if (on('BENCH_MEMORY')) {
     console.log(`\n## memory (${HELD_CALLS} held calls, then ${ENDED_CALLS} ended calls, at ${MEMORY_RATE}/s, each on a fresh target)`);
-    for (const k of kinds) {
+    for (const k of memoryKinds) {
       held[k] = await heldMemory(k);
       console.log(`  ${k.padEnd(8)} held:  ${JSON.stringify(held[k])}`);
       ended[k] = await endedMemory(k);
@@ -356,6 +362,7 @@ async function main(): Promise<void> {
   if (Object.keys(held).length) {
     console.log(`  memory per held call:   ${side({ trunk: mem(held.trunk), kamailio: mem(held.kamailio) })}`);
     console.log(`  memory per ended call:  ${side({ trunk: mem(ended.trunk), kamailio: mem(ended.kamailio) })}`);
+    if (held.baseline) console.log(`  baseline trunk (${process.env.BENCH_BASELINE_ROOT}): held ${mem(held.baseline)}  |  ended ${mem(ended.baseline)}`);
   }
   const fl = (f: Flood | undefined): string | undefined => {
     if (!f) return undefined;

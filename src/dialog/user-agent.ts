@@ -336,38 +336,17 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
    * (the layer was closed while it was pending).
    */
   private finalOf(req: SipRequest, target: Target | TargetList, onLater2xx?: (res: SipResponse) => void, onTarget?: (target: Target | undefined, final: SipResponse) => void): Promise<SipResponse> {
-    // The transaction keeps its user's closures through Timer K (or M): they reach neither the
-    // request (no closure here names `req`) nor, once settled, the promise and its response.
     let pending: { resolve(res: SipResponse): void; reject(err: unknown): void } | undefined;
     const final = new Promise<SipResponse>((resolve, reject) => {
       pending = { resolve, reject };
     });
-    const method = req.method;
-    let out: { readonly target: Target | undefined } | undefined;
-    const user = {
-      onResponse: (res: SipResponse) => {
-        if (res.status < 200) return;
-        if (pending) {
-          const p = pending;
-          pending = undefined;
-          if (out) onTarget?.(out.target, res);
-          p.resolve(res);
-        } else if (res.status < 300) onLater2xx?.(res);
-      },
-      onTerminated: () => {
-        if (!pending) return;
-        const p = pending;
-        pending = undefined;
-        p.reject(new SipError('CLOSED', `${method} ended without a final response: the transaction layer closed`));
-      },
-    };
+    const user = new FinalWaiter(pending!, req.method, onLater2xx, onTarget);
     try {
       // A target list (a next hop named by host) fails over per RFC 3263 §4.3; an address is sent to as it is.
       if ('address' in target) this.layer.sendRequest(req, target, user);
-      else out = this.layer.send(req, target, user);
+      else user.out = this.layer.send(req, target, user);
     } catch (err) {
-      pending?.reject(err);
-      pending = undefined;
+      user.fail(err);
     }
     return final;
   }
@@ -646,4 +625,47 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 function outgoingKey(callId: string, localTag: string): string {
   return callId + '\u0000' + localTag;
+}
+
+/**
+ * The user of a request sent by `request`/`finalOf`: settles the promise with the final. The
+ * transaction keeps it through Timer K (or M): one object with methods, not a closure per
+ * callback, and once settled it holds neither the promise nor the request (no field names it).
+ */
+class FinalWaiter {
+  /** The fail-over request, when the next hop was a host name (its target is reported with the final). */
+  out: { readonly target: Target | undefined } | undefined = undefined;
+  constructor(
+    private pending: { resolve(res: SipResponse): void; reject(err: unknown): void } | undefined,
+    private readonly method: string,
+    private onLater2xx: ((res: SipResponse) => void) | undefined,
+    private onTarget: ((target: Target | undefined, final: SipResponse) => void) | undefined,
+  ) {}
+
+  onResponse(res: SipResponse): void {
+    if (res.status < 200) return;
+    const p = this.pending;
+    if (p !== undefined) {
+      this.pending = undefined;
+      if (this.out) this.onTarget?.(this.out.target, res);
+      this.onTarget = undefined;
+      this.out = undefined;
+      // Only an INVITE's transaction passes 2xx after its final (retransmissions, other forks).
+      if (this.method !== 'INVITE') this.onLater2xx = undefined;
+      p.resolve(res);
+    } else if (res.status < 300) this.onLater2xx?.(res);
+  }
+
+  onTerminated(): void {
+    const p = this.pending;
+    if (p === undefined) return;
+    this.pending = undefined;
+    p.reject(new SipError('CLOSED', `${this.method} ended without a final response: the transaction layer closed`));
+  }
+
+  fail(err: unknown): void {
+    const p = this.pending;
+    this.pending = undefined;
+    p?.reject(err);
+  }
 }

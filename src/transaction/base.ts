@@ -246,6 +246,11 @@ export abstract class Transaction {
     this.req = undefined;
     this.dropBuffers();
     this.host.release(this);
+    this.ended();
+  }
+
+  /** @internal Terminated: tell who asked (a client transaction tells its user, with no closure of its own). */
+  protected ended(): void {
     this.onTerminated?.(this);
   }
 }

@@ -71,7 +71,15 @@ export abstract class ClientTransaction extends Transaction {
     super(host, key, request, dest);
     this.user = user;
     this.bytes = bytes;
-    this.onTerminated = () => this.user?.onTerminated?.(this);
+  }
+
+  /**
+   * @internal The user hears of the end (unless `onTerminated` was set, which replaces it): a
+   * method, not a closure made per transaction that would wait out Timer K or M with it.
+   */
+  protected override ended(): void {
+    if (this.onTerminated !== undefined) this.onTerminated(this);
+    else this.user?.onTerminated?.(this);
   }
 
   /**

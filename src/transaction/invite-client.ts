@@ -1,6 +1,6 @@
 import type { SipRequest, SipResponse } from '../parser/index.js';
 import { type Destination, type TransactionHost } from './base.js';
-import { ownBytes } from '../util/own.js';
+import { keepBytes, resendable } from '../util/own.js';
 import { ClientTransaction, type ClientAction, type ClientTransactionUser } from './client.js';
 import { IGNORE, type Machine } from './fsm.js';
 import { createCancel, createNon2xxAck } from './requests.js';
@@ -134,7 +134,8 @@ export const INVITE_CLIENT: Machine<InviteClientState, InviteClientEvent, Invite
  */
 export class InviteClientTransaction extends ClientTransaction {
   readonly kind = 'invite-client' as const;
-  private ack: Uint8Array | undefined;
+  /** The ACK for a non-2xx final, kept to resend for Timer D: as sent over a connection, else as keepBytes keeps it. */
+  private ack: Uint8Array | string | undefined;
   private cancelPending: string | null = null;
   private cancelSent = false;
 
@@ -226,13 +227,13 @@ export class InviteClientTransaction extends ClientTransaction {
         return;
       case 'sendAck': {
         const ack = createNon2xxAck(this.request!, input as SipResponse).toBytes();
-        // Resent for Timer D (32 s) on each retransmitted final: kept in a buffer of its own (ownBytes, src/util/own.ts).
-        this.ack = this.reliable ? ack : ownBytes(ack);
+        // Resent for Timer D (32 s) on each retransmitted final: kept as a string of its own (keepBytes, src/util/own.ts).
+        this.ack = this.reliable ? ack : keepBytes(ack);
         this.send(ack);
         return;
       }
       case 'resendAck':
-        if (this.ack) this.send(this.ack);
+        if (this.ack !== undefined) this.send(typeof this.ack === 'string' ? resendable(this.ack) : this.ack);
         return;
       case 'holdCancel':
         this.cancelPending = input as string;

@@ -1,7 +1,7 @@
 import { parseMessage, type SipRequest, type SipResponse, type Via } from '../parser/index.js';
 import type { TransportError } from '../transport/index.js';
 import { Transaction, type Destination, type TransactionHost } from './base.js';
-import { ownBytes } from '../util/own.js';
+import { keepBytes, resendable } from '../util/own.js';
 
 /** Actions both server tables name; the machines add their own. */
 export type ServerAction = 'sendResponse' | 'resendResponse' | 'informTUTransportError';
@@ -11,7 +11,8 @@ export abstract class ServerTransaction extends Transaction {
   abstract override readonly kind: 'invite-server' | 'non-invite-server';
   /** The last provisional sent; after a final only its bytes are kept (see lastResponse). */
   private provisional: SipResponse | undefined;
-  protected lastBytes: Uint8Array | undefined;
+  /** A provisional's bytes; a final's as kept for resending (keepBytes) — or as sent, over a connection. */
+  protected lastBytes: Uint8Array | string | undefined;
   /** Status of the last response sent (0: none yet). Kept after the transaction ends. */
   lastStatus = 0;
   /** Called when a response could not be sent (the transaction is then terminated, except an INVITE server transaction in Accepted: RFC 6026). */
@@ -65,7 +66,8 @@ export abstract class ServerTransaction extends Transaction {
    */
   get lastResponse(): SipResponse | undefined {
     if (this.provisional !== undefined || this.lastBytes === undefined) return this.provisional;
-    return parseMessage(this.lastBytes) as SipResponse;
+    const b = this.lastBytes;
+    return parseMessage(typeof b === 'string' ? resendable(b) : b) as SipResponse;
   }
 
   /** True once a final response was sent. */
@@ -87,8 +89,9 @@ export abstract class ServerTransaction extends Transaction {
         if (status < 200) this.lastBytes = bytes;
         else {
           // Kept only where this machine resends it (Timer G, a request retransmission in
-          // Completed), in a buffer of its own: the wait outlives Node's pool slab it was cut from.
-          this.lastBytes = this.resendsFinal(status) ? (this.reliable ? bytes : ownBytes(bytes)) : undefined;
+          // Completed), as a string of its own (keepBytes): the wait (Timer J, 64·T1 over UDP)
+          // outlives Node's pool slab it was cut from, and a Buffer of its own costs ~300 bytes more.
+          this.lastBytes = this.resendsFinal(status) ? (this.reliable ? bytes : keepBytes(bytes)) : undefined;
           if (this.retryElsewhere) this.keptVia = this.request?.topVia;
           this.releaseRequest();
         }
@@ -96,7 +99,7 @@ export abstract class ServerTransaction extends Transaction {
         return;
       }
       case 'resendResponse':
-        if (this.lastBytes) this.send(this.lastBytes);
+        if (this.lastBytes !== undefined) this.send(typeof this.lastBytes === 'string' ? resendable(this.lastBytes) : this.lastBytes);
         return;
       case 'informTUTransportError':
         // §17.2.4: a response that cannot be sent is reported to the TU (the table says whether the transaction ends).

@@ -171,12 +171,27 @@ class TimerWheel {
 
 function noop(): void {}
 
-interface Scheduled {
-  at: number;
-  seq: number;
-  fn: (arg: unknown) => void;
-  arg: unknown;
-  cancelled: boolean;
+/**
+ * A FakeClock timer: its heap entry is its handle (no closure per timer). A cancel lets go of
+ * what the callback holds at once, as clearTimeout does: a cancelled long timer (a no-answer
+ * timeout) must not keep an ended call reachable until its due time.
+ */
+class Scheduled implements Timer {
+  cancelled = false;
+  constructor(
+    private readonly clock: FakeClock,
+    readonly at: number,
+    readonly seq: number,
+    public fn: (arg: unknown) => void,
+    public arg: unknown,
+  ) {}
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.fn = noop;
+    this.arg = undefined;
+    this.clock.cancelled();
+  }
 }
 
 /**
@@ -188,6 +203,8 @@ export class FakeClock implements Clock {
   private t: number;
   private seq = 0;
   private heap: Scheduled[] = [];
+  /** Cancelled entries still in the heap. */
+  private dead = 0;
 
   constructor(start = 0) {
     this.t = start;
@@ -209,17 +226,22 @@ export class FakeClock implements Clock {
   }
 
   setTimerWith<A>(ms: number, fn: (arg: A) => void, arg: A): Timer {
-    const s: Scheduled = { at: this.t + Math.max(0, ms), seq: this.seq++, fn: fn as (arg: unknown) => void, arg, cancelled: false };
+    const s = new Scheduled(this, this.t + Math.max(0, ms), this.seq++, fn as (arg: unknown) => void, arg);
     this.push(s);
-    return {
-      cancel: () => {
-        s.cancelled = true;
-        // Let go of what the callback holds, as clearTimeout does: a cancelled long timer
-        // (a no-answer timeout) must not keep an ended call reachable until its due time.
-        s.fn = noop;
-        s.arg = undefined;
-      },
-    };
+    return s;
+  }
+
+  /**
+   * @internal A timer was cancelled. Once cancelled entries are half the heap they are dropped
+   * and the heap rebuilt (amortized O(1) a cancel): as with RealClock, a cancelled timer does not
+   * stay behind until its due time (a B2BUA's hour-long no-answer timer, per ended call).
+   */
+  cancelled(): void {
+    if (++this.dead * 2 <= this.heap.length || this.heap.length < 64) return;
+    const live = this.heap.filter((s) => !s.cancelled);
+    this.heap = [];
+    this.dead = 0;
+    for (const s of live) this.push(s);
   }
 
   /** Move time forward by `ms`, firing what falls due. */
@@ -230,7 +252,12 @@ export class FakeClock implements Clock {
       if (!next || next.at > until) break;
       this.pop();
       this.t = next.at;
-      if (!next.cancelled) next.fn(next.arg);
+      // Out of the heap: marked done, so a later cancel() of it is a no-op and counts nothing.
+      const { fn, arg } = next;
+      next.cancelled = true;
+      next.fn = noop;
+      next.arg = undefined;
+      fn(arg);
     }
     this.t = until;
   }
@@ -246,7 +273,10 @@ export class FakeClock implements Clock {
   }
 
   private peek(): Scheduled | undefined {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
+    while (this.heap.length > 0 && this.heap[0]!.cancelled) {
+      this.pop();
+      this.dead--;
+    }
     return this.heap[0];
   }
 

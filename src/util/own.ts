@@ -35,3 +35,19 @@ export function ownBytes(b: Uint8Array): Uint8Array {
   copy.set(b);
   return copy;
 }
+
+/**
+ * Bytes kept to resend while a transaction waits out Timer G, J or D (or a dialog its ACK),
+ * as a one-byte string, one character a byte: a string is one heap object of 16 bytes plus its
+ * text, where a Buffer of its own is a typed array, an ArrayBuffer and an off-heap backing
+ * store, ~300 bytes beyond the text — per ended call, per transaction that waits (issue #16).
+ * `resendable` gives bytes back to send; a resend is rare, the copy then is cheap.
+ */
+export function keepBytes(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+}
+
+/** The bytes `keepBytes` kept. */
+export function resendable(kept: string): Uint8Array {
+  return Buffer.from(kept, 'latin1');
+}

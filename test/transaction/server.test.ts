@@ -110,6 +110,9 @@ describe('non-INVITE server transaction (RFC 3261 §17.2.2)', () => {
     p.aT.send(options.toBytes(), { address: '10.0.0.2', port: 5060 });
     p.clock.advance(10);
     expect(p.net.packets('SIP/2.0 200')).toHaveLength(2);
+    // Resent from what Completed keeps (a string of its own, keepBytes): the same bytes.
+    const [first, again] = p.net.packets('SIP/2.0 200');
+    expect(Buffer.from(again!.bytes).equals(Buffer.from(first!.bytes))).toBe(true);
     expect(tx.state).toBe('completed');
     p.clock.advance(64 * T1);
     expect(tx.state).toBe('terminated');
