@@ -50,3 +50,22 @@ export function pssTreeKb(pid: number): number {
 export function rssTreeKb(pid: number): number {
   return processTree(pid).reduce((sum, p) => sum + rssKb(p), 0);
 }
+
+/** USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux. */
+const TICK = 100;
+
+/** CPU seconds (user + system) `pid` has used so far, all its threads; 0 once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICK; // fields 14 and 15 of stat(5)
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of `pid` and every process below it (Kamailio's workers). */
+export function cpuTreeSeconds(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + cpuSeconds(p), 0);
+}
