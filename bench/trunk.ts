@@ -96,12 +96,14 @@ interface Step extends CallerResult {
   holds: boolean;
   /** The target's CPU (user + system, /proc/<pid>/stat) from the step's start to its caller's end, ms per call completed. */
   cpuMsPerCall: number;
+  /** Of which in system (kernel) mode: sockets, mostly. */
+  sysMsPerCall: number;
 }
 
 const pad = (v: unknown, n: number): string => String(v).padStart(n);
-const stepHeader = `  ${'target'.padEnd(8)} ${pad('rate/s', 6)} ${pad('offered', 7)} ${pad('ok', 6)} ${pad('failed', 6)} ${pad('unexp', 5)} ${pad('retrans', 7)} ${pad('run s', 6)} ${pad('achieved/s', 10)}  ${'verdict'.padEnd(7)} ${pad('CPU ms/call', 11)}`;
+const stepHeader = `  ${'target'.padEnd(8)} ${pad('rate/s', 6)} ${pad('offered', 7)} ${pad('ok', 6)} ${pad('failed', 6)} ${pad('unexp', 5)} ${pad('retrans', 7)} ${pad('run s', 6)} ${pad('achieved/s', 10)}  ${'verdict'.padEnd(7)} ${pad('CPU ms/call', 11)} ${pad('of it sys', 9)}`;
 const stepRow = (s: Step): string =>
-  `  ${s.target.padEnd(8)} ${pad(s.rate, 6)} ${pad(s.offered, 7)} ${pad(s.ok, 6)} ${pad(s.failed, 6)} ${pad(s.unexpected, 5)} ${pad(s.retransmissions, 7)} ${pad(s.elapsed.toFixed(2), 6)} ${pad(s.achieved.toFixed(0), 10)}  ${(s.holds ? 'holds' : 'FAILS').padEnd(7)} ${pad(s.cpuMsPerCall.toFixed(3), 11)}`;
+  `  ${s.target.padEnd(8)} ${pad(s.rate, 6)} ${pad(s.offered, 7)} ${pad(s.ok, 6)} ${pad(s.failed, 6)} ${pad(s.unexpected, 5)} ${pad(s.retransmissions, 7)} ${pad(s.elapsed.toFixed(2), 6)} ${pad(s.achieved.toFixed(0), 10)}  ${(s.holds ? 'holds' : 'FAILS').padEnd(7)} ${pad(s.cpuMsPerCall.toFixed(3), 11)} ${pad(s.sysMsPerCall.toFixed(3), 9)}`;
 
 /** Every target through the same steps, interleaved rate by rate; each stops at its first step that does not hold. */
 async function ramp(targets: Target[]): Promise<Step[]> {
@@ -116,7 +118,7 @@ async function ramp(targets: Target[]): Promise<Step[]> {
     if (live.length === 0) break;
     const order = live.map((_, k) => live[(k + i) % live.length]!);
     for (const t of order) {
-      const cpuBefore = t.cpuSeconds();
+      const cpuBefore = t.cpuTimes();
       const r = await runCaller(join(tmp, 'ramp', `${t.name}-${rate}`), {
         target: t.address,
         scenario: t.scenario,
@@ -126,9 +128,11 @@ async function ramp(targets: Target[]): Promise<Step[]> {
         holdMs: HOLD_MS,
         timeoutSeconds: STEP_SECONDS + HOLD_MS / 1000 + 40,
       });
-      const cpuMsPerCall = ((t.cpuSeconds() - cpuBefore) * 1000) / Math.max(r.ok, 1);
+      const cpuAfter = t.cpuTimes();
+      const sysMsPerCall = ((cpuAfter.sys - cpuBefore.sys) * 1000) / Math.max(r.ok, 1);
+      const cpuMsPerCall = ((cpuAfter.user - cpuBefore.user) * 1000) / Math.max(r.ok, 1) + sysMsPerCall;
       const achieved = r.ok / Math.max(r.elapsed - HOLD_MS / 1000, 1e-3);
-      const s: Step = { ...r, target: t.name, rate, achieved, holds: r.failed === 0 && achieved >= 0.95 * rate, cpuMsPerCall };
+      const s: Step = { ...r, target: t.name, rate, achieved, holds: r.failed === 0 && achieved >= 0.95 * rate, cpuMsPerCall, sysMsPerCall };
       steps.push(s);
       console.log(stepRow(s));
       if (!s.holds && on('BENCH_RAMP_STOP')) live.splice(live.indexOf(t), 1);
@@ -166,6 +170,8 @@ function cpuTable(steps: Step[]): void {
     const t = m.get('trunk');
     const ratios = t !== undefined ? names.filter((n) => n !== 'trunk').map((n) => pad(m.get(n) ? (t / m.get(n)!).toFixed(2) : 'n/a', 16)).join(' ') : '';
     console.log(`    ${pad(`median ${rate}`, 6)} ${names.map((n) => pad(m.get(n)?.toFixed(3) ?? 'n/a', 10)).join(' ')}${ratios}`);
+    const sys = (n: string): string => median(steps.filter((s) => s.target === n && s.rate === rate).map((s) => s.sysMsPerCall))?.toFixed(3) ?? 'n/a';
+    console.log(`    ${pad(`  of it sys`, 6)} ${names.map((n) => pad(sys(n), 10)).join(' ')}`);
   }
 }
 
