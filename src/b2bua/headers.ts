@@ -30,9 +30,17 @@ const NEVER = new Set([
   'session-expires', 'min-se',
 ]);
 
+/** The canonical keys of a list of names to cross (the lists are a bridge's settings: a few, long-lived). */
+const wantedKeys = new WeakMap<readonly string[], Set<string>>();
+
 /** The [name, value] lines of `from` that the policy lets through (the message itself is not touched). */
 export function crossHeaders(from: SipMessage, names: readonly string[]): Array<[string, string]> {
-  const wanted = new Set(names.map(headerKey).filter((k) => !NEVER.has(k)));
+  let wanted = wantedKeys.get(names);
+  if (wanted === undefined) wantedKeys.set(names, (wanted = new Set(names.map(headerKey).filter((k) => !NEVER.has(k)))));
+  // Most messages carry none of them: a look-up per name, rather than every line copied out to be dropped.
+  let any = false;
+  for (const k of wanted) if (from.has(k)) any = true;
+  if (!any) return [];
   const out: Array<[string, string]> = [];
   for (const [name, value] of from.headerLines()) if (wanted.has(headerKey(name))) out.push([name, value]);
   return out;
