@@ -1,6 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
-import { isIP, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 import { TransportError, type Transport, type TransportAddress, type TransportReceiver } from './types.js';
 
 export interface UdpTransportOptions {
@@ -33,7 +32,7 @@ export class UdpTransport implements Transport {
 
   static bind(options: UdpTransportOptions = {}): Promise<UdpTransport> {
     const host = options.host ?? '127.0.0.1';
-    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false, lookup: literalLookup });
+    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false });
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(new TransportError('SOCKET', `cannot bind UDP ${host}:${options.port ?? 0}: ${err.message}`, undefined, err));
       socket.once('error', onError);
@@ -80,20 +79,4 @@ export class UdpTransport implements Transport {
     this.closed = true;
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
-}
-
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
-
-/**
- * dgram resolves every destination before each send, an IP literal included: dns.lookup then
- * answers on the next tick, so every datagram costs a closure, a tick and a deferred send. The
- * layers above send to addresses they have resolved already (src/resolver), so a literal is
- * answered at once and the datagram leaves within the call; a name still goes to dns.lookup.
- *
- * @internal exported for its test, not from the package.
- */
-export function literalLookup(hostname: string, options: number | LookupOneOptions, callback: LookupCallback): void {
-  const family = isIP(hostname);
-  if (family !== 0) callback(null, hostname, family);
-  else dnsLookup(hostname, options as LookupOneOptions, callback);
 }

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { TransportError, UdpTransport, type TransportAddress } from '../../src/transport/index.js';
-import { literalLookup } from '../../src/transport/udp.js';
 
 function receiveOne(t: UdpTransport): Promise<[Uint8Array, TransportAddress]> {
   return new Promise((resolve, reject) => {
@@ -54,38 +53,5 @@ describe('UdpTransport on real sockets (127.0.0.1)', () => {
     expect(closed.error.code).toBe('CLOSED');
     expect(closed.sync).toBe(false);
     await expect(a.send(Buffer.from('x'), to)).rejects.toMatchObject({ code: 'CLOSED' });
-  });
-
-  it('answers an IP literal before it returns (no dns.lookup tick per datagram) and still resolves a name', async () => {
-    const answers: Array<[string, number]> = [];
-    literalLookup('127.0.0.1', 4, (err, address, family) => answers.push([address, family]));
-    literalLookup('::1', 6, (err, address, family) => answers.push([address, family]));
-    expect(answers).toEqual([
-      ['127.0.0.1', 4],
-      ['::1', 6],
-    ]);
-    let named: string | undefined;
-    const resolved = new Promise<void>((resolve) =>
-      literalLookup('localhost', 4, (err, address) => {
-        named = err ? 'error' : address;
-        resolve();
-      }),
-    );
-    expect(named).toBeUndefined(); // a name goes through dns.lookup, which answers later
-    await resolved;
-    expect(named).toBe('127.0.0.1');
-    // A name as the destination still works end to end.
-    const a = await UdpTransport.bind();
-    const b = await UdpTransport.bind();
-    try {
-      const got = receiveOne(b);
-      a.post(Buffer.from('ping'), { address: 'localhost', port: b.local.port }, () => {
-        throw new Error('must not fail');
-      });
-      expect(Buffer.from((await got)[0]).toString()).toBe('ping');
-    } finally {
-      await a.close();
-      await b.close();
-    }
   });
 });
