@@ -162,16 +162,18 @@ function cpuTable(steps: Step[]): void {
     const ratios = names.includes('trunk') ? names.filter((n) => n !== 'trunk').map((n) => pad(ratio(byTarget.get(n)![i]), 16)).join(' ') : '';
     console.log(`    ${pad(rate, 6)} ${at.map((s) => pad(cell(s), 10)).join(' ')}${ratios}`);
   }
-  // A rate run more than once: the median of its steps, per target.
+  // A rate run more than once: the median of its steps that held, per target (a failed step's retransmissions inflate it).
   const rates = [...new Set(steps.map((s) => s.rate))].filter((r) => steps.filter((s) => s.rate === r && s.target === names[0]).length > 1);
+  const held = (n: string, rate: number): Step[] => steps.filter((s) => s.target === n && s.rate === rate && s.holds);
   for (const rate of rates) {
-    const med = (n: string): number | undefined => median(steps.filter((s) => s.target === n && s.rate === rate).map((s) => s.cpuMsPerCall));
+    const med = (n: string): number | undefined => median(held(n, rate).map((s) => s.cpuMsPerCall));
     const m = new Map(names.map((n) => [n, med(n)]));
     const t = m.get('trunk');
     const ratios = t !== undefined ? names.filter((n) => n !== 'trunk').map((n) => pad(m.get(n) ? (t / m.get(n)!).toFixed(2) : 'n/a', 16)).join(' ') : '';
     console.log(`    ${pad(`median ${rate}`, 6)} ${names.map((n) => pad(m.get(n)?.toFixed(3) ?? 'n/a', 10)).join(' ')}${ratios}`);
-    const sys = (n: string): string => median(steps.filter((s) => s.target === n && s.rate === rate).map((s) => s.sysMsPerCall))?.toFixed(3) ?? 'n/a';
+    const sys = (n: string): string => median(held(n, rate).map((s) => s.sysMsPerCall))?.toFixed(3) ?? 'n/a';
     console.log(`    ${pad(`  of it sys`, 6)} ${names.map((n) => pad(sys(n), 10)).join(' ')}`);
+    console.log(`    ${pad(`  steps held`, 6)} ${names.map((n) => pad(held(n, rate).length, 10)).join(' ')}`);
   }
 }
 
