@@ -33,7 +33,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, trunkHasClusterKeys, validateClusterConfig, type Cluster } from '../examples/cluster/cluster.js';
 import { findPostgresBin as postgresBin } from '../examples/trunk-server/pg-local.js';
-import { processTree } from './proc-mem.js';
+import { cpuSeconds, processTree } from './proc-mem.js';
 import { DOMAIN, PASSWORD, USER, freePort, runCaller, sleep, startDestination, type CallerResult } from './sipp.js';
 import { KAMAILIO_CHILDREN, kamailioModules, startKamailio, startTrunk, type Target } from './targets.js';
 
@@ -50,19 +50,9 @@ const BASELINE_FRONT = process.env.BENCH_CLUSTER_BASELINE_FRONT;
 const TARGETS = (process.env.BENCH_TARGETS ?? 'trunk,cluster,kamailio').split(',').concat(BASELINE_FRONT ? ['before'] : []);
 const NAMES = ['trunk', 'cluster', 'before', 'kamailio'].filter((n) => TARGETS.includes(n));
 const STEP_PAUSE_MS = 1500;
-const TICK = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
 if (RATES.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error('BENCH_RATES must be positive integers');
 
-/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICK; // fields 14 and 15 of stat(5)
-  } catch {
-    return 0;
-  }
-}
+const TICK = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux
 
 /** CPU seconds of this process's children that have ended and been waited for (SIPp callers), fields 16 and 17 of stat(5). */
 function reapedChildrenSeconds(): number {
@@ -161,6 +151,7 @@ async function clusterTarget(dir: string, destinationPort: number, withPostgres:
     scenario: 'uac-answered.xml',
     auth: true,
     memoryKb: () => 0,
+    cpuTimes: () => ({ user: parts.reduce((sum, p) => sum + partCpu(p), 0), sys: 0 }), // user + system as one: this bench splits by part
     stop: async () => {
       await client?.end();
       await cluster.stop();

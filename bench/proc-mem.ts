@@ -50,3 +50,34 @@ export function pssTreeKb(pid: number): number {
 export function rssTreeKb(pid: number): number {
   return processTree(pid).reduce((sum, p) => sum + rssKb(p), 0);
 }
+
+/** USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s on Linux. */
+const TICK = 100;
+
+/** CPU seconds `pid` has used so far in user and in system (kernel) mode, all its threads; zeros once it is gone. */
+export function cpuTimes(pid: number): { user: number; sys: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / TICK, sys: Number(f[12]) / TICK }; // fields 14 and 15 of stat(5)
+  } catch {
+    return { user: 0, sys: 0 };
+  }
+}
+
+/** CPU seconds (user + system) `pid` has used so far. */
+export function cpuSeconds(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.user + t.sys;
+}
+
+/** cpuTimes of `pid` and every process below it (Kamailio's workers), summed. */
+export function cpuTreeTimes(pid: number): { user: number; sys: number } {
+  return processTree(pid).reduce(
+    (sum, p) => {
+      const t = cpuTimes(p);
+      return { user: sum.user + t.user, sys: sum.sys + t.sys };
+    },
+    { user: 0, sys: 0 },
+  );
+}

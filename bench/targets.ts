@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { TRUNK_NODE_FLAGS } from '../examples/trunk-server/node-flags.js';
 import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pssTreeKb, rssKb } from './proc-mem.js';
+import { cpuTimes, cpuTreeTimes, pssTreeKb, rssKb } from './proc-mem.js';
 import { DOMAIN, PASSWORD, ROOT, SOCKET_BUFFER, USER, freePort, run, stopProcess, udpBound, waitFor } from './sipp.js';
 
 export interface Target {
@@ -20,6 +20,8 @@ export interface Target {
   auth: boolean;
   /** The target's memory, kB: RSS for one process, the sum of PSS for a process tree (proc-mem.ts). */
   memoryKb(): number;
+  /** CPU seconds the target's process(es) have used so far, user and system: /proc/<pid>/stat (proc-mem.ts). */
+  cpuTimes(): { user: number; sys: number };
   /** Kamailio only: bytes in use in its shared-memory pool (kamcmd core.shmmem), for reference. */
   sharedUsedBytes?(): Promise<number | undefined>;
   stop(): Promise<void>;
@@ -63,6 +65,7 @@ export async function startTrunk(dir: string, destinationPort: number, root = pr
     scenario: 'uac-answered.xml',
     auth: true,
     memoryKb: () => rssKb(p.pid!),
+    cpuTimes: () => cpuTimes(p.pid!),
     stop: () => stopProcess(p),
   };
 }
@@ -73,7 +76,7 @@ export async function startRelay(dir: string, destinationPort: number): Promise<
   const log = logFile(dir, 'relay.log');
   const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/udp-relay.ts'), String(port), String(destinationPort), String(SOCKET_BUFFER)], { cwd: ROOT, stdio: ['ignore', log, log] });
   if (!(await waitFor(() => udpBound(port) || p.exitCode !== null, 30_000)) || p.exitCode !== null) throw new Error('relay did not start');
-  return { name: 'floor', address: `127.0.0.1:${port}`, scenario: 'uac-plain.xml', auth: false, memoryKb: () => rssKb(p.pid!), stop: () => stopProcess(p) };
+  return { name: 'floor', address: `127.0.0.1:${port}`, scenario: 'uac-plain.xml', auth: false, memoryKb: () => rssKb(p.pid!), cpuTimes: () => cpuTimes(p.pid!), stop: () => stopProcess(p) };
 }
 
 export function kamailioModules(): string | undefined {
@@ -168,6 +171,7 @@ route[TO_DESTINATION] {
     scenario: 'uac-answered.xml',
     auth: true,
     memoryKb: () => pssTreeKb(p.pid!),
+    cpuTimes: () => cpuTreeTimes(p.pid!),
     async sharedUsedBytes() {
       const r = await run('kamcmd', ['-s', `unix:${ctl}`, 'core.shmmem'], dir, 5000);
       const m = /\bused:\s*(\d+)/.exec(r.out);

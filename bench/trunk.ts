@@ -10,6 +10,11 @@
  *    achieved is calls / (SIPp's run time − hold): a target that falls behind finishes its calls
  *    later than the caller placed them, and its rate is what it actually carried. A target's ramp
  *    stops at its first step that does not hold; its sustained rate is the last step that held.
+ *    Around every step the target's CPU time is read (user + system, /proc/<pid>/stat; Kamailio:
+ *    its main process and every worker) and printed as ms per completed call, every target side by
+ *    side in the summary: at a fixed rate a far steadier figure than the sustained rate, which one
+ *    late call on a shared machine decides. BENCH_RAMP_STOP=0 runs every step for every target,
+ *    so a rate list such as 400,600,400,600 gives repeated CPU figures even past a failed step.
  * 2. Memory per held call: on a fresh target and destination, BENCH_HELD_CALLS calls placed at
  *    300/s and held; memory read 3 s after the destination's ACK count shows the last of them
  *    (SIPp counts once a second: 3–4 s after), so their INVITE transactions are still in RFC 6026
@@ -35,7 +40,7 @@
  * (1000), BENCH_HELD_CALLS (3000), BENCH_ENDED_CALLS (3000), BENCH_FLOOD_INVITES (20000),
  * BENCH_FLOOD_RATE (3000), BENCH_LOSS_CALLS (30), BENCH_KAMAILIO_CHILDREN (4),
  * BENCH_KAMAILIO_SPLIT=0 (one Kamailio socket: shows the 180/200 reordering), BENCH_RAMP_TARGETS
- * (floor,kamailio,trunk), and =0 to skip a
+ * (floor,kamailio,trunk), BENCH_RAMP_WARMUP_CALLS (1000, at 200/s, every target at once, before the ramp), BENCH_RAMP_STOP=0 (no target leaves the ramp), and =0 to skip a
  * part: BENCH_RAMP, BENCH_MEMORY, BENCH_FLOOD, BENCH_LOSS.
  */
 import { mkdtempSync } from 'node:fs';
@@ -95,22 +100,31 @@ interface Step extends CallerResult {
   rate: number;
   achieved: number;
   holds: boolean;
+  /** The target's CPU (user + system, /proc/<pid>/stat) from the step's start to its caller's end, ms per call completed. */
+  cpuMsPerCall: number;
+  /** Of which in system (kernel) mode: sockets, mostly. */
+  sysMsPerCall: number;
 }
 
 const pad = (v: unknown, n: number): string => String(v).padStart(n);
-const stepHeader = `  ${'target'.padEnd(8)} ${pad('rate/s', 6)} ${pad('offered', 7)} ${pad('ok', 6)} ${pad('failed', 6)} ${pad('unexp', 5)} ${pad('retrans', 7)} ${pad('run s', 6)} ${pad('achieved/s', 10)}  verdict`;
+const stepHeader = `  ${'target'.padEnd(8)} ${pad('rate/s', 6)} ${pad('offered', 7)} ${pad('ok', 6)} ${pad('failed', 6)} ${pad('unexp', 5)} ${pad('retrans', 7)} ${pad('run s', 6)} ${pad('achieved/s', 10)}  ${'verdict'.padEnd(7)} ${pad('CPU ms/call', 11)} ${pad('of it sys', 9)}`;
 const stepRow = (s: Step): string =>
-  `  ${s.target.padEnd(8)} ${pad(s.rate, 6)} ${pad(s.offered, 7)} ${pad(s.ok, 6)} ${pad(s.failed, 6)} ${pad(s.unexpected, 5)} ${pad(s.retransmissions, 7)} ${pad(s.elapsed.toFixed(2), 6)} ${pad(s.achieved.toFixed(0), 10)}  ${s.holds ? 'holds' : 'FAILS'}`;
+  `  ${s.target.padEnd(8)} ${pad(s.rate, 6)} ${pad(s.offered, 7)} ${pad(s.ok, 6)} ${pad(s.failed, 6)} ${pad(s.unexpected, 5)} ${pad(s.retransmissions, 7)} ${pad(s.elapsed.toFixed(2), 6)} ${pad(s.achieved.toFixed(0), 10)}  ${(s.holds ? 'holds' : 'FAILS').padEnd(7)} ${pad(s.cpuMsPerCall.toFixed(3), 11)} ${pad(s.sysMsPerCall.toFixed(3), 9)}`;
 
 /** Every target through the same steps, interleaved rate by rate; each stops at its first step that does not hold. */
 async function ramp(targets: Target[]): Promise<Step[]> {
   const steps: Step[] = [];
   const live = [...targets];
+  // Warm-up, not counted: the first step would otherwise carry JIT compilation (and Kamailio's first touch of its pools).
+  const warm = num('BENCH_RAMP_WARMUP_CALLS', 1000);
+  await Promise.all(targets.map((t) => runCaller(join(tmp, 'ramp', `${t.name}-warmup`), { target: t.address, scenario: t.scenario, auth: t.auth, rate: 200, calls: warm, holdMs: 0, timeoutSeconds: warm / 200 + 30 })));
+  await sleep(STEP_PAUSE_MS);
   console.log(stepHeader);
   for (const [i, rate] of RATES.entries()) {
     if (live.length === 0) break;
     const order = live.map((_, k) => live[(k + i) % live.length]!);
     for (const t of order) {
+      const cpuBefore = t.cpuTimes();
       const r = await runCaller(join(tmp, 'ramp', `${t.name}-${rate}`), {
         target: t.address,
         scenario: t.scenario,
@@ -120,15 +134,60 @@ async function ramp(targets: Target[]): Promise<Step[]> {
         holdMs: HOLD_MS,
         timeoutSeconds: STEP_SECONDS + HOLD_MS / 1000 + 40,
       });
+      const cpuAfter = t.cpuTimes();
+      const sysMsPerCall = ((cpuAfter.sys - cpuBefore.sys) * 1000) / Math.max(r.ok, 1);
+      const cpuMsPerCall = ((cpuAfter.user - cpuBefore.user) * 1000) / Math.max(r.ok, 1) + sysMsPerCall;
       const achieved = r.ok / Math.max(r.elapsed - HOLD_MS / 1000, 1e-3);
-      const s: Step = { ...r, target: t.name, rate, achieved, holds: r.failed === 0 && achieved >= 0.95 * rate };
+      const s: Step = { ...r, target: t.name, rate, achieved, holds: r.failed === 0 && achieved >= 0.95 * rate, cpuMsPerCall, sysMsPerCall };
       steps.push(s);
       console.log(stepRow(s));
-      if (!s.holds) live.splice(live.indexOf(t), 1);
+      if (!s.holds && on('BENCH_RAMP_STOP')) live.splice(live.indexOf(t), 1);
       await sleep(STEP_PAUSE_MS);
     }
   }
   return steps;
+}
+
+/**
+ * CPU ms per completed call of every target side by side, one row per step (a rate listed twice in
+ * BENCH_RATES is two rows). At a fixed rate this is far steadier than the sustained rate on a
+ * shared machine: it does not hinge on one late call. A step that failed is marked "!".
+ */
+function cpuTable(steps: Step[]): void {
+  const names = [...new Set(steps.map((s) => s.target))];
+  console.log(`\n  CPU ms per call (user + system over the step / calls completed; ! = step failed):`);
+  console.log(`    ${pad('rate/s', 6)} ${names.map((n) => pad(n, 10)).join(' ')}${names.includes('trunk') ? names.filter((n) => n !== 'trunk').map((n) => pad(`trunk/${n}`, 16)).join(' ') : ''}`);
+  const byTarget = new Map(names.map((n) => [n, steps.filter((s) => s.target === n)]));
+  const rows = Math.max(...[...byTarget.values()].map((l) => l.length));
+  for (let i = 0; i < rows; i++) {
+    const at = names.map((n) => byTarget.get(n)![i]);
+    const rate = at.find(Boolean)!.rate;
+    const cell = (s: Step | undefined): string => (s ? `${s.cpuMsPerCall.toFixed(3)}${s.holds ? ' ' : '!'}` : 'n/a');
+    const trunk = byTarget.get('trunk')?.[i];
+    const ratio = (s: Step | undefined): string => (trunk && s ? (trunk.cpuMsPerCall / s.cpuMsPerCall).toFixed(2) : 'n/a');
+    const ratios = names.includes('trunk') ? names.filter((n) => n !== 'trunk').map((n) => pad(ratio(byTarget.get(n)![i]), 16)).join(' ') : '';
+    console.log(`    ${pad(rate, 6)} ${at.map((s) => pad(cell(s), 10)).join(' ')}${ratios}`);
+  }
+  // A rate run more than once: the median of its steps that held, per target (a failed step's retransmissions inflate it).
+  const rates = [...new Set(steps.map((s) => s.rate))].filter((r) => steps.filter((s) => s.rate === r && s.target === names[0]).length > 1);
+  const held = (n: string, rate: number): Step[] => steps.filter((s) => s.target === n && s.rate === rate && s.holds);
+  for (const rate of rates) {
+    const med = (n: string): number | undefined => median(held(n, rate).map((s) => s.cpuMsPerCall));
+    const m = new Map(names.map((n) => [n, med(n)]));
+    const t = m.get('trunk');
+    const ratios = t !== undefined ? names.filter((n) => n !== 'trunk').map((n) => pad(m.get(n) ? (t / m.get(n)!).toFixed(2) : 'n/a', 16)).join(' ') : '';
+    console.log(`    ${pad(`median ${rate}`, 6)} ${names.map((n) => pad(m.get(n)?.toFixed(3) ?? 'n/a', 10)).join(' ')}${ratios}`);
+    const sys = (n: string): string => median(held(n, rate).map((s) => s.sysMsPerCall))?.toFixed(3) ?? 'n/a';
+    console.log(`    ${pad(`  of it sys`, 6)} ${names.map((n) => pad(sys(n), 10)).join(' ')}`);
+    console.log(`    ${pad(`  steps held`, 6)} ${names.map((n) => pad(held(n, rate).length, 10)).join(' ')}`);
+  }
+}
+
+function median(v: number[]): number | undefined {
+  if (v.length === 0) return undefined;
+  const s = [...v].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1]! + s[h]!) / 2;
 }
 
 const sustained = (steps: Step[], target: string): number => {
@@ -356,6 +415,7 @@ async function main(): Promise<void> {
       console.log(`  baseline trunk (${process.env.BENCH_BASELINE_ROOT}): ${fmt(base)}; trunk / baseline ${base ? ((rate.trunk ?? 0) / base).toFixed(2) : 'n/a'}${rate.kamailio ? `, baseline / Kamailio ${(base / rate.kamailio).toFixed(2)}` : ''}`);
     }
     if (rate.kamailio) console.log(`  ratio trunk / Kamailio: ${((rate.trunk ?? 0) / rate.kamailio).toFixed(2)}   (trunk / floor ${floor ? ((rate.trunk ?? 0) / floor).toFixed(2) : 'n/a'}, Kamailio / floor ${floor ? (rate.kamailio / floor).toFixed(2) : 'n/a'})`);
+    cpuTable(steps);
   }
   const mem = (m: Memory | undefined): string | undefined =>
     m && `${kb(m.perCallKb)} (${m.beforeKb}→${m.afterKb} kB, ${m.counted}/${m.calls}${m.sharedPerCallBytes !== undefined ? `; shm in use ${(m.sharedPerCallBytes / 1024).toFixed(2)} KiB/call` : ''}${m.note ? `; ${m.note}` : ''})`;

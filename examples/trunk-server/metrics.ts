@@ -94,11 +94,25 @@ class LabelledCounter {
   }
 }
 
-/** FNV-1a over the whole message: retransmissions are byte-for-byte copies (RFC 3261 §17.1.1.2, §17.2.1). */
-function fnv1a(bytes: Uint8Array): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
-  return h >>> 0;
+/**
+ * A fingerprint of the whole message: retransmissions are byte-for-byte copies (RFC 3261
+ * §17.1.1.2, §17.2.1). Multiply-and-fold over 32-bit little-endian words (MurmurHash2's
+ * constant), the last bytes FNV-1a style: every byte counts, in a quarter of the steps of a
+ * bytewise FNV-1a (this runs on every message sent and received: ~1 µs for a 600-byte message
+ * bytewise, about half that wordwise).
+ */
+export function fingerprint(bytes: Uint8Array): number {
+  let h = 0x811c9dc5 ^ bytes.length;
+  const words = bytes.length & ~3;
+  let i = 0;
+  for (; i < words; i += 4) {
+    h = Math.imul(h ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)), 0x5bd1e995);
+    // A multiplication carries a change only upwards: folding the high half down lets a change in a
+    // word's top byte reach every bit of what follows.
+    h ^= h >>> 15;
+  }
+  for (; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return (h ^ (h >>> 13)) >>> 0;
 }
 
 /** The last `size` message fingerprints of one direction: a ring and a count per fingerprint. */
@@ -181,7 +195,7 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
   const trace: TraceHook = (direction, data, _remote, transport) => {
     messages.inc([direction, transport.protocol]);
     bytes.inc([direction, transport.protocol], data.length);
-    if (recent[direction].check(fnv1a(data) ^ data.length)) retransmissions.inc([direction]);
+    if (recent[direction].check(fingerprint(data))) retransmissions.inc([direction]);
   };
 
   const countAuth = (log?: Logger): Logger => (level, event, fields = {}) => {

@@ -218,8 +218,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     }
     this.opts = options;
     this.media = options.media ?? {};
-    this.requestHeaders = [...DEFAULT_REQUEST_HEADERS, ...(options.proxyRequestHeaders ?? [])];
-    this.responseHeaders = [...DEFAULT_RESPONSE_HEADERS, ...(options.proxyResponseHeaders ?? [])];
+    this.requestHeaders = Object.freeze([...DEFAULT_REQUEST_HEADERS, ...(options.proxyRequestHeaders ?? [])]);
+    this.responseHeaders = Object.freeze([...DEFAULT_RESPONSE_HEADERS, ...(options.proxyResponseHeaders ?? [])]);
     this.relayMethods = options.relayMethods ?? ['INFO', 'NOTIFY', 'MESSAGE'];
     this.failoverStatuses = options.failover ?? ((s) => s === 408 || (s >= 500 && s < 600));
     this.q850 = options.q850;

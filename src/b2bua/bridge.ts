@@ -184,7 +184,7 @@ function reasonInit(r: Reason | undefined): ReasonInit | undefined {
 }
 
 /** In-dialog headers that must cross with the request they qualify (RFC 6665, RFC 3515, RFC 6086). */
-const IN_DIALOG_HEADERS = ['Event', 'Subscription-State', 'Refer-To', 'Referred-By', 'Info-Package', 'Allow-Events'];
+const IN_DIALOG_HEADERS: readonly string[] = Object.freeze(['Event', 'Subscription-State', 'Refer-To', 'Referred-By', 'Info-Package', 'Allow-Events']);
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;

@@ -6,7 +6,7 @@ import { headerKey, SipError, type HeaderInit, type HeaderValue, type SipMessage
  * user-facing headers, never the ones that belong to a hop, a dialog or a
  * transaction, nor credentials meant for us.
  */
-export const DEFAULT_REQUEST_HEADERS: readonly string[] = [
+export const DEFAULT_REQUEST_HEADERS: readonly string[] = Object.freeze([
   'P-Asserted-Identity',
   'P-Preferred-Identity',
   'Privacy',
@@ -17,9 +17,9 @@ export const DEFAULT_REQUEST_HEADERS: readonly string[] = [
   'Priority',
   'Call-Info',
   'Alert-Info',
-];
+]);
 
-export const DEFAULT_RESPONSE_HEADERS: readonly string[] = ['P-Asserted-Identity', 'Privacy', 'Warning', 'Retry-After', 'Call-Info', 'Alert-Info'];
+export const DEFAULT_RESPONSE_HEADERS: readonly string[] = Object.freeze(['P-Asserted-Identity', 'Privacy', 'Warning', 'Retry-After', 'Call-Info', 'Alert-Info']);
 
 /** Never crossed, whatever the user lists: they describe this hop, dialog or transaction. */
 const NEVER = new Set([
@@ -30,9 +30,21 @@ const NEVER = new Set([
   'session-expires', 'min-se',
 ]);
 
+/** The canonical keys of a frozen list of names to cross (a bridge's settings: a few, long-lived). */
+const wantedKeys = new WeakMap<readonly string[], Set<string>>();
+
 /** The [name, value] lines of `from` that the policy lets through (the message itself is not touched). */
 export function crossHeaders(from: SipMessage, names: readonly string[]): Array<[string, string]> {
-  const wanted = new Set(names.map(headerKey).filter((k) => !NEVER.has(k)));
+  // Only a frozen list is cached: an application may change an array of its own between calls.
+  let wanted = wantedKeys.get(names);
+  if (wanted === undefined) {
+    wanted = new Set(names.map(headerKey).filter((k) => !NEVER.has(k)));
+    if (Object.isFrozen(names)) wantedKeys.set(names, wanted);
+  }
+  // Most messages carry none of them: a look-up per name, rather than every line copied out to be dropped.
+  let any = false;
+  for (const k of wanted) if (from.has(k)) any = true;
+  if (!any) return [];
   const out: Array<[string, string]> = [];
   for (const [name, value] of from.headerLines()) if (wanted.has(headerKey(name))) out.push([name, value]);
   return out;

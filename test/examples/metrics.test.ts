@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMetrics } from '../../examples/trunk-server/metrics.js';
+import { createMetrics, fingerprint } from '../../examples/trunk-server/metrics.js';
 import { parsePrometheus, valueOf } from '../support/prometheus.js';
 import { dial, GATEWAY, run, setup } from './parts-harness.js';
 
@@ -79,6 +79,21 @@ describe('metrics on a plain B2bua', () => {
     expect(valueOf(m, 'sipkit_trunk_sip_retransmissions_total', { direction: 'in' })).toBe(0);
     expect(valueOf(m, 'sipkit_trunk_sip_messages_total', { direction: 'out', transport: 'udp' })).toBe(6);
     metrics.close();
+  });
+
+  it('fingerprints every byte of a message: a change at any position, or one byte more, gives another fingerprint', () => {
+    for (const length of [0, 1, 3, 4, 5, 8, 37, 600]) {
+      const base = Buffer.alloc(length, 0x41);
+      const seen = new Set([fingerprint(base)]);
+      expect(fingerprint(Buffer.from(base))).toBe(fingerprint(base));
+      for (let i = 0; i < length; i++) {
+        const changed = Buffer.from(base);
+        changed[i] = 0x42;
+        seen.add(fingerprint(changed));
+      }
+      seen.add(fingerprint(Buffer.alloc(length + 1, 0x41)));
+      expect(seen.size).toBe(length + 2);
+    }
   });
 
   it("counts the auth part's challenges, rejections and throttling from its log events, and still logs them", () => {
