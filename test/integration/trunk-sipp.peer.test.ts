@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { validateConfig, type TrunkConfig } from '../../examples/trunk-server/config.js';
 import { startTrunk, type TrunkServer } from '../../examples/trunk-server/server.js';
 import type { CallView } from '../../examples/trunk-server/call-view.js';
@@ -105,9 +105,12 @@ describe.skipIf(!hasSipp)('trunk server against SIPp (caller and destination)', 
     expect(c.tm_answer).not.toBeNull();
     expect(c.tm_ringing).not.toBeNull();
     expect(c.a_leg_call_id).not.toBe(c.b_leg_call_id);
-    // One CDR line per finished call.
-    const lines = readFileSync(cdr, 'utf8').trim().split('\n');
-    expect(lines).toHaveLength(1);
+    // One CDR line per finished call (lines are written in batches: within 50 ms of the end).
+    const lines = await vi.waitFor(() => {
+      const l = readFileSync(cdr, 'utf8').trim().split('\n');
+      expect(l).toHaveLength(1);
+      return l;
+    });
     expect(JSON.parse(lines[0]!)).toMatchObject({ id: c.id, hangup_by: 'caller' });
   });
 
