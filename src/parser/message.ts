@@ -129,6 +129,17 @@ export abstract class SipMessage {
 
   /** Insert a line at `at`; an undefined value is read from `spans` (the caller sets them). */
   private insertLine(at: number, wire: string, key: string, value: string | undefined, spans = true): void {
+    // Appending is the common case (building a message, copying lines into a response): push,
+    // as splice allocates an array of the removed elements on every call.
+    if (at === this.keys.length) {
+      if (this.names !== undefined) this.names.push(wire);
+      else if (wire !== wireName(key)) (this.names = this.keys.map(wireName)).push(wire);
+      if (this.values !== undefined) this.values.push(value);
+      else if (value !== undefined) (this.values = new Array<string | undefined>(at)).push(value);
+      this.keys.push(key);
+      if (spans) this.spans?.push(-1, -1, -1, -1);
+      return;
+    }
     if (this.names !== undefined) this.names.splice(at, 0, wire);
     else if (wire !== wireName(key)) (this.names = this.keys.map(wireName)).splice(at, 0, wire);
     if (this.values !== undefined) this.values.splice(at, 0, value);
