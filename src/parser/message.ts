@@ -485,8 +485,14 @@ export abstract class SipMessage {
 
   /** Start line and headers with the terminating empty line; Content-Length is the body's real length. */
   head(): string {
-    let s = this.startLine() + '\r\n';
     const keys = this.keys;
+    // Pieces joined once at the end: each `+` would allocate a cons string (and the result be
+    // flattened again when encoded). At most four pieces per line (a run's flush counted to the
+    // line that opened it), and eight around them; a longer array would only grow.
+    const p = new Array<string>(4 * keys.length + 8);
+    let n = 0;
+    p[n++] = this.startLine();
+    p[n++] = '\r\n';
     const spans = this.spans;
     const length = String(this.bodyLength);
     let wroteLength = false;
@@ -502,14 +508,22 @@ export abstract class SipMessage {
         } else {
           wroteLength = true;
           if (start < 0 || this.valueAt(i) !== length) {
-            if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
+            if (runStart >= 0) {
+              p[n++] = this.rawPiece(runStart, runEnd);
+              p[n++] = '\r\n';
+            }
             runStart = -1;
-            s += 'Content-Length: ' + length + '\r\n';
+            p[n++] = 'Content-Length: ';
+            p[n++] = length;
+            p[n++] = '\r\n';
             continue;
           }
         }
         if (start < 0) {
-          if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
+          if (runStart >= 0) {
+            p[n++] = this.rawPiece(runStart, runEnd);
+            p[n++] = '\r\n';
+          }
           runStart = -1;
           continue;
         }
@@ -519,18 +533,36 @@ export abstract class SipMessage {
           runEnd = spans![4 * i + 1]!;
           continue;
         }
-        if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
+        if (runStart >= 0) {
+          p[n++] = this.rawPiece(runStart, runEnd);
+          p[n++] = '\r\n';
+        }
         runStart = start;
         runEnd = spans![4 * i + 1]!;
         continue;
       }
-      if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
+      if (runStart >= 0) {
+        p[n++] = this.rawPiece(runStart, runEnd);
+        p[n++] = '\r\n';
+      }
       runStart = -1;
-      s += this.nameAt(i) + ': ' + this.valueAt(i) + '\r\n';
+      p[n++] = this.nameAt(i);
+      p[n++] = ': ';
+      p[n++] = this.valueAt(i);
+      p[n++] = '\r\n';
     }
-    if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
-    if (!wroteLength) s += 'Content-Length: ' + length + '\r\n';
-    return s + '\r\n';
+    if (runStart >= 0) {
+      p[n++] = this.rawPiece(runStart, runEnd);
+      p[n++] = '\r\n';
+    }
+    if (!wroteLength) {
+      p[n++] = 'Content-Length: ';
+      p[n++] = length;
+      p[n++] = '\r\n';
+    }
+    p[n++] = '\r\n';
+    // Unused slots at the end are holes, which join('') writes as nothing.
+    return p.join('');
   }
 
   toBytes(): Buffer {
