@@ -14,6 +14,13 @@ export type HeaderValue = string | number | { toString(): string };
 const EMPTY = new Uint8Array(0);
 
 /**
+ * head()'s pieces, one array for every message (an array per message was most of what
+ * serializing one allocated). Between calls every slot is '', so join('') over its whole
+ * length writes only what the current call put in, and it holds no message's text.
+ */
+const PIECES: string[] = [];
+
+/**
  * State shared by requests and responses: an ordered header list kept as the
  * raw (unfolded) values, with typed views parsed on first access and cached.
  * Raw values are the source of truth; typed views are snapshots, so change a
@@ -487,49 +494,57 @@ export abstract class SipMessage {
   head(): string {
     const keys = this.keys;
     // Pieces joined once at the end: each `+` would allocate a cons string (and the result be
-    // flattened again when encoded). At most four pieces per line (a run's flush counted to the
-    // line that opened it), and eight around them; a longer array would only grow.
-    const p = new Array<string>(4 * keys.length + 8);
+    // flattened again when encoded).
+    const p = PIECES;
     let n = 0;
-    p[n++] = this.startLine();
-    p[n++] = '\r\n';
-    const spans = this.spans;
-    const length = String(this.bodyLength);
-    let wroteLength = false;
-    // A run of unchanged received lines, contiguous in `raw` (joined by CRLF), goes out as one slice.
-    let runStart = -1;
-    let runEnd = -1;
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      let start = spans === undefined ? -1 : spans[4 * i]!;
-      if (key === 'content-length') {
-        if (wroteLength) {
-          start = -1; // a duplicate is dropped
-        } else {
-          wroteLength = true;
-          if (start < 0 || this.valueAt(i) !== length) {
+    try {
+      p[n++] = this.startLine();
+      p[n++] = '\r\n';
+      const spans = this.spans;
+      const length = String(this.bodyLength);
+      let wroteLength = false;
+      // A run of unchanged received lines, contiguous in `raw` (joined by CRLF), goes out as one slice.
+      let runStart = -1;
+      let runEnd = -1;
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        let start = spans === undefined ? -1 : spans[4 * i]!;
+        if (key === 'content-length') {
+          if (wroteLength) {
+            start = -1; // a duplicate is dropped
+          } else {
+            wroteLength = true;
+            if (start < 0 || this.valueAt(i) !== length) {
+              if (runStart >= 0) {
+                p[n++] = this.rawPiece(runStart, runEnd);
+                p[n++] = '\r\n';
+              }
+              runStart = -1;
+              p[n++] = 'Content-Length: ';
+              p[n++] = length;
+              p[n++] = '\r\n';
+              continue;
+            }
+          }
+          if (start < 0) {
             if (runStart >= 0) {
               p[n++] = this.rawPiece(runStart, runEnd);
               p[n++] = '\r\n';
             }
             runStart = -1;
-            p[n++] = 'Content-Length: ';
-            p[n++] = length;
-            p[n++] = '\r\n';
             continue;
           }
         }
-        if (start < 0) {
+        if (start >= 0) {
+          if (runStart >= 0 && start === runEnd + 2) {
+            runEnd = spans![4 * i + 1]!;
+            continue;
+          }
           if (runStart >= 0) {
             p[n++] = this.rawPiece(runStart, runEnd);
             p[n++] = '\r\n';
           }
-          runStart = -1;
-          continue;
-        }
-      }
-      if (start >= 0) {
-        if (runStart >= 0 && start === runEnd + 2) {
+          runStart = start;
           runEnd = spans![4 * i + 1]!;
           continue;
         }
@@ -537,32 +552,29 @@ export abstract class SipMessage {
           p[n++] = this.rawPiece(runStart, runEnd);
           p[n++] = '\r\n';
         }
-        runStart = start;
-        runEnd = spans![4 * i + 1]!;
-        continue;
+        runStart = -1;
+        p[n++] = this.nameAt(i);
+        p[n++] = ': ';
+        p[n++] = this.valueAt(i);
+        p[n++] = '\r\n';
       }
       if (runStart >= 0) {
         p[n++] = this.rawPiece(runStart, runEnd);
         p[n++] = '\r\n';
       }
-      runStart = -1;
-      p[n++] = this.nameAt(i);
-      p[n++] = ': ';
-      p[n++] = this.valueAt(i);
+      if (!wroteLength) {
+        p[n++] = 'Content-Length: ';
+        p[n++] = length;
+        p[n++] = '\r\n';
+      }
       p[n++] = '\r\n';
+      // Slots past n are '' from earlier calls.
+      return p.join('');
+    } finally {
+      for (let i = 0; i < n; i++) p[i] = '';
+      // After a message with hundreds of headers, later joins should not walk its length.
+      if (p.length > 512) p.length = 0;
     }
-    if (runStart >= 0) {
-      p[n++] = this.rawPiece(runStart, runEnd);
-      p[n++] = '\r\n';
-    }
-    if (!wroteLength) {
-      p[n++] = 'Content-Length: ';
-      p[n++] = length;
-      p[n++] = '\r\n';
-    }
-    p[n++] = '\r\n';
-    // Unused slots at the end are holes, which join('') writes as nothing.
-    return p.join('');
   }
 
   toBytes(): Buffer {
