@@ -14,6 +14,13 @@ export type HeaderValue = string | number | { toString(): string };
 const EMPTY = new Uint8Array(0);
 
 /**
+ * head()'s pieces, one array for every message (an array per message was most of what
+ * serializing one allocated). Between calls every slot is '', so join('') over its whole
+ * length writes only what the current call put in, and it holds no message's text.
+ */
+const PIECES: string[] = [];
+
+/**
  * State shared by requests and responses: an ordered header list kept as the
  * raw (unfolded) values, with typed views parsed on first access and cached.
  * Raw values are the source of truth; typed views are snapshots, so change a
@@ -129,6 +136,17 @@ export abstract class SipMessage {
 
   /** Insert a line at `at`; an undefined value is read from `spans` (the caller sets them). */
   private insertLine(at: number, wire: string, key: string, value: string | undefined, spans = true): void {
+    // Appending is the common case (building a message, copying lines into a response): push,
+    // as splice allocates an array of the removed elements on every call.
+    if (at === this.keys.length) {
+      if (this.names !== undefined) this.names.push(wire);
+      else if (wire !== wireName(key)) (this.names = this.keys.map(wireName)).push(wire);
+      if (this.values !== undefined) this.values.push(value);
+      else if (value !== undefined) (this.values = new Array<string | undefined>(at)).push(value);
+      this.keys.push(key);
+      if (spans) this.spans?.push(-1, -1, -1, -1);
+      return;
+    }
     if (this.names !== undefined) this.names.splice(at, 0, wire);
     else if (wire !== wireName(key)) (this.names = this.keys.map(wireName)).splice(at, 0, wire);
     if (this.values !== undefined) this.values.splice(at, 0, value);
@@ -474,52 +492,89 @@ export abstract class SipMessage {
 
   /** Start line and headers with the terminating empty line; Content-Length is the body's real length. */
   head(): string {
-    let s = this.startLine() + '\r\n';
     const keys = this.keys;
-    const spans = this.spans;
-    const length = String(this.bodyLength);
-    let wroteLength = false;
-    // A run of unchanged received lines, contiguous in `raw` (joined by CRLF), goes out as one slice.
-    let runStart = -1;
-    let runEnd = -1;
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
-      let start = spans === undefined ? -1 : spans[4 * i]!;
-      if (key === 'content-length') {
-        if (wroteLength) {
-          start = -1; // a duplicate is dropped
-        } else {
-          wroteLength = true;
-          if (start < 0 || this.valueAt(i) !== length) {
-            if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
+    // Pieces joined once at the end: each `+` would allocate a cons string (and the result be
+    // flattened again when encoded).
+    const p = PIECES;
+    let n = 0;
+    try {
+      p[n++] = this.startLine();
+      p[n++] = '\r\n';
+      const spans = this.spans;
+      const length = String(this.bodyLength);
+      let wroteLength = false;
+      // A run of unchanged received lines, contiguous in `raw` (joined by CRLF), goes out as one slice.
+      let runStart = -1;
+      let runEnd = -1;
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        let start = spans === undefined ? -1 : spans[4 * i]!;
+        if (key === 'content-length') {
+          if (wroteLength) {
+            start = -1; // a duplicate is dropped
+          } else {
+            wroteLength = true;
+            if (start < 0 || this.valueAt(i) !== length) {
+              if (runStart >= 0) {
+                p[n++] = this.rawPiece(runStart, runEnd);
+                p[n++] = '\r\n';
+              }
+              runStart = -1;
+              p[n++] = 'Content-Length: ';
+              p[n++] = length;
+              p[n++] = '\r\n';
+              continue;
+            }
+          }
+          if (start < 0) {
+            if (runStart >= 0) {
+              p[n++] = this.rawPiece(runStart, runEnd);
+              p[n++] = '\r\n';
+            }
             runStart = -1;
-            s += 'Content-Length: ' + length + '\r\n';
             continue;
           }
         }
-        if (start < 0) {
-          if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
-          runStart = -1;
-          continue;
-        }
-      }
-      if (start >= 0) {
-        if (runStart >= 0 && start === runEnd + 2) {
+        if (start >= 0) {
+          if (runStart >= 0 && start === runEnd + 2) {
+            runEnd = spans![4 * i + 1]!;
+            continue;
+          }
+          if (runStart >= 0) {
+            p[n++] = this.rawPiece(runStart, runEnd);
+            p[n++] = '\r\n';
+          }
+          runStart = start;
           runEnd = spans![4 * i + 1]!;
           continue;
         }
-        if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
-        runStart = start;
-        runEnd = spans![4 * i + 1]!;
-        continue;
+        if (runStart >= 0) {
+          p[n++] = this.rawPiece(runStart, runEnd);
+          p[n++] = '\r\n';
+        }
+        runStart = -1;
+        p[n++] = this.nameAt(i);
+        p[n++] = ': ';
+        p[n++] = this.valueAt(i);
+        p[n++] = '\r\n';
       }
-      if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
-      runStart = -1;
-      s += this.nameAt(i) + ': ' + this.valueAt(i) + '\r\n';
+      if (runStart >= 0) {
+        p[n++] = this.rawPiece(runStart, runEnd);
+        p[n++] = '\r\n';
+      }
+      if (!wroteLength) {
+        p[n++] = 'Content-Length: ';
+        p[n++] = length;
+        p[n++] = '\r\n';
+      }
+      p[n++] = '\r\n';
+      // Slots past n are '' from earlier calls.
+      return p.join('');
+    } finally {
+      for (let i = 0; i < n; i++) p[i] = '';
+      // After a message with hundreds of headers, later joins should not walk its length.
+      if (p.length > 512) p.length = 0;
     }
-    if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
-    if (!wroteLength) s += 'Content-Length: ' + length + '\r\n';
-    return s + '\r\n';
   }
 
   toBytes(): Buffer {

@@ -120,7 +120,12 @@ export function endOfQuoted(s: string, i: number): number {
  * Via `received` with a bare IPv6 address, RFC 5118 §4.5) any run up to `;`.
  */
 export function parseParams(s: string, i: number, header: string): Params {
-  const list: Array<string | null> = [];
+  // Sized up front from the semicolons ahead (one per parameter, more if some are quoted):
+  // an array grown by push reserves 16 spare slots on its first push, for lists of one or two.
+  let semis = 0;
+  for (let j = s.indexOf(';', i); j >= 0; j = s.indexOf(';', j + 1)) semis++;
+  const list = new Array<string | null>(2 * semis);
+  let w = 0;
   const n = s.length;
   while (i < n) {
     while (i < n && isWs(s.charCodeAt(i))) i++;
@@ -149,10 +154,14 @@ export function parseParams(s: string, i: number, header: string): Params {
         }
         if (i === vs) throw new SipParseError('BAD_HEADER', `empty parameter value in ${header}`, header);
       }
-      list.push(name, s.slice(vs, i));
+      list[w++] = name;
+      list[w++] = s.slice(vs, i);
     } else {
-      list.push(name, null);
+      list[w++] = name;
+      list[w++] = null;
     }
   }
+  // A semicolon inside a quoted value left slots unused: no holes may remain.
+  if (w !== list.length) list.length = w;
   return new Params(list);
 }

@@ -228,3 +228,20 @@ describe('header grammars', () => {
     expect(parseReason('Q.850 ;cause=17 ;text="User busy"')).toMatchObject({ protocol: 'Q.850', cause: 17, text: 'User busy' });
   });
 });
+
+describe('parameter lists', () => {
+  // parseParams sizes its list from the semicolons ahead; one inside a quoted value must not
+  // leave an empty slot that size, entries or serialization would see.
+  it('a semicolon inside a quoted value is part of the value', () => {
+    const na = parseNameAddr('<sip:a@example.com>;x="a;b;c";tag=1;lr', 'to');
+    expect(na.params.size).toBe(3);
+    expect([...na.params.entries()]).toEqual([
+      ['x', '"a;b;c"'],
+      ['tag', '1'],
+      ['lr', null],
+    ]);
+    expect(na.params.get('x')).toBe('a;b;c');
+    na.params.set('y', '2');
+    expect(na.params.toString()).toBe(';x="a;b;c";tag=1;lr;y=2');
+  });
+});
