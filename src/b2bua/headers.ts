@@ -43,7 +43,12 @@ export function crossHeaders(from: SipMessage, names: readonly string[]): Array<
   }
   // Most messages carry none of them: a look-up per name, rather than every line copied out to be dropped.
   let any = false;
-  for (const k of wanted) if (from.has(k)) any = true;
+  for (const k of wanted) {
+    if (from.has(k)) {
+      any = true;
+      break;
+    }
+  }
   if (!any) return [];
   const out: Array<[string, string]> = [];
   for (const [name, value] of from.headerLines()) if (wanted.has(headerKey(name))) out.push([name, value]);

@@ -1,5 +1,4 @@
 import * as crypto from 'node:crypto';
-import { createHash } from 'node:crypto';
 
 /** Digest algorithms of RFC 7616 §3.3 / RFC 8760 (names compared case-insensitively). */
 export type DigestAlgorithm = 'MD5' | 'MD5-sess' | 'SHA-256' | 'SHA-256-sess' | 'SHA-512-256' | 'SHA-512-256-sess';
@@ -55,5 +54,5 @@ const hashers: Record<string, HashFunction> = {};
 const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
 export function hashFor(a: DigestAlgorithm): HashFunction {
   const h = algorithmInfo(a).hash;
-  return (hashers[h] ??= oneShot === undefined ? (data) => createHash(h).update(data).digest('hex') : (data) => oneShot(h, data, 'hex'));
+  return (hashers[h] ??= oneShot === undefined ? (data) => crypto.createHash(h).update(data).digest('hex') : (data) => oneShot(h, data, 'hex'));
 }

@@ -233,7 +233,7 @@ export class InviteClientTransaction extends ClientTransaction {
         return;
       }
       case 'resendAck':
-        if (this.ack !== undefined) this.send(typeof this.ack === 'string' ? resendable(this.ack) : this.ack);
+        if (this.ack !== undefined) this.send(resendable(this.ack));
         return;
       case 'holdCancel':
         this.cancelPending = input as string;

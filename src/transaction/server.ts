@@ -66,8 +66,7 @@ export abstract class ServerTransaction extends Transaction {
    */
   get lastResponse(): SipResponse | undefined {
     if (this.provisional !== undefined || this.lastBytes === undefined) return this.provisional;
-    const b = this.lastBytes;
-    return parseMessage(typeof b === 'string' ? resendable(b) : b) as SipResponse;
+    return parseMessage(resendable(this.lastBytes)) as SipResponse;
   }
 
   /** True once a final response was sent. */
@@ -99,7 +98,7 @@ export abstract class ServerTransaction extends Transaction {
         return;
       }
       case 'resendResponse':
-        if (this.lastBytes !== undefined) this.send(typeof this.lastBytes === 'string' ? resendable(this.lastBytes) : this.lastBytes);
+        if (this.lastBytes !== undefined) this.send(resendable(this.lastBytes));
         return;
       case 'informTUTransportError':
         // §17.2.4: a response that cannot be sent is reported to the TU (the table says whether the transaction ends).

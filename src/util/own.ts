@@ -47,7 +47,7 @@ export function keepBytes(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 }
 
-/** The bytes `keepBytes` kept. */
-export function resendable(kept: string): Uint8Array {
-  return Buffer.from(kept, 'latin1');
+/** Bytes to send again: what `keepBytes` kept, or bytes kept as they were (over a connection, nothing outlives its write). */
+export function resendable(kept: string | Uint8Array): Uint8Array {
+  return typeof kept === 'string' ? Buffer.from(kept, 'latin1') : kept;
 }
