@@ -111,6 +111,14 @@ export abstract class SipMessage {
     return this.rawUtf8 === undefined ? this.rawText!.slice(from, to) : decodeUtf8(this.rawUtf8, from, to);
   }
 
+  /** head(): the run of received lines [from, to) and its CRLF into `p` at `n` (none when from < 0); the new `n`. */
+  private pushRun(p: string[], n: number, from: number, to: number): number {
+    if (from < 0) return n;
+    p[n++] = this.rawPiece(from, to);
+    p[n++] = '\r\n';
+    return n;
+  }
+
   /** The raw value of header line `i`: set or built, else sliced from the received text. */
   protected valueAt(i: number): string {
     const o = this.values;
@@ -508,60 +516,40 @@ export abstract class SipMessage {
       let runEnd = -1;
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
-        let start = spans === undefined ? -1 : spans[4 * i]!;
+        const start = spans === undefined ? -1 : spans[4 * i]!;
+        // A received line goes out as it came, except a Content-Length: the first is written with
+        // the body's real length unless it already says so, a duplicate is dropped.
+        let raw = start >= 0;
+        let drop = false;
         if (key === 'content-length') {
-          if (wroteLength) {
-            start = -1; // a duplicate is dropped
-          } else {
+          if (wroteLength) drop = true;
+          else {
             wroteLength = true;
-            if (start < 0 || this.valueAt(i) !== length) {
-              if (runStart >= 0) {
-                p[n++] = this.rawPiece(runStart, runEnd);
-                p[n++] = '\r\n';
-              }
-              runStart = -1;
-              p[n++] = 'Content-Length: ';
-              p[n++] = length;
-              p[n++] = '\r\n';
-              continue;
-            }
-          }
-          if (start < 0) {
-            if (runStart >= 0) {
-              p[n++] = this.rawPiece(runStart, runEnd);
-              p[n++] = '\r\n';
-            }
-            runStart = -1;
-            continue;
+            raw &&= this.valueAt(i) === length;
           }
         }
-        if (start >= 0) {
-          if (runStart >= 0 && start === runEnd + 2) {
-            runEnd = spans![4 * i + 1]!;
-            continue;
+        if (raw && !drop) {
+          if (runStart < 0 || start !== runEnd + 2) {
+            n = this.pushRun(p, n, runStart, runEnd);
+            runStart = start;
           }
-          if (runStart >= 0) {
-            p[n++] = this.rawPiece(runStart, runEnd);
-            p[n++] = '\r\n';
-          }
-          runStart = start;
           runEnd = spans![4 * i + 1]!;
           continue;
         }
-        if (runStart >= 0) {
-          p[n++] = this.rawPiece(runStart, runEnd);
-          p[n++] = '\r\n';
-        }
+        n = this.pushRun(p, n, runStart, runEnd);
         runStart = -1;
-        p[n++] = this.nameAt(i);
-        p[n++] = ': ';
-        p[n++] = this.valueAt(i);
+        if (drop) continue;
+        if (key === 'content-length') {
+          p[n++] = 'Content-Length: ';
+          p[n++] = length;
+        } else {
+          p[n++] = this.nameAt(i);
+          p[n++] = ': ';
+          p[n++] = this.valueAt(i);
+        }
         p[n++] = '\r\n';
       }
-      if (runStart >= 0) {
-        p[n++] = this.rawPiece(runStart, runEnd);
-        p[n++] = '\r\n';
-      }
+      n = this.pushRun(p, n, runStart, runEnd);
       if (!wroteLength) {
         p[n++] = 'Content-Length: ';
         p[n++] = length;
