@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { Session } from 'node:inspector/promises';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { scriptedCalls } from './scripted-calls.js';
 
 /**
  * JS heap allocated per bridged call (issue #16), in process: a B2bua on the in-memory
- * TestNetwork with scripted peers that keep nothing (as in bench/memory.ts), each call
+ * TestNetwork with scripted peers that keep nothing (bench/scripted-calls.ts, as bench/memory.ts), each call
  * INVITE → 200 → ACK → BYE → 200 on both legs. V8's sampling heap profiler counts every
  * allocation, including objects a minor or major GC has since collected, so the figure is
  * what the call makes the GC work through, not what it keeps. The peers' own parsing and
@@ -36,103 +35,21 @@ interface ProfileNode {
 }
 
 async function measure(dist: string, n: number): Promise<Figures> {
-  const url = (p: string) => pathToFileURL(resolve(dist, p)).href;
-  const { B2bua } = await import(url('b2bua/index.js'));
-  const { FakeClock, TestNetwork } = await import(url('transport/index.js'));
-  const { parseMessage, createResponse, createRequest } = await import(url('parser/index.js'));
-
-  const clock = new FakeClock(1);
-  const net = new TestNetwork({ clock, record: false });
-  const b2bua = new B2bua({ transports: [net.transport('10.0.0.5')], clock, route: () => [{ uri: 'sip:dest@10.0.0.2:5060' }] });
-  const sdp = (ip: string) => `v=0\r\no=- 1 1 IN IP4 ${ip}\r\ns=-\r\nc=IN IP4 ${ip}\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n`;
-  const TRUNK = { address: '10.0.0.5', port: 5060 };
-
-  const dest = net.transport('10.0.0.2', 5060);
-  dest.setReceiver({
-    onMessage: (bytes: Uint8Array) => {
-      const m = parseMessage(bytes);
-      if (m.type !== 'request' || m.method === 'ACK') return;
-      const res = createResponse(m, 200, m.method === 'INVITE' ? { body: sdp('10.0.0.2'), contentType: 'application/sdp' } : {});
-      if (m.method === 'INVITE') res.set('Contact', '<sip:dest@10.0.0.2:5060>');
-      void dest.send(res.toBytes(), TRUNK);
-    },
-    onError: () => undefined,
-  });
-
-  const caller = net.transport('10.0.0.1', 5060);
-  const answered: Array<{ to: string; callId: string; from: string }> = [];
-  let byeOk = 0;
-  caller.setReceiver({
-    onMessage: (bytes: Uint8Array) => {
-      const m = parseMessage(bytes);
-      if (m.type !== 'response' || m.status !== 200) return;
-      if (m.cseq.method === 'BYE') {
-        byeOk++;
-        return;
-      }
-      if (m.cseq.method !== 'INVITE') return;
-      const ack = createRequest({
-        method: 'ACK',
-        uri: m.get('contact').replace(/^<|>$/g, ''),
-        via: `SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-ack-${m.callId}`,
-        from: m.get('from'),
-        to: m.get('to'),
-        callId: m.callId,
-        cseq: 1,
-      });
-      void caller.send(ack.toBytes(), TRUNK);
-      answered.push({ to: m.get('to'), callId: m.callId, from: m.get('from') });
-    },
-    onError: () => undefined,
-  });
-
-  const settle = async (ms: number, step = 10) => {
-    for (let t = 0; t < ms; t += step) {
-      clock.advance(step);
-      await new Promise((r) => setImmediate(r));
-    }
-  };
+  const { b2bua, counts, settle, placeCalls, hangUp } = await scriptedCalls(dist);
 
   // Calls in batches of 100: set up, answered, hung up, then the transactions' wait timers run out.
   async function calls(count: number, tag: string): Promise<void> {
     for (let b = 0; b < count; b += 100) {
-      answered.length = 0;
-      const m = Math.min(100, count - b);
-      for (let i = b; i < b + m; i++) {
-        const inv = createRequest({
-          method: 'INVITE',
-          uri: 'sip:+15551234567@10.0.0.5',
-          via: `SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-${tag}-${i};rport`,
-          from: `<sip:1000@10.0.0.1>;tag=f${tag}${i}`,
-          to: '<sip:+15551234567@10.0.0.5>',
-          callId: `${tag}-${i}@10.0.0.1`,
-          cseq: 1,
-          contact: '<sip:caller@10.0.0.1:5060>',
-          body: sdp('10.0.0.1'),
-          contentType: 'application/sdp',
-        });
-        void caller.send(inv.toBytes(), TRUNK);
-      }
+      await placeCalls(Math.min(100, count - b), tag, b);
       await settle(100, 10);
-      for (const a of answered) {
-        const bye = createRequest({
-          method: 'BYE',
-          uri: 'sip:trunk@10.0.0.5:5060',
-          via: `SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-bye-${a.callId}`,
-          from: a.from,
-          to: a.to,
-          callId: a.callId,
-          cseq: 2,
-        });
-        void caller.send(bye.toBytes(), TRUNK);
-      }
+      await hangUp();
       await settle(100, 10);
     }
     await settle(64 * 500 + 2000, 500);
   }
 
   await calls(500, 'warm');
-  byeOk = 0;
+  counts.byeOk = 0;
   const session = new Session();
   session.connect();
   await session.post('HeapProfiler.enable');
@@ -144,7 +61,7 @@ async function measure(dist: string, n: number): Promise<Figures> {
   await calls(n, 'm');
   const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: ProfileNode } };
   session.disconnect();
-  if (byeOk !== n || b2bua.stats.bridges !== 0) throw new Error(`only ${byeOk} of ${n} calls ended (${b2bua.stats.bridges} bridges up)`);
+  if (counts.byeOk !== n || b2bua.stats.bridges !== 0) throw new Error(`only ${counts.byeOk} of ${n} calls ended (${b2bua.stats.bridges} bridges up)`);
 
   const bySite = new Map<string, number>();
   let total = 0;
