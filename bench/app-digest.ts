@@ -30,35 +30,35 @@ if (process.env.APP_DIGEST_CHILD) {
   });
   const ctx = { source: '127.0.0.1' };
   const pass = async () => {
-  const requests = Array.from({ length: N }, (_, i) =>
-    parser.parseMessage(
-      parser
-        .createRequest({
-          method: 'INVITE',
-          uri: 'sip:5551234@pbx.example.test',
-          from: `<sip:1000@pbx.example.test>;tag=${i}`,
-          to: '<sip:5551234@pbx.example.test>',
-          via: `SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-${i}`,
-          callId: `${i}-bench@127.0.0.1`,
-        })
-        .toBytes(),
-    ),
-  );
-  const t0 = performance.now();
-  const challenges = requests.map((r: unknown) => server.challengeIfNoCredentials(r, ctx));
-  const t1 = performance.now();
-  const signed = requests.map((r: unknown, i: number) =>
-    parser.parseMessage(new digest.DigestClient({ username: '1000', password: 'secret-1000' }).authorize(r, parser.parseMessage(challenges[i].toBytes())).toBytes()),
-  );
-  let ok = 0;
-  const t2 = performance.now();
-  for (const r of signed) {
-    if (server.challengeIfNoCredentials(r, ctx) !== undefined) throw new Error('pre-check refused a signed request');
-    if ((await server.verify(r, ctx)).kind === 'ok') ok++;
-  }
-  const t3 = performance.now();
-  if (ok !== N) throw new Error(`only ${ok} of ${N} verified`);
-  return { challenge: ((t1 - t0) * 1000) / N, verify: ((t3 - t2) * 1000) / N };
+    const requests = Array.from({ length: N }, (_, i) =>
+      parser.parseMessage(
+        parser
+          .createRequest({
+            method: 'INVITE',
+            uri: 'sip:5551234@pbx.example.test',
+            from: `<sip:1000@pbx.example.test>;tag=${i}`,
+            to: '<sip:5551234@pbx.example.test>',
+            via: `SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-${i}`,
+            callId: `${i}-bench@127.0.0.1`,
+          })
+          .toBytes(),
+      ),
+    );
+    const t0 = performance.now();
+    const challenges = requests.map((r: unknown) => server.challengeIfNoCredentials(r, ctx));
+    const t1 = performance.now();
+    const signed = requests.map((r: unknown, i: number) =>
+      parser.parseMessage(new digest.DigestClient({ username: '1000', password: 'secret-1000' }).authorize(r, parser.parseMessage(challenges[i].toBytes())).toBytes()),
+    );
+    let ok = 0;
+    const t2 = performance.now();
+    for (const r of signed) {
+      if (server.challengeIfNoCredentials(r, ctx) !== undefined) throw new Error('pre-check refused a signed request');
+      if ((await server.verify(r, ctx)).kind === 'ok') ok++;
+    }
+    const t3 = performance.now();
+    if (ok !== N) throw new Error(`only ${ok} of ${N} verified`);
+    return { challenge: ((t1 - t0) * 1000) / N, verify: ((t3 - t2) * 1000) / N };
   };
   // A warm-up pass, then the best of three: what the code costs, less what the shared machine added.
   await pass();
