@@ -40,18 +40,24 @@ function labelValue(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
+/** One series' value, held by whoever counts into it often (the trace hook) so it is found once. */
+interface Cell {
+  n: number;
+}
+
 /** A counter family with labels; at most `maxSeries` label sets (then "other"), so a label can never grow memory without bound. */
 class LabelledCounter {
-  readonly series = new Map<string, number>();
+  /** By the series' label text (`name="value",…`). */
+  private readonly cells = new Map<string, Cell>();
   constructor(
     readonly names: readonly string[],
     private readonly maxSeries = 256,
   ) {}
 
   /**
-   * Series keys by label values, one map level per label: `inc` runs for every message (the
-   * trace hook), and escaping and joining the labels each time was a visible share of the
-   * trunk's CPU. Bounded like the series, so odd label values cannot grow it.
+   * Series keys by label values, one map level per label: escaping and joining the labels on
+   * every count was a visible share of the trunk's CPU. Bounded like the series, so odd label
+   * values cannot grow it.
    */
   private readonly keys = new Map<string, unknown>();
   private cachedKeys = 0;
@@ -86,57 +92,132 @@ class LabelledCounter {
     return this.names.map((n, i) => `${n}="${labelValue(values[i] ?? '')}"`).join(',');
   }
 
-  inc(values: readonly string[], by = 1): void {
+  /** The series for these label values (the "other" one when there are too many series already); count into its `n`. */
+  cell(values: readonly string[]): Cell {
     let key = this.keyOf(values);
+    let c = this.cells.get(key);
+    if (c !== undefined) return c;
     // One series is kept for "other", so there are never more than maxSeries.
-    if (!this.series.has(key) && this.series.size >= this.maxSeries - 1) key = this.names.map((n) => `${n}="other"`).join(',');
-    this.series.set(key, (this.series.get(key) ?? 0) + by);
+    if (this.cells.size >= this.maxSeries - 1) {
+      key = this.names.map((n) => `${n}="other"`).join(',');
+      c = this.cells.get(key);
+      if (c !== undefined) return c;
+    }
+    this.cells.set(key, (c = { n: 0 }));
+    return c;
+  }
+
+  inc(values: readonly string[], by = 1): void {
+    this.cell(values).n += by;
+  }
+
+  /** [label text, value] per series, for the exposition. */
+  *series(): Iterable<[string, number]> {
+    for (const [key, c] of this.cells) yield [key, c.n];
   }
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const M = 0x5bd1e995;
 
 /**
  * A fingerprint of the whole message: retransmissions are byte-for-byte copies (RFC 3261
  * §17.1.1.2, §17.2.1). Multiply-and-fold over 32-bit little-endian words (MurmurHash2's
- * constant), the last bytes FNV-1a style: every byte counts, in a quarter of the steps of a
- * bytewise FNV-1a (this runs on every message sent and received: ~1 µs for a 600-byte message
- * bytewise, about half that wordwise).
+ * constant) in two lanes — even and odd words — so two multiplications are in flight at once,
+ * the last bytes FNV-1a style; the lanes are folded together at the end. Every byte counts: each
+ * step is one-to-one in its word, so any single change gives another fingerprint. Words are read
+ * through an Int32Array view when the bytes start on a multiple of 4 (received datagrams, pooled
+ * Buffers), else assembled from bytes (the same values: little-endian hosts only take the view).
+ * This runs on every message sent and received: ~0.3 µs for a 600-byte message, against ~0.5–0.7
+ * for one lane assembled from bytes.
  */
 export function fingerprint(bytes: Uint8Array): number {
-  let h = 0x811c9dc5 ^ bytes.length;
-  const words = bytes.length & ~3;
+  const len = bytes.length;
+  let h = 0x811c9dc5 ^ len;
+  let g = 0x9747b28c;
+  const pairs = len >>> 3;
   let i = 0;
-  for (; i < words; i += 4) {
-    h = Math.imul(h ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)), 0x5bd1e995);
-    // A multiplication carries a change only upwards: folding the high half down lets a change in a
-    // word's top byte reach every bit of what follows.
-    h ^= h >>> 15;
+  if (LITTLE_ENDIAN && (bytes.byteOffset & 3) === 0) {
+    const w = new Int32Array(bytes.buffer, bytes.byteOffset, pairs << 1);
+    for (let k = 0; k < pairs << 1; k += 2) {
+      h = Math.imul(h ^ w[k]!, M);
+      // A multiplication carries a change only upwards: folding the high half down lets a change in a
+      // word's top byte reach every bit of what follows.
+      h ^= h >>> 15;
+      g = Math.imul(g ^ w[k + 1]!, M);
+      g ^= g >>> 15;
+    }
+    i = pairs << 3;
+  } else {
+    for (; i < pairs << 3; i += 8) {
+      h = Math.imul(h ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)), M);
+      h ^= h >>> 15;
+      g = Math.imul(g ^ (bytes[i + 4]! | (bytes[i + 5]! << 8) | (bytes[i + 6]! << 16) | (bytes[i + 7]! << 24)), M);
+      g ^= g >>> 15;
+    }
   }
-  for (; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  for (; i < len; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  h = Math.imul(h ^ g, M);
   return (h ^ (h >>> 13)) >>> 0;
 }
 
-/** The last `size` message fingerprints of one direction: a ring and a count per fingerprint. */
+/**
+ * The last `size` message fingerprints of one direction: a ring, and a count per fingerprint in an
+ * open-addressing table of typed arrays (linear probing, deletion by shifting back). A Map keyed by
+ * a 32-bit fingerprint boxes the larger half of them as heap numbers, and took three lookups per message.
+ */
 class RecentMessages {
-  private readonly ring: number[];
-  private readonly seen = new Map<number, number>();
+  private readonly ring: Uint32Array;
+  private filled = 0;
   private next = 0;
+  private readonly keys: Uint32Array;
+  /** 0: an empty slot. */
+  private readonly counts: Uint32Array;
+  private readonly mask: number;
+
   constructor(private readonly size: number) {
-    this.ring = new Array<number>(size).fill(-1);
+    this.ring = new Uint32Array(size);
+    let capacity = 8;
+    while (capacity < 2 * size) capacity *= 2; // at most half full
+    this.keys = new Uint32Array(capacity);
+    this.counts = new Uint32Array(capacity);
+    this.mask = capacity - 1;
+  }
+
+  /** The slot holding `fp`, or the empty slot where it would go. */
+  private slot(fp: number): number {
+    let i = fp & this.mask;
+    while (this.counts[i] !== 0 && this.keys[i] !== fp) i = (i + 1) & this.mask;
+    return i;
   }
 
   /** Whether `fp` was among the last `size`; remembers it either way. */
   check(fp: number): boolean {
-    const repeated = this.seen.has(fp);
-    const old = this.ring[this.next]!;
-    if (old !== -1) {
-      const n = this.seen.get(old)! - 1;
-      if (n === 0) this.seen.delete(old);
-      else this.seen.set(old, n);
-    }
+    const repeated = this.counts[this.slot(fp)] !== 0;
+    if (this.filled === this.size) this.forget(this.ring[this.next]!);
+    else this.filled++;
     this.ring[this.next] = fp;
-    this.seen.set(fp, (this.seen.get(fp) ?? 0) + 1);
-    this.next = (this.next + 1) % this.size;
+    const i = this.slot(fp);
+    this.keys[i] = fp;
+    this.counts[i]!++;
+    this.next = this.next + 1 === this.size ? 0 : this.next + 1;
     return repeated;
+  }
+
+  private forget(fp: number): void {
+    let i = this.slot(fp);
+    if (--this.counts[i]! !== 0) return;
+    // Empty now: shift back the entries after it that would no longer be found past the gap.
+    const { keys, counts, mask } = this;
+    for (let j = (i + 1) & mask; counts[j] !== 0; j = (j + 1) & mask) {
+      const home = keys[j]! & mask;
+      // The entry at j stays when its home is cyclically within (i, j].
+      if (i <= j ? home > i && home <= j : home > i || home <= j) continue;
+      keys[i] = keys[j]!;
+      counts[i] = counts[j]!;
+      counts[j] = 0;
+      i = j;
+    }
   }
 }
 
@@ -163,10 +244,14 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
   let throttled = 0;
   const messages = new LabelledCounter(['direction', 'transport'], 16);
   const bytes = new LabelledCounter(['direction', 'transport'], 16);
-  const retransmissions = new LabelledCounter(['direction'], 2);
+  // in, out (and the "other" every family keeps a place for: with 2, the second direction seen was counted as "other").
+  const retransmissions = new LabelledCounter(['direction'], 3);
   const size = options.recentMessages ?? 4096;
   const recent = { in: new RecentMessages(size), out: new RecentMessages(size) };
   const counted = new WeakSet<CallRecord>();
+  /** The trace hook's series per direction and transport, found once. */
+  const traceCells = { in: new Map<string, { messages: Cell; bytes: Cell }>(), out: new Map<string, { messages: Cell; bytes: Cell }>() };
+  const retransmitted: { in?: Cell; out?: Cell } = {};
   const trunkOf = (r: CallRecord) => [r.tags.domain ?? ''];
 
   const onCall = (r: CallRecord) => started.inc(trunkOf(r));
@@ -193,9 +278,17 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
   }
 
   const trace: TraceHook = (direction, data, _remote, transport) => {
-    messages.inc([direction, transport.protocol]);
-    bytes.inc([direction, transport.protocol], data.length);
-    if (recent[direction].check(fingerprint(data))) retransmissions.inc([direction]);
+    const byTransport = traceCells[direction];
+    let cells = byTransport.get(transport.protocol);
+    if (cells === undefined) {
+      // Bounded as the counters are: past 16 transports the cells are the "other" series.
+      cells = { messages: messages.cell([direction, transport.protocol]), bytes: bytes.cell([direction, transport.protocol]) };
+      if (byTransport.size < 16) byTransport.set(transport.protocol, cells);
+    }
+    cells.messages.n++;
+    cells.bytes.n += data.length;
+    // (The series appears with the first retransmission, as any labelled counter's does.)
+    if (recent[direction].check(fingerprint(data))) (retransmitted[direction] ??= retransmissions.cell([direction])).n++;
   };
 
   const countAuth = (log?: Logger): Logger => (level, event, fields = {}) => {
@@ -217,18 +310,18 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
     const one = (v: number): Iterable<[string, number]> => [['', v]];
     const s = b2bua.stats;
     family('sipkit_trunk_active_calls', 'gauge', 'Calls up now (dialing, ringing, answered).', one(b2bua.activeCalls));
-    family('sipkit_trunk_calls_started_total', 'counter', 'Authenticated calls, by trunk domain.', started.series);
-    family('sipkit_trunk_calls_answered_total', 'counter', 'Calls answered by the destination, by trunk domain.', answered.series);
-    family('sipkit_trunk_calls_failed_total', 'counter', 'Calls that ended unanswered, by trunk domain and the class of the final status sent to the caller.', failed.series);
-    family('sipkit_trunk_calls_ended_total', 'counter', 'Calls that ended, by trunk domain and class (2xx: answered).', ended.series);
-    family('sipkit_trunk_auth_challenges_total', 'counter', 'Digest challenges sent (407), by reason.', challenges.series);
-    family('sipkit_trunk_auth_rejections_total', 'counter', 'Credentials refused, by reason.', rejections.series);
+    family('sipkit_trunk_calls_started_total', 'counter', 'Authenticated calls, by trunk domain.', started.series());
+    family('sipkit_trunk_calls_answered_total', 'counter', 'Calls answered by the destination, by trunk domain.', answered.series());
+    family('sipkit_trunk_calls_failed_total', 'counter', 'Calls that ended unanswered, by trunk domain and the class of the final status sent to the caller.', failed.series());
+    family('sipkit_trunk_calls_ended_total', 'counter', 'Calls that ended, by trunk domain and class (2xx: answered).', ended.series());
+    family('sipkit_trunk_auth_challenges_total', 'counter', 'Digest challenges sent (407), by reason.', challenges.series());
+    family('sipkit_trunk_auth_rejections_total', 'counter', 'Credentials refused, by reason.', rejections.series());
     family('sipkit_trunk_auth_throttled_total', 'counter', 'Requests refused because their source and user were throttled after failures.', one(throttled));
     family('sipkit_trunk_transactions', 'gauge', 'Live SIP transactions (client and server).', one(s.transactions));
     family('sipkit_trunk_dialogs', 'gauge', 'Live SIP dialogs (both legs).', one(s.dialogs));
-    family('sipkit_trunk_sip_messages_total', 'counter', 'SIP messages (datagrams or stream messages), by direction and transport.', messages.series);
-    family('sipkit_trunk_sip_bytes_total', 'counter', 'SIP message bytes, by direction and transport.', bytes.series);
-    family('sipkit_trunk_sip_retransmissions_total', 'counter', 'Messages identical to one of the last few thousand of the same direction: retransmissions.', retransmissions.series);
+    family('sipkit_trunk_sip_messages_total', 'counter', 'SIP messages (datagrams or stream messages), by direction and transport.', messages.series());
+    family('sipkit_trunk_sip_bytes_total', 'counter', 'SIP message bytes, by direction and transport.', bytes.series());
+    family('sipkit_trunk_sip_retransmissions_total', 'counter', 'Messages identical to one of the last few thousand of the same direction: retransmissions.', retransmissions.series());
     family('sipkit_trunk_retransmissions_absorbed_total', 'counter', 'Request retransmissions absorbed by server transactions.', one(s.retransmissionsAbsorbed));
     family('sipkit_trunk_parse_errors_total', 'counter', 'Messages that could not be parsed or failed the checks, by kind.', [
       ['kind="request"', s.malformedRequests],

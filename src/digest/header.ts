@@ -205,7 +205,8 @@ export function parseCredentials(value: string): DigestCredentials {
 }
 
 function q(v: string): string {
-  return '"' + v.replace(/["\\]/g, '\\$&') + '"';
+  // Realms, nonces and opaques seldom hold a quote or backslash: the regex replace only when one does.
+  return '"' + (v.indexOf('"') === -1 && v.indexOf('\\') === -1 ? v : v.replace(/["\\]/g, '\\$&')) + '"';
 }
 
 export interface ChallengeInit {

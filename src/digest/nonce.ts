@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { pooledRandomBytes } from '../util/random.js';
 import { DigestError } from './errors.js';
+import { HmacSha256 } from './hmac.js';
 import { MIN_SECRET_BYTES } from './server-options.js';
 
 // Layout (bytes): issued-at ms (6) ‖ issuing instance (6) ‖ random (9) ‖ MAC (16).
@@ -16,6 +17,7 @@ const NONCE_CHARS = Math.ceil((TOTAL * 4) / 3);
 const TS_CHAR = 0;
 const INSTANCE_CHAR = (TS_BYTES * 4) / 3;
 const RAND_CHAR = ((TS_BYTES + INSTANCE_BYTES) * 4) / 3;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** A nonce from the future beyond this (clock skew) is not ours. */
 const MAX_SKEW_MS = 30_000;
 
@@ -39,6 +41,16 @@ export type NonceStatus = 'valid' | 'stale' | 'foreign' | 'invalid';
  */
 export class NonceCodec {
   private readonly secret: Buffer;
+  private readonly hmac: HmacSha256;
+  /** A nonce being issued or checked (used within one call, never kept). */
+  private readonly scratch = Buffer.alloc(TOTAL);
+  /**
+   * The last nonce and binding whose MAC checked out. A request with credentials is checked twice
+   * in a row — the stateless pre-check, then `verify` — and a MAC is a function of the two alone,
+   * so the second check reuses the first's. (Nonces travel in the clear: remembering one is no secret kept.)
+   */
+  private authenticNonce = '';
+  private authenticBinding = '';
   private readonly instance: Buffer = randomBytes(INSTANCE_BYTES);
   /** This codec's instance id as it appears in its nonces (8 base64url characters). */
   readonly instanceId: string = this.instance.toString('base64url');
@@ -51,14 +63,16 @@ export class NonceCodec {
     if (this.secret.length < MIN_SECRET_BYTES) {
       throw new DigestError('BAD_OPTION', `digest secret must be at least ${MIN_SECRET_BYTES} bytes (got ${this.secret.length})`);
     }
+    this.hmac = new HmacSha256(this.secret);
   }
 
+  /** HMAC(secret, payload ‖ NUL ‖ binding), the first MAC_BYTES of it. */
   private mac(payload: Uint8Array, binding: string): Buffer {
-    return createHmac('sha256', this.secret).update(payload).update('\0' + binding).digest().subarray(0, MAC_BYTES);
+    return this.hmac.mac(payload, '\0' + binding).subarray(0, MAC_BYTES);
   }
 
   issue(binding = ''): string {
-    const buf = Buffer.allocUnsafe(TOTAL);
+    const buf = this.scratch;
     buf.writeUIntBE(Math.floor(this.now()), 0, TS_BYTES);
     this.instance.copy(buf, TS_BYTES);
     pooledRandomBytes(RAND_BYTES).copy(buf, TS_BYTES + INSTANCE_BYTES);
@@ -67,14 +81,20 @@ export class NonceCodec {
   }
 
   check(nonce: string, binding = ''): NonceStatus {
-    if (nonce.length !== NONCE_CHARS || !/^[A-Za-z0-9_-]+$/.test(nonce)) return 'invalid';
-    const buf = Buffer.from(nonce, 'base64url');
-    if (buf.length !== TOTAL) return 'invalid';
-    const expected = this.mac(buf.subarray(0, PAYLOAD), binding);
-    if (!timingSafeEqual(expected, buf.subarray(PAYLOAD))) return 'invalid';
-    const age = this.now() - buf.readUIntBE(0, TS_BYTES);
+    if (nonce.length !== NONCE_CHARS || !BASE64URL.test(nonce)) return 'invalid';
+    if (nonce !== this.authenticNonce || binding !== this.authenticBinding) {
+      // Decoded into the scratch buffer: no Buffer per check.
+      const buf = this.scratch;
+      if (buf.write(nonce, 0, 'base64url') !== TOTAL) return 'invalid';
+      const expected = this.mac(buf.subarray(0, PAYLOAD), binding);
+      if (!timingSafeEqual(expected, buf.subarray(PAYLOAD, TOTAL))) return 'invalid';
+      this.authenticNonce = nonce;
+      this.authenticBinding = binding;
+    }
+    // The date and the issuer straight from the characters (each field is a whole run of them).
+    const age = this.now() - readBase64url48(nonce, TS_CHAR);
     if (age < -MAX_SKEW_MS) return 'invalid';
-    if (!this.instance.equals(buf.subarray(TS_BYTES, TS_BYTES + INSTANCE_BYTES))) return 'foreign';
+    if (this.issuerOf(nonce) !== this.instanceId) return 'foreign';
     return age > this.ttlMs ? 'stale' : 'valid';
   }
 

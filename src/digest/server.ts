@@ -140,6 +140,11 @@ export class DigestServer {
   private readonly replay: NonceUseTable;
   private readonly throttle: FailureThrottle | undefined;
   private readonly realmAlgorithms: DigestServerOptions['realmAlgorithms'];
+  /**
+   * The last request whose credentials were parsed, with its header values and what was found:
+   * the pre-check and `verify` look at the same request one after the other, so it is parsed once.
+   */
+  private parsed: { request: SipRequest; values: readonly string[]; realm: string; found: DigestCredentials | undefined } | undefined;
   /** HA1 used for unknown users so they cost the same as known ones. */
   private readonly decoySecret = randomBytes(16).toString('hex');
 
@@ -284,16 +289,23 @@ export class DigestServer {
   private credentialsFor(request: SipRequest, realm: string): DigestCredentials | 'none' | 'malformed' | undefined {
     const values = request.getAll(this.credentialsHeader);
     if (values.length === 0) return 'none';
+    const p = this.parsed;
+    if (p !== undefined && p.request === request && p.realm === realm && sameValues(p.values, values)) return p.found;
+    let found: DigestCredentials | undefined;
     try {
       for (const v of values) {
         const c = parseCredentials(v);
-        if (c.realm === realm) return c;
+        if (c.realm === realm) {
+          found = c;
+          break;
+        }
       }
     } catch (err) {
       if (err instanceof DigestError) return 'malformed';
       throw err;
     }
-    return undefined;
+    this.parsed = { request, values, realm, found };
+    return found;
   }
 
   /**
@@ -326,6 +338,7 @@ export class DigestServer {
     const realmAlgorithms = this.algorithmsFor(realm, request);
     if (this.isThrottled(source)) return this.reject(request, 'THROTTLED', ctx, realm, realmAlgorithms);
     const creds = this.credentialsFor(request, realm);
+    this.parsed = undefined; // verify is the last to look: the request is not kept
     if (creds === 'none') {
       return { kind: 'challenge', reason: 'MISSING_CREDENTIALS', response: this.buildChallenge(request, realm, realmAlgorithms, false, ctx) };
     }
@@ -418,6 +431,12 @@ export class DigestServer {
     }
     return { kind: 'ok', username, realm, algorithm };
   }
+}
+
+function sameValues(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function throttleKey(realm: string, username: string): string {

@@ -470,6 +470,22 @@ describe('DigestServer.challengeIfNoCredentials (the stateless pre-check)', () =
     expect((await s.verify(signed, src)).kind).toBe('ok');
   });
 
+  it('verify after the pre-check judges the credentials the request holds then, not what the pre-check read', async () => {
+    const { s } = server();
+    const src = { source: '192.0.2.7' };
+    const { signed } = await authorized(s, 'sipkit-demo', '1000', '192.0.2.7');
+    const header = signed.get('proxy-authorization')!;
+    expect(s.challengeIfNoCredentials(signed, src)).toBeUndefined();
+    // The same request object, its credentials changed in between: a wrong response now.
+    signed.set('Proxy-Authorization', header.replace(/response="([0-9a-f])/, (_m, c: string) => `response="${c === '0' ? '1' : '0'}`));
+    expect(await s.verify(signed, src)).toMatchObject({ kind: 'reject', reason: 'BAD_RESPONSE' });
+    // And a nonce whose MAC was just checked for this source is not taken for another binding.
+    signed.set('Proxy-Authorization', header);
+    expect(s.challengeIfNoCredentials(signed, src)).toBeUndefined();
+    expect(await s.verify(signed, { source: '192.0.2.8' })).toMatchObject({ kind: 'reject', reason: 'BAD_NONCE' });
+    expect((await s.verify(signed, src)).kind).toBe('ok');
+  });
+
   it('a source throttled as a whole gets 403 at once', async () => {
     const { s } = server({ throttle: { maxFailures: 10, maxUsersPerSource: 2 } });
     const src = '198.51.100.1';

@@ -81,11 +81,66 @@ describe('metrics on a plain B2bua', () => {
     metrics.close();
   });
 
+  it('counts retransmissions in both directions under their own label (not the second one seen as "other")', () => {
+    const s = setup({ route: () => [] });
+    const metrics = createMetrics(s.b2bua, { eventLoop: false });
+    const udp = { protocol: 'udp' };
+    const peer = { address: '10.0.0.1', port: 5060 };
+    const msg = (n: number) => Buffer.from(`OPTIONS sip:x SIP/2.0\r\nCSeq: ${n} OPTIONS\r\n\r\n`);
+    for (const direction of ['in', 'out', 'in'] as const) {
+      metrics.trace(direction, msg(1), peer, udp);
+      metrics.trace(direction, msg(1), peer, udp);
+    }
+    const m = parsePrometheus(metrics.render()).samples;
+    // 'in' twice (its third and fourth copies), 'out' once.
+    expect(valueOf(m, 'sipkit_trunk_sip_retransmissions_total', { direction: 'in' })).toBe(3);
+    expect(valueOf(m, 'sipkit_trunk_sip_retransmissions_total', { direction: 'out' })).toBe(1);
+    expect(m.filter((x) => x.name === 'sipkit_trunk_sip_retransmissions_total').length).toBe(2);
+    metrics.close();
+  });
+
+  it('finds a retransmission whatever the alignment of its bytes, and forgets exactly what leaves the window', () => {
+    const s = setup({ route: () => [] });
+    const size = 64;
+    const metrics = createMetrics(s.b2bua, { eventLoop: false, recentMessages: size });
+    const udp = { protocol: 'udp' };
+    const peer = { address: '10.0.0.1', port: 5060 };
+    const text = (n: number) => `INVITE sip:${n}@x SIP/2.0\r\nCSeq: ${n} INVITE\r\nContent-Length: 0\r\n\r\n`;
+    // The same message at every offset in a larger buffer: one retransmission after another.
+    const big = Buffer.alloc(4096);
+    let expected = 0;
+    let sent = 0;
+    const send = (n: number, offset: number) => {
+      const len = big.write(text(n), offset, 'latin1');
+      metrics.trace('out', big.subarray(offset, offset + len), peer, udp);
+      sent++;
+    };
+    for (let offset = 0; offset < 8; offset++) {
+      send(1, offset);
+      if (offset > 0) expected++;
+    }
+    // Fill the window with other messages, many times over: the table's deletions keep every remembered one findable.
+    for (let n = 2; n < 2 + 5 * size; n++) send(n, n & 7);
+    for (let n = 2 + 4 * size; n < 2 + 5 * size; n++) {
+      send(n, (n + 3) & 7); // still within the last `size`
+      expected++;
+    }
+    send(1, 0); // long gone
+    const m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_sip_retransmissions_total', { direction: 'out' })).toBe(expected);
+    expect(valueOf(m, 'sipkit_trunk_sip_messages_total', { direction: 'out', transport: 'udp' })).toBe(sent);
+    metrics.close();
+  });
+
   it('fingerprints every byte of a message: a change at any position, or one byte more, gives another fingerprint', () => {
     for (const length of [0, 1, 3, 4, 5, 8, 37, 600]) {
       const base = Buffer.alloc(length, 0x41);
       const seen = new Set([fingerprint(base)]);
       expect(fingerprint(Buffer.from(base))).toBe(fingerprint(base));
+      // Not on a multiple of 4 (read from bytes, not through an Int32Array view): the same fingerprint.
+      const shifted = Buffer.alloc(length + 3);
+      base.copy(shifted, 3);
+      expect(fingerprint(shifted.subarray(3))).toBe(fingerprint(base));
       for (let i = 0; i < length; i++) {
         const changed = Buffer.from(base);
         changed[i] = 0x42;
