@@ -212,6 +212,14 @@ export abstract class Transaction {
     }
   }
 
+  /**
+   * @internal Send from now on to `dest` (a fall-back transport or address). A destination is
+   * shared with the layer's other transactions to the same peer: it is replaced, never changed.
+   */
+  protected redirect(dest: Destination): void {
+    (this as { dest: Destination }).dest = dest;
+  }
+
   /** @internal */
   protected send(bytes: Uint8Array): void {
     this.host.transmit(bytes, this.dest, (err) => this.transportError(err));

@@ -129,8 +129,7 @@ export abstract class ServerTransaction extends Transaction {
     elsewhere(this).then(
       (d) => {
         if (d === undefined) return this.transportError(err);
-        this.dest.transport = d.transport;
-        this.dest.address = d.address;
+        this.redirect({ transport: d.transport, address: d.address });
         this.host.transmit(bytes, this.dest, (e) => this.sendElsewhere(bytes, e));
       },
       () => this.transportError(err),
