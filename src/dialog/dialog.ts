@@ -145,6 +145,11 @@ export class Dialog {
     return (this.k ??= flatText(dialogKey(this.callId, this.localTag, this.remoteTag)));
   }
 
+  /** @internal Out of the user agent's index: the key is made again if it is asked for. */
+  forgetKey(): void {
+    this.k = undefined;
+  }
+
   get id(): DialogId {
     return { callId: this.callId, localTag: this.localTag, remoteTag: this.remoteTag };
   }

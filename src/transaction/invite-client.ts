@@ -133,7 +133,11 @@ export const INVITE_CLIENT: Machine<InviteClientState, InviteClientEvent, Invite
  * so 2xx retransmissions from every fork reach the user.
  */
 export class InviteClientTransaction extends ClientTransaction {
-  readonly kind = 'invite-client' as const;
+  // On the prototype, not a field of every transaction (a wait state keeps one for 64·T1, issue #16).
+  declare readonly kind: 'invite-client';
+  static {
+    (this.prototype as { kind: string }).kind = 'invite-client';
+  }
   /** The ACK for a non-2xx final, kept to resend for Timer D: as sent over a connection, else as keepBytes keeps it. */
   private ack: Uint8Array | string | undefined;
   private cancelPending: string | null = null;

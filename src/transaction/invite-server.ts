@@ -143,7 +143,11 @@ export const INVITE_SERVER: Machine<InviteServerState, InviteServerEvent, Invite
  * INVITE retransmissions after a 2xx are absorbed rather than seen as new.
  */
 export class InviteServerTransaction extends ServerTransaction {
-  readonly kind = 'invite-server' as const;
+  // On the prototype, not a field of every transaction (a wait state keeps one for 64·T1, issue #16).
+  declare readonly kind: 'invite-server';
+  static {
+    (this.prototype as { kind: string }).kind = 'invite-server';
+  }
   /** The current Timer G interval, in ms. */
   private interval = 0;
   /** @internal */
