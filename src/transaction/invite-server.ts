@@ -148,11 +148,14 @@ export class InviteServerTransaction extends ServerTransaction {
   static {
     (this.prototype as { kind: string }).kind = 'invite-server';
   }
-  /** The current Timer G interval, in ms. */
+  /** The current Timer G interval, in ms; -1 once Timer H fired (see ackTimedOut). */
   private interval = 0;
+
   /** @internal */
   /** Set when Timer H fired: the ACK never came. */
-  ackTimedOut = false;
+  get ackTimedOut(): boolean {
+    return this.interval < 0;
+  }
   /** Called when the ACK for a non-2xx final arrives (Completed → Confirmed). */
   onConfirmed: (() => void) | undefined;
 
@@ -230,7 +233,7 @@ export class InviteServerTransaction extends ServerTransaction {
         this.startTimer('timer_L', 64 * T1);
         return;
       case 'noteAckTimeout':
-        this.ackTimedOut = true;
+        this.interval = -1;
         return;
       case 'notifyConfirmed':
         this.onConfirmed?.();
