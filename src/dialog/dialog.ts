@@ -225,6 +225,35 @@ export class Dialog {
 
   /**
    * @internal
+   * UAC: a confirmed dialog as its last ACK for a 2xx (`lastAck`, as sent but for the Via)
+   * describes it — Call-ID, tags, From and To, remote target — with what the ACK does not say.
+   * For a dialog without a route set (the ACK's Request-URI is the remote target): what an
+   * ended call keeps while its INVITE transaction waits out Timer M is that ACK's text, not the
+   * dialog (issue #16); a late 2xx rebuilds it.
+   */
+  static fromAck(ack: SipRequest, peerAddress: TransportAddress | undefined, localContact: string, secure: boolean): Dialog {
+    const d = new Dialog({
+      callId: ack.callId,
+      localTag: ack.from.tag!,
+      remoteTag: ack.to.tag ?? '',
+      role: 'uac',
+      state: 'confirmed',
+      localSeq: ack.cseq.seq,
+      remoteSeq: undefined,
+      localUri: stripTag(ack.get('from')!),
+      remoteUri: stripTag(ack.get('to')!),
+      remoteTarget: ack.uri,
+      routeSet: [],
+      secure,
+      peerAddress,
+      localContact,
+    });
+    d.lastAck = ack;
+    return d;
+  }
+
+  /**
+   * @internal
    * UAC: the 2xx to the INVITE confirms the dialog (§13.2.2.4): its Contact is the remote
    * target and its Record-Route, reversed, the route set — recomputed, as the 2xx may
    * differ from the 1xx that created the early dialog (§12.1.2).
