@@ -648,7 +648,7 @@ export class Bridge {
       status: got?.status,
       phrase: got?.phrase,
       q850: r && r.protocol.toUpperCase() === 'Q.850' ? r.cause : 16,
-      ...(answered ? { relayedBye: { to: from === 'caller' ? 'callee' : 'caller', outcome: 'pending' } } : {}),
+      ...(answered ? { relayedBye: { to: from === 'caller' ? 'callee' : 'caller', outcome: 'pending', status: undefined } } : {}),
     });
     if (!answered) return;
     void other.hangup({ reason: reasonInit(r) });

@@ -145,6 +145,11 @@ export class Dialog {
     return (this.k ??= flatText(dialogKey(this.callId, this.localTag, this.remoteTag)));
   }
 
+  /** @internal Out of the user agent's index: the key is made again if it is asked for. */
+  forgetKey(): void {
+    this.k = undefined;
+  }
+
   get id(): DialogId {
     return { callId: this.callId, localTag: this.localTag, remoteTag: this.remoteTag };
   }
@@ -216,6 +221,35 @@ export class Dialog {
       peerAddress: destination,
       localContact: d.localContact,
     });
+  }
+
+  /**
+   * @internal
+   * UAC: a confirmed dialog as its last ACK for a 2xx (`lastAck`, as sent but for the Via)
+   * describes it — Call-ID, tags, From and To, remote target — with what the ACK does not say.
+   * For a dialog without a route set (the ACK's Request-URI is the remote target): what an
+   * ended call keeps while its INVITE transaction waits out Timer M is that ACK's text, not the
+   * dialog (issue #16); a late 2xx rebuilds it.
+   */
+  static fromAck(ack: SipRequest, peerAddress: TransportAddress | undefined, localContact: string, secure: boolean): Dialog {
+    const d = new Dialog({
+      callId: ack.callId,
+      localTag: ack.from.tag!,
+      remoteTag: ack.to.tag ?? '',
+      role: 'uac',
+      state: 'confirmed',
+      localSeq: ack.cseq.seq,
+      remoteSeq: undefined,
+      localUri: stripTag(ack.get('from')!),
+      remoteUri: stripTag(ack.get('to')!),
+      remoteTarget: ack.uri,
+      routeSet: [],
+      secure,
+      peerAddress,
+      localContact,
+    });
+    d.lastAck = ack;
+    return d;
   }
 
   /**

@@ -18,6 +18,7 @@ import {
   isSynthesized,
   targetFromUri,
   type OutboundUser,
+  type ClientTransaction,
   type ClientTransactionUser,
   type InviteClientTransaction,
   type InviteServerTransaction,
@@ -343,7 +344,10 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
     const user = new FinalWaiter(pending!, req.method, onLater2xx, onTarget);
     try {
       // A target list (a next hop named by host) fails over per RFC 3263 §4.3; an address is sent to as it is.
-      if ('address' in target) this.layer.sendRequest(req, target, user);
+      if ('address' in target) {
+        user.direct = true;
+        this.layer.sendRequest(req, target, user);
+      }
       else user.out = this.layer.send(req, target, user);
     } catch (err) {
       user.fail(err);
@@ -470,6 +474,8 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
     const key = dialog.key;
     if (this.dialogs.get(key) === dialog) this.dialogs.delete(key);
     dialog.owner = undefined;
+    // Out of the index: an ended call's dialog may wait out Timer M for late 2xx, without its key.
+    dialog.forgetKey();
   }
 
   /** @internal The core only ever gets back the calls this user agent created. */
@@ -627,6 +633,9 @@ function outgoingKey(callId: string, localTag: string): string {
   return callId + '\u0000' + localTag;
 }
 
+/** What a settled non-INVITE transaction of `finalOf` reports to while it waits out Timer K: nothing is left to hear. */
+const SETTLED: ClientTransactionUser = Object.freeze({ onResponse: () => undefined });
+
 /**
  * The user of a request sent by `request`/`finalOf`: settles the promise with the final. The
  * transaction keeps it through Timer K (or M): one object with methods, not a closure per
@@ -635,6 +644,8 @@ function outgoingKey(callId: string, localTag: string): string {
 class FinalWaiter {
   /** The fail-over request, when the next hop was a host name (its target is reported with the final). */
   out: { readonly target: Target | undefined } | undefined = undefined;
+  /** Sent by `sendRequest` itself: the transaction passed to onResponse is the one this user is bound to. */
+  direct = false;
   constructor(
     private pending: { resolve(res: SipResponse): void; reject(err: unknown): void } | undefined,
     private readonly method: string,
@@ -642,16 +653,23 @@ class FinalWaiter {
     private onTarget: ((target: Target | undefined, final: SipResponse) => void) | undefined,
   ) {}
 
-  onResponse(res: SipResponse): void {
+  onResponse(res: SipResponse, tx: ClientTransaction): void {
     if (res.status < 200) return;
     const p = this.pending;
     if (p !== undefined) {
       this.pending = undefined;
-      if (this.out) this.onTarget?.(this.out.target, res);
+      const out = this.out;
+      if (out) this.onTarget?.(out.target, res);
       this.onTarget = undefined;
       this.out = undefined;
       // Only an INVITE's transaction passes 2xx after its final (retransmissions, other forks).
-      if (this.method !== 'INVITE') this.onLater2xx = undefined;
+      if (this.method !== 'INVITE') {
+        this.onLater2xx = undefined;
+        // Nothing is left for this user to do: the transaction waits out Timer K with a shared
+        // one, not this (a BYE's, per ended call, issue #16). A fail-over request keeps its own.
+        if (this.direct) tx.rebind(SETTLED);
+        this.direct = false;
+      }
       p.resolve(res);
     } else if (res.status < 300) this.onLater2xx?.(res);
   }

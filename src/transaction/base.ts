@@ -4,6 +4,12 @@ import { IGNORE, TERMINATED, type AnyMachine } from './fsm.js';
 import type { TimerValues } from './timers.js';
 
 
+/**
+ * Timers beyond two, as [event, timer] pairs, by transaction: none of RFC 3261's machines arms a
+ * third, so no transaction carries a field for it (issue #16: a wait state lasts 64·T1).
+ */
+const extraTimers = new WeakMap<Transaction, Array<string | Timer>>();
+
 /** One callback per timer event ('timer_B', …), shared by every transaction: a timer needs no closure of its own. */
 const expiries = new Map<string, (tx: Transaction) => void>();
 function expiryOf(event: string): (tx: Transaction) => void {
@@ -77,8 +83,6 @@ export abstract class Transaction {
   private t0: Timer | undefined;
   private ev1: string | undefined;
   private t1: Timer | undefined;
-  /** Timers beyond two, as [event, timer] pairs: none of RFC 3261's machines needs it. */
-  private more: Array<string | Timer> | undefined;
   /** @internal */
   /** Called once when the transaction terminates (set by its user). */
   onTerminated: ((tx: Transaction) => void) | undefined;
@@ -124,7 +128,7 @@ export abstract class Transaction {
 
   /** Timers this transaction holds right now (for leak tests and metrics). */
   get timerCount(): number {
-    return (this.t0 === undefined ? 0 : 1) + (this.t1 === undefined ? 0 : 1) + ((this.more?.length ?? 0) >> 1);
+    return (this.t0 === undefined ? 0 : 1) + (this.t1 === undefined ? 0 : 1) + ((extraTimers.get(this)?.length ?? 0) >> 1);
   }
 
   /**
@@ -176,7 +180,9 @@ export abstract class Transaction {
       this.t1 = t;
     } else {
       // No machine arms a third; should one ever, it still runs (and is cancelled at the end).
-      (this.more ??= []).push(event, t);
+      const more = extraTimers.get(this);
+      if (more === undefined) extraTimers.set(this, [event, t]);
+      else more.push(event, t);
     }
   }
 
@@ -185,8 +191,9 @@ export abstract class Transaction {
     if (this.ev0 === event) this.t0?.cancel();
     else if (this.ev1 === event) this.t1?.cancel();
     else {
-      const i = this.more?.indexOf(event) ?? -1;
-      if (i >= 0) (this.more![i + 1] as Timer).cancel();
+      const more = extraTimers.get(this);
+      const i = more?.indexOf(event) ?? -1;
+      if (i >= 0) (more![i + 1] as Timer).cancel();
     }
     this.forget(event);
   }
@@ -205,11 +212,21 @@ export abstract class Transaction {
     } else if (this.ev1 === event) {
       this.ev1 = undefined;
       this.t1 = undefined;
-    } else if (this.more !== undefined) {
-      const i = this.more.indexOf(event);
-      if (i >= 0) this.more.splice(i, 2);
-      if (this.more.length === 0) this.more = undefined;
+    } else {
+      const more = extraTimers.get(this);
+      if (more === undefined) return;
+      const i = more.indexOf(event);
+      if (i >= 0) more.splice(i, 2);
+      if (more.length === 0) extraTimers.delete(this);
     }
+  }
+
+  /**
+   * @internal Send from now on to `dest` (a fall-back transport or address). A destination is
+   * shared with the layer's other transactions to the same peer: it is replaced, never changed.
+   */
+  protected redirect(dest: Destination): void {
+    (this as { dest: Destination }).dest = dest;
   }
 
   /** @internal */
@@ -240,9 +257,12 @@ export abstract class Transaction {
     this.st = TERMINATED;
     this.t0?.cancel();
     this.t1?.cancel();
-    const more = this.more;
-    if (more !== undefined) for (let i = 1; i < more.length; i += 2) (more[i] as Timer).cancel();
-    this.ev0 = this.ev1 = this.t0 = this.t1 = this.more = undefined;
+    const more = extraTimers.get(this);
+    if (more !== undefined) {
+      extraTimers.delete(this);
+      for (let i = 1; i < more.length; i += 2) (more[i] as Timer).cancel();
+    }
+    this.ev0 = this.ev1 = this.t0 = this.t1 = undefined;
     this.req = undefined;
     this.dropBuffers();
     this.host.release(this);

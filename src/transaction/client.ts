@@ -131,10 +131,10 @@ export abstract class ClientTransaction extends Transaction {
         this.user?.onTransportError?.(input as TransportError, this);
         return;
       case 'switchTransport': {
-        // The destination object is this transaction's own; `reliable` follows it, so the
-        // retransmission timer (A or E) that UDP needs and TCP did not is armed next.
+        // A destination of its own from now on; `reliable` follows it, so the retransmission
+        // timer (A or E) that UDP needs and TCP did not is armed next.
         const to = input as TransportFallback;
-        this.dest.transport = to.transport;
+        this.redirect({ transport: to.transport, address: this.dest.address });
         this.bytes = to.bytes;
         return;
       }

@@ -133,11 +133,15 @@ export const INVITE_CLIENT: Machine<InviteClientState, InviteClientEvent, Invite
  * so 2xx retransmissions from every fork reach the user.
  */
 export class InviteClientTransaction extends ClientTransaction {
-  readonly kind = 'invite-client' as const;
+  // On the prototype, not a field of every transaction (a wait state keeps one for 64·T1, issue #16).
+  declare readonly kind: 'invite-client';
+  static {
+    (this.prototype as { kind: string }).kind = 'invite-client';
+  }
   /** The ACK for a non-2xx final, kept to resend for Timer D: as sent over a connection, else as keepBytes keeps it. */
   private ack: Uint8Array | string | undefined;
-  private cancelPending: string | null = null;
-  private cancelSent = false;
+  /** Cancel: undefined (not asked), the reason (held until a provisional allows it), or true (sent). */
+  private cancelState: string | true | undefined = undefined;
 
   constructor(
     host: TransactionHost,
@@ -185,12 +189,12 @@ export class InviteClientTransaction extends ClientTransaction {
    * No effect once a final response came.
    */
   cancel(reason?: string): void {
-    if (!this.cancelSent) this.fire('tu_cancel', reason ?? '');
+    if (this.cancelState !== true) this.fire('tu_cancel', reason ?? '');
   }
 
   /** True once cancel() was called, sent or waiting for a provisional. */
   get cancelRequested(): boolean {
-    return this.cancelSent || this.cancelPending !== null;
+    return this.cancelState !== undefined;
   }
 
   /** @internal */
@@ -236,13 +240,13 @@ export class InviteClientTransaction extends ClientTransaction {
         if (this.ack !== undefined) this.send(resendable(this.ack));
         return;
       case 'holdCancel':
-        this.cancelPending = input as string;
+        this.cancelState = input as string;
         return;
       case 'sendCancel':
         this.fireCancel(input as string);
         return;
       case 'sendHeldCancel':
-        if (this.cancelPending !== null) this.fireCancel(this.cancelPending);
+        if (typeof this.cancelState === 'string') this.fireCancel(this.cancelState);
         return;
       default:
         super.act(action, input);
@@ -256,8 +260,7 @@ export class InviteClientTransaction extends ClientTransaction {
   }
 
   private fireCancel(reason: string): void {
-    this.cancelPending = null;
-    this.cancelSent = true;
+    this.cancelState = true;
     this.sendCancel?.(createCancel(this.request!, reason || undefined), this);
   }
 }

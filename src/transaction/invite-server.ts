@@ -143,12 +143,19 @@ export const INVITE_SERVER: Machine<InviteServerState, InviteServerEvent, Invite
  * INVITE retransmissions after a 2xx are absorbed rather than seen as new.
  */
 export class InviteServerTransaction extends ServerTransaction {
-  readonly kind = 'invite-server' as const;
-  /** The current Timer G interval, in ms. */
+  // On the prototype, not a field of every transaction (a wait state keeps one for 64·T1, issue #16).
+  declare readonly kind: 'invite-server';
+  static {
+    (this.prototype as { kind: string }).kind = 'invite-server';
+  }
+  /** The current Timer G interval, in ms; -1 once Timer H fired (see ackTimedOut). */
   private interval = 0;
+
   /** @internal */
   /** Set when Timer H fired: the ACK never came. */
-  ackTimedOut = false;
+  get ackTimedOut(): boolean {
+    return this.interval < 0;
+  }
   /** Called when the ACK for a non-2xx final arrives (Completed → Confirmed). */
   onConfirmed: (() => void) | undefined;
 
@@ -226,7 +233,7 @@ export class InviteServerTransaction extends ServerTransaction {
         this.startTimer('timer_L', 64 * T1);
         return;
       case 'noteAckTimeout':
-        this.ackTimedOut = true;
+        this.interval = -1;
         return;
       case 'notifyConfirmed':
         this.onConfirmed?.();

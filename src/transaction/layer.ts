@@ -25,6 +25,7 @@ import type { ClientTransaction, ClientTransactionUser } from './client.js';
 import { InviteClientTransaction } from './invite-client.js';
 import { InviteServerTransaction } from './invite-server.js';
 import { clientKey, serverKey } from './keys.js';
+import { Destinations } from './destinations.js';
 import { flatText } from '../util/own.js';
 import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
@@ -147,6 +148,8 @@ export class TransactionLayer {
   private readonly transportList: Transport[];
   private readonly clients = new Map<string, ClientTransaction>();
   private readonly servers = new Map<string, ServerTransaction>();
+  /** Where transactions send and where messages came from: one frozen object per peer (issue #16). */
+  private readonly destinations = new Destinations();
   private readonly opts: TransactionLayerOptions;
   private readonly host: TransactionHost;
   /**
@@ -262,7 +265,6 @@ export class TransactionLayer {
     if (request.method === 'ACK') throw new SipError('ACK_NOT_A_TRANSACTION', 'ACK is sent with sendStateless');
     let transport = this.transportFor(target.transport);
     if (transport.protocol !== 'tls') refuseSipsOver(request, transport);
-    const address = destinationAddress(target);
     let bytes: Uint8Array | undefined;
     // Set when the request goes over TCP only because of its size: the datagram transport is the way back.
     let sizedOutOf: Transport | undefined;
@@ -283,7 +285,8 @@ export class TransactionLayer {
     }
     const branch = request.topVia?.branch;
     if (!branch) throw new SipError('NO_BRANCH', 'request has no Via branch');
-    const dest: Destination = { transport, address };
+    // Shared with every transaction to the same peer (a TLS target with a server name has its own).
+    const dest = target.serverName === undefined ? this.destinations.of(transport, target) : { transport, address: destinationAddress(target) };
     // Kept for the transaction's life (64·T1 in a wait state): flat, not holding the request's text.
     const key = flatText(clientKey(branch, request.method));
     bytes ??= request.toBytes();
@@ -373,7 +376,8 @@ export class TransactionLayer {
   /** Feed a received message (transports call this through their receiver). */
   receive(bytes: Uint8Array, from: TransportAddress, transport: Transport): void {
     this.opts.trace?.('in', bytes, from, transport);
-    const source: MessageSource = { transport, address: from };
+    // The same object for every message from this peer: what a dialog keeps as its peer address.
+    const source: MessageSource = this.destinations.of(transport, from);
     let msg: SipRequest | SipResponse;
     try {
       msg = parseMessage(bytes, { limits: this.opts.parseLimits });
@@ -564,7 +568,7 @@ export class TransactionLayer {
       this.respondStatelessly(req, 503, 'Service Unavailable', source, [['Retry-After', '5']]);
       return;
     }
-    const dest: Destination = { transport: source.transport, address: responseAddress(t, source.address, source.transport) };
+    const dest = this.destinations.of(source.transport, responseAddress(t, source.address, source.transport));
     key = flatText(key);
     if (req.method === 'CANCEL') {
       const tx = new NonInviteServerTransaction(this.host, key, req, dest);

@@ -80,7 +80,11 @@ export const NON_INVITE_CLIENT: Machine<NonInviteClientState, NonInviteClientEve
  * K absorbs retransmitted finals.
  */
 export class NonInviteClientTransaction extends ClientTransaction {
-  readonly kind = 'non-invite-client' as const;
+  // On the prototype, not a field of every transaction (a wait state keeps one for 64·T1, issue #16).
+  declare readonly kind: 'non-invite-client';
+  static {
+    (this.prototype as { kind: string }).kind = 'non-invite-client';
+  }
 
   /** @internal */
   protected st: string = NON_INVITE_CLIENT.initial;

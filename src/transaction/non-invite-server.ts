@@ -55,7 +55,11 @@ export const NON_INVITE_SERVER: Machine<NonInviteServerState, NonInviteServerEve
 
 /** Non-INVITE server transaction (RFC 3261 §17.2.2), driven by the NON_INVITE_SERVER table: Timer J absorbs request retransmissions after the final. */
 export class NonInviteServerTransaction extends ServerTransaction {
-  readonly kind = 'non-invite-server' as const;
+  // On the prototype, not a field of every transaction (a wait state keeps one for 64·T1, issue #16).
+  declare readonly kind: 'non-invite-server';
+  static {
+    (this.prototype as { kind: string }).kind = 'non-invite-server';
+  }
 
   /** @internal */
   protected st: string = NON_INVITE_SERVER.initial;

@@ -3,6 +3,9 @@ import type { TransportError } from '../transport/index.js';
 import { Transaction, type Destination, type TransactionHost } from './base.js';
 import { keepBytes, resendable } from '../util/own.js';
 
+/** The request's top Via, kept past the request only where §18.2.2's fall-back may need it (over a connection): not a field of every transaction. */
+const keptVias = new WeakMap<ServerTransaction, Via>();
+
 /** Actions both server tables name; the machines add their own. */
 export type ServerAction = 'sendResponse' | 'resendResponse' | 'informTUTransportError';
 
@@ -28,12 +31,10 @@ export abstract class ServerTransaction extends Transaction {
    * Resolves with the next destination, or undefined when none is left.
    */
   retryElsewhere: ((tx: ServerTransaction) => Promise<Destination | undefined>) | undefined;
-  /** The request's top Via, kept past the request only where §18.2.2's fall-back may need it. */
-  private keptVia: Via | undefined;
 
   /** @internal The request's top Via: where responses go (and, over a connection, where else). */
   get topVia(): Via | undefined {
-    return this.request?.topVia ?? this.keptVia;
+    return this.request?.topVia ?? keptVias.get(this);
   }
 
   /** @internal Whether a final of this status is resent by this machine (so its bytes are kept). */
@@ -91,7 +92,8 @@ export abstract class ServerTransaction extends Transaction {
           // Completed), as a string of its own (keepBytes): the wait (Timer J, 64·T1 over UDP)
           // outlives Node's pool slab it was cut from, and a Buffer of its own costs ~300 bytes more.
           this.lastBytes = this.resendsFinal(status) ? (this.reliable ? bytes : keepBytes(bytes)) : undefined;
-          if (this.retryElsewhere) this.keptVia = this.request?.topVia;
+          const top = this.retryElsewhere && this.request?.topVia;
+          if (top) keptVias.set(this, top);
           this.releaseRequest();
         }
         this.send(bytes);
@@ -129,8 +131,7 @@ export abstract class ServerTransaction extends Transaction {
     elsewhere(this).then(
       (d) => {
         if (d === undefined) return this.transportError(err);
-        this.dest.transport = d.transport;
-        this.dest.address = d.address;
+        this.redirect({ transport: d.transport, address: d.address });
         this.host.transmit(bytes, this.dest, (e) => this.sendElsewhere(bytes, e));
       },
       () => this.transportError(err),

@@ -169,28 +169,29 @@ class TimerWheel {
   }
 }
 
-function noop(): void {}
-
 /**
- * A FakeClock timer: its heap entry is its handle (no closure per timer). A cancel lets go of
- * what the callback holds at once, as clearTimeout does: a cancelled long timer (a no-answer
- * timeout) must not keep an ended call reachable until its due time.
+ * A FakeClock timer: its heap entry is its handle (no closure per timer), and it knows its place
+ * in the heap, so a cancel takes it out at once, as RealClock's wheel and clearTimeout do: a
+ * cancelled long timer (a no-answer timeout) leaves nothing behind until its due time, neither
+ * what its callback holds nor its entry (issue #16: what the memory bench counts of a timer is
+ * its entry while it is pending).
  */
 class Scheduled implements Timer {
-  cancelled = false;
   constructor(
     private readonly clock: FakeClock,
     readonly at: number,
     readonly seq: number,
-    public fn: (arg: unknown) => void,
+    public fn: ((arg: unknown) => void) | undefined,
     public arg: unknown,
+    /** @internal Its index in the clock's heap; -1 once fired or cancelled. */
+    public index: number,
   ) {}
+  get cancelled(): boolean {
+    return this.index < 0;
+  }
   cancel(): void {
-    if (this.cancelled) return;
-    this.cancelled = true;
-    this.fn = noop;
-    this.arg = undefined;
-    this.clock.cancelled();
+    if (this.index < 0) return;
+    this.clock.remove(this);
   }
 }
 
@@ -203,8 +204,6 @@ export class FakeClock implements Clock {
   private t: number;
   private seq = 0;
   private heap: Scheduled[] = [];
-  /** Cancelled entries still in the heap. */
-  private dead = 0;
 
   constructor(start = 0) {
     this.t = start;
@@ -216,9 +215,7 @@ export class FakeClock implements Clock {
 
   /** Timers scheduled and not yet fired or cancelled. */
   get pending(): number {
-    let n = 0;
-    for (const s of this.heap) if (!s.cancelled) n++;
-    return n;
+    return this.heap.length;
   }
 
   setTimer(ms: number, fn: () => void): Timer {
@@ -226,38 +223,38 @@ export class FakeClock implements Clock {
   }
 
   setTimerWith<A>(ms: number, fn: (arg: A) => void, arg: A): Timer {
-    const s = new Scheduled(this, this.t + Math.max(0, ms), this.seq++, fn as (arg: unknown) => void, arg);
-    this.push(s);
+    const s = new Scheduled(this, this.t + Math.max(0, ms), this.seq++, fn as (arg: unknown) => void, arg, this.heap.length);
+    this.heap.push(s);
+    this.up(s.index);
     return s;
   }
 
-  /**
-   * @internal A timer was cancelled. Once cancelled entries are half the heap they are dropped
-   * and the heap rebuilt (amortized O(1) a cancel): as with RealClock, a cancelled timer does not
-   * stay behind until its due time (a B2BUA's hour-long no-answer timer, per ended call).
-   */
-  cancelled(): void {
-    if (++this.dead * 2 <= this.heap.length || this.heap.length < 64) return;
-    const live = this.heap.filter((s) => !s.cancelled);
-    this.heap = [];
-    this.dead = 0;
-    for (const s of live) this.push(s);
+  /** @internal Take a cancelled timer out of the heap (O(log n)), and let go of what its callback holds. */
+  remove(s: Scheduled): void {
+    const h = this.heap;
+    const i = s.index;
+    s.index = -1;
+    s.fn = undefined;
+    s.arg = undefined;
+    const last = h.pop()!;
+    if (last === s) return;
+    h[i] = last;
+    last.index = i;
+    this.down(i);
+    this.up(last.index);
   }
 
   /** Move time forward by `ms`, firing what falls due. */
   advance(ms: number): void {
     const until = this.t + ms;
     for (;;) {
-      const next = this.peek();
+      const next = this.heap[0];
       if (!next || next.at > until) break;
-      this.pop();
       this.t = next.at;
-      // Out of the heap: marked done, so a later cancel() of it is a no-op and counts nothing.
+      // Out of the heap before it runs: a later cancel() of it is a no-op.
       const { fn, arg } = next;
-      next.cancelled = true;
-      next.fn = noop;
-      next.arg = undefined;
-      fn(arg);
+      this.remove(next);
+      fn!(arg);
     }
     this.t = until;
   }
@@ -266,54 +263,47 @@ export class FakeClock implements Clock {
   runAll(maxMs = 3_600_000): void {
     const limit = this.t + maxMs;
     for (;;) {
-      const next = this.peek();
+      const next = this.heap[0];
       if (!next || next.at > limit) break;
       this.advance(next.at - this.t);
     }
-  }
-
-  private peek(): Scheduled | undefined {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) {
-      this.pop();
-      this.dead--;
-    }
-    return this.heap[0];
   }
 
   private less(a: Scheduled, b: Scheduled): boolean {
     return a.at < b.at || (a.at === b.at && a.seq < b.seq);
   }
 
-  private push(s: Scheduled): void {
+  private swap(i: number, j: number): void {
     const h = this.heap;
-    h.push(s);
-    let i = h.length - 1;
+    const a = h[i]!;
+    const b = h[j]!;
+    h[i] = b;
+    b.index = i;
+    h[j] = a;
+    a.index = j;
+  }
+
+  private up(i: number): void {
+    const h = this.heap;
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      this.swap(i, p);
       i = p;
     }
   }
 
-  private pop(): Scheduled | undefined {
+  private down(i: number): void {
     const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
+      if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
+      if (m === i) return;
+      this.swap(i, m);
+      i = m;
     }
-    return top;
   }
 }

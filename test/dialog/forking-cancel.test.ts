@@ -165,4 +165,38 @@ describe('CANCEL (§9)', () => {
     expect(f.acks.map((a) => a.to.tag)).toEqual(['fork-a', 'fork-a', 'fork-b']);
     expect(f.requests.filter((r) => r.req.method === 'BYE').map((b) => b.req.to.tag)).toEqual(['fork-a', 'fork-b']);
   });
+
+  it('an ended call without a route set leaves Timer M its last ACK as text, not its dialog: a late 2xx gets that very ACK again, another fork an ACK and a BYE', async () => {
+    const f = forkingPeer();
+    // A display name and a parameter on From: the dialog rebuilt from the ACK must write them as the original did.
+    const call = f.alice.invite(BOB, { body: SDP_A, from: '"Alice Smith" <sip:alice@10.0.0.1>;x-param=1' });
+    const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
+    f.clock.advance(10);
+    const inv = f.requests[0]!.tx as InviteServerTransaction;
+    const ok = answer(inv, 200, 'fork-a', SDP_B);
+    f.clock.advance(10);
+    expect(call.state).toBe('answered');
+    const hungUp = call.hangup();
+    f.clock.advance(10);
+    await hungUp;
+    expect(call.state).toBe('ended');
+    expect(tx.state).toBe('accepted');
+    // Issue #16: no Dialog among what the transaction's user keeps for 64·T1.
+    expect(Object.values(tx.user as object).some((v) => v !== null && typeof v === 'object' && v.constructor?.name?.includes('Dialog'))).toBe(false);
+    const wire = () => f.net.packets('ACK').map((p) => Buffer.from(p.bytes).toString('latin1').replace(/^Via: .*\r\n/m, ''));
+    inv.respond(ok);
+    f.clock.advance(10);
+    const acks = wire();
+    expect(acks).toHaveLength(2);
+    // The same ACK, but for its Via (a new branch each time, §17.1.1.3).
+    expect(acks[1]).toBe(acks[0]);
+    answer(inv, 200, 'fork-b', SDP_B);
+    f.clock.advance(10);
+    expect(f.acks.map((a) => a.to.tag)).toEqual(['fork-a', 'fork-a', 'fork-b']);
+    const byes = f.requests.filter((r) => r.req.method === 'BYE').map((b) => b.req);
+    expect(byes.map((b) => b.to.tag)).toEqual(['fork-a', 'fork-b']);
+    // The fork's BYE is written as the call's own: same From, Call-ID.
+    expect(byes[1]!.get('from')).toBe(byes[0]!.get('from'));
+    expect(byes[1]!.callId).toBe(byes[0]!.callId);
+  });
 });

@@ -92,6 +92,20 @@ describe('a held call keeps no parsed message', () => {
     expect(call.state).toBe('answered');
   });
 
+  it('a held call lets go of its INVITE transaction once Timer M ends it, and hangs up as before', async () => {
+    const { call, p } = await heldCall();
+    const slot = () => (call as unknown as { accepted: { state: string } | undefined }).accepted;
+    expect(slot()?.state).toBe('accepted');
+    p.clock.advance(64 * 500 + 10);
+    // Timer M ended it: the call keeps no terminated transaction for as long as it is held.
+    expect(slot()).toBeUndefined();
+    const hungUp = call.hangup();
+    settle(p);
+    await hungUp;
+    expect(call.state).toBe('ended');
+    expect(p.alice.stats.calls).toBe(0);
+  });
+
   it("the dialog's last ACK is rebuilt from its CSeq and body, as sent", async () => {
     const { call, p } = await heldCall();
     const d = call.dialog as Dialog;

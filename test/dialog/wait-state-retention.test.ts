@@ -26,4 +26,18 @@ describe('a user agent request waiting out Timer K', () => {
     p.clock.advance(10_000);
     expect(p.alice.stats.transactions).toBe(0);
   });
+
+  it('waits out Timer K with one user shared by every settled request, not a waiter of its own each', async () => {
+    const p = uaPair();
+    const pending = [p.alice.request('OPTIONS', BOB), p.alice.request('OPTIONS', BOB)];
+    p.clock.advance(10);
+    for (const res of await Promise.all(pending)) expect(res.status).toBe(200);
+    const clients = (p.alice.layer as unknown as { clients: Map<string, { state: string; user: unknown }> }).clients;
+    const waiting = [...clients.values()];
+    expect(waiting.map((tx) => tx.state)).toEqual(['completed', 'completed']);
+    // Before: each kept its FinalWaiter (~64 bytes) for Timer K — an ended call's BYE, an OPTIONS ping.
+    expect(waiting[0]!.user).toBe(waiting[1]!.user);
+    p.clock.advance(10_000);
+    expect(p.alice.stats.transactions).toBe(0);
+  });
 });

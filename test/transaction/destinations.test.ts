@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { FakeClock, TestNetwork } from '../../src/transport/index.js';
+import { Destinations } from '../../src/transaction/destinations.js';
+import { ClientRecorder, pair, request } from '../support/tx-harness.js';
+
+// Issue #16: a transaction waiting out Timer J, K, L or M keeps a reference to where it sends,
+// shared per peer, not a destination, an address object and an address string of its own.
+
+describe('destinations interned per peer', () => {
+  it('server transactions of requests from one peer share one frozen destination, and so do the sources', () => {
+    const p = pair();
+    p.bUser.answer = () => 200;
+    const recs = [new ClientRecorder(), new ClientRecorder(), new ClientRecorder()];
+    for (const [i, m] of ['INVITE', 'OPTIONS', 'BYE'].entries()) p.a.sendRequest(request(m), { address: '10.0.0.2', port: 5060 }, recs[i]!);
+    p.clock.advance(10);
+    const got = p.bUser.requests;
+    expect(got).toHaveLength(3);
+    const dest = got[0]!.tx.dest;
+    for (const r of got) {
+      expect(r.tx.dest).toBe(dest);
+      expect(r.source).toBe(got[0]!.source);
+    }
+    expect(Object.isFrozen(dest)).toBe(true);
+    expect(Object.isFrozen(dest.address)).toBe(true);
+    expect(dest.address).toEqual({ address: '10.0.0.1', port: 5060 });
+    for (const rec of recs) expect(rec.statuses).toEqual([200]);
+  });
+
+  it('client transactions to one target share one destination; another port or transport is another', () => {
+    const p = pair();
+    const a = p.a.sendRequest(request('OPTIONS'), { address: '10.0.0.2', port: 5060 }, new ClientRecorder());
+    const b = p.a.sendRequest(request('INVITE'), { address: '10.0.0.2', port: 5060 }, new ClientRecorder());
+    const c = p.a.sendRequest(request('OPTIONS'), { address: '10.0.0.2', port: 5070 }, new ClientRecorder());
+    expect(b.dest).toBe(a.dest);
+    expect(c.dest).not.toBe(a.dest);
+    expect(c.dest.address).toEqual({ address: '10.0.0.2', port: 5070 });
+  });
+
+  it('stays bounded: past its size it starts again, and what it handed out stays as it was', () => {
+    const clock = new FakeClock();
+    const net = new TestNetwork({ clock });
+    const t = net.transport('10.0.0.9', 5060);
+    const d = new Destinations(4);
+    const first = d.of(t, { address: '192.0.2.1', port: 1 });
+    expect(d.of(t, { address: '192.0.2.1', port: 1 })).toBe(first);
+    for (let port = 2; port <= 4; port++) d.of(t, { address: '192.0.2.1', port });
+    expect(d.size).toBe(4);
+    d.of(t, { address: '192.0.2.2', port: 5 });
+    expect(d.size).toBe(1);
+    expect(first.address).toEqual({ address: '192.0.2.1', port: 1 });
+    expect(d.of(t, { address: '192.0.2.1', port: 1 })).not.toBe(first);
+  });
+
+  it('a TLS address with a server name is its own object', () => {
+    const clock = new FakeClock();
+    const net = new TestNetwork({ clock });
+    const t = net.transport('10.0.0.9', 5061, { reliable: true });
+    const d = new Destinations();
+    const a = { address: '192.0.2.1', port: 5061, serverName: 'example.com' };
+    const x = d.of(t, a);
+    expect(x.address).toBe(a);
+    expect(d.of(t, a)).not.toBe(x);
+  });
+});
