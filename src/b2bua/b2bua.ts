@@ -203,8 +203,14 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   private readonly bridges = new Map<IncomingCall, Bridge>();
   private readonly perSource = new Map<string, number>();
   private readonly records = new Map<string, CallRecord>();
-  /** The ids of the stored records that ended, in the order they ended: what `keepRecords` drops from, first first. */
-  private readonly endedOrder = new Set<string>();
+  /**
+   * The ids of the stored records that ended, in the order they ended: what `keepRecords` drops
+   * from, first first. A queue (an array and its head), not a Set: deleting a Set's oldest entries
+   * one by one leaves holes that every later walk from its start steps over again (~7 µs a call
+   * once `keepRecords` is reached).
+   */
+  private endedOrder: string[] = [];
+  private endedHead = 0;
   /** Bridges the journal holds an entry for. */
   private readonly journaled = new Set<Bridge>();
   private accepting = true;
@@ -456,7 +462,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     if (n <= 0) this.perSource.delete(src);
     else this.perSource.set(src, n);
     if (this.journaled.delete(bridge)) this.opts.journal!.ended(bridge.record);
-    if (this.records.get(bridge.record.id) === bridge.record) this.endedOrder.add(bridge.record.id);
+    if (this.records.get(bridge.record.id) === bridge.record) this.endedOrder.push(bridge.record.id);
     this.emit('update', bridge.record);
     this.emit('end', bridge.record);
   }
@@ -474,13 +480,14 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   private remember(record: CallRecord): void {
     const keep = this.opts.keepRecords ?? 10_000;
     this.records.set(record.id, record);
-    if (record.state === 'hangup') this.endedOrder.add(record.id);
+    if (record.state === 'hangup') this.endedOrder.push(record.id);
     // In the order the calls ended, not were created: a call up for hours at the head of the
     // records must not keep every call after it (issue #18: the in-process store stays bounded).
-    for (const id of this.endedOrder) {
-      if (this.records.size <= keep) break;
-      this.endedOrder.delete(id);
-      this.records.delete(id);
+    const q = this.endedOrder;
+    while (this.records.size > keep && this.endedHead < q.length) this.records.delete(q[this.endedHead++]!);
+    if (this.endedHead > 1024 && this.endedHead * 2 > q.length) {
+      this.endedOrder = q.slice(this.endedHead);
+      this.endedHead = 0;
     }
   }
 
