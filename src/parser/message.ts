@@ -26,6 +26,24 @@ const PIECES: string[] = [];
  * Raw values are the source of truth; typed views are snapshots, so change a
  * header with `set`/`append`/`prepend`/`remove`.
  */
+/** A line a response copies from its request (RFC 3261 §8.2.6, §12.1.1). */
+function copied(key: string, recordRoute: boolean, timestamp: boolean): boolean {
+  switch (key) {
+    case 'via':
+    case 'from':
+    case 'to':
+    case 'call-id':
+    case 'cseq':
+      return true;
+    case 'record-route':
+      return recordRoute;
+    case 'timestamp':
+      return timestamp;
+    default:
+      return false;
+  }
+}
+
 export abstract class SipMessage {
   abstract readonly type: 'request' | 'response';
   private ver: string;
@@ -316,27 +334,56 @@ export abstract class SipMessage {
   }
 
   /**
-   * @internal Copy the lines whose key `keep` accepts into `to`, a message with no header
-   * lines yet (a response being built from this request). Values are shared, not re-read,
-   * and the copies keep pointing into the received text, so unchanged Via, From, Call-ID
-   * and CSeq lines serialize as slices of it.
+   * @internal Copy the lines a response copies from its request (§8.2.6: Via, From, To,
+   * Call-ID, CSeq; Record-Route when `recordRoute`, Timestamp when `timestamp`) into `to`,
+   * a message with no header lines yet. Values are shared, not re-read, and the copies keep
+   * pointing into the received text, so unchanged Via, From, Call-ID and CSeq lines
+   * serialize as slices of it. (Flags, not a predicate: a closure per response was garbage.)
    */
-  copyLinesInto(to: SipMessage, keep: (key: string) => boolean): void {
-    const raw = this.rawText;
+  copyLinesInto(to: SipMessage, recordRoute: boolean, timestamp: boolean): void {
+    const keys = this.keys;
+    const n = keys.length;
+    let count = 0;
+    for (let i = 0; i < n; i++) if (copied(keys[i]!, recordRoute, timestamp)) count++;
+    if (count === 0) return;
     const spans = this.spans;
-    const toSpans: number[] | undefined = raw !== undefined && spans !== undefined ? [] : undefined;
-    for (let i = 0; i < this.keys.length; i++) {
-      const key = this.keys[i]!;
-      if (!keep(key)) continue;
-      to.insertLine(to.keys.length, this.nameAt(i), key, this.values?.[i], toSpans === undefined);
-      if (toSpans !== undefined) toSpans.push(spans![4 * i]!, spans![4 * i + 1]!, spans![4 * i + 2]!, spans![4 * i + 3]!);
-      to.invalidate(key);
+    const names = this.names;
+    const values = this.values;
+    const withRaw = this.rawText !== undefined && spans !== undefined;
+    // Sized up front (the target is empty): no array grows by push here.
+    const toKeys = new Array<string>(count);
+    const toNames = names !== undefined ? new Array<string>(count) : undefined;
+    let toValues: Array<string | undefined> | undefined;
+    const toSpans = withRaw ? new Array<number>(4 * count) : undefined;
+    let w = 0;
+    for (let i = 0; i < n; i++) {
+      const key = keys[i]!;
+      if (!copied(key, recordRoute, timestamp)) continue;
+      toKeys[w] = key;
+      if (toNames !== undefined) toNames[w] = names![i]!;
+      const v = values?.[i];
+      if (v !== undefined) (toValues ??= new Array<string | undefined>(count))[w] = v;
+      if (toSpans !== undefined) {
+        toSpans[4 * w] = spans![4 * i]!;
+        toSpans[4 * w + 1] = spans![4 * i + 1]!;
+        toSpans[4 * w + 2] = spans![4 * i + 2]!;
+        toSpans[4 * w + 3] = spans![4 * i + 3]!;
+      }
+      w++;
     }
+    to.keys = toKeys;
+    to.names = toNames;
+    to.values = toValues;
     if (toSpans !== undefined) {
-      to.rawText = raw;
+      to.rawText = this.rawText;
       to.rawUtf8 = this.rawUtf8;
       to.spans = toSpans;
+    } else {
+      to.spans = undefined;
     }
+    to.changed();
+    to.cVia = to.cFrom = to.cTo = undefined;
+    to.cCSeq = undefined;
   }
 
   /** Remove every line of `name`; returns how many were removed. */
