@@ -210,6 +210,8 @@ export abstract class SipMessage {
   }
 
   abstract startLine(): string;
+  /** @internal The start line's pieces into `p` at `n` (head() joins them once, not concatenated first); the new `n`. */
+  abstract startPieces(p: string[], n: number): number;
   abstract clone(): SipMessage;
 
   /**
@@ -553,7 +555,7 @@ export abstract class SipMessage {
     const p = PIECES;
     let n = 0;
     try {
-      p[n++] = this.startLine();
+      n = this.startPieces(p, n);
       p[n++] = '\r\n';
       const spans = this.spans;
       const length = String(this.bodyLength);
@@ -703,6 +705,16 @@ export class SipRequest extends SipMessage {
     return this.methodName + ' ' + this.uriText + ' ' + this.version;
   }
 
+  /** @internal */
+  startPieces(p: string[], n: number): number {
+    p[n++] = this.methodName;
+    p[n++] = ' ';
+    p[n++] = this.uriText;
+    p[n++] = ' ';
+    p[n++] = this.version;
+    return n;
+  }
+
   clone(): SipRequest {
     const [n, k, v] = this.copyHeaders();
     const c = new SipRequest(this.methodName, this.uriText, n, k, v, this.body, this.version);
@@ -751,6 +763,16 @@ export class SipResponse extends SipMessage {
 
   startLine(): string {
     return this.version + ' ' + this.code + ' ' + this.phrase;
+  }
+
+  /** @internal */
+  startPieces(p: string[], n: number): number {
+    p[n++] = this.version;
+    p[n++] = ' ';
+    p[n++] = String(this.code);
+    p[n++] = ' ';
+    p[n++] = this.phrase;
+    return n;
   }
 
   clone(): SipResponse {

@@ -5,6 +5,7 @@ import { TOKEN, isWs, trimLws } from './chars.js';
 import { knownHeader, knownLineName, wireName } from './header-names.js';
 import { SipRequest, SipResponse } from './message.js';
 import { schemeLength } from './uri.js';
+import { REASON_PHRASES } from './reason-phrases.js';
 
 export interface ParseLimits {
   /** Largest message accepted, in bytes (default 65 535, the UDP maximum). */
@@ -75,7 +76,8 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
   while (start < len && (buf[start] === 13 || buf[start] === 10)) start++;
   if (start === len) throw new SipParseError('EMPTY', 'no message');
 
-  const h = new HeaderSection(ascii ? undefined : buf);
+  const h = SECTION;
+  h.reset(ascii ? undefined : buf);
   // The line loop finds the empty line that ends the header section (CRLF or, liberally, bare LF).
   let bodyStart = h.read(text, buf, start, len, l?.maxLineLength ?? DEFAULT_LIMITS.maxLineLength, l?.maxHeaders ?? DEFAULT_LIMITS.maxHeaders);
   if (bodyStart < 0) {
@@ -136,6 +138,7 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
   }
   if (bodyEnd > bodyStart) msg.attachBody(buf, bodyStart, bodyEnd);
   if (clConflict) msg.framingError = true;
+  h.reset(undefined);
   return msg;
 }
 
@@ -155,7 +158,7 @@ const SPANS: number[] = [];
  */
 class HeaderSection {
   /** The message's bytes when they are not all ASCII: text is then decoded from them as UTF-8. */
-  private readonly utf8: Buffer | undefined;
+  private utf8: Buffer | undefined = undefined;
   startLine = '';
   /** Wire names: only once a header other than a registered one in its long form is read. */
   names: string[] | undefined = undefined;
@@ -169,8 +172,16 @@ class HeaderSection {
   /** Every line, the empty one included, is written as the serializer would write it, and Content-Length appears once. */
   canonical = true;
 
-  constructor(utf8: Buffer | undefined) {
+  /** Ready for a message (one object for every parse: it was garbage per message); undefined lets go of the last one. */
+  reset(utf8: Buffer | undefined): void {
     this.utf8 = utf8;
+    this.startLine = '';
+    this.names = undefined;
+    this.n = 0;
+    this.values = undefined;
+    this.clIndex = -1;
+    this.clConflict = false;
+    this.canonical = true;
   }
 
   /** Bytes [from, to) as text: a slice of the latin1 text when the message is ASCII. */
@@ -333,6 +344,8 @@ class HeaderSection {
   }
 }
 
+const SECTION = new HeaderSection();
+
 function parseStartLine(
   line: string,
   names: string[] | undefined,
@@ -353,7 +366,7 @@ function parseStartLine(
       throw new SipParseError('BAD_START_LINE', `bad status code: ${snippet(line.slice(sp + 1))}`);
     }
     const status = c1 * 100 + c2 * 10 + c3;
-    const reason = sp + 5 <= line.length ? line.slice(sp + 5) : '';
+    const reason = sp + 5 <= line.length ? phraseOf(line, sp + 5, status) : '';
     return new SipResponse(status, reason, names, keys, values, undefined, version);
   }
   // Request-Line = Method SP Request-URI SP SIP-Version (exactly single SPs: RFC 4475 §3.1.2.9/10)
@@ -361,7 +374,7 @@ function parseStartLine(
   if (PLAIN_REQUEST_LINE.test(line)) {
     const uri = line.slice(sp1 + 1, line.length - 8);
     if (schemeLength(uri) === 0) throw new SipParseError('BAD_START_LINE', `Request-URI is not a URI: ${snippet(uri)}`);
-    return new SipRequest(line.slice(0, sp1), uri, names, keys, values, undefined, SIP_20);
+    return new SipRequest(methodOf(line, sp1), uri, names, keys, values, undefined, SIP_20);
   }
   if (sp1 <= 0) throw new SipParseError('BAD_START_LINE', `not a SIP start line: ${snippet(line)}`);
   const method = line.slice(0, sp1);
@@ -381,6 +394,38 @@ function parseStartLine(
 }
 
 const SIP_20 = 'SIP/2.0';
+
+// Common methods and reason phrases are returned as these strings rather than sliced: no copy
+// per message (a slice this short is one), and later comparisons with them are pointer-equal.
+const METHODS_BY_LENGTH: string[][] = [];
+for (const m of ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'UPDATE', 'INFO', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH']) {
+  (METHODS_BY_LENGTH[m.length] ??= []).push(m);
+}
+
+/** `line`'s first `len` characters, the method. */
+function methodOf(line: string, len: number): string {
+  const known = METHODS_BY_LENGTH[len];
+  if (known !== undefined) {
+    for (let i = 0; i < known.length; i++) {
+      const m = known[i]!;
+      let k = 0;
+      while (k < len && line.charCodeAt(k) === m.charCodeAt(k)) k++;
+      if (k === len) return m;
+    }
+  }
+  return line.slice(0, len);
+}
+
+/** The reason phrase, line[from…]: the registered phrase of `status` when it is that one. */
+function phraseOf(line: string, from: number, status: number): string {
+  const known = REASON_PHRASES[status];
+  if (known !== undefined && line.length - from === known.length) {
+    let k = 0;
+    while (k < known.length && line.charCodeAt(from + k) === known.charCodeAt(k)) k++;
+    if (k === known.length) return known;
+  }
+  return line.slice(from);
+}
 
 /** `SIP/2.0` exactly at `at`: checked by character, the version nearly every message carries. */
 function isSip20(line: string, at: number): boolean {
