@@ -26,6 +26,28 @@ const PIECES: string[] = [];
  * Raw values are the source of truth; typed views are snapshots, so change a
  * header with `set`/`append`/`prepend`/`remove`.
  */
+/** Header lines a message being built usually gains after its arrays are made (a response: To, Contact, Content-Type, …). */
+const ROOM = 4;
+
+/**
+ * An array of length `n` (holes) with room for ROOM more lines of `per` slots each: lines
+ * appended then fill the room instead of regrowing the array (to 1.5 times its length
+ * plus 16). A length set below an array's capacity keeps the capacity unless it would
+ * leave more than half unused.
+ */
+function withRoom<T>(n: number, per: number): T[] {
+  const a = new Array<T>(n + ROOM * per);
+  a.length = n;
+  return a;
+}
+
+/** Each of `list` parsed, in place (getAll() made the array: no second one, no closure). */
+function nameAddrs(list: string[], header: string): NameAddr[] {
+  const out = list as unknown as NameAddr[];
+  for (let i = 0; i < list.length; i++) out[i] = parseNameAddr(list[i]!, header);
+  return out;
+}
+
 /** A line a response copies from its request (RFC 3261 §8.2.6, §12.1.1). */
 function copied(key: string, recordRoute: boolean, timestamp: boolean): boolean {
   switch (key) {
@@ -156,7 +178,7 @@ export abstract class SipMessage {
   private setLine(i: number, wire: string, value: string): void {
     if (this.names !== undefined) this.names[i] = wire;
     else if (wire !== wireName(this.keys[i]!)) (this.names = this.keys.map(wireName))[i] = wire;
-    (this.values ??= new Array<string | undefined>(this.keys.length))[i] = value;
+    (this.values ??= withRoom<string | undefined>(this.keys.length, 1))[i] = value;
     if (this.spans !== undefined) this.spans[4 * i] = -1;
   }
 
@@ -168,7 +190,7 @@ export abstract class SipMessage {
       if (this.names !== undefined) this.names.push(wire);
       else if (wire !== wireName(key)) (this.names = this.keys.map(wireName)).push(wire);
       if (this.values !== undefined) this.values.push(value);
-      else if (value !== undefined) (this.values = new Array<string | undefined>(at)).push(value);
+      else if (value !== undefined) (this.values = withRoom<string | undefined>(at, 1)).push(value);
       this.keys.push(key);
       if (spans) this.spans?.push(-1, -1, -1, -1);
       return;
@@ -294,8 +316,13 @@ export abstract class SipMessage {
     const keys = this.keys;
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] !== key) continue;
-      if (list) for (const e of splitList(this.valueAt(i))) out.push(e);
-      else out.push(this.valueAt(i));
+      const v = this.valueAt(i);
+      if (!list) out.push(v);
+      else if (v.indexOf(',') < 0) {
+        // One element (splitList's own first case, without its array).
+        const t = trimLws(v);
+        if (t.length > 0) out.push(t);
+      } else for (const e of splitList(v)) out.push(e);
     }
     return out;
   }
@@ -353,10 +380,10 @@ export abstract class SipMessage {
     const values = this.values;
     const withRaw = this.rawText !== undefined && spans !== undefined;
     // Sized up front (the target is empty): no array grows by push here.
-    const toKeys = new Array<string>(count);
-    const toNames = names !== undefined ? new Array<string>(count) : undefined;
+    const toKeys = withRoom<string>(count, 1);
+    const toNames = names !== undefined ? withRoom<string>(count, 1) : undefined;
     let toValues: Array<string | undefined> | undefined;
-    const toSpans = withRaw ? new Array<number>(4 * count) : undefined;
+    const toSpans = withRaw ? withRoom<number>(4 * count, 4) : undefined;
     let w = 0;
     for (let i = 0; i < n; i++) {
       const key = keys[i]!;
@@ -364,7 +391,7 @@ export abstract class SipMessage {
       toKeys[w] = key;
       if (toNames !== undefined) toNames[w] = names![i]!;
       const v = values?.[i];
-      if (v !== undefined) (toValues ??= new Array<string | undefined>(count))[w] = v;
+      if (v !== undefined) (toValues ??= withRoom<string | undefined>(count, 1))[w] = v;
       if (toSpans !== undefined) {
         toSpans[4 * w] = spans![4 * i]!;
         toSpans[4 * w + 1] = spans![4 * i + 1]!;
@@ -464,13 +491,29 @@ export abstract class SipMessage {
    */
   get via(): Via[] {
     if (this.cVia) return this.cVia;
-    const out: Via[] = [];
     const keys = this.keys;
+    let lines = 0;
+    for (let i = 0; i < keys.length; i++) if (keys[i] === 'via') lines++;
+    // Sized for a Via per line (an array grown by push from empty reserves 17 slots); a line
+    // holding a list grows it.
+    const out = new Array<Via>(lines);
+    let w = 0;
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] !== 'via') continue;
       const v = this.valueAt(i);
-      if (v.indexOf(',') < 0) out.push(Via.fromText(v));
-      else for (const e of splitList(v)) out.push(Via.fromText(e));
+      // Every line gives at least one Via, so the slots fill in order and no hole is left;
+      // once a list has used up the later lines' slots, the rest are appended (w === length).
+      if (v.indexOf(',') < 0) {
+        if (w < lines) out[w] = Via.fromText(v);
+        else out.push(Via.fromText(v));
+        w++;
+      } else {
+        for (const e of splitList(v)) {
+          if (w < lines) out[w] = Via.fromText(e);
+          else out.push(Via.fromText(e));
+          w++;
+        }
+      }
     }
     return (this.cVia = out);
   }
@@ -524,15 +567,15 @@ export abstract class SipMessage {
   get contact(): NameAddr[] | typeof CONTACT_WILDCARD {
     const all = this.getAll('contact');
     if (all.length === 1 && all[0] === '*') return CONTACT_WILDCARD;
-    return all.map((c) => parseNameAddr(c, 'contact'));
+    return nameAddrs(all, 'contact');
   }
 
   get route(): NameAddr[] {
-    return this.getAll('route').map((c) => parseNameAddr(c, 'route'));
+    return nameAddrs(this.getAll('route'), 'route');
   }
 
   get recordRoute(): NameAddr[] {
-    return this.getAll('record-route').map((c) => parseNameAddr(c, 'record-route'));
+    return nameAddrs(this.getAll('record-route'), 'record-route');
   }
 
   /** Reason headers (RFC 3326), e.g. `Q.850;cause=16`. */

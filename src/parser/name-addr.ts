@@ -244,11 +244,19 @@ export function parseNameAddr(s: string, header = 'name-addr'): NameAddr {
  * would throw, without building any of them: for values only checked before they are sent.
  */
 export function checkNameAddr(s: string, header: string): void {
-  parseInto(undefined, s, header);
+  parseInto(undefined, s, header, true);
 }
 
-/** Parse into `na`; with no `na`, check only: the URI and parameters too, and nothing is kept. */
-function parseInto(na: NameAddr | undefined, s: string, header: string): void {
+/** @internal Throws what parseNameAddr(s, header) alone would throw (not reading `uri` or `params`). */
+export function checkNameAddrSyntax(s: string, header: string): void {
+  parseInto(undefined, s, header, false);
+}
+
+/**
+ * Parse into `na`; with no `na`, check only, nothing kept: with `whole`, the URI and the
+ * parameters too (what reading `uri`, then `params`, would throw).
+ */
+function parseInto(na: NameAddr | undefined, s: string, header: string, whole = false): void {
   const n = s.length;
   let i = 0;
   while (i < n && isWs(s.charCodeAt(i))) i++;
@@ -309,9 +317,10 @@ function parseInto(na: NameAddr | undefined, s: string, header: string): void {
     rest = e;
   }
   if (na === undefined) {
-    // What reading `uri`, then `params`, would throw.
-    checkUri(uriText);
-    if (rest < n) checkParams(s, rest, header);
+    if (whole) {
+      checkUri(uriText);
+      if (rest < n) checkParams(s, rest, header);
+    }
     return;
   }
   // Nothing after the URI: no parameters to parse later.

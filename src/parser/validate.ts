@@ -1,5 +1,6 @@
 import { SipParseError } from './errors.js';
 import { SINGLE_HEADERS } from './header-names.js';
+import { checkNameAddr, checkNameAddrSyntax } from './name-addr.js';
 import type { SipMessage, SipRequest, SipResponse } from './message.js';
 
 export interface ValidateOptions {
@@ -86,24 +87,15 @@ function checkCommon(m: SipMessage, maxVias: number): ValidationFailure | null {
     m.cseq;
     m.contentLength;
     m.contentType;
-    if (m.has('contact')) {
-      const c = m.contact;
-      if (c !== '*') {
-        for (const na of c) {
-          na.uri;
-          na.params;
-        }
-      }
-    }
+    // Contact, Route and Record-Route are checked as reading m.contact, m.route and m.recordRoute and
+    // then each one's uri and params would, without building them (they are parsed again when read).
     // Route and Record-Route URIs become Request-URIs and next hops later: they must parse now.
-    for (const r of m.route) {
-      r.uri;
-      r.params;
+    if (m.has('contact')) {
+      const c = m.getAll('contact');
+      if (!(c.length === 1 && c[0] === '*')) checkNameAddrs(c, 'contact');
     }
-    for (const r of m.recordRoute) {
-      r.uri;
-      r.params;
-    }
+    checkNameAddrs(m.getAll('route'), 'route');
+    checkNameAddrs(m.getAll('record-route'), 'record-route');
     const mf = m.get('max-forwards');
     if (mf !== undefined && (!MAX_FORWARDS.test(mf) || Number(mf) > 0x7fffffff)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
     const date = m.get('date');
@@ -114,6 +106,13 @@ function checkCommon(m: SipMessage, maxVias: number): ValidationFailure | null {
     throw err;
   }
   return null;
+}
+
+/** Throws what parsing every one of `list` (all of them first), then each one's uri and params, would. */
+function checkNameAddrs(list: string[], header: string): void {
+  if (list.length === 0) return;
+  for (let i = 0; i < list.length; i++) checkNameAddrSyntax(list[i]!, header);
+  for (let i = 0; i < list.length; i++) checkNameAddr(list[i]!, header);
 }
 
 function badHeaderPhrase(err: SipParseError): string {
