@@ -1,7 +1,7 @@
 import { isToken } from './chars.js';
 import { SipError, type SipBuildErrorCode } from './errors.js';
 import { SipRequest, SipResponse, type HeaderValue } from './message.js';
-import { CONTACT_WILDCARD, checkNameAddr as checkNameAddrText } from './name-addr.js';
+import { CONTACT_WILDCARD, checkNameAddr as checkNameAddrText, receivedTag } from './name-addr.js';
 import { reasonPhrase } from './reason-phrases.js';
 import { generateBranch, generateCallId, generateTag } from './ids.js';
 import { MAX_CSEQ, parseContentType } from './scalars.js';
@@ -159,6 +159,9 @@ export function createRequest(init: RequestInit): SipRequest {
   return req;
 }
 
+/** createResponse()'s options when none are given: one object, not an empty one per call. */
+const NO_INIT: ResponseInit = Object.freeze({});
+
 export interface ResponseInit {
   reason?: string;
   /** To tag to add when the request's To has none (status > 100). Generated when omitted. */
@@ -174,31 +177,34 @@ export interface ResponseInit {
  * request had none; Timestamp echoed on 100 (§8.2.6.1); Record-Route copied on
  * 101–299 to dialog-creating requests (§12.1.1).
  */
-export function createResponse(req: SipRequest, status: number, init: ResponseInit = {}): SipResponse {
+export function createResponse(req: SipRequest, status: number, init?: ResponseInit): SipResponse {
+  const o = init ?? NO_INIT;
   if (!Number.isInteger(status) || status < 100 || status > 699) throw invalid('BAD_STATUS', `status out of range: ${shown(status)}`);
-  const phrase = init.reason ?? reasonPhrase(status);
+  const phrase = o.reason ?? reasonPhrase(status);
   // Reason-Phrase (§25.1) holds no CR or LF: they would end the status line.
   if (typeof phrase !== 'string' || CR_LF_NUL.test(phrase)) throw invalid('BAD_STATUS', `reason phrase contains CR, LF or NUL: ${shown(phrase)}`);
-  if (init.toTag !== undefined && !isToken(init.toTag)) throw invalid('BAD_HEADER', `To tag is not a token: ${shown(init.toTag)}`);
+  if (o.toTag !== undefined && !isToken(o.toTag)) throw invalid('BAD_HEADER', `To tag is not a token: ${shown(o.toTag)}`);
   const res = new SipResponse(status, phrase);
   const rr = status > 100 && status < 300 && (req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER' || req.method === 'NOTIFY');
   req.copyLinesInto(res, rr, status === 100);
   if (status > 100) {
     // Appending keeps the To as the requester wrote it (addr-spec params are header params too).
     // A missing or malformed To (a 400 answering exactly that) is copied as it is.
+    // (The tag read as res.to.tag reads it, without a NameAddr that the set below would drop.)
+    const to = res.get('to');
     let tagless = false;
     try {
-      tagless = res.has('to') && res.to.tag === undefined;
+      tagless = to !== undefined && receivedTag(to, 'to') === undefined;
     } catch {
       tagless = false;
     }
-    if (tagless) res.set('To', res.get('to') + ';tag=' + (init.toTag ?? generateTag()));
+    if (tagless) res.set('To', to + ';tag=' + (o.toTag ?? generateTag()));
   }
-  appendHeaders(res, init.headers);
-  const body = toBody(init.body);
+  appendHeaders(res, o.headers);
+  const body = toBody(o.body);
   if (body) {
     res.body = body;
-    if (init.contentType) res.set('Content-Type', checkedBy('BAD_HEADER', 'Content-Type', checkedValue('Content-Type', init.contentType), contentTypeValue));
+    if (o.contentType) res.set('Content-Type', checkedBy('BAD_HEADER', 'Content-Type', checkedValue('Content-Type', o.contentType), contentTypeValue));
   }
   return res;
 }

@@ -170,6 +170,21 @@ export abstract class SipMessage {
     return this.rawPiece(s[4 * i + 2]!, s[4 * i + 3]!);
   }
 
+  /**
+   * Whether received line `i` (unchanged: its span is set) has the value `ascii`, compared in
+   * the received text rather than sliced out of it (for an ASCII `ascii`, comparing the text's
+   * bytes is comparing the UTF-8 value).
+   */
+  private rawValueIs(i: number, ascii: string): boolean {
+    const s = this.spans!;
+    const from = s[4 * i + 2]!;
+    const n = ascii.length;
+    if (s[4 * i + 3]! - from !== n) return false;
+    const t = this.rawText!;
+    for (let k = 0; k < n; k++) if (t.charCodeAt(from + k) !== ascii.charCodeAt(k)) return false;
+    return true;
+  }
+
   private nameAt(i: number): string {
     const n = this.names;
     return n !== undefined ? n[i]! : wireName(this.keys[i]!);
@@ -279,8 +294,8 @@ export abstract class SipMessage {
    * @internal How many lines each of `wanted` (canonical keys) has, in one pass over the
    * headers: validation asks this of eight headers on every message.
    */
-  countKeys(wanted: readonly string[]): number[] {
-    const counts = new Array<number>(wanted.length).fill(0);
+  countKeys(wanted: readonly string[], counts: number[] = new Array<number>(wanted.length)): number[] {
+    counts.fill(0);
     const keys = this.keys;
     for (let i = 0; i < keys.length; i++) {
       const k = wanted.indexOf(keys[i]!);
@@ -617,7 +632,7 @@ export abstract class SipMessage {
           if (wroteLength) drop = true;
           else {
             wroteLength = true;
-            raw &&= this.valueAt(i) === length;
+            raw &&= this.rawValueIs(i, length);
           }
         }
         if (raw && !drop) {

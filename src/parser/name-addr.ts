@@ -229,6 +229,13 @@ function leadingTag(s: string, at: number): string | undefined {
   return s.slice(vs, e);
 }
 
+/** @internal `NameAddr.received(s, header).tag`, without the NameAddr when the tag is written plainly. */
+export function receivedTag(s: string, header: string): string | undefined {
+  const t = tagOfPlain(s);
+  if (t !== undefined) return t === NO_TAG ? undefined : t;
+  return NameAddr.received(s, header).tag;
+}
+
 /** `Contact: *` (RFC 3261 §10.2.2): remove all bindings. */
 export const CONTACT_WILDCARD = '*' as const;
 

@@ -44,6 +44,8 @@ const DEFAULT_SCHEMES = ['sip', 'sips', 'tel'];
 const REQUIRED = ['via', 'to', 'from', 'call-id', 'cseq'] as const;
 // Counted in one pass: the required headers first, then those allowed once.
 const COUNTED: readonly string[] = [...REQUIRED, ...SINGLE_HEADERS.filter((k) => !(REQUIRED as readonly string[]).includes(k))];
+/** countKeys()'s counts, one array for every message (checkCommon uses them before it returns). */
+const COUNTS = new Array<number>(COUNTED.length).fill(0);
 const LABEL: Record<string, string> = {
   via: 'Via', to: 'To', from: 'From', 'call-id': 'Call-ID', cseq: 'CSeq', 'max-forwards': 'Max-Forwards',
   'content-length': 'Content-Length', 'content-type': 'Content-Type',
@@ -59,7 +61,7 @@ function fail(status: number, reason: string, code: string, headers?: Array<[str
 /** Syntax checks common to requests and responses; returns a 400-class failure or null. */
 function checkCommon(m: SipMessage, maxVias: number): ValidationFailure | null {
   if (m.framingError) return fail(400, 'Conflicting Content-Length', 'CONTENT_LENGTH_CONFLICT');
-  const counts = m.countKeys(COUNTED);
+  const counts = m.countKeys(COUNTED, COUNTS);
   for (let k = 0; k < REQUIRED.length; k++) {
     if (counts[k] === 0) {
       const missing = REQUIRED.filter((_, j) => counts[j] === 0);
