@@ -100,6 +100,17 @@ export class NameAddr {
     return this.parsedParams!;
   }
 
+  /**
+   * @internal Throws what reading `params` would throw, without building them when they are
+   * still unparsed (validate() checks a received From and To that are then mostly read for
+   * their tag alone, which is read without them).
+   */
+  checkParams(): void {
+    if (this.src !== undefined) this.load();
+    const src = this.paramsSrc;
+    if (src !== undefined) checkParams(src, this.paramsAt, this.paramsHeader);
+  }
+
   set params(p: Params) {
     if (this.src !== undefined) this.load();
     this.parsedParams = p;

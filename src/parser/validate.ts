@@ -83,9 +83,9 @@ function checkCommon(m: SipMessage, maxVias: number): ValidationFailure | null {
     // So are From and To, and name-addr parameters.
     for (const v of m.via) v.params;
     m.from.uriText;
-    m.from.params;
+    m.from.checkParams();
     m.to.uriText;
-    m.to.params;
+    m.to.checkParams();
     m.cseq;
     m.contentLength;
     m.contentType;
