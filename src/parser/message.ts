@@ -506,29 +506,13 @@ export abstract class SipMessage {
    */
   get via(): Via[] {
     if (this.cVia) return this.cVia;
+    const out: Via[] = [];
     const keys = this.keys;
-    let lines = 0;
-    for (let i = 0; i < keys.length; i++) if (keys[i] === 'via') lines++;
-    // Sized for a Via per line (an array grown by push from empty reserves 17 slots); a line
-    // holding a list grows it.
-    const out = new Array<Via>(lines);
-    let w = 0;
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] !== 'via') continue;
       const v = this.valueAt(i);
-      // Every line gives at least one Via, so the slots fill in order and no hole is left;
-      // once a list has used up the later lines' slots, the rest are appended (w === length).
-      if (v.indexOf(',') < 0) {
-        if (w < lines) out[w] = Via.fromText(v);
-        else out.push(Via.fromText(v));
-        w++;
-      } else {
-        for (const e of splitList(v)) {
-          if (w < lines) out[w] = Via.fromText(e);
-          else out.push(Via.fromText(e));
-          w++;
-        }
-      }
+      if (v.indexOf(',') < 0) out.push(Via.fromText(v));
+      else for (const e of splitList(v)) out.push(Via.fromText(e));
     }
     return (this.cVia = out);
   }
