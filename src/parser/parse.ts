@@ -5,7 +5,6 @@ import { TOKEN, isWs, trimLws } from './chars.js';
 import { knownHeader, knownLineName, wireName } from './header-names.js';
 import { SipRequest, SipResponse } from './message.js';
 import { schemeLength } from './uri.js';
-import { REASON_PHRASES } from './reason-phrases.js';
 
 export interface ParseLimits {
   /** Largest message accepted, in bytes (default 65 535, the UDP maximum). */
@@ -366,7 +365,7 @@ function parseStartLine(
       throw new SipParseError('BAD_START_LINE', `bad status code: ${snippet(line.slice(sp + 1))}`);
     }
     const status = c1 * 100 + c2 * 10 + c3;
-    const reason = sp + 5 <= line.length ? phraseOf(line, sp + 5, status) : '';
+    const reason = sp + 5 <= line.length ? line.slice(sp + 5) : '';
     return new SipResponse(status, reason, names, keys, values, undefined, version);
   }
   // Request-Line = Method SP Request-URI SP SIP-Version (exactly single SPs: RFC 4475 §3.1.2.9/10)
@@ -374,7 +373,7 @@ function parseStartLine(
   if (PLAIN_REQUEST_LINE.test(line)) {
     const uri = line.slice(sp1 + 1, line.length - 8);
     if (schemeLength(uri) === 0) throw new SipParseError('BAD_START_LINE', `Request-URI is not a URI: ${snippet(uri)}`);
-    return new SipRequest(methodOf(line, sp1), uri, names, keys, values, undefined, SIP_20);
+    return new SipRequest(line.slice(0, sp1), uri, names, keys, values, undefined, SIP_20);
   }
   if (sp1 <= 0) throw new SipParseError('BAD_START_LINE', `not a SIP start line: ${snippet(line)}`);
   const method = line.slice(0, sp1);
@@ -394,38 +393,6 @@ function parseStartLine(
 }
 
 const SIP_20 = 'SIP/2.0';
-
-// Common methods and reason phrases are returned as these strings rather than sliced: no copy
-// per message (a slice this short is one), and later comparisons with them are pointer-equal.
-const METHODS_BY_LENGTH: string[][] = [];
-for (const m of ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'UPDATE', 'INFO', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH']) {
-  (METHODS_BY_LENGTH[m.length] ??= []).push(m);
-}
-
-/** `line`'s first `len` characters, the method. */
-function methodOf(line: string, len: number): string {
-  const known = METHODS_BY_LENGTH[len];
-  if (known !== undefined) {
-    for (let i = 0; i < known.length; i++) {
-      const m = known[i]!;
-      let k = 0;
-      while (k < len && line.charCodeAt(k) === m.charCodeAt(k)) k++;
-      if (k === len) return m;
-    }
-  }
-  return line.slice(0, len);
-}
-
-/** The reason phrase, line[from…]: the registered phrase of `status` when it is that one. */
-function phraseOf(line: string, from: number, status: number): string {
-  const known = REASON_PHRASES[status];
-  if (known !== undefined && line.length - from === known.length) {
-    let k = 0;
-    while (k < known.length && line.charCodeAt(from + k) === known.charCodeAt(k)) k++;
-    if (k === known.length) return known;
-  }
-  return line.slice(from);
-}
 
 /** `SIP/2.0` exactly at `at`: checked by character, the version nearly every message carries. */
 function isSip20(line: string, at: number): boolean {
