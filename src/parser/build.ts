@@ -1,11 +1,11 @@
 import { isToken } from './chars.js';
 import { SipError, type SipBuildErrorCode } from './errors.js';
 import { SipRequest, SipResponse, type HeaderValue } from './message.js';
-import { CONTACT_WILDCARD, parseNameAddr } from './name-addr.js';
+import { CONTACT_WILDCARD, checkNameAddr as checkNameAddrText, receivedTag } from './name-addr.js';
 import { reasonPhrase } from './reason-phrases.js';
 import { generateBranch, generateCallId, generateTag } from './ids.js';
 import { MAX_CSEQ, parseContentType } from './scalars.js';
-import { parseUri } from './uri.js';
+import { checkUri } from './uri.js';
 import { parseVia } from './via.js';
 
 export type HeaderInit = Array<[string, HeaderValue]> | Record<string, HeaderValue | HeaderValue[]>;
@@ -24,11 +24,16 @@ function shown(v: unknown): string {
   return JSON.stringify(s.length > 64 ? s.slice(0, 64) + '…' : s);
 }
 
+// Regular expressions made once: a literal in a function body is a new RegExp object per call.
+const CR_LF_NUL = /[\r\n\0]/;
+/** A tag parameter, searched for from lastIndex (after the URI's closing '>'). */
+const TAG_PARAM = /;\s*tag=/gi;
+
 /** A header line that can be written: a token name (§7.3), a value without CR, LF or NUL (no header injection). */
 function checkedValue(name: string, value: HeaderValue): string {
   if (typeof name !== 'string' || !isToken(name)) throw invalid('BAD_HEADER', `header name is not a token: ${shown(name)}`);
-  const v = String(value);
-  if (/[\r\n\0]/.test(v)) throw invalid('BAD_HEADER', `${name} value contains CR, LF or NUL: ${shown(v)}`);
+  const v = typeof value === 'string' ? value : String(value);
+  if (CR_LF_NUL.test(v)) throw invalid('BAD_HEADER', `${name} value contains CR, LF or NUL: ${shown(v)}`);
   return v;
 }
 
@@ -43,13 +48,21 @@ function checkedBy<T>(code: SipBuildErrorCode, what: string, value: string, pars
 }
 
 /** name-addr / addr-spec (§20.10) whose URI and parameters read. */
-function checkNameAddr(header: string, value: string): void {
+function checkNameAddr(header: string, key: string, value: string): void {
   checkedValue(header, value);
-  checkedBy('BAD_HEADER', header, value, (s) => {
-    const na = parseNameAddr(s, header.toLowerCase());
-    void na.uri;
-    void na.params;
-  });
+  // As checkedBy, written out: a closure over `header` per call was garbage.
+  try {
+    checkNameAddrText(value, key);
+  } catch (err) {
+    if (!(err instanceof SipError)) throw err;
+    throw invalid('BAD_HEADER', `${header} is malformed: ${shown(value)} (${err.message})`, err);
+  }
+}
+
+/** Content-Type (§20.15) that reads; the value itself. */
+function contentTypeValue(s: string): string {
+  parseContentType(s);
+  return s;
 }
 
 const MAX_UNSIGNED = 0x7fffffff;
@@ -103,10 +116,13 @@ export function createRequest(init: RequestInit): SipRequest {
   const method = init.method;
   if (typeof method !== 'string' || !isToken(method)) throw invalid('BAD_METHOD', `method is not a token: ${shown(method)}`);
   const uri = String(init.uri);
-  checkedBy('BAD_URI', 'Request-URI (a SIP, SIPS, tel or absolute URI)', uri, parseUri);
+  checkedBy('BAD_URI', 'Request-URI (a SIP, SIPS, tel or absolute URI)', uri, checkUri);
   const req = new SipRequest(method, uri);
-  if (init.via !== undefined) {
-    for (const v of Array.isArray(init.via) ? init.via : [init.via]) req.append('Via', checkedBy('BAD_HEADER', 'Via', checkedValue('Via', v), parseVia));
+  const via = init.via;
+  if (Array.isArray(via)) {
+    for (const v of via) req.append('Via', checkedBy('BAD_HEADER', 'Via', checkedValue('Via', v), parseVia));
+  } else if (via !== undefined) {
+    req.append('Via', checkedBy('BAD_HEADER', 'Via', checkedValue('Via', via), parseVia));
   }
   const maxForwards = init.maxForwards ?? 70;
   // 1*DIGIT (§20.22); bounded as the parser bounds what it reads.
@@ -115,11 +131,12 @@ export function createRequest(init: RequestInit): SipRequest {
   }
   req.append('Max-Forwards', maxForwards);
   let from = String(init.from);
-  checkNameAddr('From', from);
-  if (!/;\s*tag=/i.test(from.slice(from.lastIndexOf('>') + 1))) from += ';tag=' + generateTag();
+  checkNameAddr('From', 'from', from);
+  TAG_PARAM.lastIndex = from.lastIndexOf('>') + 1;
+  if (!TAG_PARAM.test(from)) from += ';tag=' + generateTag();
   req.append('From', from);
   const to = String(init.to);
-  checkNameAddr('To', to);
+  checkNameAddr('To', 'to', to);
   req.append('To', to);
   const callId = init.callId ?? generateCallId();
   if (typeof callId !== 'string' || !CALL_ID.test(callId)) throw invalid('BAD_HEADER', `Call-ID is not word["@"word]: ${shown(callId)}`);
@@ -130,17 +147,20 @@ export function createRequest(init: RequestInit): SipRequest {
   req.append('CSeq', `${cseq} ${method}`);
   if (init.contact !== undefined) {
     const contact = String(init.contact);
-    if (contact.trim() !== CONTACT_WILDCARD) checkNameAddr('Contact', contact);
+    if (contact.trim() !== CONTACT_WILDCARD) checkNameAddr('Contact', 'contact', contact);
     req.append('Contact', checkedValue('Contact', contact));
   }
   appendHeaders(req, init.headers);
   const body = toBody(init.body);
   if (body) {
     req.body = body;
-    if (init.contentType) req.set('Content-Type', checkedBy('BAD_HEADER', 'Content-Type', checkedValue('Content-Type', init.contentType), (s) => (parseContentType(s), s)));
+    if (init.contentType) req.set('Content-Type', checkedBy('BAD_HEADER', 'Content-Type', checkedValue('Content-Type', init.contentType), contentTypeValue));
   }
   return req;
 }
+
+/** createResponse()'s options when none are given: one object, not an empty one per call. */
+const NO_INIT: ResponseInit = Object.freeze({});
 
 export interface ResponseInit {
   reason?: string;
@@ -151,39 +171,40 @@ export interface ResponseInit {
   contentType?: string;
 }
 
-const COPIED = new Set(['via', 'from', 'to', 'call-id', 'cseq']);
-
 /**
  * Build a response to `req` (RFC 3261 §8.2.6): Via (all, in order), From, To,
  * Call-ID and CSeq copied; a To tag added for anything above 100 when the
  * request had none; Timestamp echoed on 100 (§8.2.6.1); Record-Route copied on
  * 101–299 to dialog-creating requests (§12.1.1).
  */
-export function createResponse(req: SipRequest, status: number, init: ResponseInit = {}): SipResponse {
+export function createResponse(req: SipRequest, status: number, init?: ResponseInit): SipResponse {
+  const o = init ?? NO_INIT;
   if (!Number.isInteger(status) || status < 100 || status > 699) throw invalid('BAD_STATUS', `status out of range: ${shown(status)}`);
-  const phrase = init.reason ?? reasonPhrase(status);
+  const phrase = o.reason ?? reasonPhrase(status);
   // Reason-Phrase (§25.1) holds no CR or LF: they would end the status line.
-  if (typeof phrase !== 'string' || /[\r\n\0]/.test(phrase)) throw invalid('BAD_STATUS', `reason phrase contains CR, LF or NUL: ${shown(phrase)}`);
-  if (init.toTag !== undefined && !isToken(init.toTag)) throw invalid('BAD_HEADER', `To tag is not a token: ${shown(init.toTag)}`);
+  if (typeof phrase !== 'string' || CR_LF_NUL.test(phrase)) throw invalid('BAD_STATUS', `reason phrase contains CR, LF or NUL: ${shown(phrase)}`);
+  if (o.toTag !== undefined && !isToken(o.toTag)) throw invalid('BAD_HEADER', `To tag is not a token: ${shown(o.toTag)}`);
   const res = new SipResponse(status, phrase);
   const rr = status > 100 && status < 300 && (req.method === 'INVITE' || req.method === 'SUBSCRIBE' || req.method === 'REFER' || req.method === 'NOTIFY');
-  req.copyLinesInto(res, (key) => COPIED.has(key) || (rr && key === 'record-route') || (status === 100 && key === 'timestamp'));
+  req.copyLinesInto(res, rr, status === 100);
   if (status > 100) {
     // Appending keeps the To as the requester wrote it (addr-spec params are header params too).
     // A missing or malformed To (a 400 answering exactly that) is copied as it is.
+    // (The tag read as res.to.tag reads it, without a NameAddr that the set below would drop.)
+    const to = res.get('to');
     let tagless = false;
     try {
-      tagless = res.has('to') && res.to.tag === undefined;
+      tagless = to !== undefined && receivedTag(to, 'to') === undefined;
     } catch {
       tagless = false;
     }
-    if (tagless) res.set('To', res.get('to') + ';tag=' + (init.toTag ?? generateTag()));
+    if (tagless) res.set('To', to + ';tag=' + (o.toTag ?? generateTag()));
   }
-  appendHeaders(res, init.headers);
-  const body = toBody(init.body);
+  appendHeaders(res, o.headers);
+  const body = toBody(o.body);
   if (body) {
     res.body = body;
-    if (init.contentType) res.set('Content-Type', checkedBy('BAD_HEADER', 'Content-Type', checkedValue('Content-Type', init.contentType), (s) => (parseContentType(s), s)));
+    if (o.contentType) res.set('Content-Type', checkedBy('BAD_HEADER', 'Content-Type', checkedValue('Content-Type', o.contentType), contentTypeValue));
   }
   return res;
 }

@@ -26,6 +26,46 @@ const PIECES: string[] = [];
  * Raw values are the source of truth; typed views are snapshots, so change a
  * header with `set`/`append`/`prepend`/`remove`.
  */
+/** Header lines a message being built usually gains after its arrays are made (a response: To, Contact, Content-Type, …). */
+const ROOM = 4;
+
+/**
+ * An array of length `n` (holes) with room for ROOM more lines of `per` slots each: lines
+ * appended then fill the room instead of regrowing the array (to 1.5 times its length
+ * plus 16). A length set below an array's capacity keeps the capacity unless it would
+ * leave more than half unused.
+ */
+function withRoom<T>(n: number, per: number): T[] {
+  const a = new Array<T>(n + ROOM * per);
+  a.length = n;
+  return a;
+}
+
+/** Each of `list` parsed, in place (getAll() made the array: no second one, no closure). */
+function nameAddrs(list: string[], header: string): NameAddr[] {
+  const out = list as unknown as NameAddr[];
+  for (let i = 0; i < list.length; i++) out[i] = parseNameAddr(list[i]!, header);
+  return out;
+}
+
+/** A line a response copies from its request (RFC 3261 §8.2.6, §12.1.1). */
+function copied(key: string, recordRoute: boolean, timestamp: boolean): boolean {
+  switch (key) {
+    case 'via':
+    case 'from':
+    case 'to':
+    case 'call-id':
+    case 'cseq':
+      return true;
+    case 'record-route':
+      return recordRoute;
+    case 'timestamp':
+      return timestamp;
+    default:
+      return false;
+  }
+}
+
 export abstract class SipMessage {
   abstract readonly type: 'request' | 'response';
   private ver: string;
@@ -130,6 +170,21 @@ export abstract class SipMessage {
     return this.rawPiece(s[4 * i + 2]!, s[4 * i + 3]!);
   }
 
+  /**
+   * Whether received line `i` (unchanged: its span is set) has the value `ascii`, compared in
+   * the received text rather than sliced out of it (for an ASCII `ascii`, comparing the text's
+   * bytes is comparing the UTF-8 value).
+   */
+  private rawValueIs(i: number, ascii: string): boolean {
+    const s = this.spans!;
+    const from = s[4 * i + 2]!;
+    const n = ascii.length;
+    if (s[4 * i + 3]! - from !== n) return false;
+    const t = this.rawText!;
+    for (let k = 0; k < n; k++) if (t.charCodeAt(from + k) !== ascii.charCodeAt(k)) return false;
+    return true;
+  }
+
   private nameAt(i: number): string {
     const n = this.names;
     return n !== undefined ? n[i]! : wireName(this.keys[i]!);
@@ -138,7 +193,7 @@ export abstract class SipMessage {
   private setLine(i: number, wire: string, value: string): void {
     if (this.names !== undefined) this.names[i] = wire;
     else if (wire !== wireName(this.keys[i]!)) (this.names = this.keys.map(wireName))[i] = wire;
-    (this.values ??= new Array<string | undefined>(this.keys.length))[i] = value;
+    (this.values ??= withRoom<string | undefined>(this.keys.length, 1))[i] = value;
     if (this.spans !== undefined) this.spans[4 * i] = -1;
   }
 
@@ -150,7 +205,7 @@ export abstract class SipMessage {
       if (this.names !== undefined) this.names.push(wire);
       else if (wire !== wireName(key)) (this.names = this.keys.map(wireName)).push(wire);
       if (this.values !== undefined) this.values.push(value);
-      else if (value !== undefined) (this.values = new Array<string | undefined>(at)).push(value);
+      else if (value !== undefined) (this.values = withRoom<string | undefined>(at, 1)).push(value);
       this.keys.push(key);
       if (spans) this.spans?.push(-1, -1, -1, -1);
       return;
@@ -192,6 +247,8 @@ export abstract class SipMessage {
   }
 
   abstract startLine(): string;
+  /** @internal The start line's pieces into `p` at `n` (head() joins them once, not concatenated first); the new `n`. */
+  abstract startPieces(p: string[], n: number): number;
   abstract clone(): SipMessage;
 
   /**
@@ -237,8 +294,8 @@ export abstract class SipMessage {
    * @internal How many lines each of `wanted` (canonical keys) has, in one pass over the
    * headers: validation asks this of eight headers on every message.
    */
-  countKeys(wanted: readonly string[]): number[] {
-    const counts = new Array<number>(wanted.length).fill(0);
+  countKeys(wanted: readonly string[], counts: number[] = new Array<number>(wanted.length)): number[] {
+    counts.fill(0);
     const keys = this.keys;
     for (let i = 0; i < keys.length; i++) {
       const k = wanted.indexOf(keys[i]!);
@@ -274,8 +331,13 @@ export abstract class SipMessage {
     const keys = this.keys;
     for (let i = 0; i < keys.length; i++) {
       if (keys[i] !== key) continue;
-      if (list) for (const e of splitList(this.valueAt(i))) out.push(e);
-      else out.push(this.valueAt(i));
+      const v = this.valueAt(i);
+      if (!list) out.push(v);
+      else if (v.indexOf(',') < 0) {
+        // One element (splitList's own first case, without its array).
+        const t = trimLws(v);
+        if (t.length > 0) out.push(t);
+      } else for (const e of splitList(v)) out.push(e);
     }
     return out;
   }
@@ -316,27 +378,56 @@ export abstract class SipMessage {
   }
 
   /**
-   * @internal Copy the lines whose key `keep` accepts into `to`, a message with no header
-   * lines yet (a response being built from this request). Values are shared, not re-read,
-   * and the copies keep pointing into the received text, so unchanged Via, From, Call-ID
-   * and CSeq lines serialize as slices of it.
+   * @internal Copy the lines a response copies from its request (§8.2.6: Via, From, To,
+   * Call-ID, CSeq; Record-Route when `recordRoute`, Timestamp when `timestamp`) into `to`,
+   * a message with no header lines yet. Values are shared, not re-read, and the copies keep
+   * pointing into the received text, so unchanged Via, From, Call-ID and CSeq lines
+   * serialize as slices of it. (Flags, not a predicate: a closure per response was garbage.)
    */
-  copyLinesInto(to: SipMessage, keep: (key: string) => boolean): void {
-    const raw = this.rawText;
+  copyLinesInto(to: SipMessage, recordRoute: boolean, timestamp: boolean): void {
+    const keys = this.keys;
+    const n = keys.length;
+    let count = 0;
+    for (let i = 0; i < n; i++) if (copied(keys[i]!, recordRoute, timestamp)) count++;
+    if (count === 0) return;
     const spans = this.spans;
-    const toSpans: number[] | undefined = raw !== undefined && spans !== undefined ? [] : undefined;
-    for (let i = 0; i < this.keys.length; i++) {
-      const key = this.keys[i]!;
-      if (!keep(key)) continue;
-      to.insertLine(to.keys.length, this.nameAt(i), key, this.values?.[i], toSpans === undefined);
-      if (toSpans !== undefined) toSpans.push(spans![4 * i]!, spans![4 * i + 1]!, spans![4 * i + 2]!, spans![4 * i + 3]!);
-      to.invalidate(key);
+    const names = this.names;
+    const values = this.values;
+    const withRaw = this.rawText !== undefined && spans !== undefined;
+    // Sized up front (the target is empty): no array grows by push here.
+    const toKeys = withRoom<string>(count, 1);
+    const toNames = names !== undefined ? withRoom<string>(count, 1) : undefined;
+    let toValues: Array<string | undefined> | undefined;
+    const toSpans = withRaw ? withRoom<number>(4 * count, 4) : undefined;
+    let w = 0;
+    for (let i = 0; i < n; i++) {
+      const key = keys[i]!;
+      if (!copied(key, recordRoute, timestamp)) continue;
+      toKeys[w] = key;
+      if (toNames !== undefined) toNames[w] = names![i]!;
+      const v = values?.[i];
+      if (v !== undefined) (toValues ??= withRoom<string | undefined>(count, 1))[w] = v;
+      if (toSpans !== undefined) {
+        toSpans[4 * w] = spans![4 * i]!;
+        toSpans[4 * w + 1] = spans![4 * i + 1]!;
+        toSpans[4 * w + 2] = spans![4 * i + 2]!;
+        toSpans[4 * w + 3] = spans![4 * i + 3]!;
+      }
+      w++;
     }
+    to.keys = toKeys;
+    to.names = toNames;
+    to.values = toValues;
     if (toSpans !== undefined) {
-      to.rawText = raw;
+      to.rawText = this.rawText;
       to.rawUtf8 = this.rawUtf8;
       to.spans = toSpans;
+    } else {
+      to.spans = undefined;
     }
+    to.changed();
+    to.cVia = to.cFrom = to.cTo = undefined;
+    to.cCSeq = undefined;
   }
 
   /** Remove every line of `name`; returns how many were removed. */
@@ -475,15 +566,15 @@ export abstract class SipMessage {
   get contact(): NameAddr[] | typeof CONTACT_WILDCARD {
     const all = this.getAll('contact');
     if (all.length === 1 && all[0] === '*') return CONTACT_WILDCARD;
-    return all.map((c) => parseNameAddr(c, 'contact'));
+    return nameAddrs(all, 'contact');
   }
 
   get route(): NameAddr[] {
-    return this.getAll('route').map((c) => parseNameAddr(c, 'route'));
+    return nameAddrs(this.getAll('route'), 'route');
   }
 
   get recordRoute(): NameAddr[] {
-    return this.getAll('record-route').map((c) => parseNameAddr(c, 'record-route'));
+    return nameAddrs(this.getAll('record-route'), 'record-route');
   }
 
   /** Reason headers (RFC 3326), e.g. `Q.850;cause=16`. */
@@ -506,7 +597,7 @@ export abstract class SipMessage {
     const p = PIECES;
     let n = 0;
     try {
-      p[n++] = this.startLine();
+      n = this.startPieces(p, n);
       p[n++] = '\r\n';
       const spans = this.spans;
       const length = String(this.bodyLength);
@@ -525,7 +616,7 @@ export abstract class SipMessage {
           if (wroteLength) drop = true;
           else {
             wroteLength = true;
-            raw &&= this.valueAt(i) === length;
+            raw &&= this.rawValueIs(i, length);
           }
         }
         if (raw && !drop) {
@@ -656,6 +747,16 @@ export class SipRequest extends SipMessage {
     return this.methodName + ' ' + this.uriText + ' ' + this.version;
   }
 
+  /** @internal */
+  startPieces(p: string[], n: number): number {
+    p[n++] = this.methodName;
+    p[n++] = ' ';
+    p[n++] = this.uriText;
+    p[n++] = ' ';
+    p[n++] = this.version;
+    return n;
+  }
+
   clone(): SipRequest {
     const [n, k, v] = this.copyHeaders();
     const c = new SipRequest(this.methodName, this.uriText, n, k, v, this.body, this.version);
@@ -704,6 +805,16 @@ export class SipResponse extends SipMessage {
 
   startLine(): string {
     return this.version + ' ' + this.code + ' ' + this.phrase;
+  }
+
+  /** @internal */
+  startPieces(p: string[], n: number): number {
+    p[n++] = this.version;
+    p[n++] = ' ';
+    p[n++] = String(this.code);
+    p[n++] = ' ';
+    p[n++] = this.phrase;
+    return n;
   }
 
   clone(): SipResponse {

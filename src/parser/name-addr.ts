@@ -1,7 +1,7 @@
 import { SipParseError } from './errors.js';
 import { TOKEN, isWs, quote, trimLws } from './chars.js';
-import { Params, endOfQuoted, parseParams, unquote } from './params.js';
-import { parseUri, schemeLength, type Uri } from './uri.js';
+import { Params, checkParams, endOfQuoted, parseParams, unquote } from './params.js';
+import { checkUri, parseUri, schemeLength, type Uri } from './uri.js';
 
 /**
  * name-addr / addr-spec with header parameters (RFC 3261 §20.10, §25.1):
@@ -100,6 +100,17 @@ export class NameAddr {
     return this.parsedParams!;
   }
 
+  /**
+   * @internal Throws what reading `params` would throw, without building them when they are
+   * still unparsed (validate() checks a received From and To that are then mostly read for
+   * their tag alone, which is read without them).
+   */
+  checkParams(): void {
+    if (this.src !== undefined) this.load();
+    const src = this.paramsSrc;
+    if (src !== undefined) checkParams(src, this.paramsAt, this.paramsHeader);
+  }
+
   set params(p: Params) {
     if (this.src !== undefined) this.load();
     this.parsedParams = p;
@@ -140,7 +151,7 @@ export class NameAddr {
 
   get expires(): number | undefined {
     const e = this.params.get('expires');
-    if (e == null || !/^\d{1,10}$/.test(e)) return undefined;
+    if (e == null || !EXPIRES.test(e)) return undefined;
     return Number(e);
   }
 
@@ -177,6 +188,9 @@ export class NameAddr {
 }
 
 const EMPTY_PARAMS = new Params();
+// Made once: a regular expression literal in a function body is a new object per call.
+const EXPIRES = /^\d{1,10}$/;
+const LWS_RUN = /[ \t]+/g;
 const NO_TAG = '';
 
 /**
@@ -226,6 +240,13 @@ function leadingTag(s: string, at: number): string | undefined {
   return s.slice(vs, e);
 }
 
+/** @internal `NameAddr.received(s, header).tag`, without the NameAddr when the tag is written plainly. */
+export function receivedTag(s: string, header: string): string | undefined {
+  const t = tagOfPlain(s);
+  if (t !== undefined) return t === NO_TAG ? undefined : t;
+  return NameAddr.received(s, header).tag;
+}
+
 /** `Contact: *` (RFC 3261 §10.2.2): remove all bindings. */
 export const CONTACT_WILDCARD = '*' as const;
 
@@ -236,7 +257,24 @@ export function parseNameAddr(s: string, header = 'name-addr'): NameAddr {
   return na;
 }
 
-function parseInto(na: NameAddr, s: string, header: string): void {
+/**
+ * @internal Throws what parseNameAddr(s, header) and then reading its `uri` and `params`
+ * would throw, without building any of them: for values only checked before they are sent.
+ */
+export function checkNameAddr(s: string, header: string): void {
+  parseInto(undefined, s, header, true);
+}
+
+/** @internal Throws what parseNameAddr(s, header) alone would throw (not reading `uri` or `params`). */
+export function checkNameAddrSyntax(s: string, header: string): void {
+  parseInto(undefined, s, header, false);
+}
+
+/**
+ * Parse into `na`; with no `na`, check only, nothing kept: with `whole`, the URI and the
+ * parameters too (what reading `uri`, then `params`, would throw).
+ */
+function parseInto(na: NameAddr | undefined, s: string, header: string, whole = false): void {
   const n = s.length;
   let i = 0;
   while (i < n && isWs(s.charCodeAt(i))) i++;
@@ -246,7 +284,7 @@ function parseInto(na: NameAddr, s: string, header: string): void {
   if (s.charCodeAt(i) === 34) {
     const e = endOfQuoted(s, i);
     if (e < 0) throw new SipParseError('BAD_HEADER', `unterminated quoted display name in ${header}`, header);
-    display = unquote(s.slice(i, e + 1));
+    if (na !== undefined) display = unquote(s.slice(i, e + 1));
     i = e + 1;
     while (i < n && isWs(s.charCodeAt(i))) i++;
     if (s.charCodeAt(i) !== 60) throw new SipParseError('BAD_HEADER', `expected '<' after display name in ${header}`, header);
@@ -261,9 +299,11 @@ function parseInto(na: NameAddr, s: string, header: string): void {
           throw new SipParseError('BAD_HEADER', `unquoted display name with special characters in ${header}`, header);
         }
       }
-      const d = trimLws(s.slice(i, lt));
-      // Runs of LWS between tokens read as one space; most names have none to fold.
-      display = d.length === 0 ? undefined : d.indexOf('  ') < 0 && d.indexOf('\t') < 0 ? d : d.replace(/[ \t]+/g, ' ');
+      if (na !== undefined) {
+        const d = trimLws(s.slice(i, lt));
+        // Runs of LWS between tokens read as one space; most names have none to fold.
+        display = d.length === 0 ? undefined : d.indexOf('  ') < 0 && d.indexOf('\t') < 0 ? d : d.replace(LWS_RUN, ' ');
+      }
     }
   }
   let uriText: string;
@@ -293,6 +333,13 @@ function parseInto(na: NameAddr, s: string, header: string): void {
       throw new SipParseError('BAD_HEADER', `URI with headers must be enclosed in <> in ${header}`, header);
     }
     rest = e;
+  }
+  if (na === undefined) {
+    if (whole) {
+      checkUri(uriText);
+      if (rest < n) checkParams(s, rest, header);
+    }
+    return;
   }
   // Nothing after the URI: no parameters to parse later.
   na.fill(uriText, display, rest >= n ? undefined : s, rest, header);

@@ -94,11 +94,13 @@ export class Params {
   }
 }
 
+const ESCAPED = /\\([\s\S])/g;
+
 /** Remove the quotes and backslash escapes of a quoted-string. */
 export function unquote(v: string): string {
   if (v.length < 2 || v.charCodeAt(0) !== 34) return v;
   const inner = v.slice(1, -1);
-  return inner.indexOf('\\') < 0 ? inner : inner.replace(/\\([\s\S])/g, '$1');
+  return inner.indexOf('\\') < 0 ? inner : inner.replace(ESCAPED, '$1');
 }
 
 /**
@@ -120,11 +122,20 @@ export function endOfQuoted(s: string, i: number): number {
  * Via `received` with a bare IPv6 address, RFC 5118 §4.5) any run up to `;`.
  */
 export function parseParams(s: string, i: number, header: string): Params {
+  return readParams(s, i, header, true)!;
+}
+
+/** @internal Throws what parseParams() throws, without building the list (nothing sliced). */
+export function checkParams(s: string, i: number, header: string): void {
+  readParams(s, i, header, false);
+}
+
+function readParams(s: string, i: number, header: string, build: boolean): Params | undefined {
   // Sized up front from the semicolons ahead (one per parameter, more if some are quoted):
   // an array grown by push reserves 16 spare slots on its first push, for lists of one or two.
   let semis = 0;
-  for (let j = s.indexOf(';', i); j >= 0; j = s.indexOf(';', j + 1)) semis++;
-  const list = new Array<string | null>(2 * semis);
+  if (build) for (let j = s.indexOf(';', i); j >= 0; j = s.indexOf(';', j + 1)) semis++;
+  const list = build ? new Array<string | null>(2 * semis) : undefined;
   let w = 0;
   const n = s.length;
   while (i < n) {
@@ -136,7 +147,7 @@ export function parseParams(s: string, i: number, header: string): Params {
     const ns = i;
     i = tokenEnd(s, i);
     if (i === ns) throw new SipParseError('BAD_HEADER', `empty parameter name in ${header}`, header);
-    const name = s.slice(ns, i);
+    const ne = i;
     while (i < n && isWs(s.charCodeAt(i))) i++;
     if (i < n && s.charCodeAt(i) === 61 /* = */) {
       i++;
@@ -154,13 +165,16 @@ export function parseParams(s: string, i: number, header: string): Params {
         }
         if (i === vs) throw new SipParseError('BAD_HEADER', `empty parameter value in ${header}`, header);
       }
-      list[w++] = name;
-      list[w++] = s.slice(vs, i);
-    } else {
-      list[w++] = name;
+      if (list !== undefined) {
+        list[w++] = s.slice(ns, ne);
+        list[w++] = s.slice(vs, i);
+      }
+    } else if (list !== undefined) {
+      list[w++] = s.slice(ns, ne);
       list[w++] = null;
     }
   }
+  if (list === undefined) return undefined;
   // A semicolon inside a quoted value left slots unused: no holes may remain.
   if (w !== list.length) list.length = w;
   return new Params(list);

@@ -14,6 +14,11 @@ export interface HostPort {
  * Returns the index after the port.
  */
 export function parseHostPort(s: string, i: number, end: number, what: string, out: HostPort): number {
+  return hostPort(s, i, end, what, out);
+}
+
+/** parseHostPort(), or with no `out` only checked (nothing sliced). */
+function hostPort(s: string, i: number, end: number, what: string, out: HostPort | undefined): number {
   const hs = i;
   if (i < end && s.charCodeAt(i) === 91 /* [ */) {
     const close = s.indexOf(']', i);
@@ -33,8 +38,10 @@ export function parseHostPort(s: string, i: number, end: number, what: string, o
     }
     if (i === hs) throw new SipParseError('BAD_URI', `missing host in ${what}`);
   }
-  out.host = s.slice(hs, i);
-  out.port = undefined;
+  if (out !== undefined) {
+    out.host = s.slice(hs, i);
+    out.port = undefined;
+  }
   if (i < end && s.charCodeAt(i) === 58 /* : */) {
     i++;
     const ps = i;
@@ -46,7 +53,7 @@ export function parseHostPort(s: string, i: number, end: number, what: string, o
       i++;
     }
     if (i === ps || i - ps > 5 || port > 65535) throw new SipParseError('BAD_URI', `bad port in ${what}`);
-    out.port = port;
+    if (out !== undefined) out.port = port;
   }
   return i;
 }
@@ -172,7 +179,7 @@ export class TelUri {
 
   /** Digits only, visual separators (- . ( )) removed, for comparison (§4). */
   get digits(): string {
-    return this.number.replace(/[-.()]/g, '');
+    return this.number.replace(VISUAL_SEPARATORS, '');
   }
 
   toString(): string {
@@ -204,6 +211,10 @@ export class OpaqueUri {
 
 export type Uri = SipUri | TelUri | OpaqueUri;
 
+// Made once: a regular expression literal in a function body is a new object per call.
+const VISUAL_SEPARATORS = /[-.()]/g;
+const TEL_NUMBER = /^[0-9A-Fa-f*#+\-.()pPwW]+$/;
+
 /** Length of the scheme at the start of `s` (0 when `s` does not start with `scheme ":"`). */
 export function schemeLength(s: string): number {
   const c0 = s.charCodeAt(0) | 0x20;
@@ -216,26 +227,40 @@ export function schemeLength(s: string): number {
   return 0;
 }
 
-function parseUriParams(s: string, i: number, end: number, what: string): Params {
-  const list: Array<string | null> = [];
+/** URI parameters s[i..end), i at a ';'; with `build` false only checked (undefined returned, nothing sliced). */
+function parseUriParams(s: string, i: number, end: number, what: string, build: boolean): Params | undefined {
+  // One ';' per parameter: the list is sized up front, and names and values are sliced from `s` directly.
+  let count = 0;
+  for (let j = i; j < end; j++) if (s.charCodeAt(j) === 59) count++;
+  const list = build ? new Array<string | null>(2 * count) : undefined;
+  let w = 0;
   while (i < end) {
     // i points at ';'
     i++;
     let j = i;
-    while (j < end && s.charCodeAt(j) !== 59) j++;
-    const part = s.slice(i, j);
-    if (part.length === 0) throw new SipParseError('BAD_URI', `empty parameter in ${what}`);
-    const eq = part.indexOf('=');
-    if (eq === 0) throw new SipParseError('BAD_URI', `empty parameter name in ${what}`);
-    for (let k = 0; k < part.length; k++) {
-      const c = part.charCodeAt(k);
-      if (c <= 32 || c === 127 || c === 34 || c === 60 || c === 62) throw new SipParseError('BAD_URI', `bad character in parameter of ${what}`);
+    let eq = -1;
+    let bad = false;
+    for (; j < end; j++) {
+      const c = s.charCodeAt(j);
+      if (c === 59) break;
+      if (c === 61 && eq < 0) eq = j;
+      else if (c <= 32 || c === 127 || c === 34 || c === 60 || c === 62) bad = true;
     }
-    if (eq < 0) list.push(part, null);
-    else list.push(part.slice(0, eq), part.slice(eq + 1));
+    if (j === i) throw new SipParseError('BAD_URI', `empty parameter in ${what}`);
+    if (eq === i) throw new SipParseError('BAD_URI', `empty parameter name in ${what}`);
+    if (bad) throw new SipParseError('BAD_URI', `bad character in parameter of ${what}`);
+    if (list !== undefined) {
+      if (eq < 0) {
+        list[w++] = s.slice(i, j);
+        list[w++] = null;
+      } else {
+        list[w++] = s.slice(i, eq);
+        list[w++] = s.slice(eq + 1, j);
+      }
+    }
     i = j;
   }
-  return new Params(list);
+  return list === undefined ? undefined : new Params(list);
 }
 
 /**
@@ -243,6 +268,24 @@ function parseUriParams(s: string, i: number, end: number, what: string): Params
  * kept opaque. Throws SipParseError('BAD_URI').
  */
 export function parseUri(s: string): Uri {
+  return readUri(s, true)!;
+}
+
+/**
+ * @internal Throws what parseUri() throws on `s`, without building the URI: for values
+ * only checked before they are sent (a built request's Request-URI, From, To, Contact).
+ */
+export function checkUri(s: string): void {
+  readUri(s, false);
+}
+
+/** `s` at `at` is `lower` (a lower-case ASCII word) in any case. */
+function isWordAt(s: string, at: number, lower: string): boolean {
+  for (let k = 0; k < lower.length; k++) if ((s.charCodeAt(at + k) | 0x20) !== lower.charCodeAt(k)) return false;
+  return true;
+}
+
+function readUri(s: string, build: boolean): Uri | undefined {
   const what = 'URI';
   const sl = schemeLength(s);
   if (sl === 0) throw new SipParseError('BAD_URI', `URI has no scheme: ${truncate(s)}`);
@@ -250,21 +293,23 @@ export function parseUri(s: string): Uri {
     const c = s.charCodeAt(k);
     if (c <= 32 || c === 127) throw new SipParseError('BAD_URI', 'whitespace or control character in URI');
   }
-  const scheme = s.slice(0, sl).toLowerCase();
-  if (scheme === 'sip' || scheme === 'sips') return parseSipUri(s, sl + 1, scheme, what);
-  if (scheme === 'tel') {
+  // The scheme compared in place (it is letters, digits, '+', '-', '.'), not sliced and lower-cased.
+  if (sl === 3 && isWordAt(s, 0, 'sip')) return parseSipUri(s, sl + 1, 'sip', what, build);
+  if (sl === 4 && isWordAt(s, 0, 'sips')) return parseSipUri(s, sl + 1, 'sips', what, build);
+  if (sl === 3 && isWordAt(s, 0, 'tel')) {
     const semi = s.indexOf(';', 4);
     const num = semi < 0 ? s.slice(4) : s.slice(4, semi);
-    if (num.length === 0 || !/^[0-9A-Fa-f*#+\-.()pPwW]+$/.test(num)) throw new SipParseError('BAD_URI', 'bad tel number');
-    return new TelUri(num, semi < 0 ? new Params() : parseUriParams(s, semi, s.length, 'tel URI'));
+    if (num.length === 0 || !TEL_NUMBER.test(num)) throw new SipParseError('BAD_URI', 'bad tel number');
+    const params = semi < 0 ? undefined : parseUriParams(s, semi, s.length, 'tel URI', build);
+    return build ? new TelUri(num, params ?? new Params()) : undefined;
   }
   if (sl + 1 === s.length) throw new SipParseError('BAD_URI', 'empty URI after scheme');
-  return new OpaqueUri(s.slice(0, sl), s.slice(sl + 1));
+  return build ? new OpaqueUri(s.slice(0, sl), s.slice(sl + 1)) : undefined;
 }
 
 const HP: HostPort = { host: '', port: undefined };
 
-function parseSipUri(s: string, i: number, scheme: 'sip' | 'sips', what: string): SipUri {
+function parseSipUri(s: string, i: number, scheme: 'sip' | 'sips', what: string, build: boolean): SipUri | undefined {
   const n = s.length;
   // '@' may only appear unescaped as the end of userinfo: params and headers cannot hold it.
   const at = s.indexOf('@', i);
@@ -272,25 +317,44 @@ function parseSipUri(s: string, i: number, scheme: 'sip' | 'sips', what: string)
   let password: string | undefined;
   if (at >= 0) {
     const colon = s.indexOf(':', i);
-    if (colon >= 0 && colon < at) {
-      user = s.slice(i, colon);
-      password = s.slice(colon + 1, at);
-    } else {
-      user = s.slice(i, at);
+    const userEnd = colon >= 0 && colon < at ? colon : at;
+    if (userEnd === i) throw new SipParseError('BAD_URI', 'empty user part in URI');
+    if (build) {
+      user = s.slice(i, userEnd);
+      if (userEnd !== at) password = s.slice(colon + 1, at);
     }
-    if (user.length === 0) throw new SipParseError('BAD_URI', 'empty user part in URI');
     i = at + 1;
   }
   const q = s.indexOf('?', i);
   const end = q < 0 ? n : q;
-  i = parseHostPort(s, i, end, what, HP);
-  const host = HP.host;
-  const port = HP.port;
+  i = hostPort(s, i, end, what, build ? HP : undefined);
   if (i < end && s.charCodeAt(i) !== 59) throw new SipParseError('BAD_URI', `unexpected character after host in ${truncate(s)}`);
-  const params = i < end ? parseUriParams(s, i, end, what) : new Params();
-  const headers = q < 0 ? undefined : s.slice(q + 1);
-  return new SipUri({ scheme, user, password, host, port, params, headers });
+  const params = i < end ? parseUriParams(s, i, end, what, build) : undefined;
+  if (!build) return undefined;
+  const init = URI_INIT;
+  init.scheme = scheme;
+  init.user = user;
+  init.password = password;
+  init.host = HP.host;
+  init.port = HP.port;
+  init.params = params;
+  init.headers = q < 0 ? undefined : s.slice(q + 1);
+  const uri = new SipUri(init);
+  init.user = init.password = init.headers = init.params = undefined;
+  init.host = '';
+  return uri;
 }
+
+/** SipUri's constructor argument, reused: an object literal per parsed URI was garbage. */
+const URI_INIT: {
+  scheme: 'sip' | 'sips';
+  user: string | undefined;
+  password: string | undefined;
+  host: string;
+  port: number | undefined;
+  params: Params | undefined;
+  headers: string | undefined;
+} = { scheme: 'sip', user: undefined, password: undefined, host: '', port: undefined, params: undefined, headers: undefined };
 
 function truncate(s: string): string {
   return s.length > 64 ? s.slice(0, 64) + '…' : s;

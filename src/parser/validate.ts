@@ -1,5 +1,6 @@
 import { SipParseError } from './errors.js';
 import { SINGLE_HEADERS } from './header-names.js';
+import { checkNameAddr, checkNameAddrSyntax } from './name-addr.js';
 import type { SipMessage, SipRequest, SipResponse } from './message.js';
 
 export interface ValidateOptions {
@@ -43,6 +44,8 @@ const DEFAULT_SCHEMES = ['sip', 'sips', 'tel'];
 const REQUIRED = ['via', 'to', 'from', 'call-id', 'cseq'] as const;
 // Counted in one pass: the required headers first, then those allowed once.
 const COUNTED: readonly string[] = [...REQUIRED, ...SINGLE_HEADERS.filter((k) => !(REQUIRED as readonly string[]).includes(k))];
+/** countKeys()'s counts, one array for every message (checkCommon uses them before it returns). */
+const COUNTS = new Array<number>(COUNTED.length).fill(0);
 const LABEL: Record<string, string> = {
   via: 'Via', to: 'To', from: 'From', 'call-id': 'Call-ID', cseq: 'CSeq', 'max-forwards': 'Max-Forwards',
   'content-length': 'Content-Length', 'content-type': 'Content-Type',
@@ -58,7 +61,7 @@ function fail(status: number, reason: string, code: string, headers?: Array<[str
 /** Syntax checks common to requests and responses; returns a 400-class failure or null. */
 function checkCommon(m: SipMessage, maxVias: number): ValidationFailure | null {
   if (m.framingError) return fail(400, 'Conflicting Content-Length', 'CONTENT_LENGTH_CONFLICT');
-  const counts = m.countKeys(COUNTED);
+  const counts = m.countKeys(COUNTED, COUNTS);
   for (let k = 0; k < REQUIRED.length; k++) {
     if (counts[k] === 0) {
       const missing = REQUIRED.filter((_, j) => counts[j] === 0);
@@ -80,30 +83,21 @@ function checkCommon(m: SipMessage, maxVias: number): ValidationFailure | null {
     // So are From and To, and name-addr parameters.
     for (const v of m.via) v.params;
     m.from.uriText;
-    m.from.params;
+    m.from.checkParams();
     m.to.uriText;
-    m.to.params;
+    m.to.checkParams();
     m.cseq;
     m.contentLength;
     m.contentType;
-    if (m.has('contact')) {
-      const c = m.contact;
-      if (c !== '*') {
-        for (const na of c) {
-          na.uri;
-          na.params;
-        }
-      }
-    }
+    // Contact, Route and Record-Route are checked as reading m.contact, m.route and m.recordRoute and
+    // then each one's uri and params would, without building them (they are parsed again when read).
     // Route and Record-Route URIs become Request-URIs and next hops later: they must parse now.
-    for (const r of m.route) {
-      r.uri;
-      r.params;
+    if (m.has('contact')) {
+      const c = m.getAll('contact');
+      if (!(c.length === 1 && c[0] === '*')) checkNameAddrs(c, 'contact');
     }
-    for (const r of m.recordRoute) {
-      r.uri;
-      r.params;
-    }
+    checkNameAddrs(m.getAll('route'), 'route');
+    checkNameAddrs(m.getAll('record-route'), 'record-route');
     const mf = m.get('max-forwards');
     if (mf !== undefined && (!MAX_FORWARDS.test(mf) || Number(mf) > 0x7fffffff)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
     const date = m.get('date');
@@ -114,6 +108,13 @@ function checkCommon(m: SipMessage, maxVias: number): ValidationFailure | null {
     throw err;
   }
   return null;
+}
+
+/** Throws what parsing every one of `list` (all of them first), then each one's uri and params, would. */
+function checkNameAddrs(list: string[], header: string): void {
+  if (list.length === 0) return;
+  for (let i = 0; i < list.length; i++) checkNameAddrSyntax(list[i]!, header);
+  for (let i = 0; i < list.length; i++) checkNameAddr(list[i]!, header);
 }
 
 function badHeaderPhrase(err: SipParseError): string {

@@ -341,3 +341,58 @@ describe('parameter lists', () => {
     expect(validate(m)).toMatchObject({ status: 400 });
   });
 });
+
+describe('check-only readers (what createRequest() checks and then throws away)', () => {
+  // Text near the grammars: URIs and name-addrs with their characters mutated, so that both
+  // well-formed values and every kind of malformed one come up.
+  const uriChar = fc.constantFrom(...'sipSIPtel:+;=@?&[]<>"., \t%_-01239abcABC'.split(''));
+  const mutated = (base: fc.Arbitrary<string>) =>
+    fc.tuple(base, fc.array(fc.tuple(fc.nat(), uriChar, fc.boolean()), { maxLength: 3 })).map(([s, edits]) => {
+      let t = s;
+      for (const [at, c, insert] of edits) {
+        const k = t.length === 0 ? 0 : at % t.length;
+        t = t.slice(0, k) + c + t.slice(insert ? k : k + 1);
+      }
+      return t;
+    });
+  const anyUri = fc.oneof(sipUri, sipUri.map((u) => 'SIPS' + u.slice(3)), fc.constant('tel:+1-555;phone-context=x'), fc.constant('urn:x:y'));
+  const anyNameAddr = fc.oneof(
+    anyUri.map((u) => `<${u}>;tag=a1;lr`),
+    anyUri.map((u) => `"Alice B" <${u}> ; q=0.5`),
+    anyUri.map((u) => `Bob <${u}>`),
+    anyUri,
+  );
+  const thrown = (f: () => unknown): string | undefined => {
+    try {
+      f();
+      return undefined;
+    } catch (e) {
+      return e instanceof SipParseError ? `${e.code} ${e.message}` : `other: ${String(e)}`;
+    }
+  };
+
+  it('checkUri() throws exactly what parseUri() throws', async () => {
+    const { checkUri, parseUri } = await import('../../src/parser/uri.js');
+    fc.assert(
+      fc.property(mutated(anyUri), (s) => {
+        expect(thrown(() => checkUri(s))).toBe(thrown(() => parseUri(s)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('checkNameAddr() throws exactly what parsing a name-addr and reading its URI and params throws', async () => {
+    const { checkNameAddr } = await import('../../src/parser/name-addr.js');
+    fc.assert(
+      fc.property(mutated(anyNameAddr), (s) => {
+        const full = () => {
+          const na = parseNameAddr(s, 'from');
+          void na.uri;
+          void na.params;
+        };
+        expect(thrown(() => checkNameAddr(s, 'from'))).toBe(thrown(full));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
