@@ -41,6 +41,24 @@ function answer(tx: ServerTransaction, status: number, tag: string, body?: strin
   return res;
 }
 
+/** A call from alice answered by fork-a, then hung up: its INVITE transaction and user read before set-up lets go of them. */
+async function answeredThenHungUp(f: ReturnType<typeof forkingPeer>, options: { from?: string }) {
+  const call = f.alice.invite(BOB, { body: SDP_A, ...options });
+  const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
+  const inviteUser = (call as unknown as { inviteUser: unknown }).inviteUser;
+  f.clock.advance(10);
+  const inv = f.requests[0]!.tx as InviteServerTransaction;
+  const ok = answer(inv, 200, 'fork-a', SDP_B);
+  f.clock.advance(10);
+  expect(call.state).toBe('answered');
+  const hungUp = call.hangup();
+  f.clock.advance(10);
+  await hungUp;
+  expect(call.state).toBe('ended');
+  expect(tx.state).toBe('accepted');
+  return { call, tx, inviteUser, inv, ok };
+}
+
 describe('forking (§13.2.2.4)', () => {
   it('two early dialogs, one answer; a later 2xx from the other fork is ACKed and BYEd', () => {
     const f = forkingPeer();
@@ -139,20 +157,7 @@ describe('CANCEL (§9)', () => {
 
   it('an ended call leaves its INVITE transaction (Accepted, Timer M) a small user, not itself: late 2xx still ACKed, other forks ACKed and BYEd', async () => {
     const f = forkingPeer();
-    const call = f.alice.invite(BOB, { body: SDP_A });
-    // (Read now: once set up, the call lets go of its INVITE transaction.)
-    const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
-    const inviteUser = (call as unknown as { inviteUser: unknown }).inviteUser;
-    f.clock.advance(10);
-    const inv = f.requests[0]!.tx as InviteServerTransaction;
-    const ok = answer(inv, 200, 'fork-a', SDP_B);
-    f.clock.advance(10);
-    expect(call.state).toBe('answered');
-    const hungUp = call.hangup();
-    f.clock.advance(10);
-    await hungUp;
-    expect(call.state).toBe('ended');
-    expect(tx.state).toBe('accepted');
+    const { tx, inviteUser, inv, ok } = await answeredThenHungUp(f, {});
     // Issue #16: what the transaction keeps for 64·T1 does not reach the call (nor, in a B2BUA, the bridge).
     expect(tx.user).not.toBe(inviteUser);
     // Our ACK was lost, the callee retransmits its 2xx: it is ACKed again (§13.2.2.4) …
@@ -169,18 +174,7 @@ describe('CANCEL (§9)', () => {
   it('an ended call without a route set leaves Timer M its last ACK as text, not its dialog: a late 2xx gets that very ACK again, another fork an ACK and a BYE', async () => {
     const f = forkingPeer();
     // A display name and a parameter on From: the dialog rebuilt from the ACK must write them as the original did.
-    const call = f.alice.invite(BOB, { body: SDP_A, from: '"Alice Smith" <sip:alice@10.0.0.1>;x-param=1' });
-    const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
-    f.clock.advance(10);
-    const inv = f.requests[0]!.tx as InviteServerTransaction;
-    const ok = answer(inv, 200, 'fork-a', SDP_B);
-    f.clock.advance(10);
-    expect(call.state).toBe('answered');
-    const hungUp = call.hangup();
-    f.clock.advance(10);
-    await hungUp;
-    expect(call.state).toBe('ended');
-    expect(tx.state).toBe('accepted');
+    const { tx, inv, ok } = await answeredThenHungUp(f, { from: '"Alice Smith" <sip:alice@10.0.0.1>;x-param=1' });
     // Issue #16: no Dialog among what the transaction's user keeps for 64·T1.
     expect(Object.values(tx.user as object).some((v) => v !== null && typeof v === 'object' && v.constructor?.name?.includes('Dialog'))).toBe(false);
     const wire = () => f.net.packets('ACK').map((p) => Buffer.from(p.bytes).toString('latin1').replace(/^Via: .*\r\n/m, ''));
