@@ -176,6 +176,8 @@ export class TransactionLayer {
   };
   /** Stateless answers by status (a status is 100–699: bounded). */
   private readonly statelessStatus = new Map<number, number>();
+  /** What every received message is parsed with: one object, not one per message. */
+  private readonly parseOptions: { limits?: Partial<ParseLimits> };
 
   constructor(options: TransactionLayerOptions) {
     if (options.transports.length === 0) throw new SipError('NO_TRANSPORT', 'a transaction layer needs at least one transport');
@@ -190,6 +192,7 @@ export class TransactionLayer {
     }
     for (const t of options.transports) claims.set(t, this);
     this.opts = options;
+    this.parseOptions = { limits: options.parseLimits };
     this.user = options.user;
     this.clock = options.clock ?? new RealClock();
     this.timers = { ...DEFAULT_TIMERS, ...options.timers };
@@ -380,7 +383,7 @@ export class TransactionLayer {
     const source: MessageSource = this.destinations.of(transport, from);
     let msg: SipRequest | SipResponse;
     try {
-      msg = parseMessage(bytes, { limits: this.opts.parseLimits });
+      msg = parseMessage(bytes, this.parseOptions);
     } catch (err) {
       if (!(err instanceof SipParseError)) throw err;
       this.malformed(bytes, err, source);
