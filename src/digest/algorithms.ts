@@ -48,11 +48,19 @@ export type HashFunction = (data: string | Uint8Array) => string;
 const hashers: Record<string, HashFunction> = {};
 /**
  * crypto.hash (Node 20.12, 21.7): one call, no Hash object — a third of createHash's cost for the
- * short inputs digest hashes (HA1, HA2, the response: three per verified request). Older Node 20
- * falls back to createHash.
+ * short inputs digest hashes (HA1, HA2, the response: three per verified request) and the nonce
+ * MAC's two hashes (hmac.ts). Undefined on older Node 20: callers fall back to createHash/createHmac.
  */
-const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
+export const oneShotHash = (
+  crypto as {
+    hash?: {
+      (algorithm: string, data: string | Uint8Array, encoding: 'hex'): string;
+      (algorithm: string, data: Uint8Array, encoding: 'buffer'): Buffer;
+    };
+  }
+).hash;
 export function hashFor(a: DigestAlgorithm): HashFunction {
   const h = algorithmInfo(a).hash;
+  const oneShot = oneShotHash;
   return (hashers[h] ??= oneShot === undefined ? (data) => crypto.createHash(h).update(data).digest('hex') : (data) => oneShot(h, data, 'hex'));
 }

@@ -1,11 +1,8 @@
 import * as crypto from 'node:crypto';
+import { oneShotHash as oneShot } from './algorithms.js';
 
 const BLOCK = 64; // SHA-256's block size
 const OUT = 32; // and its output
-
-type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Buffer;
-/** crypto.hash (Node 20.12, 21.7); undefined on older Node 20, where createHmac is used instead. */
-const oneShot = (crypto as unknown as { hash?: OneShot }).hash;
 
 /**
  * HMAC-SHA-256 (RFC 2104) with one key, from one-shot hashing: H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m)),
