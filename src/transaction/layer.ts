@@ -289,7 +289,7 @@ export class TransactionLayer {
     const branch = request.topVia?.branch;
     if (!branch) throw new SipError('NO_BRANCH', 'request has no Via branch');
     // Shared with every transaction to the same peer (a TLS target with a server name has its own).
-    const dest = target.serverName === undefined ? this.destinations.of(transport, target) : { transport, address: destinationAddress(target) };
+    const dest = this.destinations.of(transport, target);
     // Kept for the transaction's life (64·T1 in a wait state): flat, not holding the request's text.
     const key = flatText(clientKey(branch, request.method));
     bytes ??= request.toBytes();
@@ -571,7 +571,9 @@ export class TransactionLayer {
       this.respondStatelessly(req, 503, 'Service Unavailable', source, [['Retry-After', '5']]);
       return;
     }
-    const dest = this.destinations.of(source.transport, responseAddress(t, source.address, source.transport));
+    // The source itself when responses go back where the request came from (it is interned already).
+    const to = responseAddress(t, source.address, source.transport);
+    const dest = to === source.address ? source : this.destinations.of(source.transport, to);
     key = flatText(key);
     if (req.method === 'CANCEL') {
       const tx = new NonInviteServerTransaction(this.host, key, req, dest);
