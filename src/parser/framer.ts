@@ -58,6 +58,8 @@ export class StreamFramer {
   private cursor = 0;
   private dead = false;
   private readonly limits: ParseLimits;
+  /** What every framed message is parsed with: one object, not one per message. */
+  private readonly parseOptions: { stream: true; limits: ParseLimits };
   private readonly counters: FramerWork = { bytesCopied: 0, bytesScanned: 0 };
 
   constructor(
@@ -65,6 +67,7 @@ export class StreamFramer {
     limits?: Partial<ParseLimits>,
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.parseOptions = { stream: true, limits: this.limits };
   }
 
   /** Bytes buffered and not yet framed. */
@@ -201,7 +204,7 @@ export class StreamFramer {
       return;
     }
     try {
-      this.handlers.onMessage?.(parseMessage(bytes, { stream: true, limits: this.limits }));
+      this.handlers.onMessage?.(parseMessage(bytes, this.parseOptions));
     } catch (err) {
       if (err instanceof SipParseError) this.handlers.onError(err, false);
       else throw err;

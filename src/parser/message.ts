@@ -20,12 +20,6 @@ const EMPTY = new Uint8Array(0);
  */
 const PIECES: string[] = [];
 
-/**
- * State shared by requests and responses: an ordered header list kept as the
- * raw (unfolded) values, with typed views parsed on first access and cached.
- * Raw values are the source of truth; typed views are snapshots, so change a
- * header with `set`/`append`/`prepend`/`remove`.
- */
 /** Header lines a message being built usually gains after its arrays are made (a response: To, Contact, Content-Type, …). */
 const ROOM = 4;
 
@@ -66,6 +60,12 @@ function copied(key: string, recordRoute: boolean, timestamp: boolean): boolean 
   }
 }
 
+/**
+ * State shared by requests and responses: an ordered header list kept as the
+ * raw (unfolded) values, with typed views parsed on first access and cached.
+ * Raw values are the source of truth; typed views are snapshots, so change a
+ * header with `set`/`append`/`prepend`/`remove`.
+ */
 export abstract class SipMessage {
   abstract readonly type: 'request' | 'response';
   private ver: string;

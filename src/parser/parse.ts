@@ -75,8 +75,7 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
   while (start < len && (buf[start] === 13 || buf[start] === 10)) start++;
   if (start === len) throw new SipParseError('EMPTY', 'no message');
 
-  const h = new HeaderSection();
-  h.reset(ascii ? undefined : buf);
+  const h = new HeaderSection(ascii ? undefined : buf);
   // The line loop finds the empty line that ends the header section (CRLF or, liberally, bare LF).
   let bodyStart = h.read(text, buf, start, len, l?.maxLineLength ?? DEFAULT_LIMITS.maxLineLength, l?.maxHeaders ?? DEFAULT_LIMITS.maxHeaders);
   if (bodyStart < 0) {
@@ -85,7 +84,7 @@ export function parseMessage(input: Uint8Array | string, options?: ParseOptions)
     // let the Content-Length check below decide about a body.
     bodyStart = len;
   }
-  const keys = h.keys();
+  const keys = h.keys;
   const spans = h.spans();
   const names = h.names;
   const values = h.values;
@@ -154,9 +153,9 @@ const SPANS: number[] = [];
  * here and stored in `values`.
  */
 class HeaderSection {
-  /** The message's bytes when they are not all ASCII: text is then decoded from them as UTF-8. */
-  private utf8: Buffer | undefined = undefined;
   startLine = '';
+  /** The keys read (pushed into an array of their own: callgrind counted more instructions for a scratch array copied out). */
+  readonly keys: string[] = [];
   /** Wire names: only once a header other than a registered one in its long form is read. */
   names: string[] | undefined = undefined;
   /** Header lines read so far (their spans are in the scratch array SPANS until copied out). */
@@ -170,30 +169,16 @@ class HeaderSection {
   canonical = true;
 
   /**
-   * Ready for a message. (A new section per parse: one object reused for every parse counted
-   * more instructions under callgrind, its stores into an old object paying write barriers.)
+   * For one message. (A new section per parse: one object reused for every parse counted more
+   * instructions under callgrind, its stores into an old object paying write barriers.)
+   * `utf8`: the message's bytes when they are not all ASCII (text is then decoded from them as UTF-8).
    */
-  reset(utf8: Buffer | undefined): void {
-    this.utf8 = utf8;
-    this.startLine = '';
-    this.names = undefined;
-    this.n = 0;
-    this.values = undefined;
-    this.clIndex = -1;
-    this.clConflict = false;
-    this.canonical = true;
-  }
+  constructor(private readonly utf8: Buffer | undefined) {}
 
   /** Bytes [from, to) as text: a slice of the latin1 text when the message is ASCII. */
   private piece(text: string, from: number, to: number): string {
     return this.utf8 === undefined ? text.slice(from, to) : decodeUtf8(this.utf8, from, to);
   }
-
-  /** The keys read (pushed into an array of their own: callgrind counted more instructions for a scratch array copied out). */
-  keys(): string[] {
-    return this.ownKeys;
-  }
-  private ownKeys: string[] = [];
 
   /** The spans read (four per header), in an array of their own, exactly as long. */
   spans(): number[] {
@@ -202,9 +187,8 @@ class HeaderSection {
 
   /** Reads lines of [from, to) up to an empty line; returns the index just past it, or -1 when there is none. */
   read(text: string, b: Buffer, from: number, to: number, maxLine: number, maxHeaders: number): number {
-    const keys: string[] = (this.ownKeys = []);
+    const keys = this.keys;
     const spans = SPANS;
-    this.n = 0;
     // Native indexOf beats a charCodeAt loop by an order of magnitude here.
     let eol = text.indexOf('\n', from);
     if (eol < 0 || eol > to) eol = to;
@@ -340,7 +324,7 @@ class HeaderSection {
   private checkContentLengths(text: string): void {
     const first = this.contentLength(text);
     for (let i = this.clIndex + 1; i < this.n; i++) {
-      if (this.ownKeys[i] === 'content-length' && trimLws(this.rawValue(text, i)) !== first) this.clConflict = true;
+      if (this.keys[i] === 'content-length' && trimLws(this.rawValue(text, i)) !== first) this.clConflict = true;
     }
   }
 }

@@ -231,7 +231,7 @@ export function schemeLength(s: string): number {
 function parseUriParams(s: string, i: number, end: number, what: string, build: boolean): Params | undefined {
   // One ';' per parameter: the list is sized up front, and names and values are sliced from `s` directly.
   let count = 0;
-  for (let j = i; j < end; j++) if (s.charCodeAt(j) === 59) count++;
+  if (build) for (let j = i; j < end; j++) if (s.charCodeAt(j) === 59) count++;
   const list = build ? new Array<string | null>(2 * count) : undefined;
   let w = 0;
   while (i < end) {
