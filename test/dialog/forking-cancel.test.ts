@@ -177,6 +177,7 @@ describe('CANCEL (§9)', () => {
     const { tx, inv, ok } = await answeredThenHungUp(f, { from: '"Alice Smith" <sip:alice@10.0.0.1>;x-param=1' });
     // Issue #16: no Dialog among what the transaction's user keeps for 64·T1.
     expect(Object.values(tx.user as object).some((v) => v !== null && typeof v === 'object' && v.constructor?.name?.includes('Dialog'))).toBe(false);
+    expect((tx.user as object).constructor.name).toBe('EndedAnswers');
     const wire = () => f.net.packets('ACK').map((p) => Buffer.from(p.bytes).toString('latin1').replace(/^Via: .*\r\n/m, ''));
     inv.respond(ok);
     f.clock.advance(10);
