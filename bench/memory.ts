@@ -53,7 +53,7 @@ async function measure(dist: string, n: number): Promise<Figures> {
   await settle(200, 10);
   await settle(64 * 500 + 5000, 100);
 
-  const snapshot = process.env.SIPKIT_MEMORY_SNAPSHOT; // a path prefix: where to write heap snapshots (before, held, ended)
+  const snapshot = process.env.SIPKIT_MEMORY_SNAPSHOT; // a path prefix: where to write heap snapshots (before, held, ended, residue)
   const v8 = snapshot ? await import('node:v8') : undefined;
   const before = heap();
   v8?.writeHeapSnapshot(`${snapshot}-before.heapsnapshot`);
@@ -76,6 +76,7 @@ async function measure(dist: string, n: number): Promise<Figures> {
   if (!(store.records instanceof Map)) throw new Error('the B2bua keeps its records elsewhere: update bench/memory.ts');
   store.records.clear();
   const endedWithoutRecords = heap();
+  v8?.writeHeapSnapshot(`${snapshot}-residue.heapsnapshot`);
   return {
     dist,
     calls: n,
