@@ -134,6 +134,14 @@ export class Dialog {
     this.ackBody = ack.body.length > 0 ? ownBytes(ack.body) : undefined;
   }
 
+  /**
+   * @internal Whether the last ACK we sent for a 2xx is the bodiless one of CSeq `seq`: what a
+   * dialog built from that 2xx alone (fromAnswer) sends again.
+   */
+  ackRebuildable(seq: number): boolean {
+    return this.ackSeq === seq && this.ackBody === undefined;
+  }
+
   /** The CSeq number of the last ACK we sent for a 2xx (undefined: none yet). */
   get lastAckSeq(): number | undefined {
     return this.ackSeq < 0 ? undefined : this.ackSeq;
@@ -249,6 +257,38 @@ export class Dialog {
       localContact,
     });
     d.lastAck = ack;
+    return d;
+  }
+
+  /**
+   * @internal
+   * UAC: the confirmed dialog a 2xx to our INVITE (of CSeq `inviteSeq`, sent to `destination`)
+   * establishes, from that 2xx alone (§12.1.2, §13.2.2.4) with what it does not say: Call-ID and
+   * our From (URI and tag) as the 2xx copies them from the INVITE (§8.2.6.2: they MUST equal the
+   * request's), To with the answering fork's tag, its Contact as remote target (the To URI if it
+   * has none, which a 2xx MUST have, §13.3.1.4) and its Record-Route, reversed, as route set. Its
+   * last ACK is the bodiless one of CSeq `inviteSeq`. What an ended call without a route set keeps
+   * for Timer M is what the 2xx does not say, not the ACK (issue #16): see outgoing-call.ts.
+   */
+  static fromAnswer(res: SipResponse, inviteSeq: number, destination: TransportAddress, localContact: string, secure: boolean): Dialog {
+    const to = res.to;
+    const d = new Dialog({
+      callId: res.callId,
+      localTag: res.from.tag!,
+      remoteTag: to.tag!,
+      role: 'uac',
+      state: 'confirmed',
+      localSeq: inviteSeq,
+      remoteSeq: undefined,
+      localUri: stripTag(res.get('from')!),
+      remoteUri: stripTag(res.get('to')!),
+      remoteTarget: firstContact(res) ?? to.uriText,
+      routeSet: res.getAll('record-route').reverse(),
+      secure,
+      peerAddress: destination,
+      localContact,
+    });
+    d.ackSeq = inviteSeq;
     return d;
   }
 
