@@ -10,7 +10,7 @@ import {
 } from '../parser/index.js';
 import { bareHost, type TransportAddress } from '../transport/index.js';
 import { targetFromUri, type ServerTransaction, type Target } from '../transaction/index.js';
-import { flatText, ownBytes, ownText } from '../util/own.js';
+import { ownBytes, ownText } from '../util/own.js';
 
 export type DialogState = 'early' | 'confirmed' | 'terminated';
 
@@ -73,8 +73,6 @@ export class Dialog {
   // The last ACK we sent for a 2xx, as what rebuilds it (see lastAck): a held call keeps no parsed ACK.
   private ackSeq = -1;
   private ackBody: Uint8Array | undefined = undefined;
-  /** The key, made once (see `key`). */
-  private k: string | undefined = undefined;
   /** @internal Who the user agent routes this dialog's requests to, while it has it registered. */
   owner: DialogOwner | undefined = undefined;
 
@@ -147,15 +145,9 @@ export class Dialog {
     return this.ackSeq < 0 ? undefined : this.ackSeq;
   }
 
-  /** Call-ID, local and remote tag in one string: the user agent's index of its dialogs. */
+  /** Call-ID, local and remote tag in one string (made on each read: the user agent indexes its dialogs by tag, see TagIndex). */
   get key(): string {
-    // One flat string, made once: the index keeps it as long as the dialog lasts.
-    return (this.k ??= flatText(dialogKey(this.callId, this.localTag, this.remoteTag)));
-  }
-
-  /** @internal Out of the user agent's index: the key is made again if it is asked for. */
-  forgetKey(): void {
-    this.k = undefined;
+    return dialogKey(this.callId, this.localTag, this.remoteTag);
   }
 
   get id(): DialogId {

@@ -119,6 +119,40 @@ describe('a held call keeps no parsed message', () => {
     expect(ack.body.length).toBe(0);
   });
 
+  it('neither dialog keeps a key joining Call-ID and tags: the user agent indexes them by our tag', async () => {
+    const { call, inc } = await heldCall();
+    for (const d of [call.dialog!, inc.dialog!]) {
+      expect(Object.values(d).filter((v) => typeof v === 'string' && v.includes('\u0000'))).toEqual([]);
+      // The key is still there to read, made on demand.
+      expect(d.key).toBe(`${d.callId}\u0000${d.localTag}\u0000${d.remoteTag}`);
+    }
+  });
+
+  it('calls sharing a From tag (set by the application) are told apart by Call-ID: each gets its own BYE', async () => {
+    const p = uaPair();
+    const from = '<sip:alice@10.0.0.1>;tag=same-tag';
+    const calls = [p.alice.invite(BOB, { body: SDP_A, from }), p.alice.invite(BOB, { body: SDP_A, from })];
+    settle(p);
+    expect(calls.map((c) => c.localTag)).toEqual(['same-tag', 'same-tag']);
+    for (const inc of p.incoming) await inc.answer({ body: SDP_B });
+    settle(p);
+    expect(calls.map((c) => c.state)).toEqual(['answered', 'answered']);
+    expect(p.alice.stats.dialogs).toBe(2);
+    // Bob hangs up the second: only the second ends.
+    const second = p.incoming.find((i) => i.callId === calls[1]!.callId)!;
+    const byeSecond = second.hangup();
+    settle(p);
+    await byeSecond;
+    expect(calls.map((c) => c.state)).toEqual(['answered', 'ended']);
+    expect(p.alice.stats.dialogs).toBe(1);
+    const first = p.incoming.find((i) => i.callId === calls[0]!.callId)!;
+    const byeFirst = first.hangup();
+    settle(p);
+    await byeFirst;
+    expect(calls.map((c) => c.state)).toEqual(['ended', 'ended']);
+    expect(p.alice.stats).toMatchObject({ calls: 0, dialogs: 0 });
+  });
+
   it('an emitter nobody listens to has no listener table', async () => {
     const { inc } = await heldCall();
     expect((inc as unknown as { listeners: unknown }).listeners).toBeUndefined();
