@@ -156,13 +156,14 @@ export class Dialog {
 
   /**
    * UAC side (§12.1.2): from the INVITE we sent and a 1xx/2xx with a To tag.
-   * The route set is the response's Record-Route, reversed.
+   * The route set is the response's Record-Route, reversed. `localTag`: our From tag as a string
+   * the caller keeps for as long as the dialog (the call's own), shared rather than copied.
    */
-  static fromUac(invite: SipRequest, res: SipResponse, destination: TransportAddress, localContact: string): Dialog {
+  static fromUac(invite: SipRequest, res: SipResponse, destination: TransportAddress, localContact: string, localTag?: string): Dialog {
     const contact = firstContact(res);
-    return new Dialog({
+    const d = new Dialog({
       callId: invite.callId,
-      localTag: invite.from.tag!,
+      localTag: localTag === undefined ? invite.from.tag! : '',
       remoteTag: res.to.tag!,
       role: 'uac',
       state: res.status >= 200 ? 'confirmed' : 'early',
@@ -176,13 +177,17 @@ export class Dialog {
       peerAddress: destination,
       localContact,
     });
+    return localTag === undefined ? d : d.sharing(localTag);
   }
 
-  /** UAS side (§12.1.1): from the INVITE received and the tag we put in To. */
+  /**
+   * UAS side (§12.1.1): from the INVITE received and the tag we put in To (`localTag`: a string
+   * the caller keeps for as long as the dialog, e.g. the call's own, shared rather than copied).
+   */
   static fromUas(invite: SipRequest, localTag: string, source: TransportAddress, localContact: string): Dialog {
-    return new Dialog({
+    const d = new Dialog({
       callId: invite.callId,
-      localTag,
+      localTag: '',
       remoteTag: invite.from.tag ?? '',
       role: 'uas',
       state: 'early',
@@ -196,6 +201,16 @@ export class Dialog {
       peerAddress: source,
       localContact,
     });
+    return d.sharing(localTag);
+  }
+
+  /**
+   * Our tag as the call keeps it: one string for the call and its dialog, not a copy each (the
+   * constructor copies what it is given, which may be cut out of a message; issue #16).
+   */
+  private sharing(localTag: string): Dialog {
+    (this as { localTag: string }).localTag = localTag;
+    return this;
   }
 
   /**
@@ -205,9 +220,9 @@ export class Dialog {
    * what it takes to ACK that 2xx and BYE the dialog.
    */
   static fork(d: Dialog, res: SipResponse, inviteSeq: number, destination: TransportAddress): Dialog {
-    return new Dialog({
+    const f = new Dialog({
       callId: d.callId,
-      localTag: d.localTag,
+      localTag: '',
       remoteTag: res.to.tag!,
       role: 'uac',
       state: 'confirmed',
@@ -221,6 +236,7 @@ export class Dialog {
       peerAddress: destination,
       localContact: d.localContact,
     });
+    return f.sharing(d.localTag);
   }
 
   /**

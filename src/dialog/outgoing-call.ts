@@ -264,7 +264,7 @@ export class OutgoingCall extends Call {
 
   private dialogFrom(res: SipResponse): Dialog {
     // (The destination is the peer's address: a Target is one, its transport aside.)
-    return Dialog.fromUac(this.invite, res, this.dest, this.core.contactFor(this.dest, wantsSipsContact(this.invite)));
+    return Dialog.fromUac(this.invite, res, this.dest, this.core.contactFor(this.dest, wantsSipsContact(this.invite)), this.localTag);
   }
 
   /** RFC 3262 §4: PRACK a reliable provisional once; false for a retransmission of one already PRACKed. */
