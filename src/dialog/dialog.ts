@@ -63,7 +63,10 @@ export class Dialog {
   readonly remoteUri: string;
   /** Contact of the peer: where requests go when there is no route set. */
   remoteTarget: string;
-  /** Route set, in the order requests carry it (§12.1.1 / §12.1.2). */
+  /**
+   * Route set, in the order requests carry it (§12.1.1 / §12.1.2). Replaced, not edited: an
+   * empty one is one frozen array all dialogs share (most have none; issue #16).
+   */
   readonly routeSet: string[];
   readonly secure: boolean;
   /** Where the peer's messages came from: reaches a NATed peer whose Contact is private (symmetric routing). */
@@ -104,8 +107,7 @@ export class Dialog {
     this.localUri = ownText(init.localUri);
     this.remoteUri = ownText(init.remoteUri);
     this.remoteTarget = ownText(init.remoteTarget);
-    this.routeSet = init.routeSet;
-    for (let i = 0; i < this.routeSet.length; i++) this.routeSet[i] = ownText(this.routeSet[i]!);
+    this.routeSet = ownRoutes(init.routeSet);
     this.secure = init.secure;
     this.peerAddress = init.peerAddress;
     // Our own Contact: one string the user agent shares among its dialogs (contactFor).
@@ -309,9 +311,7 @@ export class Dialog {
   confirm(res: SipResponse): void {
     this.state = 'confirmed';
     this.refreshTarget(res);
-    const routes = res.getAll('record-route').reverse();
-    this.routeSet.length = 0;
-    for (const r of routes) this.routeSet.push(ownText(r));
+    (this as { routeSet: string[] }).routeSet = ownRoutes(res.getAll('record-route').reverse());
   }
 
   /** A target refresh (re-INVITE / UPDATE and their 2xx) replaces the remote target (§12.2). */
@@ -397,6 +397,16 @@ export class Dialog {
     this.remoteSeq = seq;
     return true;
   }
+}
+
+/** The empty route set every dialog without one shares (a 32-byte array each otherwise). */
+const NO_ROUTES: string[] = Object.freeze([]) as unknown as string[];
+
+/** A route set to keep: its entries copied out of the message they were read from (see ownText), or NO_ROUTES. */
+function ownRoutes(routes: string[]): string[] {
+  if (routes.length === 0) return NO_ROUTES;
+  for (let i = 0; i < routes.length; i++) routes[i] = ownText(routes[i]!);
+  return routes;
 }
 
 function stripTag(v: string): string {

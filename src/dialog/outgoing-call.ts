@@ -112,7 +112,8 @@ export class OutgoingCall extends Call {
   private cancelState: CancelState = NOT_CANCELLED;
   // Created on first use: most calls never see a reliable provisional, and a held call should stay small.
   private lastRSeq: Map<string, number> | undefined;
-  private readonly inviteUser = new InviteUser(this);
+  /** What the INVITE transactions report to until the call is set up (then LateAnswers, see settled). */
+  private inviteUser: InviteUser | undefined = new InviteUser(this);
   private readonly timerConfig: SessionTimerConfig | undefined;
   /** The interval the INVITE asks for (raised by a 422's Min-SE, RFC 4028 §7.3), and how many 422s came. */
   private askedSeconds = 0;
@@ -175,12 +176,12 @@ export class OutgoingCall extends Call {
     const targets = this.targets;
     this.targets = undefined;
     if (targets === undefined) {
-      this.tx = this.core.sendInvite(this.invite, this.dest, this.inviteUser);
+      this.tx = this.core.sendInvite(this.invite, this.dest, this.inviteUser!);
       return;
     }
     // Each attempt is the INVITE as sent to that target (its own branch and Contact): what a
     // digest retry, the dialog and the ACK build on.
-    this.tx = this.core.sendLocatedInvite(this.invite, targets, this.inviteUser, (req, target) => {
+    this.tx = this.core.sendLocatedInvite(this.invite, targets, this.inviteUser!, (req, target) => {
       this.invite = req;
       this.dest = target;
     });
@@ -354,7 +355,7 @@ export class OutgoingCall extends Call {
       const next = this.digest.authorize(this.invite, challenge);
       next.removeFirst('Via');
       this.invite = next;
-      this.tx = this.core.sendInvite(next, this.dest, this.inviteUser);
+      this.tx = this.core.sendInvite(next, this.dest, this.inviteUser!);
       return true;
     } catch (err) {
       if (!(err instanceof DigestError)) throw err;
@@ -382,7 +383,7 @@ export class OutgoingCall extends Call {
     next.set('Session-Expires', `${minSe}${params}`);
     next.set('Min-SE', String(minSe));
     this.invite = next;
-    this.tx = this.core.sendInvite(next, this.destination, this.inviteUser);
+    this.tx = this.core.sendInvite(next, this.destination, this.inviteUser!);
     return true;
   }
 
@@ -400,6 +401,8 @@ export class OutgoingCall extends Call {
     }
     this.digest = undefined;
     const tx = this.tx;
+    // No INVITE is sent again: the transactions report to LateAnswers from now on.
+    if (tx instanceof InviteClientTransaction) this.inviteUser = undefined;
     if (tx instanceof InviteClientTransaction) {
       if (tx.state === 'accepted') {
         // Until Timer M ends it (LateAnswers tells the call, which lets go of it then) or the

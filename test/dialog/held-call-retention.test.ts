@@ -64,6 +64,8 @@ describe('a held call keeps no parsed message', () => {
     const p = uaPair();
     const call = p.alice.invite(BOB, { body: SDP_A });
     const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
+    const inviteUser = (call as unknown as { inviteUser: unknown }).inviteUser;
+    expect(inviteUser).toBeDefined();
     settle(p);
     const inc = p.incoming[0]!;
     await inc.answer({ body: SDP_B });
@@ -72,7 +74,9 @@ describe('a held call keeps no parsed message', () => {
     expect((call as unknown as { tx: unknown }).tx).toBeUndefined();
     expect(tx.state).toBe('accepted');
     const user = tx.user as object;
-    expect(user).not.toBe((call as unknown as { inviteUser: unknown }).inviteUser);
+    expect(user).not.toBe(inviteUser);
+    // Nor does the call keep what the transaction reported to before: no INVITE is sent again.
+    expect((call as unknown as { inviteUser: unknown }).inviteUser).toBeUndefined();
     // It knows the call only to tell it when Timer M ends the transaction (the call then lets go of it).
     expect(Object.entries(user).filter(([, v]) => v === call).map(([k]) => k)).toEqual(['owner']);
     // Our ACK was lost: Bob's 2xx comes again and is ACKed again, with the same CSeq (§13.2.2.4).
@@ -126,6 +130,14 @@ describe('a held call keeps no parsed message', () => {
       // The key is still there to read, made on demand.
       expect(d.key).toBe(`${d.callId}\u0000${d.localTag}\u0000${d.remoteTag}`);
     }
+  });
+
+  it('dialogs without a route set share one empty route set, not an array each', async () => {
+    const { call, inc } = await heldCall();
+    expect(call.dialog!.routeSet).toEqual([]);
+    expect(call.dialog!.routeSet).toBe(inc.dialog!.routeSet);
+    // Requests built in the dialog are as before.
+    expect(call.dialog!.createRequest('INFO').getAll('route')).toEqual([]);
   });
 
   it('calls sharing a From tag (set by the application) are told apart by Call-ID: each gets its own BYE', async () => {
