@@ -75,7 +75,8 @@ export class Dialog {
   readonly localContact: string;
   // The last ACK we sent for a 2xx, as what rebuilds it (see lastAck): a held call keeps no parsed ACK.
   private ackSeq = -1;
-  private ackBody: Uint8Array | undefined = undefined;
+  // Its body, or (rare: a challenged INVITE) its body and the credentials it carries (KeptAck).
+  private ackBody: Uint8Array | KeptAck | undefined = undefined;
   /** @internal Who the user agent routes this dialog's requests to, while it has it registered. */
   owner: DialogOwner | undefined = undefined;
 
@@ -121,7 +122,9 @@ export class Dialog {
    */
   get lastAck(): SipRequest | undefined {
     if (this.ackSeq < 0) return undefined;
-    return this.createRequest('ACK', { cseq: this.ackSeq, body: this.ackBody });
+    const kept = this.ackBody;
+    if (kept instanceof KeptAck) return this.createRequest('ACK', { cseq: this.ackSeq, body: kept.body, headers: kept.credentials });
+    return this.createRequest('ACK', { cseq: this.ackSeq, body: kept });
   }
 
   set lastAck(ack: SipRequest | undefined) {
@@ -131,7 +134,9 @@ export class Dialog {
       return;
     }
     this.ackSeq = ack.cseq.seq;
-    this.ackBody = ack.body.length > 0 ? ownBytes(ack.body) : undefined;
+    const body = ack.body.length > 0 ? ownBytes(ack.body) : undefined;
+    const credentials = credentialsOf(ack);
+    this.ackBody = credentials === undefined ? body : new KeptAck(body, credentials);
   }
 
   /**
@@ -140,6 +145,12 @@ export class Dialog {
    */
   ackRebuildable(seq: number): boolean {
     return this.ackSeq === seq && this.ackBody === undefined;
+  }
+
+  /** @internal The credentials our last ACK for a 2xx carried (the INVITE's, §13.2.2.4), if any. */
+  get ackCredentials(): Array<[string, string]> | undefined {
+    const kept = this.ackBody;
+    return kept instanceof KeptAck ? kept.credentials : undefined;
   }
 
   /** The CSeq number of the last ACK we sent for a 2xx (undefined: none yet). */
@@ -397,6 +408,24 @@ export class Dialog {
     this.remoteSeq = seq;
     return true;
   }
+}
+
+/**
+ * @internal The credentials a request carries (Authorization, Proxy-Authorization), as headers
+ * to put in another: the ACK for a 2xx carries the INVITE's (RFC 3261 §13.2.2.4).
+ */
+export function credentialsOf(m: SipMessage): Array<[string, string]> | undefined {
+  let out: Array<[string, string]> | undefined;
+  for (const name of ['Authorization', 'Proxy-Authorization']) for (const v of m.getAll(name)) (out ??= []).push([name, ownText(v)]);
+  return out;
+}
+
+/** The last ACK's body and credentials, when it carried credentials. */
+class KeptAck {
+  constructor(
+    readonly body: Uint8Array | undefined,
+    readonly credentials: Array<[string, string]>,
+  ) {}
 }
 
 /** The empty route set every dialog without one shares (a 32-byte array each otherwise). */

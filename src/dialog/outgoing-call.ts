@@ -7,7 +7,7 @@ import { Call, type CallEvents, type CallHandlers } from './call-base.js';
 import { keepBytes, ownText, resendable } from '../util/own.js';
 import type { HangupCause, ReasonInit } from './call-types.js';
 import type { UserAgentCore } from './core.js';
-import { Dialog } from './dialog.js';
+import { credentialsOf, Dialog } from './dialog.js';
 import { KeptInvite } from './kept-invite.js';
 import { reasonOf, sentReason } from './reason.js';
 import { prackFor, reliableRSeq } from './reliable-provisionals.js';
@@ -293,7 +293,9 @@ export class OutgoingCall extends Call {
     }
     this.inviteSeq = this.inv!.cseq.seq;
     const d = this.confirmDialog(res, tag);
-    const acked = this.ack2xx(d, res, this.invite.body.length > 0);
+    const invite = this.invite;
+    // The ACK carries the INVITE's credentials, if a challenge made it carry some (§13.2.2.4).
+    const acked = this.ack2xx(d, res, invite.body.length > 0, credentialsOf(invite));
     if (this.cancelState.kind === 'requested') {
       // Our CANCEL crossed the 2xx: the 2xx wins — ACK, then BYE (§9.1, §15).
       const reason = this.cancelState.reason;
@@ -445,7 +447,7 @@ export class OutgoingCall extends Call {
  */
 function answeredAgain(core: UserAgentCore, d: Dialog, inviteSeq: number, destination: Target, res: SipResponse, tag: string): void {
   if (tag !== d.remoteTag) {
-    core.ackAndByeDialog(Dialog.fork(d, res, inviteSeq, destination), inviteSeq);
+    core.ackAndByeDialog(Dialog.fork(d, res, inviteSeq, destination), inviteSeq, d.ackCredentials);
     return;
   }
   const seq = d.lastAckSeq;
@@ -524,9 +526,10 @@ function localSideOf(core: UserAgentCore, contact: string, secure: boolean): Loc
  *     Route is written;
  *   - the last ACK is the INVITE's (CSeq `inviteSeq`, not a later re-INVITE's) and has no body
  *     (a late-offer answer is not in the 2xx: such an ACK is kept as text, EndedAnswers);
- *   - it has no credentials: the dialog builds its ACK from its CSeq and body only (lastAck), so
- *     none carries an Authorization or Proxy-Authorization (an ACK kept with any other header
- *     field would not be rebuilt either);
+ *   - it carries no credentials: §13.2.2.4 has the ACK carry the INVITE's (Authorization,
+ *     Proxy-Authorization, after a challenge), which a 2xx does not repeat — the dialog keeps
+ *     them with the ACK (lastAck) and such an ACK is kept as text. The dialog builds its ACK from
+ *     its CSeq, body and credentials only: no other header field is lost;
  *   - the dialog's peer address is the INVITE's destination (what is kept).
  * From, To and Call-ID are the dialog's: the 2xx copies From and Call-ID from the INVITE and its
  * To is the INVITE's with the remote tag (§8.2.6.2, §12.1.2: the local and remote URI are the

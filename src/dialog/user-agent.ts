@@ -37,7 +37,7 @@ import type { CallHandlers } from './call-base.js';
 import { placeCall, type CallOptions } from './call-promise.js';
 import type { ReasonInit, SendOptions } from './call-types.js';
 import { ALLOWED_METHODS as ALLOW, type DialogOwner, type UserAgentCore } from './core.js';
-import { Dialog } from './dialog.js';
+import { credentialsOf, Dialog } from './dialog.js';
 import { IncomingCall } from './incoming-call.js';
 import { OutgoingCall, type InviteOptions } from './outgoing-call.js';
 import { decideAsUas, resolveSessionTimer, type SessionTimerConfig, type SessionTimerOptions } from './session-timer-negotiation.js';
@@ -446,12 +446,12 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void {
     const d = Dialog.fromUac(invite, response, destination, this.contactFor(destination, wantsSipsContact(invite)));
     d.state = 'confirmed';
-    this.ackAndByeDialog(d, invite.cseq.seq);
+    this.ackAndByeDialog(d, invite.cseq.seq, credentialsOf(invite));
   }
 
   /** @internal */
-  ackAndByeDialog(d: Dialog, inviteSeq: number): void {
-    this.sendAck(d, d.createRequest('ACK', { cseq: inviteSeq }));
+  ackAndByeDialog(d: Dialog, inviteSeq: number, credentials?: Array<[string, string]>): void {
+    this.sendAck(d, d.createRequest('ACK', { cseq: inviteSeq, headers: credentials }));
     const answered = this.pendingEnd();
     void this.sendInDialog(d, d.createRequest('BYE')).then(answered, answered);
   }

@@ -262,3 +262,50 @@ describe('an ended call in Timer M answers a late 2xx (§13.2.2.4, RFC 6026 §7.
     expect(f.acks[1]!.bodyText).toBe(SDP_A);
   });
 });
+
+describe('the ACK for a 2xx carries the INVITE credentials (§13.2.2.4)', () => {
+  /** A call challenged once (407), then answered by fork-a and hung up. */
+  async function challengedThenHungUp(f: ReturnType<typeof forkingPeer>) {
+    const call = f.alice.invite(BOB, { body: SDP_A, auth: { username: '1000', password: 'pw' } });
+    f.clock.advance(10);
+    const first = f.requests[0]!.tx as InviteServerTransaction;
+    const challenge = createResponse(first.request!, 407, { toTag: 'proxy' });
+    challenge.set('Proxy-Authenticate', 'Digest realm="demo", nonce="n0nce", algorithm=MD5, qop="auth"');
+    first.respond(challenge);
+    f.clock.advance(10);
+    const inv = f.requests.filter((r) => r.req.method === 'INVITE')[1]!.tx as InviteServerTransaction;
+    const credentials = inv.request!.get('proxy-authorization');
+    expect(credentials).toMatch(/^Digest /);
+    const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
+    const ok = answer(inv, 200, 'fork-a', SDP_B);
+    f.clock.advance(10);
+    expect(call.state).toBe('answered');
+    const hungUp = call.hangup();
+    f.clock.advance(10);
+    await hungUp;
+    expect(tx.state).toBe('accepted');
+    return { tx, inv, ok, credentials };
+  }
+
+  it('and an ended call with such an ACK keeps it as text: a late 2xx gets exactly that ACK again, another fork an ACK with them and a BYE', async () => {
+    const f = forkingPeer();
+    const { tx, inv, ok, credentials } = await challengedThenHungUp(f);
+    expect(f.acks[0]!.get('proxy-authorization')).toBe(credentials);
+    expect((tx.user as object).constructor.name).toBe('EndedAnswers');
+    inv.respond(ok);
+    f.clock.advance(10);
+    // (The first ACK on the wire is the 407's, the transaction's own.)
+    const sent = f.net
+      .packets('ACK')
+      .map((p) => ({ to: p.to, text: Buffer.from(p.bytes).toString('latin1').replace(/^Via: .*\r\n/m, '') }))
+      .filter((a) => a.text.includes('tag=fork-a'));
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.to).toEqual(sent[0]!.to);
+    expect(sent[1]!.text).toBe(sent[0]!.text);
+    answer(inv, 200, 'fork-b', SDP_B);
+    f.clock.advance(10);
+    expect(f.acks.map((a) => a.to.tag)).toEqual(['fork-a', 'fork-a', 'fork-b']);
+    expect(f.acks[2]!.get('proxy-authorization')).toBe(credentials);
+    expect(f.requests.filter((r) => r.req.method === 'BYE').map((b) => b.req.to.tag)).toEqual(['fork-a', 'fork-b']);
+  });
+});
