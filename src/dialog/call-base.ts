@@ -241,17 +241,18 @@ export abstract class Call extends Emitter<CallEvents> {
    * offer, §13.2.1, §14.1) is answered in the ACK; that answer may take a while (`onLateOffer`),
    * so the ACK may go out later: the result then is a promise, settled once it has.
    */
-  protected ack2xx(d: Dialog, res: SipResponse, invitedWithOffer: boolean): SipRequest | Promise<SipRequest> {
+  protected ack2xx(d: Dialog, res: SipResponse, invitedWithOffer: boolean, credentials?: Array<[string, string]>): SipRequest | Promise<SipRequest> {
     const cseq = res.cseq.seq;
-    if (invitedWithOffer || res.body.length === 0) return this.sendAck(d, cseq, undefined);
+    if (invitedWithOffer || res.body.length === 0) return this.sendAck(d, cseq, undefined, credentials);
     return whenReady(
       () => (this.handlers.onLateOffer ? this.handlers.onLateOffer(res, this) : this.localSdp),
-      (answer) => this.sendAck(d, cseq, answer),
+      (answer) => this.sendAck(d, cseq, answer, credentials),
     );
   }
 
-  private sendAck(d: Dialog, cseq: number, answer: Body | undefined): SipRequest {
-    const ack = d.createRequest('ACK', { cseq, body: answer });
+  private sendAck(d: Dialog, cseq: number, answer: Body | undefined, credentials: Array<[string, string]> | undefined): SipRequest {
+    // `credentials`: the INVITE's, which the ACK for its 2xx carries (§13.2.2.4).
+    const ack = d.createRequest('ACK', { cseq, body: answer, headers: credentials });
     if (answer !== undefined) this.localSdp = toBody(answer);
     d.lastAck = ack;
     this.core.sendAck(d, ack);

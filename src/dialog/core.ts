@@ -37,8 +37,8 @@ export interface UserAgentCore {
   /** A 2xx from a fork we do not want (or after a CANCEL): ACK it, then BYE it. */
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void;
   /** @internal */
-  /** ACK the 2xx that established `dialog` (for the INVITE of CSeq `inviteSeq`), then BYE it. */
-  ackAndByeDialog(dialog: Dialog, inviteSeq: number): void;
+  /** ACK the 2xx that established `dialog` (for the INVITE of CSeq `inviteSeq`, whose `credentials` the ACK carries), then BYE it. */
+  ackAndByeDialog(dialog: Dialog, inviteSeq: number, credentials?: Array<[string, string]>): void;
   /** @internal */
   /** Route the dialog's requests and ACKs to `owner`. */
   register(dialog: Dialog, owner: DialogOwner): void;

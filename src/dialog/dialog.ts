@@ -10,7 +10,7 @@ import {
 } from '../parser/index.js';
 import { bareHost, type TransportAddress } from '../transport/index.js';
 import { targetFromUri, type ServerTransaction, type Target } from '../transaction/index.js';
-import { flatText, ownBytes, ownText } from '../util/own.js';
+import { ownBytes, ownText } from '../util/own.js';
 
 export type DialogState = 'early' | 'confirmed' | 'terminated';
 
@@ -63,7 +63,10 @@ export class Dialog {
   readonly remoteUri: string;
   /** Contact of the peer: where requests go when there is no route set. */
   remoteTarget: string;
-  /** Route set, in the order requests carry it (§12.1.1 / §12.1.2). */
+  /**
+   * Route set, in the order requests carry it (§12.1.1 / §12.1.2). Replaced, not edited: an
+   * empty one is one frozen array all dialogs share (most have none; issue #16).
+   */
   readonly routeSet: string[];
   readonly secure: boolean;
   /** Where the peer's messages came from: reaches a NATed peer whose Contact is private (symmetric routing). */
@@ -72,9 +75,8 @@ export class Dialog {
   readonly localContact: string;
   // The last ACK we sent for a 2xx, as what rebuilds it (see lastAck): a held call keeps no parsed ACK.
   private ackSeq = -1;
-  private ackBody: Uint8Array | undefined = undefined;
-  /** The key, made once (see `key`). */
-  private k: string | undefined = undefined;
+  // Its body, or (rare: a challenged INVITE) its body and the credentials it carries (KeptAck).
+  private ackBody: Uint8Array | KeptAck | undefined = undefined;
   /** @internal Who the user agent routes this dialog's requests to, while it has it registered. */
   owner: DialogOwner | undefined = undefined;
 
@@ -106,8 +108,7 @@ export class Dialog {
     this.localUri = ownText(init.localUri);
     this.remoteUri = ownText(init.remoteUri);
     this.remoteTarget = ownText(init.remoteTarget);
-    this.routeSet = init.routeSet;
-    for (let i = 0; i < this.routeSet.length; i++) this.routeSet[i] = ownText(this.routeSet[i]!);
+    this.routeSet = ownRoutes(init.routeSet);
     this.secure = init.secure;
     this.peerAddress = init.peerAddress;
     // Our own Contact: one string the user agent shares among its dialogs (contactFor).
@@ -121,7 +122,9 @@ export class Dialog {
    */
   get lastAck(): SipRequest | undefined {
     if (this.ackSeq < 0) return undefined;
-    return this.createRequest('ACK', { cseq: this.ackSeq, body: this.ackBody });
+    const kept = this.ackBody;
+    if (kept instanceof KeptAck) return this.createRequest('ACK', { cseq: this.ackSeq, body: kept.body, headers: kept.credentials });
+    return this.createRequest('ACK', { cseq: this.ackSeq, body: kept });
   }
 
   set lastAck(ack: SipRequest | undefined) {
@@ -131,7 +134,23 @@ export class Dialog {
       return;
     }
     this.ackSeq = ack.cseq.seq;
-    this.ackBody = ack.body.length > 0 ? ownBytes(ack.body) : undefined;
+    const body = ack.body.length > 0 ? ownBytes(ack.body) : undefined;
+    const credentials = credentialsOf(ack);
+    this.ackBody = credentials === undefined ? body : new KeptAck(body, credentials);
+  }
+
+  /**
+   * @internal Whether the last ACK we sent for a 2xx is the bodiless one of CSeq `seq`: what a
+   * dialog built from that 2xx alone (fromAnswer) sends again.
+   */
+  ackRebuildable(seq: number): boolean {
+    return this.ackSeq === seq && this.ackBody === undefined;
+  }
+
+  /** @internal The credentials our last ACK for a 2xx carried (the INVITE's, §13.2.2.4), if any. */
+  get ackCredentials(): Array<[string, string]> | undefined {
+    const kept = this.ackBody;
+    return kept instanceof KeptAck ? kept.credentials : undefined;
   }
 
   /** The CSeq number of the last ACK we sent for a 2xx (undefined: none yet). */
@@ -139,15 +158,9 @@ export class Dialog {
     return this.ackSeq < 0 ? undefined : this.ackSeq;
   }
 
-  /** Call-ID, local and remote tag in one string: the user agent's index of its dialogs. */
+  /** Call-ID, local and remote tag in one string (made on each read: the user agent indexes its dialogs by tag, see TagIndex). */
   get key(): string {
-    // One flat string, made once: the index keeps it as long as the dialog lasts.
-    return (this.k ??= flatText(dialogKey(this.callId, this.localTag, this.remoteTag)));
-  }
-
-  /** @internal Out of the user agent's index: the key is made again if it is asked for. */
-  forgetKey(): void {
-    this.k = undefined;
+    return dialogKey(this.callId, this.localTag, this.remoteTag);
   }
 
   get id(): DialogId {
@@ -156,13 +169,14 @@ export class Dialog {
 
   /**
    * UAC side (§12.1.2): from the INVITE we sent and a 1xx/2xx with a To tag.
-   * The route set is the response's Record-Route, reversed.
+   * The route set is the response's Record-Route, reversed. `localTag`: our From tag as a string
+   * the caller keeps for as long as the dialog (the call's own), shared rather than copied.
    */
-  static fromUac(invite: SipRequest, res: SipResponse, destination: TransportAddress, localContact: string): Dialog {
+  static fromUac(invite: SipRequest, res: SipResponse, destination: TransportAddress, localContact: string, localTag?: string): Dialog {
     const contact = firstContact(res);
-    return new Dialog({
+    const d = new Dialog({
       callId: invite.callId,
-      localTag: invite.from.tag!,
+      localTag: localTag === undefined ? invite.from.tag! : '',
       remoteTag: res.to.tag!,
       role: 'uac',
       state: res.status >= 200 ? 'confirmed' : 'early',
@@ -176,13 +190,17 @@ export class Dialog {
       peerAddress: destination,
       localContact,
     });
+    return localTag === undefined ? d : d.sharing(localTag);
   }
 
-  /** UAS side (§12.1.1): from the INVITE received and the tag we put in To. */
+  /**
+   * UAS side (§12.1.1): from the INVITE received and the tag we put in To (`localTag`: a string
+   * the caller keeps for as long as the dialog, e.g. the call's own, shared rather than copied).
+   */
   static fromUas(invite: SipRequest, localTag: string, source: TransportAddress, localContact: string): Dialog {
-    return new Dialog({
+    const d = new Dialog({
       callId: invite.callId,
-      localTag,
+      localTag: '',
       remoteTag: invite.from.tag ?? '',
       role: 'uas',
       state: 'early',
@@ -196,6 +214,16 @@ export class Dialog {
       peerAddress: source,
       localContact,
     });
+    return d.sharing(localTag);
+  }
+
+  /**
+   * Our tag as the call keeps it: one string for the call and its dialog, not a copy each (the
+   * constructor copies what it is given, which may be cut out of a message; issue #16).
+   */
+  private sharing(localTag: string): Dialog {
+    (this as { localTag: string }).localTag = localTag;
+    return this;
   }
 
   /**
@@ -205,9 +233,9 @@ export class Dialog {
    * what it takes to ACK that 2xx and BYE the dialog.
    */
   static fork(d: Dialog, res: SipResponse, inviteSeq: number, destination: TransportAddress): Dialog {
-    return new Dialog({
+    const f = new Dialog({
       callId: d.callId,
-      localTag: d.localTag,
+      localTag: '',
       remoteTag: res.to.tag!,
       role: 'uac',
       state: 'confirmed',
@@ -221,6 +249,7 @@ export class Dialog {
       peerAddress: destination,
       localContact: d.localContact,
     });
+    return f.sharing(d.localTag);
   }
 
   /**
@@ -254,6 +283,38 @@ export class Dialog {
 
   /**
    * @internal
+   * UAC: the confirmed dialog a 2xx to our INVITE (of CSeq `inviteSeq`, sent to `destination`)
+   * establishes, from that 2xx alone (§12.1.2, §13.2.2.4) with what it does not say: Call-ID and
+   * our From (URI and tag) as the 2xx copies them from the INVITE (§8.2.6.2: they MUST equal the
+   * request's), To with the answering fork's tag, its Contact as remote target (the To URI if it
+   * has none, which a 2xx MUST have, §13.3.1.4) and its Record-Route, reversed, as route set. Its
+   * last ACK is the bodiless one of CSeq `inviteSeq`. What an ended call without a route set keeps
+   * for Timer M is what the 2xx does not say, not the ACK (issue #16): see outgoing-call.ts.
+   */
+  static fromAnswer(res: SipResponse, inviteSeq: number, destination: TransportAddress, localContact: string, secure: boolean): Dialog {
+    const to = res.to;
+    const d = new Dialog({
+      callId: res.callId,
+      localTag: res.from.tag!,
+      remoteTag: to.tag!,
+      role: 'uac',
+      state: 'confirmed',
+      localSeq: inviteSeq,
+      remoteSeq: undefined,
+      localUri: stripTag(res.get('from')!),
+      remoteUri: stripTag(res.get('to')!),
+      remoteTarget: firstContact(res) ?? to.uriText,
+      routeSet: res.getAll('record-route').reverse(),
+      secure,
+      peerAddress: destination,
+      localContact,
+    });
+    d.ackSeq = inviteSeq;
+    return d;
+  }
+
+  /**
+   * @internal
    * UAC: the 2xx to the INVITE confirms the dialog (§13.2.2.4): its Contact is the remote
    * target and its Record-Route, reversed, the route set — recomputed, as the 2xx may
    * differ from the 1xx that created the early dialog (§12.1.2).
@@ -261,9 +322,7 @@ export class Dialog {
   confirm(res: SipResponse): void {
     this.state = 'confirmed';
     this.refreshTarget(res);
-    const routes = res.getAll('record-route').reverse();
-    this.routeSet.length = 0;
-    for (const r of routes) this.routeSet.push(ownText(r));
+    (this as { routeSet: string[] }).routeSet = ownRoutes(res.getAll('record-route').reverse());
   }
 
   /** A target refresh (re-INVITE / UPDATE and their 2xx) replaces the remote target (§12.2). */
@@ -349,6 +408,34 @@ export class Dialog {
     this.remoteSeq = seq;
     return true;
   }
+}
+
+/**
+ * @internal The credentials a request carries (Authorization, Proxy-Authorization), as headers
+ * to put in another: the ACK for a 2xx carries the INVITE's (RFC 3261 §13.2.2.4).
+ */
+export function credentialsOf(m: SipMessage): Array<[string, string]> | undefined {
+  let out: Array<[string, string]> | undefined;
+  for (const name of ['Authorization', 'Proxy-Authorization']) for (const v of m.getAll(name)) (out ??= []).push([name, ownText(v)]);
+  return out;
+}
+
+/** The last ACK's body and credentials, when it carried credentials. */
+class KeptAck {
+  constructor(
+    readonly body: Uint8Array | undefined,
+    readonly credentials: Array<[string, string]>,
+  ) {}
+}
+
+/** The empty route set every dialog without one shares (a 32-byte array each otherwise). */
+const NO_ROUTES: string[] = Object.freeze([]) as unknown as string[];
+
+/** A route set to keep: its entries copied out of the message they were read from (see ownText), or NO_ROUTES. */
+function ownRoutes(routes: string[]): string[] {
+  if (routes.length === 0) return NO_ROUTES;
+  for (let i = 0; i < routes.length; i++) routes[i] = ownText(routes[i]!);
+  return routes;
 }
 
 function stripTag(v: string): string {

@@ -7,7 +7,7 @@ import { Call, type CallEvents, type CallHandlers } from './call-base.js';
 import { keepBytes, ownText, resendable } from '../util/own.js';
 import type { HangupCause, ReasonInit } from './call-types.js';
 import type { UserAgentCore } from './core.js';
-import { Dialog } from './dialog.js';
+import { credentialsOf, Dialog } from './dialog.js';
 import { KeptInvite } from './kept-invite.js';
 import { reasonOf, sentReason } from './reason.js';
 import { prackFor, reliableRSeq } from './reliable-provisionals.js';
@@ -112,7 +112,8 @@ export class OutgoingCall extends Call {
   private cancelState: CancelState = NOT_CANCELLED;
   // Created on first use: most calls never see a reliable provisional, and a held call should stay small.
   private lastRSeq: Map<string, number> | undefined;
-  private readonly inviteUser = new InviteUser(this);
+  /** What the INVITE transactions report to until the call is set up (then LateAnswers, see settled). */
+  private inviteUser: InviteUser | undefined = new InviteUser(this);
   private readonly timerConfig: SessionTimerConfig | undefined;
   /** The interval the INVITE asks for (raised by a 422's Min-SE, RFC 4028 §7.3), and how many 422s came. */
   private askedSeconds = 0;
@@ -175,12 +176,12 @@ export class OutgoingCall extends Call {
     const targets = this.targets;
     this.targets = undefined;
     if (targets === undefined) {
-      this.tx = this.core.sendInvite(this.invite, this.dest, this.inviteUser);
+      this.tx = this.core.sendInvite(this.invite, this.dest, this.inviteUser!);
       return;
     }
     // Each attempt is the INVITE as sent to that target (its own branch and Contact): what a
     // digest retry, the dialog and the ACK build on.
-    this.tx = this.core.sendLocatedInvite(this.invite, targets, this.inviteUser, (req, target) => {
+    this.tx = this.core.sendLocatedInvite(this.invite, targets, this.inviteUser!, (req, target) => {
       this.invite = req;
       this.dest = target;
     });
@@ -264,7 +265,7 @@ export class OutgoingCall extends Call {
 
   private dialogFrom(res: SipResponse): Dialog {
     // (The destination is the peer's address: a Target is one, its transport aside.)
-    return Dialog.fromUac(this.invite, res, this.dest, this.core.contactFor(this.dest, wantsSipsContact(this.invite)));
+    return Dialog.fromUac(this.invite, res, this.dest, this.core.contactFor(this.dest, wantsSipsContact(this.invite)), this.localTag);
   }
 
   /** RFC 3262 §4: PRACK a reliable provisional once; false for a retransmission of one already PRACKed. */
@@ -292,7 +293,9 @@ export class OutgoingCall extends Call {
     }
     this.inviteSeq = this.inv!.cseq.seq;
     const d = this.confirmDialog(res, tag);
-    const acked = this.ack2xx(d, res, this.invite.body.length > 0);
+    const invite = this.invite;
+    // The ACK carries the INVITE's credentials, if a challenge made it carry some (§13.2.2.4).
+    const acked = this.ack2xx(d, res, invite.body.length > 0, credentialsOf(invite));
     if (this.cancelState.kind === 'requested') {
       // Our CANCEL crossed the 2xx: the 2xx wins — ACK, then BYE (§9.1, §15).
       const reason = this.cancelState.reason;
@@ -354,7 +357,7 @@ export class OutgoingCall extends Call {
       const next = this.digest.authorize(this.invite, challenge);
       next.removeFirst('Via');
       this.invite = next;
-      this.tx = this.core.sendInvite(next, this.dest, this.inviteUser);
+      this.tx = this.core.sendInvite(next, this.dest, this.inviteUser!);
       return true;
     } catch (err) {
       if (!(err instanceof DigestError)) throw err;
@@ -382,7 +385,7 @@ export class OutgoingCall extends Call {
     next.set('Session-Expires', `${minSe}${params}`);
     next.set('Min-SE', String(minSe));
     this.invite = next;
-    this.tx = this.core.sendInvite(next, this.destination, this.inviteUser);
+    this.tx = this.core.sendInvite(next, this.destination, this.inviteUser!);
     return true;
   }
 
@@ -400,25 +403,22 @@ export class OutgoingCall extends Call {
     }
     this.digest = undefined;
     const tx = this.tx;
+    // No INVITE is sent again: the transactions report to LateAnswers from now on.
+    if (tx instanceof InviteClientTransaction) this.inviteUser = undefined;
     if (tx instanceof InviteClientTransaction) {
       if (tx.state === 'accepted') {
-        tx.rebind(new LateAnswers(this.core, this.dialog, undefined, this.inviteSeq, this.dest));
-        // Until Timer M ends it (a held call lets go of it then) or the call ends (cleanup): one
-        // shared function and a weak entry, not a closure per call.
+        // Until Timer M ends it (LateAnswers tells the call, which lets go of it then) or the
+        // call ends (cleanup hands the transaction a user that does not know the call).
+        tx.rebind(new LateAnswers(this.core, this.dialog, undefined, this.inviteSeq, this.dest, this));
         this.accepted = tx;
-        awaitingEnd.set(tx, this);
-        tx.onTerminated = OutgoingCall.acceptedEnded;
       }
       this.tx = undefined;
     }
   }
 
-  /** A held call's INVITE transaction ended (Timer M): the call lets go of it. */
-  private static acceptedEnded(tx: unknown): void {
-    const call = awaitingEnd.get(tx as InviteClientTransaction);
-    if (call === undefined) return;
-    awaitingEnd.delete(tx as InviteClientTransaction);
-    if (call.accepted === tx) call.accepted = undefined;
+  /** @internal A held call's INVITE transaction ended (Timer M): the call lets go of it. */
+  acceptedEnded(tx: unknown): void {
+    if (this.accepted === tx) this.accepted = undefined;
   }
 
   protected override cleanup(): void {
@@ -426,23 +426,20 @@ export class OutgoingCall extends Call {
     // The INVITE transaction may wait in Accepted for 64·T1 more (Timer M, RFC 6026 §8.4): a
     // late 2xx then needs the confirmed dialog (or, never answered, the INVITE), not the call
     // and all it holds (in a B2BUA, the other leg too).
+    // Its end no longer concerns the call, which the transaction must not hold for Timer M: the
+    // user rebound below does not know the call.
     const tx = this.tx ?? this.accepted;
-    if (this.accepted !== undefined) {
-      // Its end no longer concerns the call, which the transaction must not hold for Timer M.
-      this.accepted.onTerminated = undefined;
-      awaitingEnd.delete(this.accepted);
-      this.accepted = undefined;
-    }
+    this.accepted = undefined;
     // (A located INVITE's transaction sits inside its fail-over request: it keeps the call as before.)
     if (tx instanceof InviteClientTransaction && tx.state === 'accepted') {
       const d = this.dialog;
-      tx.rebind((d && EndedAnswers.of(this.core, d, this.inviteSeq, this.dest)) ?? new LateAnswers(this.core, d, d === undefined ? this.inv : undefined, this.inviteSeq, this.dest));
+      tx.rebind(
+        (d && (RebuiltAnswers.of(this.core, d, this.inviteSeq, this.dest) ?? EndedAnswers.of(this.core, d, this.inviteSeq, this.dest))) ??
+          new LateAnswers(this.core, d, d === undefined ? this.inv : undefined, this.inviteSeq, this.dest, undefined),
+      );
     }
   }
 }
-
-/** The call each held call's INVITE transaction in Accepted belongs to (see OutgoingCall.accepted). */
-const awaitingEnd = new WeakMap<InviteClientTransaction, OutgoingCall>();
 
 /**
  * A 2xx to the INVITE of a confirmed dialog: a retransmission gets our ACK again, one from
@@ -450,7 +447,7 @@ const awaitingEnd = new WeakMap<InviteClientTransaction, OutgoingCall>();
  */
 function answeredAgain(core: UserAgentCore, d: Dialog, inviteSeq: number, destination: Target, res: SipResponse, tag: string): void {
   if (tag !== d.remoteTag) {
-    core.ackAndByeDialog(Dialog.fork(d, res, inviteSeq, destination), inviteSeq);
+    core.ackAndByeDialog(Dialog.fork(d, res, inviteSeq, destination), inviteSeq, d.ackCredentials);
     return;
   }
   const seq = d.lastAckSeq;
@@ -472,6 +469,8 @@ class LateAnswers implements ClientTransactionUser {
     private readonly invite: SipRequest | undefined,
     private readonly inviteSeq: number,
     private readonly destination: Target,
+    /** A held call, told when Timer M ends the transaction (then it lets go of it); none once the call ended. */
+    private readonly owner: OutgoingCall | undefined,
   ) {}
 
   onResponse(res: SipResponse): void {
@@ -480,6 +479,88 @@ class LateAnswers implements ClientTransactionUser {
     if (!tag) return;
     if (this.dialog !== undefined) answeredAgain(this.core, this.dialog, this.inviteSeq, this.destination, res, tag);
     else if (this.invite !== undefined) this.core.ackAndBye(this.invite, res, this.destination);
+  }
+
+  onTerminated(tx: unknown): void {
+    this.owner?.acceptedEnded(tx);
+  }
+}
+
+/**
+ * What an ended call's late-2xx answerer shares with every other one of its user agent over the
+ * same Contact: one per core, Contact and sips, not one per call.
+ */
+class LocalSide {
+  constructor(
+    readonly core: UserAgentCore,
+    readonly contact: string,
+    readonly secure: boolean,
+  ) {}
+}
+
+const localSides = new WeakMap<UserAgentCore, [Map<string, LocalSide>, Map<string, LocalSide>]>();
+
+function localSideOf(core: UserAgentCore, contact: string, secure: boolean): LocalSide {
+  let maps = localSides.get(core);
+  if (maps === undefined) localSides.set(core, (maps = [new Map(), new Map()]));
+  const m = maps[secure ? 1 : 0];
+  let side = m.get(contact);
+  if (side === undefined) m.set(contact, (side = new LocalSide(core, contact, secure)));
+  return side;
+}
+
+/**
+ * LateAnswers for a call that ended when its last ACK can be built again from a late 2xx itself:
+ * it keeps no ACK and no dialog, only what the 2xx does not say — the peer address (the
+ * destination, which the dialog's peer address is), our Contact and sips (shared per core,
+ * LocalSide), the INVITE's CSeq number and the confirmed dialog's remote tag (a retransmission
+ * of its 2xx is ACKed, another fork's is ACKed and BYEd) — ~0.3 KB less per ended call than
+ * EndedAnswers for Timer M's 64·T1 (issue #16).
+ *
+ * Why the ACK so rebuilt is the one RFC 3261 §13.2.2.4 asks for, which the dialog built and sent
+ * (Dialog.createRequest): its header fields are those of a request in the dialog (§12.2.1.1)
+ * but for CSeq — the INVITE's number, method ACK — and authentication. Taken only when
+ *   - the dialog has no route set: the Request-URI is the remote target, the 2xx's Contact
+ *     (§12.1.2; the 2xx retransmitted is the one that set it, and the peer retransmits it only
+ *     while our ACK has not reached it, so it is the target our ACK was built with), and no
+ *     Route is written;
+ *   - the last ACK is the INVITE's (CSeq `inviteSeq`, not a later re-INVITE's) and has no body
+ *     (a late-offer answer is not in the 2xx: such an ACK is kept as text, EndedAnswers);
+ *   - it carries no credentials: §13.2.2.4 has the ACK carry the INVITE's (Authorization,
+ *     Proxy-Authorization, after a challenge), which a 2xx does not repeat — the dialog keeps
+ *     them with the ACK (lastAck) and such an ACK is kept as text. The dialog builds its ACK from
+ *     its CSeq, body and credentials only: no other header field is lost;
+ *   - the dialog's peer address is the INVITE's destination (what is kept).
+ * From, To and Call-ID are the dialog's: the 2xx copies From and Call-ID from the INVITE and its
+ * To is the INVITE's with the remote tag (§8.2.6.2, §12.1.2: the local and remote URI are the
+ * INVITE's From and To), and a 2xx reaches this transaction only by its branch, so it answers
+ * our INVITE. A fork's 2xx builds its own dialog from itself as the call would (Dialog.fork).
+ */
+class RebuiltAnswers implements ClientTransactionUser {
+  private constructor(
+    private readonly side: LocalSide,
+    private readonly destination: Target,
+    private readonly remoteTag: string,
+    private readonly inviteSeq: number,
+  ) {}
+
+  static of(core: UserAgentCore, d: Dialog, inviteSeq: number, destination: Target): RebuiltAnswers | undefined {
+    if (d.routeSet.length > 0 || d.peerAddress !== destination || d.remoteTag === '' || !d.ackRebuildable(inviteSeq)) return undefined;
+    return new RebuiltAnswers(localSideOf(core, d.localContact, d.secure), destination, d.remoteTag, inviteSeq);
+  }
+
+  onResponse(res: SipResponse): void {
+    if (res.status < 200 || res.status >= 300) return;
+    const tag = toTag(res);
+    if (!tag) return;
+    const side = this.side;
+    const d = Dialog.fromAnswer(res, this.inviteSeq, this.destination, side.contact, side.secure);
+    if (tag === this.remoteTag) {
+      // Our ACK again; for a 2xx of another CSeq (none reaches this transaction), an ACK of its own.
+      side.core.sendAck(d, res.cseq.seq === this.inviteSeq ? d.lastAck! : d.createRequest('ACK', { cseq: res.cseq.seq }));
+    } else {
+      side.core.ackAndByeDialog(d, this.inviteSeq);
+    }
   }
 }
 

@@ -37,7 +37,7 @@ import type { CallHandlers } from './call-base.js';
 import { placeCall, type CallOptions } from './call-promise.js';
 import type { ReasonInit, SendOptions } from './call-types.js';
 import { ALLOWED_METHODS as ALLOW, type DialogOwner, type UserAgentCore } from './core.js';
-import { Dialog, dialogKey } from './dialog.js';
+import { credentialsOf, Dialog } from './dialog.js';
 import { IncomingCall } from './incoming-call.js';
 import { OutgoingCall, type InviteOptions } from './outgoing-call.js';
 import { decideAsUas, resolveSessionTimer, type SessionTimerConfig, type SessionTimerOptions } from './session-timer-negotiation.js';
@@ -138,10 +138,14 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   /** @internal */
   readonly sessionTimer: SessionTimerConfig | undefined;
   private readonly opts: UserAgentOptions;
-  /** Registered dialogs by key, each with its owner (`dialog.owner`). */
-  private readonly dialogs = new Map<string, Dialog>();
-  /** Outgoing calls by Call-ID and From tag (stray 2xx), incoming ones by INVITE transaction (CANCEL). */
-  private readonly outgoing = new Map<string, OutgoingCall>();
+  /**
+   * Registered dialogs, each with its owner (`dialog.owner`), by our tag — the string each
+   * dialog keeps anyway, not a key joining Call-ID and both tags made per dialog (~64 bytes, two
+   * per bridged call; issue #16) — then matched on Call-ID and remote tag (see TagIndex).
+   */
+  private readonly dialogs = new TagIndex<Dialog>();
+  /** Outgoing calls by From tag and Call-ID (stray 2xx), incoming ones by INVITE transaction (CANCEL). */
+  private readonly outgoing = new TagIndex<OutgoingCall>();
   private readonly incoming = new Map<InviteServerTransaction, IncomingCall>();
   private readonly calls = new Set<OutgoingCall | IncomingCall>();
   private closing: Promise<void> | undefined;
@@ -274,8 +278,7 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
     if (placed.list !== undefined || secure) invite.set('Contact', this.contactFor(destination, secure));
     const call = new OutgoingCall(this, invite, destination, options, placed.list);
     this.calls.add(call);
-    // Kept as the index's key while the call lasts: one flat string, not a concatenation of the two.
-    this.outgoing.set(flatText(outgoingKey(invite.callId, call.localTag)), call);
+    this.outgoing.add(call.localTag, call, sameCall);
     call.start();
     return call;
   }
@@ -443,12 +446,12 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   ackAndBye(invite: SipRequest, response: SipResponse, destination: Target): void {
     const d = Dialog.fromUac(invite, response, destination, this.contactFor(destination, wantsSipsContact(invite)));
     d.state = 'confirmed';
-    this.ackAndByeDialog(d, invite.cseq.seq);
+    this.ackAndByeDialog(d, invite.cseq.seq, credentialsOf(invite));
   }
 
   /** @internal */
-  ackAndByeDialog(d: Dialog, inviteSeq: number): void {
-    this.sendAck(d, d.createRequest('ACK', { cseq: inviteSeq }));
+  ackAndByeDialog(d: Dialog, inviteSeq: number, credentials?: Array<[string, string]>): void {
+    this.sendAck(d, d.createRequest('ACK', { cseq: inviteSeq, headers: credentials }));
     const answered = this.pendingEnd();
     void this.sendInDialog(d, d.createRequest('BYE')).then(answered, answered);
   }
@@ -466,22 +469,19 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   /** @internal */
   register(dialog: Dialog, owner: DialogOwner): void {
     dialog.owner = owner;
-    this.dialogs.set(dialog.key, dialog);
+    this.dialogs.add(dialog.localTag, dialog, sameDialog);
   }
 
   /** @internal */
   unregister(dialog: Dialog): void {
-    const key = dialog.key;
-    if (this.dialogs.get(key) === dialog) this.dialogs.delete(key);
+    this.dialogs.delete(dialog.localTag, dialog);
     dialog.owner = undefined;
-    // Out of the index: an ended call's dialog may wait out Timer M for late 2xx, without its key.
-    dialog.forgetKey();
   }
 
   /** @internal The core only ever gets back the calls this user agent created. */
   release(call: OutgoingCall | IncomingCall): void {
     this.calls.delete(call);
-    if (call.direction === 'outgoing') this.outgoing.delete(outgoingKey(call.callId, call.localTag));
+    if (call.direction === 'outgoing') this.outgoing.delete(call.localTag, call);
     else this.incoming.delete(call.tx);
   }
 
@@ -490,7 +490,7 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   private onRequest(req: SipRequest, tx: ServerTransaction, source: MessageSource): void {
     const toTag = req.to.tag;
     if (toTag !== undefined) {
-      const d = this.dialogs.get(dialogKey(req.callId, toTag, req.from.tag ?? ''));
+      const d = this.dialogs.find(toTag, req.callId, req.from.tag ?? '');
       if (!d || d.state === 'terminated' || !d.owner) {
         // §12.2.2: a request for a dialog we do not know.
         tx.respond(createResponse(req, 481));
@@ -574,19 +574,19 @@ export class UserAgent extends Emitter<UserAgentEvents> implements UserAgentCore
   private onAck(ack: SipRequest): void {
     const toTag = ack.to.tag;
     if (toTag === undefined) return;
-    this.dialogs.get(dialogKey(ack.callId, toTag, ack.from.tag ?? ''))?.owner?.handleAck(ack);
+    this.dialogs.find(toTag, ack.callId, ack.from.tag ?? '')?.owner?.handleAck(ack);
   }
 
   private onStray(res: SipResponse): void {
     if (res.cseq.method !== 'INVITE' || res.status < 200 || res.status >= 300) return;
     const fromTag = res.from.tag ?? '';
-    const call = this.outgoing.get(outgoingKey(res.callId, fromTag));
+    const call = this.outgoing.find(fromTag, res.callId, undefined);
     if (call) {
       call.handleResponse(res, false);
       return;
     }
     // A 2xx to a re-INVITE retransmitted after its transaction ended: the same ACK again.
-    const d = this.dialogs.get(dialogKey(res.callId, fromTag, res.to.tag ?? ''));
+    const d = this.dialogs.find(fromTag, res.callId, res.to.tag ?? '');
     if (d) this.ackAgain(d, res);
   }
 
@@ -629,8 +629,78 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
-function outgoingKey(callId: string, localTag: string): string {
-  return callId + '\u0000' + localTag;
+/** What TagIndex finds: a dialog or an outgoing call, by Call-ID (and, for a dialog, remote tag). */
+interface Tagged {
+  readonly callId: string;
+  readonly remoteTag?: string;
+}
+
+/** Whether `x` answers to `callId` and, when given, `remoteTag`. */
+function answersTo(x: Tagged, callId: string, remoteTag: string | undefined): boolean {
+  return x.callId === callId && (remoteTag === undefined || x.remoteTag === remoteTag);
+}
+
+const sameDialog = (a: Dialog, b: Dialog): boolean => a.callId === b.callId && a.remoteTag === b.remoteTag;
+const sameCall = (a: OutgoingCall, b: OutgoingCall): boolean => a.callId === b.callId;
+
+/**
+ * An index by our tag (a From tag we chose, or the To tag of a dialog we answered): one entry
+ * per tag, a list only when several share it (the early dialogs of a forked INVITE; a From tag
+ * an application set on several calls). Lookups need no key string joining Call-ID and tags,
+ * and the index keeps none: the tag is the dialog's or the call's own string.
+ */
+class TagIndex<V extends Tagged> {
+  private readonly byTag = new Map<string, V | V[]>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  find(tag: string, callId: string, remoteTag: string | undefined): V | undefined {
+    const e = this.byTag.get(tag);
+    if (e === undefined) return undefined;
+    if (!Array.isArray(e)) return answersTo(e, callId, remoteTag) ? e : undefined;
+    for (const v of e) if (answersTo(v, callId, remoteTag)) return v;
+    return undefined;
+  }
+
+  /** Add `v` under `tag`, replacing one `same` says it is (as a Map's set replaces its key's value). */
+  add(tag: string, v: V, same: (a: V, b: V) => boolean): void {
+    const e = this.byTag.get(tag);
+    if (e === undefined) {
+      this.byTag.set(tag, v);
+      this.count++;
+    } else if (!Array.isArray(e)) {
+      if (same(e, v)) this.byTag.set(tag, v);
+      else {
+        this.byTag.set(tag, [e, v]);
+        this.count++;
+      }
+    } else {
+      const i = e.findIndex((x) => same(x, v));
+      if (i >= 0) e[i] = v;
+      else {
+        e.push(v);
+        this.count++;
+      }
+    }
+  }
+
+  /** Remove `v` (itself, not another with its tag). */
+  delete(tag: string, v: V): void {
+    const e = this.byTag.get(tag);
+    if (e === v) {
+      this.byTag.delete(tag);
+      this.count--;
+    } else if (Array.isArray(e)) {
+      const i = e.indexOf(v);
+      if (i < 0) return;
+      e.splice(i, 1);
+      this.count--;
+      if (e.length === 1) this.byTag.set(tag, e[0]!);
+    }
+  }
 }
 
 /** What a settled non-INVITE transaction of `finalOf` reports to while it waits out Timer K: nothing is left to hear. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UserAgent, type HangupCause } from '../../src/dialog/index.js';
-import { createResponse, type SipRequest, type SipResponse } from '../../src/parser/index.js';
+import { UserAgent, type HangupCause, type InviteOptions } from '../../src/dialog/index.js';
+import { createResponse, SipMessage, type SipRequest, type SipResponse } from '../../src/parser/index.js';
 import { FakeClock, TestNetwork } from '../../src/transport/index.js';
 import { TransactionLayer, type InviteServerTransaction, type ServerTransaction } from '../../src/transaction/index.js';
 import { BOB, SDP_A, SDP_B, settle, uaPair } from '../support/ua-harness.js';
@@ -42,7 +42,7 @@ function answer(tx: ServerTransaction, status: number, tag: string, body?: strin
 }
 
 /** A call from alice answered by fork-a, then hung up: its INVITE transaction and user read before set-up lets go of them. */
-async function answeredThenHungUp(f: ReturnType<typeof forkingPeer>, options: { from?: string }) {
+async function answeredThenHungUp(f: ReturnType<typeof forkingPeer>, options: InviteOptions) {
   const call = f.alice.invite(BOB, { body: SDP_A, ...options });
   const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
   const inviteUser = (call as unknown as { inviteUser: unknown }).inviteUser;
@@ -171,13 +171,13 @@ describe('CANCEL (§9)', () => {
     expect(f.requests.filter((r) => r.req.method === 'BYE').map((b) => b.req.to.tag)).toEqual(['fork-a', 'fork-b']);
   });
 
-  it('an ended call without a route set leaves Timer M its last ACK as text, not its dialog: a late 2xx gets that very ACK again, another fork an ACK and a BYE', async () => {
+  it('an ended call without a route set leaves Timer M neither its dialog nor its ACK: a late 2xx gets that very ACK again, another fork an ACK and a BYE', async () => {
     const f = forkingPeer();
-    // A display name and a parameter on From: the dialog rebuilt from the ACK must write them as the original did.
+    // A display name and a parameter on From: the dialog rebuilt from the 2xx must write them as the original did.
     const { tx, inv, ok } = await answeredThenHungUp(f, { from: '"Alice Smith" <sip:alice@10.0.0.1>;x-param=1' });
     // Issue #16: no Dialog among what the transaction's user keeps for 64·T1.
     expect(Object.values(tx.user as object).some((v) => v !== null && typeof v === 'object' && v.constructor?.name?.includes('Dialog'))).toBe(false);
-    expect((tx.user as object).constructor.name).toBe('EndedAnswers');
+    expect((tx.user as object).constructor.name).toBe('RebuiltAnswers');
     const wire = () => f.net.packets('ACK').map((p) => Buffer.from(p.bytes).toString('latin1').replace(/^Via: .*\r\n/m, ''));
     inv.respond(ok);
     f.clock.advance(10);
@@ -193,5 +193,119 @@ describe('CANCEL (§9)', () => {
     // The fork's BYE is written as the call's own: same From, Call-ID.
     expect(byes[1]!.get('from')).toBe(byes[0]!.get('from'));
     expect(byes[1]!.callId).toBe(byes[0]!.callId);
+  });
+});
+
+describe('an ended call in Timer M answers a late 2xx (§13.2.2.4, RFC 6026 §7.2; issue #16)', () => {
+  const wire = (f: ReturnType<typeof forkingPeer>) => f.net.packets('ACK').map((p) => ({ to: p.to, text: Buffer.from(p.bytes).toString('latin1').replace(/^Via: .*\r\n/m, '') }));
+
+  it('keeps no ACK text when the ACK is the bodiless one of the INVITE: the late 2xx rebuilds it', async () => {
+    const f = forkingPeer();
+    const { call, tx } = await answeredThenHungUp(f, {});
+    const user = tx.user as Record<string, unknown>;
+    const fields = Object.values(user);
+    expect(fields).not.toContain(call);
+    // No ACK as text or bytes, no parsed message, no dialog: of strings, only the confirmed dialog's remote tag.
+    expect(fields.filter((v) => typeof v === 'string')).toEqual(['fork-a']);
+    expect(fields.some((v) => v instanceof Uint8Array || v instanceof SipMessage)).toBe(false);
+    expect(fields.some((v) => v !== null && typeof v === 'object' && v.constructor?.name?.includes('Dialog'))).toBe(false);
+  });
+
+  it('a late retransmission of the 2xx gets the ACK the call sent (Request-URI, From, To, Call-ID, CSeq, no body), to the same peer', async () => {
+    const f = forkingPeer();
+    const { inv, ok } = await answeredThenHungUp(f, {});
+    inv.respond(ok);
+    f.clock.advance(10);
+    expect(f.acks).toHaveLength(2);
+    const [first, again] = f.acks as [SipRequest, SipRequest];
+    expect(again.uri).toBe(first.uri);
+    expect(again.uri).toBe('sip:fork-a@10.0.0.2:5060');
+    expect(again.get('from')).toBe(first.get('from'));
+    expect(again.get('to')).toBe(first.get('to'));
+    expect(again.callId).toBe(first.callId);
+    expect(again.get('cseq')).toBe(first.get('cseq'));
+    expect(again.body.length).toBe(0);
+    const sent = wire(f);
+    expect(sent[1]!.to).toEqual(sent[0]!.to);
+    expect(sent[1]!.text).toBe(sent[0]!.text);
+    // A retransmission of the call's own 2xx: no BYE besides the call's.
+    expect(f.requests.filter((r) => r.req.method === 'BYE')).toHaveLength(1);
+  });
+
+  it('a late 2xx with another To tag gets an ACK and a BYE in its own dialog', async () => {
+    const f = forkingPeer();
+    const { inv } = await answeredThenHungUp(f, {});
+    answer(inv, 200, 'fork-c', SDP_B);
+    f.clock.advance(10);
+    expect(f.acks.map((a) => a.to.tag)).toEqual(['fork-a', 'fork-c']);
+    const fork = f.acks[1]!;
+    expect(fork.uri).toBe('sip:fork-c@10.0.0.2:5060');
+    expect(fork.cseq).toMatchObject({ seq: f.acks[0]!.cseq.seq, method: 'ACK' });
+    const byes = f.requests.filter((r) => r.req.method === 'BYE').map((b) => b.req);
+    expect(byes.map((b) => b.to.tag)).toEqual(['fork-a', 'fork-c']);
+    expect(byes[1]!.uri).toBe('sip:fork-c@10.0.0.2:5060');
+    expect(byes[1]!.get('from')).toBe(byes[0]!.get('from'));
+  });
+
+  it('an ACK with a body (a late-offer answer) is kept as text and sent again exactly', async () => {
+    const f = forkingPeer();
+    // No offer in the INVITE: the 2xx offers, the ACK answers (§13.2.1).
+    const { tx, inv, ok } = await answeredThenHungUp(f, { body: undefined, onLateOffer: () => SDP_A });
+    expect((tx.user as object).constructor.name).toBe('EndedAnswers');
+    expect(f.acks[0]!.bodyText).toBe(SDP_A);
+    inv.respond(ok);
+    f.clock.advance(10);
+    const sent = wire(f);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.to).toEqual(sent[0]!.to);
+    expect(sent[1]!.text).toBe(sent[0]!.text);
+    expect(f.acks[1]!.bodyText).toBe(SDP_A);
+  });
+});
+
+describe('the ACK for a 2xx carries the INVITE credentials (§13.2.2.4)', () => {
+  /** A call challenged once (407), then answered by fork-a and hung up. */
+  async function challengedThenHungUp(f: ReturnType<typeof forkingPeer>) {
+    const call = f.alice.invite(BOB, { body: SDP_A, auth: { username: '1000', password: 'pw' } });
+    f.clock.advance(10);
+    const first = f.requests[0]!.tx as InviteServerTransaction;
+    const challenge = createResponse(first.request!, 407, { toTag: 'proxy' });
+    challenge.set('Proxy-Authenticate', 'Digest realm="demo", nonce="n0nce", algorithm=MD5, qop="auth"');
+    first.respond(challenge);
+    f.clock.advance(10);
+    const inv = f.requests.filter((r) => r.req.method === 'INVITE')[1]!.tx as InviteServerTransaction;
+    const credentials = inv.request!.get('proxy-authorization');
+    expect(credentials).toMatch(/^Digest /);
+    const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
+    const ok = answer(inv, 200, 'fork-a', SDP_B);
+    f.clock.advance(10);
+    expect(call.state).toBe('answered');
+    const hungUp = call.hangup();
+    f.clock.advance(10);
+    await hungUp;
+    expect(tx.state).toBe('accepted');
+    return { tx, inv, ok, credentials };
+  }
+
+  it('and an ended call with such an ACK keeps it as text: a late 2xx gets exactly that ACK again, another fork an ACK with them and a BYE', async () => {
+    const f = forkingPeer();
+    const { tx, inv, ok, credentials } = await challengedThenHungUp(f);
+    expect(f.acks[0]!.get('proxy-authorization')).toBe(credentials);
+    expect((tx.user as object).constructor.name).toBe('EndedAnswers');
+    inv.respond(ok);
+    f.clock.advance(10);
+    // (The first ACK on the wire is the 407's, the transaction's own.)
+    const sent = f.net
+      .packets('ACK')
+      .map((p) => ({ to: p.to, text: Buffer.from(p.bytes).toString('latin1').replace(/^Via: .*\r\n/m, '') }))
+      .filter((a) => a.text.includes('tag=fork-a'));
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.to).toEqual(sent[0]!.to);
+    expect(sent[1]!.text).toBe(sent[0]!.text);
+    answer(inv, 200, 'fork-b', SDP_B);
+    f.clock.advance(10);
+    expect(f.acks.map((a) => a.to.tag)).toEqual(['fork-a', 'fork-a', 'fork-b']);
+    expect(f.acks[2]!.get('proxy-authorization')).toBe(credentials);
+    expect(f.requests.filter((r) => r.req.method === 'BYE').map((b) => b.req.to.tag)).toEqual(['fork-a', 'fork-b']);
   });
 });

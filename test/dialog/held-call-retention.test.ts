@@ -64,6 +64,8 @@ describe('a held call keeps no parsed message', () => {
     const p = uaPair();
     const call = p.alice.invite(BOB, { body: SDP_A });
     const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
+    const inviteUser = (call as unknown as { inviteUser: unknown }).inviteUser;
+    expect(inviteUser).toBeDefined();
     settle(p);
     const inc = p.incoming[0]!;
     await inc.answer({ body: SDP_B });
@@ -72,8 +74,11 @@ describe('a held call keeps no parsed message', () => {
     expect((call as unknown as { tx: unknown }).tx).toBeUndefined();
     expect(tx.state).toBe('accepted');
     const user = tx.user as object;
-    expect(user).not.toBe((call as unknown as { inviteUser: unknown }).inviteUser);
-    expect(Object.values(user)).not.toContain(call);
+    expect(user).not.toBe(inviteUser);
+    // Nor does the call keep what the transaction reported to before: no INVITE is sent again.
+    expect((call as unknown as { inviteUser: unknown }).inviteUser).toBeUndefined();
+    // It knows the call only to tell it when Timer M ends the transaction (the call then lets go of it).
+    expect(Object.entries(user).filter(([, v]) => v === call).map(([k]) => k)).toEqual(['owner']);
     // Our ACK was lost: Bob's 2xx comes again and is ACKed again, with the same CSeq (§13.2.2.4).
     const ist = inc.tx as InviteServerTransaction;
     const ok = ist.lastResponse ?? createResponse(inc.invite, 200, { toTag: inc.localTag });
@@ -116,6 +121,48 @@ describe('a held call keeps no parsed message', () => {
     expect(ack.cseq.seq).toBe(d.lastAckSeq);
     expect(Buffer.from(sent.bytes).toString()).toContain(`CSeq: ${d.lastAckSeq} ACK`);
     expect(ack.body.length).toBe(0);
+  });
+
+  it('neither dialog keeps a key joining Call-ID and tags: the user agent indexes them by our tag', async () => {
+    const { call, inc } = await heldCall();
+    for (const d of [call.dialog!, inc.dialog!]) {
+      expect(Object.values(d).filter((v) => typeof v === 'string' && v.includes('\u0000'))).toEqual([]);
+      // The key is still there to read, made on demand.
+      expect(d.key).toBe(`${d.callId}\u0000${d.localTag}\u0000${d.remoteTag}`);
+    }
+  });
+
+  it('dialogs without a route set share one empty route set, not an array each', async () => {
+    const { call, inc } = await heldCall();
+    expect(call.dialog!.routeSet).toEqual([]);
+    expect(call.dialog!.routeSet).toBe(inc.dialog!.routeSet);
+    // Requests built in the dialog are as before.
+    expect(call.dialog!.createRequest('INFO').getAll('route')).toEqual([]);
+  });
+
+  it('calls sharing a From tag (set by the application) are told apart by Call-ID: each gets its own BYE', async () => {
+    const p = uaPair();
+    const from = '<sip:alice@10.0.0.1>;tag=same-tag';
+    const calls = [p.alice.invite(BOB, { body: SDP_A, from }), p.alice.invite(BOB, { body: SDP_A, from })];
+    settle(p);
+    expect(calls.map((c) => c.localTag)).toEqual(['same-tag', 'same-tag']);
+    for (const inc of p.incoming) await inc.answer({ body: SDP_B });
+    settle(p);
+    expect(calls.map((c) => c.state)).toEqual(['answered', 'answered']);
+    expect(p.alice.stats.dialogs).toBe(2);
+    // Bob hangs up the second: only the second ends.
+    const second = p.incoming.find((i) => i.callId === calls[1]!.callId)!;
+    const byeSecond = second.hangup();
+    settle(p);
+    await byeSecond;
+    expect(calls.map((c) => c.state)).toEqual(['answered', 'ended']);
+    expect(p.alice.stats.dialogs).toBe(1);
+    const first = p.incoming.find((i) => i.callId === calls[0]!.callId)!;
+    const byeFirst = first.hangup();
+    settle(p);
+    await byeFirst;
+    expect(calls.map((c) => c.state)).toEqual(['ended', 'ended']);
+    expect(p.alice.stats).toMatchObject({ calls: 0, dialogs: 0 });
   });
 
   it('an emitter nobody listens to has no listener table', async () => {
