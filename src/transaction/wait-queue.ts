@@ -142,6 +142,9 @@ export class WaitQueues {
 
   /** @internal `w` waits `ms` before it is fired with `event`; returns its handle. */
   enter(w: Waiter, event: string, ms: number): WaitQueue {
+    // A wait that is no duration (NaN from a broken TimerValues, a negative one) is none: due now,
+    // as a clock takes it, rather than a due time no later waiter of its queue could pass.
+    if (!(ms >= 0)) ms = 0;
     const qs = this.queues;
     for (let i = 0; i < qs.length; i++) {
       const q = qs[i]!;

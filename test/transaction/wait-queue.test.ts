@@ -262,6 +262,21 @@ describe('WaitQueue', () => {
     expect([qs.size, qs.armed, clock.pending]).toEqual([0, 0, 0]);
   });
 
+  it('a wait of no duration (NaN, negative) is due at once and does not hold up the 0 ms queue', () => {
+    const clock = new FakeClock();
+    const qs = new WaitQueues(clock);
+    const a = new Probe(clock);
+    const b = new Probe(clock);
+    const c = new Probe(clock);
+    a.queue = qs.enter(a, 'timer_K', Number.NaN);
+    b.queue = qs.enter(b, 'timer_K', -5);
+    c.queue = qs.enter(c, 'timer_K', 0);
+    expect(a.queue).toBe(c.queue);
+    clock.advance(0);
+    expect([a.firedAt, b.firedAt, c.firedAt]).toEqual([0, 0, 0]);
+    expect(clock.pending).toBe(0);
+  });
+
   it('a waiter added by a callback of the same 0 ms queue waits for the next turn (same ms), under one clock timer', () => {
     const clock = new FakeClock();
     const qs = new WaitQueues(clock);
