@@ -300,7 +300,7 @@ export class TransactionLayer {
     bytes ??= request.toBytes();
     const tx =
       request.method === 'INVITE'
-        ? new InviteClientTransaction(this.host, key, request, dest, user, bytes, (cancel, inv) => this.sendCancel(cancel, inv))
+        ? new InviteClientTransaction(this.host, key, request, dest, user, bytes, this.cancelSender)
         : new NonInviteClientTransaction(this.host, key, request, dest, user, bytes);
     if (sizedOutOf) {
       const udp = sizedOutOf;
@@ -317,6 +317,9 @@ export class TransactionLayer {
     tx.start();
     return tx;
   }
+
+  /** How every INVITE client transaction of this layer sends its CANCEL: one function, not a closure per INVITE. */
+  private readonly cancelSender = (cancel: SipRequest, invite: InviteClientTransaction): void => this.sendCancel(cancel, invite);
 
   private sendCancel(cancel: SipRequest, invite: InviteClientTransaction): void {
     const target: Target = { ...invite.dest.address, transport: invite.dest.transport.protocol };

@@ -330,3 +330,25 @@ describe('timer invariants', () => {
     expect(tx.timerCount).toBe(2);
   });
 });
+
+describe('what a waiting transaction is made of', () => {
+  it('each kind in its wait state has these fields and no others: two timer fields (no event names), no per-transaction fallback hook', () => {
+    // A field is 8 bytes on every transaction an ended call leaves waiting (issue #16): one added
+    // here should be one that pays. The TCP size fallback (retryOver) is kept aside, as rare.
+    const p = pair();
+    p.bUser.answer = () => 200;
+    const { tx: invite } = send(p, 'INVITE');
+    const { tx: bye } = send(p, 'BYE');
+    p.clock.advance(50);
+    const [inviteServer, byeServer] = p.bUser.requests.map((r) => r.tx);
+    const base = ['key', 'req', 'dest', 'host', 't0', 't1', 'onTerminated', 'st'];
+    const client = [...base, 'user', 'bytes', 'interval', 'last'];
+    const server = [...base, 'provisional', 'lastBytes', 'lastStatus', 'onTransportError', 'retryElsewhere'];
+    const fields = (tx: object) => Object.keys(tx).sort();
+    expect([invite.state, bye.state, inviteServer!.state, byeServer!.state]).toEqual(['accepted', 'completed', 'accepted', 'completed']);
+    expect(fields(invite)).toEqual([...client, 'ack', 'cancelState', 'sendCancel'].sort());
+    expect(fields(bye)).toEqual([...client].sort());
+    expect(fields(inviteServer!)).toEqual([...server, 'interval', 'onConfirmed'].sort());
+    expect(fields(byeServer!)).toEqual([...server].sort());
+  });
+});
