@@ -94,7 +94,7 @@ export abstract class Transaction {
   protected abstract st: string;
   /**
    * The armed timers: a retransmission timer (A, E, G) or 100 Trying in `t0`, a timeout (B, F, H)
-   * in `t1` (see LIVE_SLOT). In a wait state (Accepted, Completed, Confirmed: Timers D, I, J, K,
+   * in `t1` (see liveSlot). In a wait state (Accepted, Completed, Confirmed: Timers D, I, J, K,
    * L, M) `t1` is the layer's WaitQueue the transaction waits in, its handle there, and no clock
    * timer of its own: a held call keeps its INVITE transactions in Accepted for 64·T1, an ended
    * call leaves four transactions waiting (issue #16).
