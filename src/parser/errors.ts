@@ -62,7 +62,9 @@ export type TransactionErrorCode =
   | 'NO_BRANCH'
   | 'TRANSPORT_IN_USE'
   /** Every target RFC 3263 located for a request failed (timeout, 503, transport error): §4.3. */
-  | 'TARGETS_EXHAUSTED';
+  | 'TARGETS_EXHAUSTED'
+  /** A transaction armed a timer its machine cannot hold (a bug in a state table, never a peer's doing). */
+  | 'TIMER_INVARIANT';
 
 /** Codes of the `SipError`s calls and user agents throw or reject with (sipkit/dialog). */
 export type DialogErrorCode =

@@ -1,14 +1,30 @@
-import type { SipRequest } from '../parser/index.js';
+import { SipError, type SipRequest } from '../parser/index.js';
 import type { Clock, Timer, Transport, TransportAddress, TransportError } from '../transport/index.js';
 import { IGNORE, TERMINATED, type AnyMachine } from './fsm.js';
 import type { TimerValues } from './timers.js';
-
+import { WaitQueue, type WaitQueues } from './wait-queue.js';
 
 /**
- * Timers beyond two, as [event, timer] pairs, by transaction: none of RFC 3261's machines arms a
- * third, so no transaction carries a field for it (issue #16: a wait state lasts 64·T1).
+ * The field each live timer is kept in: 0 for a retransmission timer (A, E, G) or the 100 Trying
+ * one, 1 for a timeout (B, F, H). No machine arms two of one field at once (A + B, E + F, G + H;
+ * Trying is stopped before G starts), so a transaction needs no record of which event each holds.
+ * The wait timers (D, I, J, K, L, M) are none of these: they wait in the layer's WaitQueues.
  */
-const extraTimers = new WeakMap<Transaction, Array<string | Timer>>();
+function liveSlot(event: string): 0 | 1 {
+  switch (event) {
+    case 'timer_A':
+    case 'timer_E':
+    case 'timer_G':
+    case 'timer_trying':
+      return 0;
+    case 'timer_B':
+    case 'timer_F':
+    case 'timer_H':
+      return 1;
+    default:
+      throw new SipError('TIMER_INVARIANT', `${event} is not a live transaction timer (A, B, E, F, G, H, 100 Trying): a wait timer goes through startWait`);
+  }
+}
 
 /** One callback per timer event ('timer_B', …), shared by every transaction: a timer needs no closure of its own. */
 const expiries = new Map<string, (tx: Transaction) => void>();
@@ -58,6 +74,8 @@ export interface TransactionHost {
   deliverAck(ack: SipRequest, source: MessageSource): void;
   /** Sees every step of every machine; undefined when nobody traces. */
   readonly onTransition: ((t: TransactionTransition) => void) | undefined;
+  /** Where transactions wait out Timers D, I, J, K, L and M: a FIFO per wait under one clock timer each. */
+  readonly waits: WaitQueues;
 }
 
 /**
@@ -75,14 +93,14 @@ export abstract class Transaction {
   /** @internal The current state: a row of the machine's table (each kind starts it at the table's initial state). */
   protected abstract st: string;
   /**
-   * The armed timers, by the event their expiry fires: two slots, as no machine arms more than
-   * two at once (A + B, E + F, G + H; one in every wait state). Fields, not a Map whose table
-   * alone is ~200 bytes: a held call keeps its INVITE transactions in Accepted for 64·T1 (issue #16).
+   * The armed timers: a retransmission timer (A, E, G) or 100 Trying in `t0`, a timeout (B, F, H)
+   * in `t1` (see liveSlot). In a wait state (Accepted, Completed, Confirmed: Timers D, I, J, K,
+   * L, M) `t1` is the layer's WaitQueue the transaction waits in, its handle there, and no clock
+   * timer of its own: a held call keeps its INVITE transactions in Accepted for 64·T1, an ended
+   * call leaves four transactions waiting (issue #16).
    */
-  private ev0: string | undefined;
   private t0: Timer | undefined;
-  private ev1: string | undefined;
-  private t1: Timer | undefined;
+  private t1: Timer | WaitQueue | undefined;
   /** @internal */
   /** Called once when the transaction terminates (set by its user). */
   onTerminated: ((tx: Transaction) => void) | undefined;
@@ -126,9 +144,9 @@ export abstract class Transaction {
     return this.dest.transport.reliable;
   }
 
-  /** Timers this transaction holds right now (for leak tests and metrics). */
+  /** Timers this transaction holds right now, a wait in the layer's queue counted as one (for leak tests and metrics). */
   get timerCount(): number {
-    return (this.t0 === undefined ? 0 : 1) + (this.t1 === undefined ? 0 : 1) + ((extraTimers.get(this)?.length ?? 0) >> 1);
+    return (this.t0 === undefined ? 0 : 1) + (this.t1 === undefined ? 0 : 1);
   }
 
   /**
@@ -163,62 +181,62 @@ export abstract class Transaction {
   /** @internal Perform one action named in the table. */
   protected abstract act(action: string, input: unknown): void;
 
-  /** @internal Arm the timer whose expiry is `event` (replacing one already armed). */
+  /** @internal Arm the live timer whose expiry is `event` (replacing one already armed). */
   protected startTimer(event: string, ms: number): void {
     if (this.st === TERMINATED) return;
-    this.stopTimer(event);
+    const slot = liveSlot(event);
     const clock = this.host.clock;
+    if (slot === 0) this.t0?.cancel();
+    else if (this.t1 !== undefined) {
+      if (this.t1 instanceof WaitQueue) throw new SipError('TIMER_INVARIANT', `${event} armed by a ${this.kind} transaction waiting in ${this.st}`);
+      this.t1.cancel();
+    }
     const t =
       clock.setTimerWith !== undefined
         ? clock.setTimerWith(ms, expiryOf(event), this)
         : clock.setTimer(ms, () => this.expire(event));
-    if (this.t0 === undefined) {
-      this.ev0 = event;
-      this.t0 = t;
-    } else if (this.t1 === undefined) {
-      this.ev1 = event;
-      this.t1 = t;
-    } else {
-      // No machine arms a third; should one ever, it still runs (and is cancelled at the end).
-      const more = extraTimers.get(this);
-      if (more === undefined) extraTimers.set(this, [event, t]);
-      else more.push(event, t);
-    }
+    if (slot === 0) this.t0 = t;
+    else this.t1 = t;
   }
 
   /** @internal */
   protected stopTimer(event: string): void {
-    if (this.ev0 === event) this.t0?.cancel();
-    else if (this.ev1 === event) this.t1?.cancel();
-    else {
-      const more = extraTimers.get(this);
-      const i = more?.indexOf(event) ?? -1;
-      if (i >= 0) (more![i + 1] as Timer).cancel();
+    if (liveSlot(event) === 0) {
+      this.t0?.cancel();
+      this.t0 = undefined;
+    } else if (this.t1 !== undefined && !(this.t1 instanceof WaitQueue)) {
+      this.t1.cancel();
+      this.t1 = undefined;
     }
-    this.forget(event);
   }
 
-  /** @internal The timer for `event` fired. */
+  /** @internal The live timer for `event` fired. */
   expire(event: string): void {
-    this.forget(event);
+    if (liveSlot(event) === 0) this.t0 = undefined;
+    else this.t1 = undefined;
     if (this.st !== TERMINATED) this.fire(event);
   }
 
-  /** The timer for `event` fired or was cancelled: its slot is free. */
-  private forget(event: string): void {
-    if (this.ev0 === event) {
-      this.ev0 = undefined;
-      this.t0 = undefined;
-    } else if (this.ev1 === event) {
-      this.ev1 = undefined;
-      this.t1 = undefined;
-    } else {
-      const more = extraTimers.get(this);
-      if (more === undefined) return;
-      const i = more.indexOf(event);
-      if (i >= 0) more.splice(i, 2);
-      if (more.length === 0) extraTimers.delete(this);
+  /**
+   * @internal Wait `ms`, then fire `event`: a wait timer (D, I, J, K, L, M), armed once on entering
+   * a state only that timer or an abort leaves. The transaction takes a slot in the layer's queue
+   * for `event` and `ms` rather than a clock timer of its own (see WaitQueue); its live timers are
+   * all stopped by then (an invariant of the four tables).
+   */
+  protected startWait(event: string, ms: number): void {
+    if (this.st === TERMINATED) return;
+    if (this.t0 !== undefined || this.t1 !== undefined) {
+      throw new SipError('TIMER_INVARIANT', `${event} armed by a ${this.kind} transaction in ${this.st} that still holds a live timer`);
     }
+    this.t1 = this.host.waits.enter(this, event, ms);
+  }
+
+  /** @internal Its queue reached it: fire the wait timer's event, unless it left that wait (ended early). */
+  expireWait(queue: WaitQueue): boolean {
+    if (this.t1 !== queue) return false;
+    this.t1 = undefined;
+    if (this.st !== TERMINATED) this.fire(queue.event);
+    return true;
   }
 
   /**
@@ -255,14 +273,10 @@ export abstract class Transaction {
   protected terminate(): void {
     if (this.st === TERMINATED) return;
     this.st = TERMINATED;
+    // A wait's handle is its queue: cancel() tells the queue this waiter left (see WaitQueue).
     this.t0?.cancel();
     this.t1?.cancel();
-    const more = extraTimers.get(this);
-    if (more !== undefined) {
-      extraTimers.delete(this);
-      for (let i = 1; i < more.length; i += 2) (more[i] as Timer).cancel();
-    }
-    this.ev0 = this.ev1 = this.t0 = this.t1 = undefined;
+    this.t0 = this.t1 = undefined;
     this.req = undefined;
     this.dropBuffers();
     this.host.release(this);

@@ -23,6 +23,8 @@ export interface TransportFallback {
 export type ClientAction = 'sendRequest' | 'passToTU' | 'informTUTimeout' | 'informTUTransportError' | 'switchTransport';
 
 const synthesized = new WeakSet<SipResponse>();
+/** ClientTransaction.retryOver, for the few transactions the layer moved to TCP for their size. */
+const fallbacks = new WeakMap<ClientTransaction, (err: TransportError) => TransportFallback | undefined>();
 const EMPTY = new Uint8Array(0);
 
 /** True for a response made up locally (a client transaction's 408/503, a failed server location's 503), not received. */
@@ -52,13 +54,22 @@ export abstract class ClientTransaction extends Transaction {
   /** @internal The current retransmission interval (Timer A or E), in ms. */
   protected interval = 0;
   private last: SipResponse | undefined;
+
   /**
    * @internal Set by the layer when it moved the request to TCP only because of its size
    * (RFC 3261 §18.1.1). A transport error before any response is offered to it first: when
    * it returns a transport and bytes, the same transaction (same branch) starts again over
-   * them instead of failing. Used once.
+   * them instead of failing. Used once. Kept aside (fallbacks), not a field every transaction
+   * carries through its wait (issue #16).
    */
-  retryOver: ((err: TransportError) => TransportFallback | undefined) | undefined;
+  get retryOver(): ((err: TransportError) => TransportFallback | undefined) | undefined {
+    return fallbacks.get(this);
+  }
+  /** @internal */
+  set retryOver(fn: ((err: TransportError) => TransportFallback | undefined) | undefined) {
+    if (fn !== undefined) fallbacks.set(this, fn);
+    else fallbacks.delete(this);
+  }
 
   constructor(
     host: TransactionHost,

@@ -222,11 +222,11 @@ export class InviteClientTransaction extends ClientTransaction {
         this.stopTimer('timer_B');
         return;
       case 'startTimerD':
-        this.startTimer('timer_D', this.reliable ? 0 : D);
+        this.startWait('timer_D', this.reliable ? 0 : D);
         this.waiting();
         return;
       case 'startTimerM':
-        this.startTimer('timer_M', 64 * T1);
+        this.startWait('timer_M', 64 * T1);
         this.waiting();
         return;
       case 'sendAck': {

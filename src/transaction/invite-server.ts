@@ -227,10 +227,10 @@ export class InviteServerTransaction extends ServerTransaction {
         this.stopTimer('timer_H');
         return;
       case 'startTimerI':
-        this.startTimer('timer_I', this.reliable ? 0 : T4);
+        this.startWait('timer_I', this.reliable ? 0 : T4);
         return;
       case 'startTimerL':
-        this.startTimer('timer_L', 64 * T1);
+        this.startWait('timer_L', 64 * T1);
         return;
       case 'noteAckTimeout':
         this.interval = -1;

@@ -33,6 +33,7 @@ import { OutboundRequest, type OutboundUser, type PrepareAttempt } from './outbo
 import { responseAddress, stampVia, targetOf, type Target } from './routing.js';
 import type { ServerTransaction } from './server.js';
 import { DEFAULT_TIMERS, type TimerValues } from './timers.js';
+import { WaitQueues } from './wait-queue.js';
 
 export type { MessageSource };
 
@@ -152,6 +153,8 @@ export class TransactionLayer {
   private readonly destinations = new Destinations();
   private readonly opts: TransactionLayerOptions;
   private readonly host: TransactionHost;
+  /** Timers D, I, J, K, L, M of every transaction: one FIFO and one clock timer per wait (issue #16). */
+  private readonly waits: WaitQueues;
   /**
    * Starts the To tag of every final this layer sends statelessly for a screened request, so the
    * ACK for it is recognised without state (as Kamailio's sl module does). Random per layer, and
@@ -197,6 +200,7 @@ export class TransactionLayer {
     this.clock = options.clock ?? new RealClock();
     this.timers = { ...DEFAULT_TIMERS, ...options.timers };
     this.transportList = options.transports;
+    this.waits = new WaitQueues(this.clock);
     this.host = {
       clock: this.clock,
       timers: this.timers,
@@ -204,6 +208,7 @@ export class TransactionLayer {
       release: (tx) => this.release(tx),
       deliverAck: (ack, source) => this.user.onAck?.(ack, source),
       onTransition: options.onTransition,
+      waits: this.waits,
     };
     for (const t of options.transports) {
       t.setReceiver({
@@ -295,7 +300,7 @@ export class TransactionLayer {
     bytes ??= request.toBytes();
     const tx =
       request.method === 'INVITE'
-        ? new InviteClientTransaction(this.host, key, request, dest, user, bytes, (cancel, inv) => this.sendCancel(cancel, inv))
+        ? new InviteClientTransaction(this.host, key, request, dest, user, bytes, this.cancelSender)
         : new NonInviteClientTransaction(this.host, key, request, dest, user, bytes);
     if (sizedOutOf) {
       const udp = sizedOutOf;
@@ -312,6 +317,9 @@ export class TransactionLayer {
     tx.start();
     return tx;
   }
+
+  /** How every INVITE client transaction of this layer sends its CANCEL: one function, not a closure per INVITE. */
+  private readonly cancelSender = (cancel: SipRequest, invite: InviteClientTransaction): void => this.sendCancel(cancel, invite);
 
   private sendCancel(cancel: SipRequest, invite: InviteClientTransaction): void {
     const target: Target = { ...invite.dest.address, transport: invite.dest.transport.protocol };
@@ -662,6 +670,8 @@ export class TransactionLayer {
   async close(): Promise<void> {
     this.isClosed = true;
     for (const t of [...this.clients.values(), ...this.servers.values()]) t.abort();
+    // Every waiter left with its abort; whatever the queues still hold goes with their clock timers.
+    this.waits.close();
     for (const t of this.transportList) if (claims.get(t) === this) claims.delete(t);
     await Promise.all(this.transportList.map((t) => t.close()));
   }

@@ -131,7 +131,7 @@ export class NonInviteClientTransaction extends ClientTransaction {
         this.stopTimer('timer_F');
         return;
       case 'startTimerK':
-        this.startTimer('timer_K', this.reliable ? 0 : T4);
+        this.startWait('timer_K', this.reliable ? 0 : T4);
         this.waiting();
         return;
       default:

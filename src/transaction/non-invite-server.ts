@@ -79,7 +79,7 @@ export class NonInviteServerTransaction extends ServerTransaction {
 
   /** @internal */
   protected override act(action: NonInviteServerAction, input: unknown): void {
-    if (action === 'startTimerJ') this.startTimer('timer_J', this.reliable ? 0 : 64 * this.host.timers.T1);
+    if (action === 'startTimerJ') this.startWait('timer_J', this.reliable ? 0 : 64 * this.host.timers.T1);
     else super.act(action, input);
   }
 }
