@@ -113,7 +113,16 @@ export class WaitQueue implements Timer {
       this.due.splice(0, head);
       this.head = 0;
     }
-    if (this.head < this.waiters.length) this.arm(Math.max(0, this.due[this.head]! - now));
+    if (this.head < this.waiters.length) {
+      let ms = Math.max(0, this.due[this.head]! - now);
+      // A long wait on a coarse clock: the next run at least a tick away, not a clock timer per
+      // waiter due a fraction of a ms after the last (a busy trunk ends a call every ms or so).
+      // Every waiter still fires at or after its due time, at most a tick late — as it did with
+      // a wheel entry of its own.
+      const coarse = this.clock.coarseTimers;
+      if (coarse !== undefined && this.ms >= coarse.fromMs && ms < coarse.tickMs) ms = coarse.tickMs;
+      this.arm(ms);
+    }
   }
 
   private arm(ms: number): void {

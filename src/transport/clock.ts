@@ -16,6 +16,13 @@ export interface Clock {
    * transactions wait out 64·T1 each (issue #16). Clocks without it get `setTimer` and a closure.
    */
   setTimerWith?<A>(ms: number, fn: (arg: A) => void, arg: A): Timer;
+  /**
+   * Optional: how late this clock lets a long timer fire (RealClock: timers of `fromMs` or more
+   * go on a wheel ticking every `tickMs`, never early, up to a tick late). Code that batches its
+   * own long timers (the transaction layer's wait queues) may round a re-arm up to `tickMs`
+   * instead of waking for every entry. Undefined: timers fire when due (FakeClock: exactly).
+   */
+  readonly coarseTimers?: { readonly fromMs: number; readonly tickMs: number };
 }
 
 export interface RealClockOptions {
@@ -39,12 +46,14 @@ export interface RealClockOptions {
 export class RealClock implements Clock {
   private readonly wheel: TimerWheel | undefined;
   private readonly coarseFromMs: number;
+  readonly coarseTimers: { readonly fromMs: number; readonly tickMs: number } | undefined;
 
   constructor(options: RealClockOptions = {}) {
     // Out of range (a negative or NaN value): the default.
     this.coarseFromMs = (options.coarseFromMs ?? -1) >= 0 ? options.coarseFromMs! : 5000;
     const tick = (options.tickMs ?? 0) > 0 && Number.isFinite(options.tickMs) ? options.tickMs! : 500;
     this.wheel = Number.isFinite(this.coarseFromMs) ? new TimerWheel(tick) : undefined;
+    this.coarseTimers = this.wheel !== undefined ? Object.freeze({ fromMs: this.coarseFromMs, tickMs: tick }) : undefined;
   }
 
   now(): number {

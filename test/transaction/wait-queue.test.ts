@@ -291,6 +291,47 @@ describe('WaitQueue', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('on a coarse clock (RealClock: a wheel ticking every tickMs) a long wait re-arms at most once a tick, each waiter at most a tick late, never early', () => {
+    // A FakeClock that says what RealClock says of itself: timers of 5 s or more may fire up to
+    // 500 ms late. A waiter a ms for 2 s against a 32 s wait: without batching the queue would
+    // arm a clock timer per waiter (one ends every ms on a busy trunk); with it, one per tick.
+    const fake = new FakeClock();
+    const arms: number[] = [];
+    const clock = Object.assign(Object.create(fake) as FakeClock, {
+      coarseTimers: { fromMs: 5000, tickMs: 500 },
+      setTimerWith<A>(ms: number, fn: (arg: A) => void, arg: A) {
+        arms.push(ms);
+        return fake.setTimerWith(ms, fn, arg);
+      },
+    });
+    const q = new WaitQueue(clock, 'timer_L', 32_000);
+    const probes: Probe[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const w = new Probe(fake);
+      w.queue = q.add(w);
+      probes.push(w);
+      fake.advance(1);
+    }
+    while (fake.pending > 0) fake.advance(1);
+    probes.forEach((w, i) => {
+      const late = w.firedAt! - (i + 32_000);
+      expect(late).toBeGreaterThanOrEqual(0);
+      expect(late).toBeLessThanOrEqual(500);
+    });
+    // The first arm for the whole wait, then one a tick across the 2 s the waiters came over.
+    expect(arms.length).toBeLessThanOrEqual(1 + 2000 / 500 + 1);
+    expect(arms.slice(1).every((ms) => ms >= 500)).toBe(true);
+    // A short wait (under fromMs) on the same clock stays exact.
+    const k = new WaitQueue(clock, 'timer_K', 4000);
+    const a = new Probe(fake);
+    const b = new Probe(fake);
+    a.queue = k.add(a);
+    fake.advance(3);
+    b.queue = k.add(b);
+    fake.advance(4000);
+    expect([a.firedAt! - b.firedAt!]).toEqual([-3]);
+  });
+
   it('10 000 waiters, some leaving early: every one left fires at its due ms, the slots are compacted, nothing is kept after', () => {
     const clock = new FakeClock();
     const q = new WaitQueue(clock, 'timer_M', 1000);

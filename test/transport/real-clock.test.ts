@@ -22,6 +22,12 @@ describe('RealClock coarse wheel', () => {
     expect(clock.coarsePending).toBe(0);
   });
 
+  it('says how late its long timers may fire (coarseTimers: what the wait queues batch by); none without a wheel', () => {
+    expect(new RealClock({ coarseFromMs: 1000, tickMs: 100 }).coarseTimers).toEqual({ fromMs: 1000, tickMs: 100 });
+    expect(new RealClock().coarseTimers).toEqual({ fromMs: 5000, tickMs: 500 });
+    expect(new RealClock({ coarseFromMs: Infinity }).coarseTimers).toBeUndefined();
+  });
+
   it('a cancelled timer leaves nothing behind, whatever its place in its bucket; cancelling twice is a no-op', () => {
     const clock = new RealClock({ coarseFromMs: 1000, tickMs: 100_000 });
     const fired: number[] = [];
