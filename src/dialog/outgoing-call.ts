@@ -552,7 +552,9 @@ class RebuiltAnswers implements ClientTransactionUser {
   onResponse(res: SipResponse): void {
     if (res.status < 200 || res.status >= 300) return;
     const tag = toTag(res);
-    if (!tag) return;
+    // The dialog is rebuilt from the 2xx itself: one whose From lost our tag (malformed: §8.2.6.2
+    // copies it) is dropped, not answered with a dialog it cannot name.
+    if (!tag || !res.from.tag) return;
     const side = this.side;
     const d = Dialog.fromAnswer(res, this.inviteSeq, this.destination, side.contact, side.secure);
     if (tag === this.remoteTag) {

@@ -247,6 +247,21 @@ describe('an ended call in Timer M answers a late 2xx (§13.2.2.4, RFC 6026 §7.
     expect(byes[1]!.get('from')).toBe(byes[0]!.get('from'));
   });
 
+  it('a late 2xx whose From has lost its tag (malformed) is dropped: nothing sent, nothing thrown out of the receive path', async () => {
+    const f = forkingPeer();
+    const { inv, ok } = await answeredThenHungUp(f, {});
+    for (const tag of ['fork-a', 'fork-c']) {
+      const bad = createResponse(invites.get(inv)!, 200, { toTag: tag, body: SDP_B, contentType: 'application/sdp' });
+      bad.set('Contact', `<sip:${tag}@10.0.0.2:5060>`);
+      bad.set('From', (ok.get('from') ?? '').replace(/;tag=[^;]*/, ''));
+      expect(bad.from.tag).toBeUndefined();
+      inv.respond(bad);
+      expect(() => f.clock.advance(10)).not.toThrow();
+    }
+    expect(f.acks).toHaveLength(1);
+    expect(f.requests.filter((r) => r.req.method === 'BYE')).toHaveLength(1);
+  });
+
   it('an ACK with a body (a late-offer answer) is kept as text and sent again exactly', async () => {
     const f = forkingPeer();
     // No offer in the INVITE: the 2xx offers, the ACK answers (§13.2.1).
