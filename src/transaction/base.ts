@@ -231,12 +231,15 @@ export abstract class Transaction {
     this.t1 = this.host.waits.enter(this, event, ms);
   }
 
-  /** @internal Its queue reached it: fire the wait timer's event, unless it left that wait (ended early). */
-  expireWait(queue: WaitQueue): boolean {
-    if (this.t1 !== queue) return false;
+  /** @internal Still in the wait `queue` holds it for (not ended early). */
+  waitsOn(queue: WaitQueue): boolean {
+    return this.t1 === queue;
+  }
+
+  /** @internal Its queue reached it: fire the wait timer's event. */
+  expireWait(queue: WaitQueue): void {
     this.t1 = undefined;
     if (this.st !== TERMINATED) this.fire(queue.event);
-    return true;
   }
 
   /**

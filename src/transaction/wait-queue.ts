@@ -2,8 +2,10 @@ import type { Clock, Timer } from '../transport/index.js';
 
 /** What a wait queue fires: a transaction whose wait timer is due (see Transaction.expireWait). */
 export interface Waiter {
-  /** @internal Its wait is over: true when it was still waiting on `queue` (then it fired `queue.event`). */
-  expireWait(queue: WaitQueue): boolean;
+  /** @internal Still waiting on `queue` (not ended early, not waiting elsewhere). */
+  waitsOn(queue: WaitQueue): boolean;
+  /** @internal Its wait on `queue` is over: fire `queue.event`. */
+  expireWait(queue: WaitQueue): void;
 }
 
 /** One callback for every queue's clock timer: no closure per queue, none per waiter. */
@@ -56,7 +58,7 @@ export class WaitQueue implements Timer {
 
   /** @internal `w` waits from now for `ms`; the queue is its handle (keep it to `cancel()`). */
   add(w: Waiter): this {
-    const now = this.clock.now();
+    const now = this.now();
     this.waiters.push(w);
     this.due.push(now + this.ms);
     this.live++;
@@ -72,22 +74,38 @@ export class WaitQueue implements Timer {
     if (--this.live <= 0 && !this.running) this.reset();
   }
 
+  /**
+   * Due times are read from the clock's monotonic time when it has one (RealClock: performance.now):
+   * with the wall clock, an NTP step back would hold every wait of the queue behind its head for
+   * as long as the step (a leak on a busy trunk), a step forward end them early.
+   */
+  private now(): number {
+    const clock = this.clock;
+    return clock.monotonicNow !== undefined ? clock.monotonicNow() : clock.now();
+  }
+
   /** @internal The clock timer fired: fire every waiter now due, then arm for the next head. */
   run(): void {
     this.timer = undefined;
-    const now = this.clock.now();
+    const now = this.now();
     const waiters = this.waiters;
     const due = this.due;
     // Only the slots present now: a waiter added by a callback (a 0 ms wait) waits for the next turn.
     const end = waiters.length;
     this.running = true;
     try {
-      while (this.head < end && due[this.head]! <= now) {
+      // Stops too when a callback closed the queue (the layer closing): its arrays are new then.
+      while (this.head < end && due[this.head]! <= now && this.waiters === waiters) {
         const i = this.head++;
         const w = waiters[i];
         waiters[i] = undefined;
-        // false: it left early, and cancel() already counted it out.
-        if (w !== undefined && w.expireWait(this)) this.live--;
+        // Counted out before it fires: what its event runs (a TU, a close) sees the queue as it is,
+        // and a throw from it leaves no waiter counted that is gone. One that left early was
+        // counted out by cancel().
+        if (w !== undefined && w.waitsOn(this)) {
+          this.live--;
+          w.expireWait(this);
+        }
       }
     } finally {
       this.running = false;

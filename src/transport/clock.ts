@@ -23,6 +23,12 @@ export interface Clock {
    * instead of waking for every entry. Undefined: timers fire when due (FakeClock: exactly).
    */
   readonly coarseTimers?: { readonly fromMs: number; readonly tickMs: number };
+  /**
+   * Optional: ms on a clock that never steps (RealClock: `performance.now()`), for code that
+   * keeps due times of its own (the wait queues): `now()` is the wall clock, which NTP may step
+   * back or forward. Undefined: `now()` is taken as monotonic (FakeClock).
+   */
+  monotonicNow?(): number;
 }
 
 export interface RealClockOptions {
@@ -58,6 +64,10 @@ export class RealClock implements Clock {
 
   now(): number {
     return Date.now();
+  }
+
+  monotonicNow(): number {
+    return performance.now();
   }
 
   setTimer(ms: number, fn: () => void): Timer {

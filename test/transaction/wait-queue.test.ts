@@ -230,12 +230,13 @@ describe('WaitQueue', () => {
     firedAt: number | undefined;
     queue: WaitQueue | undefined;
     constructor(private readonly clock: FakeClock, private readonly then?: () => void) {}
-    expireWait(q: WaitQueue): boolean {
-      if (this.queue !== q) return false;
+    waitsOn(q: WaitQueue): boolean {
+      return this.queue === q;
+    }
+    expireWait(): void {
       this.queue = undefined;
       this.firedAt = this.clock.now();
       this.then?.();
-      return true;
     }
     leave(): void {
       this.queue?.cancel();
@@ -330,6 +331,57 @@ describe('WaitQueue', () => {
     b.queue = k.add(b);
     fake.advance(4000);
     expect([a.firedAt! - b.firedAt!]).toEqual([-3]);
+  });
+
+  it('due times come from the clock\'s monotonic time: a wall clock stepped back an hour (or forward) neither holds up nor hastens a wait', () => {
+    const fake = new FakeClock(1_000_000);
+    let step = 0;
+    const clock = Object.assign(Object.create(fake) as FakeClock, {
+      now: () => fake.now() + step,
+      monotonicNow: () => fake.now(),
+    });
+    const q = new WaitQueue(clock, 'timer_L', 32_000);
+    const a = new Probe(fake);
+    const b = new Probe(fake);
+    a.queue = q.add(a);
+    step = -3_600_000;
+    fake.advance(1000);
+    b.queue = q.add(b);
+    step = +3_600_000;
+    fake.advance(30_999);
+    expect([a.firedAt, b.firedAt]).toEqual([undefined, undefined]);
+    fake.advance(1);
+    expect(a.firedAt).toBe(1_032_000);
+    step = -7_200_000;
+    fake.advance(1000);
+    expect(b.firedAt).toBe(1_033_000);
+    expect(q.size).toBe(0);
+  });
+
+  it('a waiter is counted out before its event runs: a callback that throws, or closes the queue and adds another, leaves the count true', () => {
+    const clock = new FakeClock();
+    const q = new WaitQueue(clock, 'timer_K', 10);
+    const thrower = new Probe(clock, () => {
+      throw new Error('TU failed');
+    });
+    thrower.queue = q.add(thrower);
+    expect(() => clock.advance(10)).toThrow('TU failed');
+    expect([q.size, q.armed, clock.pending]).toEqual([0, false, 0]);
+    // A callback that closes the queue (the layer closing) and then adds a waiter: that one waits.
+    const late = new Probe(clock);
+    const closer = new Probe(clock, () => {
+      q.close();
+      late.queue = q.add(late);
+    });
+    const skipped = new Probe(clock);
+    closer.queue = q.add(closer);
+    skipped.queue = q.add(skipped);
+    clock.advance(10);
+    expect(q.size).toBe(1);
+    expect(skipped.firedAt).toBeUndefined();
+    clock.advance(10);
+    expect(late.firedAt).toBe(30);
+    expect([q.size, clock.pending]).toEqual([0, 0]);
   });
 
   it('10 000 waiters, some leaving early: every one left fires at its due ms, the slots are compacted, nothing is kept after', () => {
