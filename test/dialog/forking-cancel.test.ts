@@ -48,6 +48,13 @@ async function answeredThenHungUp(f: ReturnType<typeof forkingPeer>, options: In
   const inviteUser = (call as unknown as { inviteUser: unknown }).inviteUser;
   f.clock.advance(10);
   const inv = f.requests[0]!.tx as InviteServerTransaction;
+  const ok = await answerThenHangUp(f, call, inv);
+  expect(tx.state).toBe('accepted');
+  return { call, tx, inviteUser, inv, ok };
+}
+
+/** fork-a answers `inv`, then the caller hangs up; the 200 fork-a sent. */
+async function answerThenHangUp(f: ReturnType<typeof forkingPeer>, call: ReturnType<UserAgent['invite']>, inv: InviteServerTransaction): Promise<SipResponse> {
   const ok = answer(inv, 200, 'fork-a', SDP_B);
   f.clock.advance(10);
   expect(call.state).toBe('answered');
@@ -55,8 +62,7 @@ async function answeredThenHungUp(f: ReturnType<typeof forkingPeer>, options: In
   f.clock.advance(10);
   await hungUp;
   expect(call.state).toBe('ended');
-  expect(tx.state).toBe('accepted');
-  return { call, tx, inviteUser, inv, ok };
+  return ok;
 }
 
 describe('forking (§13.2.2.4)', () => {
@@ -292,12 +298,7 @@ describe('the ACK for a 2xx carries the INVITE credentials (§13.2.2.4)', () => 
     const credentials = inv.request!.get('proxy-authorization');
     expect(credentials).toMatch(/^Digest /);
     const tx = (call as unknown as { tx: { state: string; user: unknown } }).tx;
-    const ok = answer(inv, 200, 'fork-a', SDP_B);
-    f.clock.advance(10);
-    expect(call.state).toBe('answered');
-    const hungUp = call.hangup();
-    f.clock.advance(10);
-    await hungUp;
+    const ok = await answerThenHangUp(f, call, inv);
     expect(tx.state).toBe('accepted');
     return { tx, inv, ok, credentials };
   }
