@@ -114,7 +114,7 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('RFC 3263 fail-over against d
   it(`${CALLS} calls to sip:+1555@carrier.test: each refused 503 by the first SRV target, completed by the second`, async () => {
     const refuse = gateway(port503, 'uas-503.xml', CALLS);
     const answer = gateway(port200, 'uas-answer.xml', CALLS);
-    await Promise.all([udpListening(port503), udpListening(port200)]);
+    await Promise.all([udpListening(port503, refuse), udpListening(port200, answer)]);
     const { caller, ended, b2buaUri } = await setUp('sip:+1555@carrier.test');
     const statuses: number[] = [];
     for (let i = 0; i < CALLS; i++) statuses.push((await dial(caller, b2buaUri)).status);

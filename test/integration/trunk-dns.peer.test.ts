@@ -113,7 +113,7 @@ describe.skipIf(DNSMASQ === undefined || !hasSipp)('trunk server routing to sip:
   it(`${CALLS} calls through the trunk to sip:carrier.test: each refused 503 by the first SRV gateway, completed by the second`, async () => {
     const refuse = gateway(port503, 'uas-503.xml', CALLS);
     const answer = gateway(port200, 'uas-answer.xml', CALLS);
-    await Promise.all([udpListening(port503), udpListening(port200)]);
+    await Promise.all([udpListening(port503, refuse), udpListening(port200, answer)]);
     const { trunk, caller, ended } = await setUp();
     const statuses: number[] = [];
     for (let i = 0; i < CALLS; i++) statuses.push(await dial(caller, trunk, '+1555'));

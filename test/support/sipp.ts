@@ -50,9 +50,16 @@ export function sippGateway(port: number, scenario: string, calls: number): { pr
   return startSipp(['-sf', join(SIPP_DIR, scenario), '-i', '127.0.0.1', '-p', String(port), '-m', String(calls), '-timeout', '50s', '-timeout_error'], 60_000);
 }
 
-/** Wait until a UDP port on 127.0.0.1 has a listener (SIPp binds a moment after it starts). */
-export async function udpListening(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+/**
+ * Wait until a UDP port on 127.0.0.1 has a listener (SIPp binds a moment after it starts; on a
+ * loaded CI machine, seconds after). With `owner` (the SIPp run meant to listen there), a SIPp
+ * that exited first fails at once with its output, not after the bound.
+ */
+export async function udpListening(port: number, owner?: { done: Promise<SippRun> }): Promise<void> {
+  let exited: SippRun | undefined;
+  void owner?.done.then((r) => (exited = r));
+  for (let i = 0; i < 300; i++) {
+    if (exited !== undefined) throw new Error(`SIPp meant to listen on ${port} exited (code ${exited.code}) first:\n${exited.out.slice(-3000)}`);
     const free = await new Promise<boolean>((resolve) => {
       const s = createSocket('udp4');
       s.once('error', () => resolve(false));
