@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +51,22 @@ export function sippGateway(port: number, scenario: string, calls: number): { pr
 }
 
 /**
+ * Whether a UDP socket is bound to `port`, read from /proc/net/udp (Linux): undefined elsewhere.
+ * Read, not probed by binding the port: a probe holding the port for a moment is exactly when
+ * SIPp may try to bind it, and a SIPp that cannot bind exits (a flaky "nothing listens").
+ */
+function udpPortBound(port: number): boolean | undefined {
+  let table: string;
+  try {
+    table = readFileSync('/proc/net/udp', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const suffix = ':' + port.toString(16).toUpperCase().padStart(4, '0');
+  return table.split('\n').some((line) => line.trim().split(/\s+/)[1]?.endsWith(suffix) === true);
+}
+
+/**
  * Wait until a UDP port on 127.0.0.1 has a listener (SIPp binds a moment after it starts; on a
  * loaded CI machine, seconds after). With `owner` (the SIPp run meant to listen there), a SIPp
  * that exited first fails at once with its output, not after the bound.
@@ -60,12 +76,15 @@ export async function udpListening(port: number, owner?: { done: Promise<SippRun
   void owner?.done.then((r) => (exited = r));
   for (let i = 0; i < 300; i++) {
     if (exited !== undefined) throw new Error(`SIPp meant to listen on ${port} exited (code ${exited.code}) first:\n${exited.out.slice(-3000)}`);
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createSocket('udp4');
-      s.once('error', () => resolve(false));
-      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (!free) return;
+    const bound =
+      udpPortBound(port) ??
+      // Not Linux: probe by binding (racy, see above).
+      (await new Promise<boolean>((resolve) => {
+        const s = createSocket('udp4');
+        s.once('error', () => resolve(true));
+        s.bind(port, '127.0.0.1', () => s.close(() => resolve(false)));
+      }));
+    if (bound) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing listens on ${port}`);
