@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { B2buaStats, CallRecord } from 'sipkit/b2bua';
+import type { UdpInboxStats } from 'sipkit/transport';
 import { ApiError, type HttpRoute } from './http-api.js';
 import type { Logger } from './log.js';
 
@@ -33,6 +34,8 @@ export interface MetricsOptions {
   recentMessages?: number;
   /** Source addresses throttled now (the digest server's `throttledSources`), for a gauge. */
   throttledSources?: () => number;
+  /** The inboxes of the UDP listeners (`UdpTransport.stats`): datagrams queued, and dropped when full. */
+  udpInboxes?: () => readonly UdpInboxStats[];
 }
 
 /** A label value as the text format writes it: backslash, double quote and newline escaped. */
@@ -348,6 +351,28 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
     }
     if (options.throttledSources) {
       family('sipkit_trunk_auth_throttled_sources', 'gauge', 'Source addresses refused now after failed authentications (as a whole or for some username).', one(options.throttledSources()));
+    }
+    if (options.udpInboxes) {
+      // Read, not only waited for: a trunk past its limit shows it here first (new calls queued, then dropped).
+      let queued = 0;
+      let maxQueued = 0;
+      let low = 0;
+      let high = 0;
+      let closed = 0;
+      for (const q of options.udpInboxes()) {
+        queued += q.queued;
+        maxQueued = Math.max(maxQueued, q.maxQueued);
+        low += q.droppedLow;
+        high += q.droppedHigh;
+        closed += q.droppedOnClose;
+      }
+      family('sipkit_trunk_udp_inbox_queued', 'gauge', 'Datagrams read from the UDP sockets and not handled yet.', one(queued));
+      family('sipkit_trunk_udp_inbox_max_queued', 'gauge', 'Most datagrams ever queued at once in one UDP inbox.', one(maxQueued));
+      family('sipkit_trunk_udp_inbox_dropped_total', 'counter', 'Datagrams dropped by the UDP inboxes: new INVITE/CANCEL over their cap, work under way over its cap, queued at close.', [
+        ['lane="new"', low],
+        ['lane="under_way"', high],
+        ['lane="closed"', closed],
+      ]);
     }
     family('sipkit_trunk_heap_used_bytes', 'gauge', 'V8 heap in use.', one(getHeapStatistics().used_heap_size));
     return out.join('\n') + '\n';

@@ -1,5 +1,6 @@
 import { B2bua } from 'sipkit/b2bua';
 import type { Registration } from 'sipkit/dialog';
+import { UdpTransport } from 'sipkit/transport';
 import { createDigestAuth } from './auth.js';
 import { captureRoute, createCallCapture, type CallCapture } from './capture.js';
 import { createCharging } from './charges.js';
@@ -136,7 +137,8 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
       for (const t of traces) t(direction, bytes, remote, transport);
     },
   });
-  const metrics = createMetrics(b2bua, { throttledSources: () => auth.digest.throttledSources() });
+  const udp = transports.filter((t): t is UdpTransport => t instanceof UdpTransport);
+  const metrics = createMetrics(b2bua, { throttledSources: () => auth.digest.throttledSources(), udpInboxes: () => udp.map((t) => t.stats) });
   traces.push(metrics.trace);
   authLog = metrics.countAuth(log);
   let capture: CallCapture | undefined;

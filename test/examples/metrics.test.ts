@@ -151,6 +151,30 @@ describe('metrics on a plain B2bua', () => {
     }
   });
 
+  it('reads the UDP listeners\' inboxes when scraped: datagrams queued (sum), the most ever queued (max), drops by lane', () => {
+    const s = setup({ route: () => [] });
+    const stats = (queued: number, maxQueued: number, droppedLow: number, droppedHigh: number, droppedOnClose: number) => ({
+      queued,
+      maxQueued,
+      droppedLow,
+      droppedHigh,
+      droppedOnClose,
+      dropped: droppedLow + droppedHigh + droppedOnClose,
+    });
+    let inboxes = [stats(3, 40, 7, 1, 0), stats(2, 90, 5, 0, 2)];
+    const metrics = createMetrics(s.b2bua, { eventLoop: false, udpInboxes: () => inboxes });
+    let m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_udp_inbox_queued')).toBe(5);
+    expect(valueOf(m, 'sipkit_trunk_udp_inbox_max_queued')).toBe(90);
+    expect(valueOf(m, 'sipkit_trunk_udp_inbox_dropped_total', { lane: 'new' })).toBe(12);
+    expect(valueOf(m, 'sipkit_trunk_udp_inbox_dropped_total', { lane: 'under_way' })).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_udp_inbox_dropped_total', { lane: 'closed' })).toBe(2);
+    inboxes = [stats(0, 90, 12, 1, 2)];
+    m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_udp_inbox_queued')).toBe(0);
+    metrics.close();
+  });
+
   it("counts the auth part's challenges, rejections and throttling from its log events, and still logs them", () => {
     const s = setup({ route: () => [] });
     let throttledNow = 3;
