@@ -15,6 +15,7 @@ import {
   type UserAgentStats,
 } from '../dialog/index.js';
 import { Emitter } from '../util/events.js';
+import { Fifo } from '../util/fifo.js';
 import { ALeg, Bridge, type BLeg, type BridgedCall, type BridgeHost, type BridgeOptions, type MediaHooks, type RouteTarget } from './bridge.js';
 import { q850For } from './causes.js';
 import { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from './headers.js';
@@ -205,12 +206,10 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
   private readonly records = new Map<string, CallRecord>();
   /**
    * The ids of the stored records that ended, in the order they ended: what `keepRecords` drops
-   * from, first first. A queue (an array and its head), not a Set: deleting a Set's oldest entries
-   * one by one leaves holes that every later walk from its start steps over again (~7 µs a call
-   * once `keepRecords` is reached).
+   * from, first first. A queue, not a Set: deleting a Set's oldest entries one by one leaves holes
+   * that every later walk from its start steps over again (~7 µs a call once `keepRecords` is reached).
    */
-  private endedOrder: string[] = [];
-  private endedHead = 0;
+  private readonly endedOrder = new Fifo<string>();
   /** Bridges the journal holds an entry for. */
   private readonly journaled = new Set<Bridge>();
   private accepting = true;
@@ -484,11 +483,7 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     // In the order the calls ended, not were created: a call up for hours at the head of the
     // records must not keep every call after it (issue #18: the in-process store stays bounded).
     const q = this.endedOrder;
-    while (this.records.size > keep && this.endedHead < q.length) this.records.delete(q[this.endedHead++]!);
-    if (this.endedHead > 1024 && this.endedHead * 2 > q.length) {
-      this.endedOrder = q.slice(this.endedHead);
-      this.endedHead = 0;
-    }
+    while (this.records.size > keep && q.length > 0) this.records.delete(q.shift()!);
   }
 
   /** Refuse new calls (503 + Retry-After); calls in progress go on. */

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { Fifo } from '../util/fifo.js';
 import type { TransportAddress } from './types.js';
 
 /** A cap on one lane of a UDP inbox: whichever of the two is reached first. */
@@ -25,11 +26,10 @@ export interface UdpInboxStats {
   readonly droppedOnClose: number;
 }
 
-/** One lane: a FIFO of datagrams with a head index (no Array.shift, which is O(n) on long queues). */
+/** One lane: a FIFO of datagrams and where each came from, with its byte count for the cap. */
 class Lane {
-  private bytesQ: Uint8Array[] = [];
-  private fromQ: TransportAddress[] = [];
-  private head = 0;
+  private readonly datagrams = new Fifo<Uint8Array>();
+  private readonly sources = new Fifo<TransportAddress>();
   bytes = 0;
   constructor(
     readonly maxCount: number,
@@ -37,44 +37,28 @@ class Lane {
   ) {}
 
   get length(): number {
-    return this.bytesQ.length - this.head;
+    return this.datagrams.length;
   }
 
   push(msg: Uint8Array, from: TransportAddress): boolean {
     if (this.length >= this.maxCount || this.bytes + msg.length > this.maxBytes) return false;
-    this.bytesQ.push(msg);
-    this.fromQ.push(from);
+    this.datagrams.push(msg);
+    this.sources.push(from);
     this.bytes += msg.length;
     return true;
   }
 
   /** Takes the head; call only when length > 0. */
   take(out: { msg: Uint8Array; from: TransportAddress }): void {
-    const i = this.head;
-    out.msg = this.bytesQ[i]!;
-    out.from = this.fromQ[i]!;
-    this.bytesQ[i] = undefined as unknown as Uint8Array;
-    this.fromQ[i] = undefined as unknown as TransportAddress;
+    out.msg = this.datagrams.shift()!;
+    out.from = this.sources.shift()!;
     this.bytes -= out.msg.length;
-    this.head = i + 1;
-    if (this.head === this.bytesQ.length) {
-      this.bytesQ.length = 0;
-      this.fromQ.length = 0;
-      this.head = 0;
-    } else if (this.head >= 4096 && this.head * 2 >= this.bytesQ.length) {
-      this.bytesQ = this.bytesQ.slice(this.head);
-      this.fromQ = this.fromQ.slice(this.head);
-      this.head = 0;
-    }
   }
 
   clear(): number {
-    const n = this.length;
-    this.bytesQ = [];
-    this.fromQ = [];
-    this.head = 0;
+    this.sources.clear();
     this.bytes = 0;
-    return n;
+    return this.datagrams.clear();
   }
 }
 
