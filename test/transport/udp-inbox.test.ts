@@ -92,7 +92,7 @@ describe('UDP inbox: stale new requests are shed by age, with an injected clock'
     clock.t = 400;
     inbox.push(msg('INVITE'), from);
     expect(clock.reads).toBe(1);
-    await turns();
+    await turns(10);
     expect(got).toHaveLength(101);
     expect(inbox.stats.shed).toBe(0);
   });
@@ -126,5 +126,19 @@ describe('UDP inbox: stale new requests are shed by age, with an injected clock'
     await turns();
     expect(got).toHaveLength(5);
     expect(inbox.stats.shed).toBe(0);
+  });
+});
+
+describe('UDP inbox slices', () => {
+  it('hands over fewer messages per event-loop turn than libuv reads per turn (32), so a backlog builds here, not in the kernel', async () => {
+    let got = 0;
+    const inbox = new UdpInbox(() => void got++);
+    const from = { address: '127.0.0.1', port: 5060 };
+    for (let i = 0; i < 100; i++) inbox.push(b('SIP/2.0 200 OK\r\n\r\n'), from);
+    await new Promise((r) => setImmediate(r));
+    expect(got).toBeGreaterThan(0);
+    expect(got).toBeLessThan(32);
+    for (let i = 0; i < 10 && got < 100; i++) await new Promise((r) => setImmediate(r));
+    expect(got).toBe(100);
   });
 });
