@@ -38,7 +38,7 @@ export interface UdpTransportStats extends UdpInboxStats {
 
 /** How a UDP inbox dates its low lane. */
 export interface UdpInboxAging {
-  /** Monotonic ms. Read at most once per batch of datagrams read between two drains, and once per low-lane take. */
+  /** Monotonic ms. Read once per batch of datagrams read between two drains (not per datagram), once per low-lane take, and for the slice budget. */
   now: () => number;
   /** A low-lane datagram older than this (ms) at the head of its lane is shed; Infinity: never. */
   maxAgeMs: number;
