@@ -1,9 +1,26 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP, isIPv6 } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Clock } from './clock.js';
 import { TransportError, type Transport, type TransportAddress, type TransportReceiver } from './types.js';
-import { UdpInbox, type UdpInboxLimit, type UdpInboxStats } from './udp-inbox.js';
+import { UdpInbox, type UdpInboxLimit, type UdpInboxStats, type UdpTransportStats } from './udp-inbox.js';
 
-export type { UdpInboxLimit, UdpInboxStats };
+export type { UdpInboxLimit, UdpInboxStats, UdpTransportStats };
+
+/**
+ * The socket's address lookup. dgram resolves the destination of every send through its
+ * `lookup` (default dns.lookup), and dns.lookup answers even an IP literal on a later tick:
+ * each datagram would leave one process.nextTick late, and its callback one more. A
+ * TransportAddress is a bare IP, so this answers literals at once (the datagram leaves inside
+ * send()) and hands names, should one come, to dns.lookup. Errors of the send itself still
+ * reach its callback on a later tick (dgram defers them).
+ */
+function literalLookup(hostname: string, options: LookupOneOptions, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(hostname);
+  if (family !== 0) callback(null, hostname, family);
+  else dnsLookup(hostname, options, callback);
+}
 
 export interface UdpTransportOptions {
   /** Address to bind (default 127.0.0.1). `::` or an IPv6 address gives an IPv6 socket. */
@@ -24,7 +41,30 @@ export interface UdpTransportOptions {
   inboxLimit?: UdpInboxLimit;
   /** Cap on the inbox's high lane (default 100 000 datagrams / 64 MiB): memory stays bounded under any flood. */
   highInboxLimit?: UdpInboxLimit;
+  /**
+   * How long (ms) a new INVITE or CANCEL may wait in the inbox's low lane before it is dropped
+   * unparsed as stale, counted in {@link UdpTransport.stats} `shed` (default 500: T1, RFC 3261
+   * §17.1.1.2 Timer A and §17.1.2.2 Timer E). A UDP sender retransmits a request it has no
+   * answer to after T1 (500 ms unless configured otherwise), so a copy that has waited longer has
+   * a fresher one queued behind it: under sustained overload the inbox serves new calls at most
+   * this old instead of spending its capacity on copies whose retransmissions follow, and the
+   * wait stays bounded. Responses and in-progress requests (the high lane) are never dropped
+   * by age. Peers configured with a larger T1 want at least their T1 here; Infinity: never
+   * (out of range: the default).
+   */
+  inboxMaxAgeMs?: number;
+  /**
+   * The clock that dates the low lane's datagrams (default: performance.now). Its
+   * `monotonicNow()` is used when it has one, else `now()` (a FakeClock in tests).
+   */
+  clock?: Pick<Clock, 'now' | 'monotonicNow'>;
 }
+
+/** performance.now, as the inbox's default clock. */
+const monotonicNow = (): number => performance.now();
+
+/** Default {@link UdpTransportOptions.inboxMaxAgeMs}: T1. */
+const DEFAULT_MAX_AGE_MS = 500;
 
 /** SIP over UDP (RFC 3261 §18): one datagram, one message. */
 export class UdpTransport implements Transport {
@@ -39,7 +79,13 @@ export class UdpTransport implements Transport {
     readonly local: TransportAddress,
     options: UdpTransportOptions,
   ) {
-    this.inbox = new UdpInbox((msg, from) => this.receiver?.onMessage(msg, from, this), options.inboxLimit, options.highInboxLimit);
+    const clock = options.clock;
+    const now = clock === undefined ? monotonicNow : clock.monotonicNow !== undefined ? () => clock.monotonicNow!() : () => clock.now();
+    this.inbox = new UdpInbox((msg, from) => this.receiver?.onMessage(msg, from, this), options.inboxLimit, options.highInboxLimit, {
+      now,
+      // Out of range (negative, NaN): the default.
+      maxAgeMs: (options.inboxMaxAgeMs ?? -1) >= 0 ? options.inboxMaxAgeMs! : DEFAULT_MAX_AGE_MS,
+    });
     socket.on('message', (msg, rinfo) => {
       this.inbox.push(msg, { address: rinfo.address, port: rinfo.port });
     });
@@ -50,7 +96,7 @@ export class UdpTransport implements Transport {
 
   static bind(options: UdpTransportOptions = {}): Promise<UdpTransport> {
     const host = options.host ?? '127.0.0.1';
-    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false });
+    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false, lookup: literalLookup });
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(new TransportError('SOCKET', `cannot bind UDP ${host}:${options.port ?? 0}: ${err.message}`, undefined, err));
       socket.once('error', onError);
@@ -67,8 +113,8 @@ export class UdpTransport implements Transport {
     });
   }
 
-  /** Inbox counters: datagrams queued now, the most ever queued, and those dropped (full lane, or queued at close()). */
-  get stats(): UdpInboxStats {
+  /** Inbox counters: datagrams queued now, the most ever queued, those dropped (full lane, or queued at close()) and those shed as stale. */
+  get stats(): UdpTransportStats {
     return this.inbox.stats;
   }
 
@@ -91,10 +137,17 @@ export class UdpTransport implements Transport {
       queueMicrotask(() => onError(new TransportError('MESSAGE_TOO_LARGE', `${bytes.length} bytes do not fit a datagram`, to)));
       return;
     }
-    this.socket.send(bytes, to.port, to.address, (err) => {
-      if (err) onError(new TransportError('SEND_FAILED', `UDP send to ${to.address}:${to.port} failed: ${err.message}`, to, err));
-      else onSent?.();
-    });
+    try {
+      // With literalLookup the datagram leaves here; the callback comes on a later tick.
+      this.socket.send(bytes, to.port, to.address, (err) => {
+        if (err) onError(new TransportError('SEND_FAILED', `UDP send to ${to.address}:${to.port} failed: ${err.message}`, to, err));
+        else onSent?.();
+      });
+    } catch (err) {
+      // dgram throws for what it refuses at once (a port out of range, an address that is not a
+      // string): reported like any failed send, asynchronously.
+      queueMicrotask(() => onError(new TransportError('SEND_FAILED', `UDP send to ${to.address}:${to.port} failed: ${(err as Error).message}`, to, err)));
+    }
   }
 
   close(): Promise<void> {

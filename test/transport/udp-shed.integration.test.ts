@@ -1,0 +1,102 @@
+// The UDP inbox's age bound on real loopback sockets (issue #16), with a FakeClock the receiver
+// advances as if each message took 200 ms to handle: no timing in the test. A burst is put in
+// the kernel's receive buffer while this event loop is blocked (a child process sends it during
+// execFileSync), so libuv reads all of it (up to 32 datagrams) in one poll, dated at once.
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { FakeClock, UdpTransport } from '../../src/transport/index.js';
+
+const SENDER = `
+const dgram = require('node:dgram');
+const msgs = JSON.parse(process.argv[1]);
+const port = Number(process.argv[2]);
+const s = dgram.createSocket('udp4');
+let left = msgs.length;
+for (const m of msgs) s.send(Buffer.from(m), port, '127.0.0.1', (err) => { if (err) throw err; if (--left === 0) s.close(); });
+`;
+
+function burst(port: number, msgs: string[]): void {
+  execFileSync(process.execPath, ['-e', SENDER, JSON.stringify(msgs), String(port)], { stdio: 'pipe' });
+}
+
+const req = (method: string, n: number | string) => `${method} sip:${n}@example.com SIP/2.0\r\nCall-ID: ${method.toLowerCase()}-${n}\r\n\r\n`;
+const resp = (n: number | string) => `SIP/2.0 200 OK\r\nCall-ID: resp-${n}\r\n\r\n`;
+const callId = (b: Uint8Array) => Buffer.from(b).toString('latin1').split('\r\n')[1]!.slice('Call-ID: '.length);
+
+function slowReceiver(t: UdpTransport, clock: FakeClock, costMs: number) {
+  const got: string[] = [];
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  t.setReceiver({
+    onMessage(bytes) {
+      got.push(callId(bytes));
+      clock.advance(costMs);
+      for (const w of waiters) if (got.length >= w.n) w.resolve();
+    },
+  });
+  return {
+    got,
+    until: (n: number) =>
+      new Promise<void>((resolve, reject) => {
+        if (got.length >= n) return resolve();
+        const timer = setTimeout(() => reject(new Error(`only ${got.length} of ${n} delivered: ${got.join(', ')}`)), 5000);
+        waiters.push({ n, resolve: () => (clearTimeout(timer), resolve()) });
+      }),
+  };
+}
+
+const turns = async (n = 5) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+
+describe('UdpTransport inbox age bound (real sockets, 127.0.0.1, FakeClock)', () => {
+  it('sheds INVITEs and CANCELs that waited longer than T1 (default 500 ms), serves the fresh ones, never sheds responses or BYEs', async () => {
+    const clock = new FakeClock();
+    const t = await UdpTransport.bind({ clock });
+    try {
+      const c = slowReceiver(t, clock, 200);
+      // 3 high-lane messages first (they take 600 ms), then 8 INVITEs and a CANCEL all read at t=0:
+      // by the time the low lane is served every one of them is 600 ms old.
+      burst(t.local.port, [...Array.from({ length: 8 }, (_, i) => req('INVITE', i)), req('CANCEL', 0), resp(1), req('BYE', 1), resp(2)]);
+      await c.until(3);
+      await turns();
+      expect(c.got).toEqual(['resp-1', 'bye-1', 'resp-2']);
+      expect(t.stats).toMatchObject({ queued: 0, shed: 9, dropped: 0 });
+      // A retransmission read now is fresh, and served.
+      burst(t.local.port, [req('INVITE', 0)]);
+      await c.until(4);
+      expect(c.got[3]).toBe('invite-0');
+      expect(t.stats.shed).toBe(9);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('serves the head of the low lane while it is within the bound (inboxMaxAgeMs), in order', async () => {
+    const clock = new FakeClock();
+    const t = await UdpTransport.bind({ clock, inboxMaxAgeMs: 1000 });
+    try {
+      const c = slowReceiver(t, clock, 300);
+      // Ages when reached: 0, 300, 600, 900, then 1200: the last two are shed.
+      burst(t.local.port, Array.from({ length: 6 }, (_, i) => req('INVITE', i)));
+      await c.until(4);
+      await turns();
+      expect(c.got).toEqual(['invite-0', 'invite-1', 'invite-2', 'invite-3']);
+      expect(t.stats).toMatchObject({ queued: 0, shed: 2 });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('inboxMaxAgeMs: Infinity never sheds', async () => {
+    const clock = new FakeClock();
+    const t = await UdpTransport.bind({ clock, inboxMaxAgeMs: Infinity });
+    try {
+      const c = slowReceiver(t, clock, 1000);
+      burst(t.local.port, Array.from({ length: 10 }, (_, i) => req('INVITE', i)));
+      await c.until(10);
+      expect(t.stats.shed).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+});
