@@ -205,6 +205,9 @@ export class TransactionLayer {
       clock: this.clock,
       timers: this.timers,
       transmit: (bytes, dest, onError) => this.transmit(bytes, dest, onError),
+      sendFailed: () => {
+        this.counters.transportErrors++;
+      },
       release: (tx) => this.release(tx),
       deliverAck: (ack, source) => this.user.onAck?.(ack, source),
       onTransition: options.onTransition,
@@ -371,10 +374,8 @@ export class TransactionLayer {
 
   private transmit(bytes: Uint8Array, dest: Destination, onError: (err: TransportError) => void): void {
     if (this.opts.trace) this.opts.trace('out', bytes, dest.address, dest.transport);
-    post(dest.transport, bytes, dest.address, (err) => {
-      this.counters.transportErrors++;
-      onError(err);
-    });
+    // onError counts the failure itself (TransactionHost.sendFailed): no closure per send here.
+    post(dest.transport, bytes, dest.address, onError);
   }
 
   private release(tx: Transaction): void {
