@@ -37,8 +37,11 @@ interface PeerTable {
 export class Destinations {
   private readonly byTransport = new Map<Transport, PeerTable>();
 
-  constructor(private readonly maxPerTransport = 2048) {
-    if (!(maxPerTransport >= 1)) throw new RangeError('Destinations needs room for at least one peer per transport');
+  /** Peers kept per transport (at least one). */
+  private readonly maxPerTransport: number;
+
+  constructor(maxPerTransport = 2048) {
+    this.maxPerTransport = Math.max(1, maxPerTransport);
   }
 
   /** The destination for `address` over `transport` (frozen: replace it, never change it). */
