@@ -22,7 +22,7 @@ import { DEFAULT_REQUEST_HEADERS, DEFAULT_RESPONSE_HEADERS } from './headers.js'
 import type { CallRecord } from './record.js';
 import { TargetProber, type ProbeOptions, type TargetHealth } from './target-health.js';
 import type { SipResolver } from '../resolver/index.js';
-import { ownText } from '../util/own.js';
+import { flatText, ownText } from '../util/own.js';
 
 const SHUTDOWN: ReasonInit = { protocol: 'Q.850', cause: 16, text: 'Shutdown' };
 
@@ -372,7 +372,8 @@ export class B2bua extends Emitter<B2buaEvents> implements BridgeHost {
     const caller = this.opts.sourceOf?.(inv, a.source) ?? a.source.address;
     const source = ownText(caller.address);
     const record: CallRecord = {
-      id: ownText(randomUUID()),
+      // Made here, not cut out of a message: only flattened (node builds it of 2-character pieces).
+      id: flatText(randomUUID()),
       state: 'dialing',
       from: ownText(inv.get('from') ?? ''),
       to: ownText(inv.uri),

@@ -66,8 +66,13 @@ export interface TransactionTransition {
 export interface TransactionHost {
   readonly clock: Clock;
   readonly timers: TimerValues;
-  /** Send bytes; failures come back through `onError`. */
+  /**
+   * Send bytes; failures come back through `onError`, which calls `sendFailed` first (the layer
+   * counts it): the callback is the caller's own, passed on as it is, not wrapped per send.
+   */
   transmit(bytes: Uint8Array, dest: Destination, onError: (err: TransportError) => void): void;
+  /** A send failed (counted in the layer's stats). */
+  sendFailed(): void;
   /** The transaction is over: drop it from the matching tables. */
   release(tx: Transaction): void;
   /** An ACK the transaction does not absorb (the ACK for a 2xx, RFC 6026 §7.1): the TU's. */
@@ -252,7 +257,12 @@ export abstract class Transaction {
 
   /** @internal */
   protected send(bytes: Uint8Array): void {
-    this.host.transmit(bytes, this.dest, (err) => this.transportError(err));
+    // A closure per send (a field to keep one in would cost every waiting transaction), the only one:
+    // it counts the failure itself (TransactionHost.sendFailed) rather than the layer wrapping it.
+    this.host.transmit(bytes, this.dest, (err) => {
+      this.host.sendFailed();
+      this.transportError(err);
+    });
   }
 
   /** @internal */

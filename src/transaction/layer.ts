@@ -205,6 +205,9 @@ export class TransactionLayer {
       clock: this.clock,
       timers: this.timers,
       transmit: (bytes, dest, onError) => this.transmit(bytes, dest, onError),
+      sendFailed: () => {
+        this.counters.transportErrors++;
+      },
       release: (tx) => this.release(tx),
       deliverAck: (ack, source) => this.user.onAck?.(ack, source),
       onTransition: options.onTransition,
@@ -371,10 +374,8 @@ export class TransactionLayer {
 
   private transmit(bytes: Uint8Array, dest: Destination, onError: (err: TransportError) => void): void {
     if (this.opts.trace) this.opts.trace('out', bytes, dest.address, dest.transport);
-    post(dest.transport, bytes, dest.address, (err) => {
-      this.counters.transportErrors++;
-      onError(err);
-    });
+    // onError counts the failure itself (TransactionHost.sendFailed): no closure per send here.
+    post(dest.transport, bytes, dest.address, onError);
   }
 
   private release(tx: Transaction): void {
@@ -509,9 +510,10 @@ export class TransactionLayer {
    * however often it is sent (§8.2.6.2 wants the tag to stay the same for a request).
    */
   private statelessTag(req: SipRequest, branch: string): string {
-    let h = 0x811c9dc5;
-    const s = req.callId + '\0' + (req.from.tag ?? '') + '\0' + branch;
-    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    // FNV-1a over Call-ID, NUL, From tag, NUL, branch: part by part, with no string joined to hash.
+    let h = fnv1a(0x811c9dc5, req.callId);
+    h = fnv1a(Math.imul(h, 0x01000193), req.from.tag ?? '');
+    h = fnv1a(Math.imul(h, 0x01000193), branch);
     return this.statelessTagPrefix + (h >>> 0).toString(16);
   }
 
@@ -691,6 +693,12 @@ function refusedOrReset(err: TransportError): boolean {
 /** The address a transport sends to; for TLS, with the SIP domain its certificate must prove. */
 function destinationAddress(target: Target): TransportAddress {
   return target.serverName === undefined ? { address: target.address, port: target.port } : { address: target.address, port: target.port, serverName: target.serverName } as TransportAddress;
+}
+
+/** FNV-1a of `s`'s UTF-16 code units, from `h`. */
+function fnv1a(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
 }
 
 /** `sips:` (any case) at offset `i` of `s`. */

@@ -123,6 +123,7 @@ export abstract class ServerTransaction extends Transaction {
 
   /** A response could not be sent: try where §18.2.2 says next; report the failure when nothing is left. */
   private sendElsewhere(bytes: Uint8Array, err: TransportError): void {
+    this.host.sendFailed();
     const elsewhere = this.retryElsewhere;
     if (elsewhere === undefined) {
       this.transportError(err);

@@ -132,6 +132,33 @@ describe('metrics on a plain B2bua', () => {
     metrics.close();
   });
 
+  it('counts as a plain list of the last N messages would, a message coming as its own copy leaves the window included', () => {
+    const s = setup({ route: () => [] });
+    const size = 4;
+    const metrics = createMetrics(s.b2bua, { eventLoop: false, recentMessages: size });
+    const udp = { protocol: 'udp' };
+    const peer = { address: '10.0.0.1', port: 5060 };
+    const msgs = [1, 2, 3, 4, 5, 6].map((n) => Buffer.from(`OPTIONS sip:x SIP/2.0\r\nCSeq: ${n} OPTIONS\r\n\r\n`));
+    // The same message exactly `size` messages later (its copy leaving the window as it comes), then in a seeded random mix.
+    const order = [0, 1, 2, 3, 0, 1, 0, 0, 4, 5, 4];
+    let seed = 7;
+    for (let k = 0; k < 2000; k++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      order.push((seed >>> 16) % msgs.length);
+    }
+    const last: number[] = [];
+    let expected = 0;
+    for (const i of order) {
+      if (last.includes(i)) expected++;
+      last.push(i);
+      if (last.length > size) last.shift();
+      metrics.trace('in', msgs[i]!, peer, udp);
+    }
+    const m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_sip_retransmissions_total', { direction: 'in' })).toBe(expected);
+    metrics.close();
+  });
+
   it('fingerprints every byte of a message: a change at any position, or one byte more, gives another fingerprint', () => {
     for (const length of [0, 1, 3, 4, 5, 8, 37, 600]) {
       const base = Buffer.alloc(length, 0x41);

@@ -65,3 +65,51 @@ describe('destinations interned per peer', () => {
     expect(d.size).toBe(0);
   });
 });
+
+describe('destinations: the recency order', () => {
+  it('evicts the least recently used peer across addresses and ports, a hit making a peer the newest', () => {
+    const clock = new FakeClock();
+    const net = new TestNetwork({ clock });
+    const t = net.transport('10.0.0.9', 5060);
+    const d = new Destinations(3);
+    const a = d.of(t, { address: '192.0.2.1', port: 1 });
+    const b = d.of(t, { address: '192.0.2.1', port: 2 });
+    const c = d.of(t, { address: '192.0.2.3', port: 1 });
+    // Used in the order c, a, b: c is the least recently used now.
+    expect(d.of(t, { address: '192.0.2.3', port: 1 })).toBe(c);
+    expect(d.of(t, { address: '192.0.2.1', port: 1 })).toBe(a);
+    expect(d.of(t, { address: '192.0.2.1', port: 2 })).toBe(b);
+    d.of(t, { address: '192.0.2.4', port: 1 });
+    expect(d.size).toBe(3);
+    expect(d.of(t, { address: '192.0.2.1', port: 1 })).toBe(a);
+    expect(d.of(t, { address: '192.0.2.1', port: 2 })).toBe(b);
+    // c went first; its return evicts the oldest now (192.0.2.4), not a or b.
+    const c2 = d.of(t, { address: '192.0.2.3', port: 1 });
+    expect(c2).not.toBe(c);
+    expect(c2.address).toEqual({ address: '192.0.2.3', port: 1 });
+    expect(d.of(t, { address: '192.0.2.1', port: 1 })).toBe(a);
+    expect(d.of(t, { address: '192.0.2.1', port: 2 })).toBe(b);
+    expect(d.of(t, { address: '192.0.2.3', port: 1 })).toBe(c2);
+    expect(d.size).toBe(3);
+  });
+
+  it('a table of one keeps the last peer heard; an address whose last port went is found again', () => {
+    const clock = new FakeClock();
+    const net = new TestNetwork({ clock });
+    const t = net.transport('10.0.0.9', 5060);
+    const d = new Destinations(1);
+    const a = d.of(t, { address: '192.0.2.1', port: 1 });
+    expect(d.of(t, { address: '192.0.2.1', port: 1 })).toBe(a);
+    const b = d.of(t, { address: '192.0.2.1', port: 2 });
+    expect(d.of(t, { address: '192.0.2.1', port: 2 })).toBe(b);
+    const a2 = d.of(t, { address: '192.0.2.1', port: 1 });
+    expect(a2).not.toBe(a);
+    expect(d.of(t, { address: '192.0.2.1', port: 1 })).toBe(a2);
+    expect(d.size).toBe(1);
+    // Another transport has a table of its own.
+    const u = net.transport('10.0.0.9', 5070);
+    expect(d.of(u, { address: '192.0.2.1', port: 1 })).not.toBe(a2);
+    expect(d.of(t, { address: '192.0.2.1', port: 1 })).toBe(a2);
+    expect(d.size).toBe(2);
+  });
+});

@@ -96,6 +96,37 @@ describe('a transport error where the figures draw none is absorbed', () => {
   });
 });
 
+describe('failed sends are counted by the layer', () => {
+  it('every failed send of a transaction counts once in stats.transportErrors, the retransmissions too, and the TU hears once', async () => {
+    const p = setup();
+    p.net.filter = () => 'drop';
+    const rec = new ClientRecorder();
+    const tx = p.a.sendRequest(request('INVITE'), { address: '10.0.0.2', port: 5060 }, rec);
+    // Timer A: the INVITE again at T1 and 3·T1: three sends, all failing afterwards.
+    p.clock.advance(3 * T1 + 1);
+    expect(p.a.stats.transportErrors).toBe(0);
+    p.aT.failPending();
+    await flush();
+    expect(p.a.stats.transportErrors).toBe(3);
+    expect(rec.statuses).toEqual([503]);
+    expect(rec.transportErrors).toBe(1);
+    expect(tx.state).toBe('terminated');
+  });
+
+  it('a send failing after the final is still counted, and absorbed', async () => {
+    const p = setup();
+    p.bUser.answer = () => 200;
+    const rec = new ClientRecorder();
+    const tx = p.a.sendRequest(request('OPTIONS'), { address: '10.0.0.2', port: 5060 }, rec);
+    p.clock.advance(10);
+    expect(tx.state).toBe('completed');
+    p.aT.failPending();
+    await flush();
+    expect(p.a.stats.transportErrors).toBe(1);
+    expect(rec.transportErrors).toBe(0);
+  });
+});
+
 describe('INVITE server: an ACK is only the transaction’s to take once a final was sent', () => {
   it('an ACK matching a transaction still in Proceeding is absorbed (RFC 3261 Figure 7 draws none)', () => {
     const p = setup();

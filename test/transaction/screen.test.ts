@@ -47,6 +47,19 @@ describe('TransactionUser.screen', () => {
     expect(p.b.stats.transactions).toBe(0);
   });
 
+  it("the stateless To tag is the layer's prefix and FNV-1a of Call-ID, NUL, From tag, NUL, branch", () => {
+    const { p } = screened(() => 407);
+    const { req } = send(p, 'INVITE');
+    p.clock.advance(10);
+    const answer = Buffer.from(p.net.packets(/^SIP\/2\.0 407/)[0]!.bytes).toString('latin1');
+    const tag = /\r\nTo: [^\r]*;tag=([^;\r]+)/i.exec(answer)![1]!;
+    let h = 0x811c9dc5;
+    const s = req.callId + '\0' + (req.from.tag ?? '') + '\0' + req.topVia!.branch!;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    expect(tag).toMatch(/^[0-9a-f]{8}\./);
+    expect(tag.slice(9)).toBe((h >>> 0).toString(16));
+  });
+
   it('an ACK whose To tag is not a stateless one still goes to the TU (the ACK for a 2xx)', () => {
     const { p } = screened(() => undefined);
     const { req: invite, rec } = send(p, 'INVITE');
