@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { B2buaStats, CallRecord } from 'sipkit/b2bua';
-import type { UdpInboxStats } from 'sipkit/transport';
+import type { UdpTransportStats } from 'sipkit/transport';
 import { ApiError, type HttpRoute } from './http-api.js';
 import type { Logger } from './log.js';
 
@@ -34,8 +34,8 @@ export interface MetricsOptions {
   recentMessages?: number;
   /** Source addresses throttled now (the digest server's `throttledSources`), for a gauge. */
   throttledSources?: () => number;
-  /** The inboxes of the UDP listeners (`UdpTransport.stats`): datagrams queued, and dropped when full. */
-  udpInboxes?: () => readonly UdpInboxStats[];
+  /** The inboxes of the UDP listeners (`UdpTransport.stats`): datagrams queued, dropped when full, and new requests shed as stale. */
+  udpInboxes?: () => readonly UdpTransportStats[];
 }
 
 /** A label value as the text format writes it: backslash, double quote and newline escaped. */
@@ -359,12 +359,14 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
       let low = 0;
       let high = 0;
       let closed = 0;
+      let shed = 0;
       for (const q of options.udpInboxes()) {
         queued += q.queued;
         maxQueued = Math.max(maxQueued, q.maxQueued);
         low += q.droppedLow;
         high += q.droppedHigh;
         closed += q.droppedOnClose;
+        shed += q.shed;
       }
       family('sipkit_trunk_udp_inbox_queued', 'gauge', 'Datagrams read from the UDP sockets and not handled yet.', one(queued));
       family('sipkit_trunk_udp_inbox_max_queued', 'gauge', 'Most datagrams ever queued at once in one UDP inbox.', one(maxQueued));
@@ -373,6 +375,8 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
         ['lane="under_way"', high],
         ['lane="closed"', closed],
       ]);
+      // Apart from the drops: shedding is the inbox working as meant under overload (the sender has retransmitted).
+      family('sipkit_trunk_udp_inbox_shed_total', 'counter', 'New INVITE/CANCEL dropped unparsed after waiting in a UDP inbox longer than T1 (their senders have retransmitted them).', one(shed));
     }
     family('sipkit_trunk_heap_used_bytes', 'gauge', 'V8 heap in use.', one(getHeapStatistics().used_heap_size));
     return out.join('\n') + '\n';

@@ -178,9 +178,10 @@ describe('metrics on a plain B2bua', () => {
     }
   });
 
-  it('reads the UDP listeners\' inboxes when scraped: datagrams queued (sum), the most ever queued (max), drops by lane', () => {
+  it('reads the UDP listeners\' inboxes when scraped: datagrams queued (sum), the most ever queued (max), drops by lane, stale new requests shed', () => {
     const s = setup({ route: () => [] });
-    const stats = (queued: number, maxQueued: number, droppedLow: number, droppedHigh: number, droppedOnClose: number) => ({
+    const stats = (queued: number, maxQueued: number, droppedLow: number, droppedHigh: number, droppedOnClose: number, shed = 0) => ({
+      shed,
       queued,
       maxQueued,
       droppedLow,
@@ -188,7 +189,7 @@ describe('metrics on a plain B2bua', () => {
       droppedOnClose,
       dropped: droppedLow + droppedHigh + droppedOnClose,
     });
-    let inboxes = [stats(3, 40, 7, 1, 0), stats(2, 90, 5, 0, 2)];
+    let inboxes = [stats(3, 40, 7, 1, 0, 4), stats(2, 90, 5, 0, 2, 6)];
     const metrics = createMetrics(s.b2bua, { eventLoop: false, udpInboxes: () => inboxes });
     let m = parsePrometheus(metrics.render()).samples;
     expect(valueOf(m, 'sipkit_trunk_udp_inbox_queued')).toBe(5);
@@ -196,6 +197,7 @@ describe('metrics on a plain B2bua', () => {
     expect(valueOf(m, 'sipkit_trunk_udp_inbox_dropped_total', { lane: 'new' })).toBe(12);
     expect(valueOf(m, 'sipkit_trunk_udp_inbox_dropped_total', { lane: 'under_way' })).toBe(1);
     expect(valueOf(m, 'sipkit_trunk_udp_inbox_dropped_total', { lane: 'closed' })).toBe(2);
+    expect(valueOf(m, 'sipkit_trunk_udp_inbox_shed_total')).toBe(10);
     inboxes = [stats(0, 90, 12, 1, 2)];
     m = parsePrometheus(metrics.render()).samples;
     expect(valueOf(m, 'sipkit_trunk_udp_inbox_queued')).toBe(0);
