@@ -186,6 +186,17 @@ describe('parseMessage', () => {
     expect(out.endsWith('\r\n\r\nhi')).toBe(true);
     expect(out.match(/Content-Length/g)).toHaveLength(1);
   });
+
+  it('writes a head beyond ASCII as UTF-8 before a body (Latin-1, BMP and astral characters alike)', () => {
+    // Each would come out wrong written a byte per character: é (0xE9), Ł (U+0141 → 0x41 'A'), 😀 (a surrogate pair).
+    for (const name of ['José', 'Łukasz', 'Smile 😀']) {
+      const m = createRequest({ method: 'MESSAGE', uri: 'sip:a@example.com', from: `"${name}" <sip:b@example.com>`, to: '<sip:a@example.com>', body: 'hello', contentType: 'text/plain' });
+      const bytes = m.toBytes();
+      expect(bytes.equals(Buffer.concat([Buffer.from(m.head(), 'utf8'), Buffer.from('hello')]))).toBe(true);
+      expect(bytes.includes(Buffer.from(`"${name}"`, 'utf8'))).toBe(true);
+      expect((parseMessage(bytes) as SipRequest).from.displayName).toBe(name);
+    }
+  });
 });
 
 describe('builders', () => {
