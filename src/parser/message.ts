@@ -1,7 +1,7 @@
 import { decodeUtf8, encodeLatin1 } from './bytes.js';
 import { SipParseError } from './errors.js';
 import { trimLws } from './chars.js';
-import { headerKey, headerNameAndKey, isListHeader, wireName } from './header-names.js';
+import { headerKey, headerNameAndKey, isListHeader, linePrefix, wireName } from './header-names.js';
 import { firstOfList, splitList } from './list.js';
 import { CONTACT_WILDCARD, NameAddr, parseNameAddr } from './name-addr.js';
 import { parseCSeq, parseCSeqIn, parseContentType, parseReason, parseUnsigned, type CSeq, type ContentType, type Reason } from './scalars.js';
@@ -12,6 +12,8 @@ import { Via, parseVia } from './via.js';
 export type HeaderValue = string | number | { toString(): string };
 
 const EMPTY = new Uint8Array(0);
+
+const CONTENT_LENGTH = '\r\nContent-Length: ';
 
 /** Header lines a message being built usually gains after its arrays are made (a response: To, Contact, Content-Type, …). */
 const ROOM = 4;
@@ -575,9 +577,12 @@ export abstract class SipMessage {
   /** Start line and headers with the terminating empty line; Content-Length is the body's real length. */
   head(): string {
     const keys = this.keys;
-    // Built by `+=`: V8 makes a rope of the pieces (flattened once, when it is encoded), which
-    // measured 20–30 % faster per message than collecting the pieces and joining them.
-    let s = this.startLine() + '\r\n';
+    const names = this.names;
+    // Built by `+`: V8 makes a rope of the pieces, flattened once when it is encoded, which
+    // measured 20–30 % faster per message than collecting the pieces and joining them. Each line
+    // is its prefix (CRLF, name, ': ', made once per registered header) and its value: two
+    // rope nodes a line.
+    let s = this.startLine();
     const spans = this.spans;
     const length = String(this.bodyLength);
     let wroteLength = false;
@@ -600,21 +605,21 @@ export abstract class SipMessage {
       }
       if (raw && !drop) {
         if (runStart < 0 || start !== runEnd + 2) {
-          if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
+          if (runStart >= 0) s = s + '\r\n' + this.rawPiece(runStart, runEnd);
           runStart = start;
         }
         runEnd = spans![4 * i + 1]!;
         continue;
       }
-      if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
+      if (runStart >= 0) s = s + '\r\n' + this.rawPiece(runStart, runEnd);
       runStart = -1;
       if (drop) continue;
-      if (key === 'content-length') s += 'Content-Length: ' + length + '\r\n';
-      else s += this.nameAt(i) + ': ' + this.valueAt(i) + '\r\n';
+      if (key === 'content-length') s = s + CONTENT_LENGTH + length;
+      else s = s + linePrefix(key, names?.[i]) + this.valueAt(i);
     }
-    if (runStart >= 0) s += this.rawPiece(runStart, runEnd) + '\r\n';
-    if (!wroteLength) s += 'Content-Length: ' + length + '\r\n';
-    return s + '\r\n';
+    if (runStart >= 0) s = s + '\r\n' + this.rawPiece(runStart, runEnd);
+    if (!wroteLength) s = s + CONTENT_LENGTH + length;
+    return s + '\r\n\r\n';
   }
 
   toBytes(): Buffer {
