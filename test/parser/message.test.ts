@@ -372,6 +372,42 @@ describe('validate never throws', () => {
   });
 });
 
+describe('validate reads Max-Forwards, Date and Require only as far as they are there', () => {
+  const req = (extra: string) => parseMessage(OPTIONS.replace('Max-Forwards: 70\r\n', '') + extra + 'Content-Length: 0\r\n\r\n');
+  it.each<[string, boolean]>([
+    ['70', true],
+    ['0000000070', true],
+    ['2147483647', true],
+    ['2147483648', false],
+    ['00000000070', false],
+    ['7a', false],
+    ['-1', false],
+    ['\f70', true],
+  ])('Max-Forwards %j (valid: %s)', (value, ok) => {
+    const r = validate(req(`Max-Forwards: ${value}\r\n`), { role: 'uas' });
+    if (ok) expect(r).toBeNull();
+    else expect(r).toMatchObject({ status: 400, reason: 'Bad Max-Forwards' });
+  });
+
+  it('without Max-Forwards, Date or Require a request passes; a bad Date does not', () => {
+    expect(validate(req(''))).toBeNull();
+    expect(validate(req('Date: Sat, 13 Nov 2010 23:29:00 GMT\r\n'))).toBeNull();
+    expect(validate(req('Date: yesterday\r\n'))).toMatchObject({ status: 400, reason: 'Bad Date' });
+  });
+
+  it('checks Require as a UAS or B2BUA and Proxy-Require as a proxy', () => {
+    for (const role of ['uas', 'b2bua'] as const) {
+      expect(validate(req('Require: foo, 100rel\r\n'), { role, supported: ['100REL'] })).toMatchObject({ status: 420, headers: [['Unsupported', 'foo']] });
+      expect(validate(req('Proxy-Require: foo\r\n'), { role })).toBeNull();
+    }
+    expect(validate(req('Require: foo\r\n'), { role: 'proxy' })).toBeNull();
+    expect(validate(req('Proxy-Require: foo\r\n'), { role: 'proxy' })).toMatchObject({ status: 420, headers: [['Unsupported', 'foo']] });
+    // Never on ACK (§8.2.2.3).
+    const ack = parseMessage(OPTIONS.replace(/OPTIONS/g, 'ACK') + 'Require: foo\r\nContent-Length: 0\r\n\r\n');
+    expect(validate(ack)).toBeNull();
+  });
+});
+
 describe('validate checks the URIs later layers route on', () => {
   it('a Record-Route whose URI does not parse is refused (a response would be dropped)', () => {
     const res = parseMessage('SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nRecord-Route: <sip:@@>\r\nContent-Length: 0\r\n\r\n');
