@@ -632,6 +632,11 @@ export abstract class SipMessage {
       out.set(from === 0 && to === wire.length ? wire : wire.subarray(from, to));
       return out;
     }
+    return this.encode();
+  }
+
+  /** toBytes() of a message serialized from its parts (kept apart: the copy above stays a small function). */
+  private encode(): Buffer {
     const head = this.head();
     const body = this.body;
     if (body.length === 0) return Buffer.from(head, 'utf8');
