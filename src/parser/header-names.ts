@@ -154,6 +154,16 @@ export function wireName(key: string): string {
   return WIRE_NAMES.get(key) ?? key;
 }
 
+/** CRLF, the wire name and ': ' of each registered header, by key: what the serializer writes before a value. */
+const LINE_PREFIXES = new Map([...WIRE_NAMES].map(([key, name]) => [key, '\r\n' + name + ': ']));
+
+/** CRLF + `name` + ': ' for a line of header `key` written under `name` (one string made once for a registered header). */
+export function linePrefix(key: string, name: string | undefined): string {
+  const p = LINE_PREFIXES.get(key);
+  if (p !== undefined && (name === undefined || name === WIRE_NAMES.get(key))) return p;
+  return '\r\n' + (name ?? key) + ': ';
+}
+
 export function isListHeader(key: string): boolean {
   return LIST_HEADERS.has(key);
 }

@@ -42,9 +42,20 @@ export interface ValidationFailure {
 
 const DEFAULT_SCHEMES = ['sip', 'sips', 'tel'];
 const REQUIRED = ['via', 'to', 'from', 'call-id', 'cseq'] as const;
-// Counted in one pass: the required headers first, then those allowed once.
-const COUNTED: readonly string[] = [...REQUIRED, ...SINGLE_HEADERS.filter((k) => !(REQUIRED as readonly string[]).includes(k))];
-/** countKeys()'s counts, one array for every message (checkCommon uses them before it returns). */
+/** Headers read only when present: counted, so that an absent one costs no lookup by name. */
+const OPTIONAL = ['contact', 'route', 'record-route', 'date', 'require', 'proxy-require'] as const;
+// Counted in one pass: the required headers first, then those allowed once, then the optional ones.
+const COUNTED: readonly string[] = [...REQUIRED, ...SINGLE_HEADERS.filter((k) => !(REQUIRED as readonly string[]).includes(k)), ...OPTIONAL];
+/** Where each of SINGLE_HEADERS is counted. */
+const SINGLE_AT = SINGLE_HEADERS.map((k) => COUNTED.indexOf(k));
+const MAX_FORWARDS_AT = COUNTED.indexOf('max-forwards');
+const CONTACT_AT = COUNTED.indexOf('contact');
+const ROUTE_AT = COUNTED.indexOf('route');
+const RECORD_ROUTE_AT = COUNTED.indexOf('record-route');
+const DATE_AT = COUNTED.indexOf('date');
+const REQUIRE_AT = COUNTED.indexOf('require');
+const PROXY_REQUIRE_AT = COUNTED.indexOf('proxy-require');
+/** countKeys()'s counts, one array for every message (checkCommon fills them, checkRequest reads them right after). */
 const COUNTS = new Array<number>(COUNTED.length).fill(0);
 const LABEL: Record<string, string> = {
   via: 'Via', to: 'To', from: 'From', 'call-id': 'Call-ID', cseq: 'CSeq', 'max-forwards': 'Max-Forwards',
@@ -73,8 +84,8 @@ function checkCommon(m: SipMessage, maxVias: number): ValidationFailure | null {
   // for its syntax (513 is about the length of the message, which need not be large here).
   if (counts[0]! > maxVias || m.via.length > maxVias) return fail(400, 'Too Many Via Headers', 'TOO_MANY_VIAS');
   // Headers that may appear once (RFC 4475 §3.3.8).
-  for (const key of SINGLE_HEADERS) {
-    if (counts[COUNTED.indexOf(key)]! > 1) return fail(400, `Multiple ${LABEL[key]} headers`, 'DUPLICATE_HEADER');
+  for (let j = 0; j < SINGLE_AT.length; j++) {
+    if (counts[SINGLE_AT[j]!]! > 1) return fail(400, `Multiple ${LABEL[SINGLE_HEADERS[j]!]} headers`, 'DUPLICATE_HEADER');
   }
   // callid = word ["@" word] (§25.1), liberally any '@'; one native regex test, not a loop per character.
   if (!CALL_ID.test(m.callId)) return fail(400, 'Bad Call-ID', 'BAD_CALL_ID');
@@ -92,22 +103,33 @@ function checkCommon(m: SipMessage, maxVias: number): ValidationFailure | null {
     // Contact, Route and Record-Route are checked as reading m.contact, m.route and m.recordRoute and
     // then each one's uri and params would, without building them (they are parsed again when read).
     // Route and Record-Route URIs become Request-URIs and next hops later: they must parse now.
-    if (m.has('contact')) {
+    if (counts[CONTACT_AT]! > 0) {
       const c = m.getAll('contact');
       if (!(c.length === 1 && c[0] === '*')) checkNameAddrs(c, 'contact');
     }
-    checkNameAddrs(m.getAll('route'), 'route');
-    checkNameAddrs(m.getAll('record-route'), 'record-route');
-    const mf = m.get('max-forwards');
-    if (mf !== undefined && (!MAX_FORWARDS.test(mf) || Number(mf) > 0x7fffffff)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
-    const date = m.get('date');
+    if (counts[ROUTE_AT]! > 0) checkNameAddrs(m.getAll('route'), 'route');
+    if (counts[RECORD_ROUTE_AT]! > 0) checkNameAddrs(m.getAll('record-route'), 'record-route');
+    if (counts[MAX_FORWARDS_AT]! > 0 && badMaxForwards(m.get('max-forwards')!)) return fail(400, 'Bad Max-Forwards', 'BAD_HEADER');
     // Date must be an RFC 1123 date in GMT (§20.17, RFC 4475 §3.1.2.12).
-    if (date !== undefined && !RFC1123_GMT.test(date)) return fail(400, 'Bad Date', 'BAD_HEADER');
+    if (counts[DATE_AT]! > 0 && !RFC1123_GMT.test(m.get('date')!)) return fail(400, 'Bad Date', 'BAD_HEADER');
   } catch (err) {
     if (err instanceof SipParseError) return fail(400, badHeaderPhrase(err), err.code);
     throw err;
   }
   return null;
+}
+
+/** Max-Forwards that is not 1*DIGIT (LWS around it allowed) or is beyond 2**31 − 1. */
+function badMaxForwards(mf: string): boolean {
+  const n = mf.length;
+  // The usual value, a few digits, without the regular expression; nine digits cannot exceed the bound.
+  let digits = n > 0 && n <= 10;
+  for (let i = 0; digits && i < n; i++) {
+    const c = mf.charCodeAt(i);
+    digits = c >= 48 && c <= 57;
+  }
+  if (digits && n < 10) return false;
+  return !(digits || MAX_FORWARDS.test(mf)) || Number(mf) > 0x7fffffff;
 }
 
 /** Throws what parsing every one of `list` (all of them first), then each one's uri and params, would. */
@@ -128,24 +150,29 @@ function badHeaderPhrase(err: SipParseError): string {
  * (RFC 3261 §8.2, §16.3). Returns the response to send, or null when the
  * request may proceed. The RFC 4475 invalid and semantic cases are its test.
  */
-export function validateRequest(req: SipRequest, options: ValidateOptions = {}): ValidationFailure | null {
-  return neverThrows(() => checkRequest(req, options));
-}
-
-/** A typed view that fails where the checks above did not expect it is still a 400, never an exception. */
-function neverThrows(check: () => ValidationFailure | null): ValidationFailure | null {
+export function validateRequest(req: SipRequest, options: ValidateOptions = NO_OPTIONS): ValidationFailure | null {
+  // A typed view that fails where the checks did not expect it is still a 400, never an exception.
+  // (Written out in both validators: a closure per message was garbage.)
   try {
-    return check();
+    return checkRequest(req, options);
   } catch (err) {
-    if (err instanceof SipParseError) return fail(400, badHeaderPhrase(err), err.code);
-    throw err;
+    return unexpected(err);
   }
 }
 
+const NO_OPTIONS: ValidateOptions = Object.freeze({});
+
+function unexpected(err: unknown): ValidationFailure {
+  if (err instanceof SipParseError) return fail(400, badHeaderPhrase(err), err.code);
+  throw err;
+}
+
 function checkRequest(req: SipRequest, options: ValidateOptions): ValidationFailure | null {
-  if (req.version.toUpperCase() !== 'SIP/2.0') return fail(505, 'Version Not Supported', 'VERSION');
+  if (req.version !== 'SIP/2.0' && req.version.toUpperCase() !== 'SIP/2.0') return fail(505, 'Version Not Supported', 'VERSION');
   const common = checkCommon(req, options.maxVias ?? MAX_VIAS);
   if (common) return common;
+  // Read before anything else can count into COUNTS.
+  const extensions = COUNTS[options.role === 'proxy' ? PROXY_REQUIRE_AT : REQUIRE_AT]! > 0;
   if (req.cseq.method !== req.method) return fail(400, 'CSeq method does not match', 'CSEQ_METHOD');
   let uri;
   try {
@@ -160,11 +187,11 @@ function checkRequest(req: SipRequest, options: ValidateOptions): ValidationFail
   if (uri.kind === 'sip' && uri.headersRaw !== undefined) return fail(400, 'Headers in Request-URI', 'BAD_URI');
   const role = options.role ?? 'uas';
   // checkCommon vetted the digits; read them without the typed view so nothing can throw here.
-  const mf = req.get('max-forwards');
-  if (role !== 'uas' && mf !== undefined && Number(mf) === 0) return fail(483, 'Too Many Hops', 'MAX_FORWARDS');
+  const mf = role !== 'uas' ? req.get('max-forwards') : undefined;
+  if (mf !== undefined && Number(mf) === 0) return fail(483, 'Too Many Hops', 'MAX_FORWARDS');
   // §8.2.2.3: Require is never rejected on ACK or CANCEL.
   const extHeader = role === 'proxy' ? 'proxy-require' : 'require';
-  if (req.method !== 'ACK' && req.method !== 'CANCEL') {
+  if (extensions && req.method !== 'ACK' && req.method !== 'CANCEL') {
     const supported = options.supported ?? [];
     // Option tags are tokens, compared without regard to case (§7.3.1): 100REL is 100rel.
     const unsupported = req.getAll(extHeader).filter((t) => !supported.some((s) => s.toLowerCase() === t.toLowerCase()));
@@ -184,8 +211,12 @@ function checkRequest(req: SipRequest, options: ValidateOptions): ValidationFail
  * Status codes above 699 never get here: the parser refuses them.
  */
 export function validateResponse(res: SipResponse): ValidationFailure | null {
-  if (res.version.toUpperCase() !== 'SIP/2.0') return fail(505, 'Version Not Supported', 'VERSION');
-  return neverThrows(() => checkCommon(res, MAX_VIAS));
+  if (res.version !== 'SIP/2.0' && res.version.toUpperCase() !== 'SIP/2.0') return fail(505, 'Version Not Supported', 'VERSION');
+  try {
+    return checkCommon(res, MAX_VIAS);
+  } catch (err) {
+    return unexpected(err);
+  }
 }
 
 /** `validateRequest` or `validateResponse`, by message type. */

@@ -186,6 +186,17 @@ describe('parseMessage', () => {
     expect(out.endsWith('\r\n\r\nhi')).toBe(true);
     expect(out.match(/Content-Length/g)).toHaveLength(1);
   });
+
+  it('writes a head beyond ASCII as UTF-8 before a body (Latin-1, BMP and astral characters alike)', () => {
+    // Each would come out wrong written a byte per character: é (0xE9), Ł (U+0141 → 0x41 'A'), 😀 (a surrogate pair).
+    for (const name of ['José', 'Łukasz', 'Smile 😀']) {
+      const m = createRequest({ method: 'MESSAGE', uri: 'sip:a@example.com', from: `"${name}" <sip:b@example.com>`, to: '<sip:a@example.com>', body: 'hello', contentType: 'text/plain' });
+      const bytes = m.toBytes();
+      expect(bytes.equals(Buffer.concat([Buffer.from(m.head(), 'utf8'), Buffer.from('hello')]))).toBe(true);
+      expect(bytes.includes(Buffer.from(`"${name}"`, 'utf8'))).toBe(true);
+      expect((parseMessage(bytes) as SipRequest).from.displayName).toBe(name);
+    }
+  });
 });
 
 describe('builders', () => {
@@ -358,6 +369,42 @@ describe('validate never throws', () => {
     // Above 255 is unusual, not malformed (1*DIGIT): RFC 4475 §3.1.2.4 lets an element carry on.
     expect(validate(big, { role: 'proxy' })).toBeNull();
     expect(big.maxForwards).toBe(300);
+  });
+});
+
+describe('validate reads Max-Forwards, Date and Require only as far as they are there', () => {
+  const req = (extra: string) => parseMessage(OPTIONS.replace('Max-Forwards: 70\r\n', '') + extra + 'Content-Length: 0\r\n\r\n');
+  it.each<[string, boolean]>([
+    ['70', true],
+    ['0000000070', true],
+    ['2147483647', true],
+    ['2147483648', false],
+    ['00000000070', false],
+    ['7a', false],
+    ['-1', false],
+    ['\f70', true],
+  ])('Max-Forwards %j (valid: %s)', (value, ok) => {
+    const r = validate(req(`Max-Forwards: ${value}\r\n`), { role: 'uas' });
+    if (ok) expect(r).toBeNull();
+    else expect(r).toMatchObject({ status: 400, reason: 'Bad Max-Forwards' });
+  });
+
+  it('without Max-Forwards, Date or Require a request passes; a bad Date does not', () => {
+    expect(validate(req(''))).toBeNull();
+    expect(validate(req('Date: Sat, 13 Nov 2010 23:29:00 GMT\r\n'))).toBeNull();
+    expect(validate(req('Date: yesterday\r\n'))).toMatchObject({ status: 400, reason: 'Bad Date' });
+  });
+
+  it('checks Require as a UAS or B2BUA and Proxy-Require as a proxy', () => {
+    for (const role of ['uas', 'b2bua'] as const) {
+      expect(validate(req('Require: foo, 100rel\r\n'), { role, supported: ['100REL'] })).toMatchObject({ status: 420, headers: [['Unsupported', 'foo']] });
+      expect(validate(req('Proxy-Require: foo\r\n'), { role })).toBeNull();
+    }
+    expect(validate(req('Require: foo\r\n'), { role: 'proxy' })).toBeNull();
+    expect(validate(req('Proxy-Require: foo\r\n'), { role: 'proxy' })).toMatchObject({ status: 420, headers: [['Unsupported', 'foo']] });
+    // Never on ACK (§8.2.2.3).
+    const ack = parseMessage(OPTIONS.replace(/OPTIONS/g, 'ACK') + 'Require: foo\r\nContent-Length: 0\r\n\r\n');
+    expect(validate(ack)).toBeNull();
   });
 });
 
