@@ -376,7 +376,7 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
         ['lane="closed"', closed],
       ]);
       // Apart from the drops: shedding is the inbox working as meant under overload (the sender has retransmitted).
-      family('sipkit_trunk_udp_inbox_shed_total', 'counter', 'New INVITE/CANCEL dropped unparsed after waiting in a UDP inbox longer than T1 (their senders have retransmitted them).', one(shed));
+      family('sipkit_trunk_udp_inbox_shed_total', 'counter', 'INVITE/CANCEL dropped unparsed after waiting in a UDP inbox longer than T1 (their senders have retransmitted them).', one(shed));
     }
     family('sipkit_trunk_heap_used_bytes', 'gauge', 'V8 heap in use.', one(getHeapStatistics().used_heap_size));
     return out.join('\n') + '\n';

@@ -91,7 +91,7 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
   // Read before the B2BUA exists; the calls the last run left up are ended once it does.
   const { path: journalPath, cause, fsync } = config.journal;
   const journal = journalPath ? openCallJournal(journalPath, { cause, fsync, log }) : undefined;
-  const transports = await bindListeners(config.sip.listen, config.tls, log).catch(async (err: unknown) => {
+  const transports = await bindListeners(config.sip.listen, config.tls, log, config.timers).catch(async (err: unknown) => {
     await records?.close();
     throw err;
   });

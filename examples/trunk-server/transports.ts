@@ -11,8 +11,9 @@ import { PemError, readKeyPair } from './pem.js';
  * its IP address when it names none; RFC 5922 §7.2), and its own presented when a server asks
  * for one.
  */
-async function bind(l: ListenConfig, field: string, tls: TlsConfig, log: Logger | undefined): Promise<Transport> {
-  if (l.transport === 'udp') return UdpTransport.bind({ host: l.host, port: l.port });
+async function bind(l: ListenConfig, field: string, tls: TlsConfig, log: Logger | undefined, t1: number | undefined): Promise<Transport> {
+  // A new INVITE waits in the UDP inbox at most the T1 the trunk is configured with: after it, the caller has retransmitted.
+  if (l.transport === 'udp') return UdpTransport.bind({ host: l.host, port: l.port, inboxMaxAgeMs: t1 });
   if (l.transport === 'tcp') return TcpTransport.listen({ host: l.host, port: l.port });
   let pair: { cert: string; key: string };
   let ca: string | undefined;
@@ -56,13 +57,13 @@ function logConnectFailures(t: TlsTransport, log: Logger): void {
  *     const transports = await bindListeners([{ transport: 'tls', host: '0.0.0.0', port: 5061, cert: '/etc/trunk/cert.pem', key: '/etc/trunk/key.pem' }], { ca: null, verify: true });
  *     const b2bua = new B2bua({ transports, route });
  */
-export async function bindListeners(listen: readonly ListenConfig[], tls: TlsConfig, log?: Logger): Promise<Transport[]> {
+export async function bindListeners(listen: readonly ListenConfig[], tls: TlsConfig, log?: Logger, timers?: { T1?: number }): Promise<Transport[]> {
   if (!tls.verify && listen.some((l) => l.transport === 'tls')) {
     log?.('warn', 'tls.verify_off', { detail: 'outgoing TLS accepts any certificate: anyone on the path can read and change the calls' });
   }
   const transports: Transport[] = [];
   try {
-    for (const [i, l] of listen.entries()) transports.push(await bind(l, `sip.listen[${i}]`, tls, log));
+    for (const [i, l] of listen.entries()) transports.push(await bind(l, `sip.listen[${i}]`, tls, log, timers?.T1));
     return transports;
   } catch (err) {
     await Promise.allSettled(transports.map((t) => t.close()));

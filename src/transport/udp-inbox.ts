@@ -26,10 +26,10 @@ export interface UdpInboxStats {
   readonly droppedOnClose: number;
 }
 
-/** {@link UdpInboxStats} and the new requests shed as stale (see {@link UdpTransportOptions.inboxMaxAgeMs}). */
+/** {@link UdpInboxStats} and the low lane's requests shed as stale (see {@link UdpTransportOptions.inboxMaxAgeMs}). */
 export interface UdpTransportStats extends UdpInboxStats {
   /**
-   * New requests (INVITE, CANCEL) dropped unparsed at the head of the low lane because they had
+   * Requests of the low lane (INVITE, re-INVITEs included, and CANCEL) dropped unparsed at the head of the low lane because they had
    * waited longer than the age bound: their sender has retransmitted them. Not in `dropped`.
    * The high lane is never shed by age.
    */

@@ -42,15 +42,17 @@ export interface UdpTransportOptions {
   /** Cap on the inbox's high lane (default 100 000 datagrams / 64 MiB): memory stays bounded under any flood. */
   highInboxLimit?: UdpInboxLimit;
   /**
-   * How long (ms) a new INVITE or CANCEL may wait in the inbox's low lane before it is dropped
+   * How long (ms) an INVITE or CANCEL may wait in the inbox's low lane before it is dropped
    * unparsed as stale, counted in {@link UdpTransport.stats} `shed` (default 500: T1, RFC 3261
    * §17.1.1.2 Timer A and §17.1.2.2 Timer E). A UDP sender retransmits a request it has no
    * answer to after T1 (500 ms unless configured otherwise), so a copy that has waited longer has
    * a fresher one queued behind it: under sustained overload the inbox serves new calls at most
    * this old instead of spending its capacity on copies whose retransmissions follow, and the
-   * wait stays bounded. Responses and in-progress requests (the high lane) are never dropped
-   * by age. Peers configured with a larger T1 want at least their T1 here; Infinity: never
-   * (out of range: the default).
+   * wait stays bounded. Re-INVITEs and CANCELs share that lane with new INVITEs (a CANCEL must
+   * not overtake its INVITE) and are retransmitted alike, so they are shed alike; responses,
+   * ACK, BYE and the other requests (the high lane) are never dropped by age. Peers
+   * configured with a larger T1 want at least their T1 here; Infinity: never; zero, negative
+   * or NaN: the default.
    */
   inboxMaxAgeMs?: number;
   /**
@@ -73,6 +75,8 @@ export class UdpTransport implements Transport {
   private receiver: TransportReceiver | undefined;
   private closed = false;
   private readonly inbox: UdpInbox;
+  /** How long (ms) a request may wait in the inbox's low lane before it is shed (see {@link UdpTransportOptions.inboxMaxAgeMs}). */
+  readonly inboxMaxAgeMs: number;
 
   private constructor(
     private readonly socket: Socket,
@@ -81,10 +85,12 @@ export class UdpTransport implements Transport {
   ) {
     const clock = options.clock;
     const now = clock === undefined ? monotonicNow : clock.monotonicNow !== undefined ? () => clock.monotonicNow!() : () => clock.now();
+    // Out of range (zero, which would shed every INVITE the moment it is read; negative; NaN): the default.
+    const maxAge = options.inboxMaxAgeMs;
+    this.inboxMaxAgeMs = maxAge !== undefined && maxAge > 0 ? maxAge : DEFAULT_MAX_AGE_MS;
     this.inbox = new UdpInbox((msg, from) => this.receiver?.onMessage(msg, from, this), options.inboxLimit, options.highInboxLimit, {
       now,
-      // Out of range (negative, NaN): the default.
-      maxAgeMs: (options.inboxMaxAgeMs ?? -1) >= 0 ? options.inboxMaxAgeMs! : DEFAULT_MAX_AGE_MS,
+      maxAgeMs: this.inboxMaxAgeMs,
     });
     socket.on('message', (msg, rinfo) => {
       this.inbox.push(msg, { address: rinfo.address, port: rinfo.port });

@@ -99,4 +99,15 @@ describe('UdpTransport inbox age bound (real sockets, 127.0.0.1, FakeClock)', ()
       await t.close();
     }
   });
+
+  it('takes zero, negative or NaN as the default bound (T1 = 500 ms): zero would shed every INVITE the moment it is read', async () => {
+    for (const [given, used] of [[0, 500], [-1, 500], [Number.NaN, 500], [undefined, 500], [2000, 2000], [Infinity, Infinity]] as const) {
+      const t = await UdpTransport.bind({ inboxMaxAgeMs: given });
+      try {
+        expect(t.inboxMaxAgeMs).toBe(used);
+      } finally {
+        await t.close();
+      }
+    }
+  });
 });
