@@ -4,16 +4,18 @@ import { UdpTransport } from '../../src/transport/index.js';
 import { bindListeners } from '../../examples/trunk-server/transports.js';
 
 describe('bindListeners', () => {
-  it("bounds a UDP listener's inbox wait by the trunk's T1 (a caller with that T1 has retransmitted by then), T1 = 500 ms when none is given", async () => {
+  it("bounds a UDP listener's inbox wait by the trunk's T1 when raised, never below RFC 3261's 500 ms (callers use it whatever the trunk's own T1)", async () => {
     const tls = { ca: null, verify: true } as const;
     const [slow] = await bindListeners([{ transport: 'udp', host: '127.0.0.1', port: 0 }], tls, undefined, { T1: 2000 });
     const [plain] = await bindListeners([{ transport: 'udp', host: '127.0.0.1', port: 0 }], tls);
+    const [quick] = await bindListeners([{ transport: 'udp', host: '127.0.0.1', port: 0 }], tls, undefined, { T1: 50 });
     try {
+      expect((quick as UdpTransport).inboxMaxAgeMs).toBe(500);
       expect(slow).toBeInstanceOf(UdpTransport);
       expect((slow as UdpTransport).inboxMaxAgeMs).toBe(2000);
       expect((plain as UdpTransport).inboxMaxAgeMs).toBe(500);
     } finally {
-      await Promise.all([slow!.close(), plain!.close()]);
+      await Promise.all([slow!.close(), plain!.close(), quick!.close()]);
     }
   });
 });
