@@ -2,51 +2,12 @@
 // advances as if each message took 200 ms to handle: no timing in the test. A burst is put in
 // the kernel's receive buffer while this event loop is blocked (a child process sends it during
 // execFileSync), so libuv reads all of it (up to 32 datagrams) in one poll, dated at once.
-import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { FakeClock, UdpTransport } from '../../src/transport/index.js';
+import { burst, collect, req, resp, turns } from '../support/udp-burst.js';
 
-const SENDER = `
-const dgram = require('node:dgram');
-const msgs = JSON.parse(process.argv[1]);
-const port = Number(process.argv[2]);
-const s = dgram.createSocket('udp4');
-let left = msgs.length;
-for (const m of msgs) s.send(Buffer.from(m), port, '127.0.0.1', (err) => { if (err) throw err; if (--left === 0) s.close(); });
-`;
-
-function burst(port: number, msgs: string[]): void {
-  execFileSync(process.execPath, ['-e', SENDER, JSON.stringify(msgs), String(port)], { stdio: 'pipe' });
-}
-
-const req = (method: string, n: number | string) => `${method} sip:${n}@example.com SIP/2.0\r\nCall-ID: ${method.toLowerCase()}-${n}\r\n\r\n`;
-const resp = (n: number | string) => `SIP/2.0 200 OK\r\nCall-ID: resp-${n}\r\n\r\n`;
-const callId = (b: Uint8Array) => Buffer.from(b).toString('latin1').split('\r\n')[1]!.slice('Call-ID: '.length);
-
-function slowReceiver(t: UdpTransport, clock: FakeClock, costMs: number) {
-  const got: string[] = [];
-  const waiters: Array<{ n: number; resolve: () => void }> = [];
-  t.setReceiver({
-    onMessage(bytes) {
-      got.push(callId(bytes));
-      clock.advance(costMs);
-      for (const w of waiters) if (got.length >= w.n) w.resolve();
-    },
-  });
-  return {
-    got,
-    until: (n: number) =>
-      new Promise<void>((resolve, reject) => {
-        if (got.length >= n) return resolve();
-        const timer = setTimeout(() => reject(new Error(`only ${got.length} of ${n} delivered: ${got.join(', ')}`)), 5000);
-        waiters.push({ n, resolve: () => (clearTimeout(timer), resolve()) });
-      }),
-  };
-}
-
-const turns = async (n = 5) => {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-};
+/** Delivers like collect(), and each message handed over advances the clock by `costMs`: a receiver that slow. */
+const slowReceiver = (t: UdpTransport, clock: FakeClock, costMs: number) => collect(t, () => clock.advance(costMs));
 
 describe('UdpTransport inbox age bound (real sockets, 127.0.0.1, FakeClock)', () => {
   it('sheds INVITEs and CANCELs that waited longer than T1 (default 500 ms), serves the fresh ones, never sheds responses or BYEs', async () => {
