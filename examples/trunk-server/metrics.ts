@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { B2buaStats, CallRecord } from 'sipkit/b2bua';
-import type { UdpTransportStats } from 'sipkit/transport';
+import type { UdpInboxStats } from 'sipkit/transport';
 import { ApiError, type HttpRoute } from './http-api.js';
 import type { Logger } from './log.js';
 
@@ -35,7 +35,7 @@ export interface MetricsOptions {
   /** Source addresses throttled now (the digest server's `throttledSources`), for a gauge. */
   throttledSources?: () => number;
   /** The inboxes of the UDP listeners (`UdpTransport.stats`): datagrams queued, dropped when full, and new requests shed as stale. */
-  udpInboxes?: () => readonly UdpTransportStats[];
+  udpInboxes?: () => readonly UdpInboxStats[];
 }
 
 /** A label value as the text format writes it: backslash, double quote and newline escaped. */

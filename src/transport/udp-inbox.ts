@@ -24,14 +24,10 @@ export interface UdpInboxStats {
   readonly droppedHigh: number;
   /** Datagrams still queued when the transport was closed. */
   readonly droppedOnClose: number;
-}
-
-/** {@link UdpInboxStats} and the low lane's requests shed as stale (see {@link UdpTransportOptions.inboxMaxAgeMs}). */
-export interface UdpTransportStats extends UdpInboxStats {
   /**
-   * Requests of the low lane (INVITE, re-INVITEs included, and CANCEL) dropped unparsed at the head of the low lane because they had
-   * waited longer than the age bound: their sender has retransmitted them. Not in `dropped`.
-   * The high lane is never shed by age.
+   * Requests of the low lane (INVITE, re-INVITEs included, and CANCEL) dropped unparsed at its
+   * head because they had waited longer than the age bound ({@link UdpTransportOptions.inboxMaxAgeMs}):
+   * their sender has retransmitted them. Not in `dropped`. The high lane is never shed by age.
    */
   readonly shed: number;
 }
@@ -218,9 +214,8 @@ export class UdpInbox {
     aging: Partial<UdpInboxAging> = {},
   ) {
     this.now = aging.now ?? (() => performance.now());
-    const age = aging.maxAgeMs ?? Infinity;
-    // Out of range (negative, NaN): never shed.
-    this.maxAgeMs = age >= 0 ? age : Infinity;
+    // Checked by UdpTransport (its options' one place): none, never shed.
+    this.maxAgeMs = aging.maxAgeMs ?? Infinity;
     this.timed = Number.isFinite(this.maxAgeMs);
     this.low = new Lane(low.datagrams ?? 20_000, low.bytes ?? 16 * 1024 * 1024, this.timed);
     this.high = new Lane(high.datagrams ?? 100_000, high.bytes ?? 64 * 1024 * 1024, false);
@@ -305,7 +300,7 @@ export class UdpInbox {
     this.counters.droppedOnClose += this.high.clear() + this.low.clear();
   }
 
-  get stats(): UdpTransportStats {
+  get stats(): UdpInboxStats {
     const c = this.counters;
     return {
       queued: this.high.length + this.low.length,

@@ -4,9 +4,9 @@ import { isIP, isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Clock } from './clock.js';
 import { TransportError, type Transport, type TransportAddress, type TransportReceiver } from './types.js';
-import { UdpInbox, type UdpInboxLimit, type UdpInboxStats, type UdpTransportStats } from './udp-inbox.js';
+import { UdpInbox, type UdpInboxLimit, type UdpInboxStats } from './udp-inbox.js';
 
-export type { UdpInboxLimit, UdpInboxStats, UdpTransportStats };
+export type { UdpInboxLimit, UdpInboxStats };
 
 /**
  * The socket's address lookup. dgram resolves the destination of every send through its
@@ -120,7 +120,7 @@ export class UdpTransport implements Transport {
   }
 
   /** Inbox counters: datagrams queued now, the most ever queued, those dropped (full lane, or queued at close()) and those shed as stale. */
-  get stats(): UdpTransportStats {
+  get stats(): UdpInboxStats {
     return this.inbox.stats;
   }
 
