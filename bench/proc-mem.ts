@@ -65,6 +65,17 @@ export function cpuTimes(pid: number): { user: number; sys: number } {
   }
 }
 
+/** CPU seconds the main thread of `pid` (its thread `pid`) has used so far: a Node process's event loop, without its worker threads. */
+export function mainThreadCpuTimes(pid: number): { user: number; sys: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / TICK, sys: Number(f[12]) / TICK };
+  } catch {
+    return { user: 0, sys: 0 };
+  }
+}
+
 /** CPU seconds (user + system) `pid` has used so far. */
 export function cpuSeconds(pid: number): number {
   const t = cpuTimes(pid);

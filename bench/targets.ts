@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { TRUNK_NODE_FLAGS } from '../examples/trunk-server/node-flags.js';
 import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpuTimes, cpuTreeTimes, pssTreeKb, rssKb } from './proc-mem.js';
+import { cpuTimes, cpuTreeTimes, mainThreadCpuTimes, pssTreeKb, rssKb } from './proc-mem.js';
 import { DOMAIN, PASSWORD, ROOT, SOCKET_BUFFER, USER, freePort, run, stopProcess, udpBound, waitFor } from './sipp.js';
 
 export interface Target {
@@ -22,6 +22,8 @@ export interface Target {
   memoryKb(): number;
   /** CPU seconds the target's process(es) have used so far, user and system: /proc/<pid>/stat (proc-mem.ts). */
   cpuTimes(): { user: number; sys: number };
+  /** A Node target: its event loop's CPU seconds alone (the rest is its worker threads: the UDP send thread). */
+  mainThreadCpuTimes?(): { user: number; sys: number };
   /** Kamailio only: bytes in use in its shared-memory pool (kamcmd core.shmmem), for reference. */
   sharedUsedBytes?(): Promise<number | undefined>;
   stop(): Promise<void>;
@@ -66,6 +68,7 @@ export async function startTrunk(dir: string, destinationPort: number, root = pr
     auth: true,
     memoryKb: () => rssKb(p.pid!),
     cpuTimes: () => cpuTimes(p.pid!),
+    mainThreadCpuTimes: () => mainThreadCpuTimes(p.pid!),
     stop: () => stopProcess(p),
   };
 }

@@ -104,12 +104,14 @@ interface Step extends CallerResult {
   cpuMsPerCall: number;
   /** Of which in system (kernel) mode: sockets, mostly. */
   sysMsPerCall: number;
+  /** A Node target's event loop (main thread) alone, ms per call: what bounds its rate; undefined for others. */
+  loopMsPerCall: number | undefined;
 }
 
 const pad = (v: unknown, n: number): string => String(v).padStart(n);
-const stepHeader = `  ${'target'.padEnd(8)} ${pad('rate/s', 6)} ${pad('offered', 7)} ${pad('ok', 6)} ${pad('failed', 6)} ${pad('unexp', 5)} ${pad('retrans', 7)} ${pad('run s', 6)} ${pad('achieved/s', 10)}  ${'verdict'.padEnd(7)} ${pad('CPU ms/call', 11)} ${pad('of it sys', 9)}`;
+const stepHeader = `  ${'target'.padEnd(8)} ${pad('rate/s', 6)} ${pad('offered', 7)} ${pad('ok', 6)} ${pad('failed', 6)} ${pad('unexp', 5)} ${pad('retrans', 7)} ${pad('run s', 6)} ${pad('achieved/s', 10)}  ${'verdict'.padEnd(7)} ${pad('CPU ms/call', 11)} ${pad('of it sys', 9)} ${pad('event loop', 10)}`;
 const stepRow = (s: Step): string =>
-  `  ${s.target.padEnd(8)} ${pad(s.rate, 6)} ${pad(s.offered, 7)} ${pad(s.ok, 6)} ${pad(s.failed, 6)} ${pad(s.unexpected, 5)} ${pad(s.retransmissions, 7)} ${pad(s.elapsed.toFixed(2), 6)} ${pad(s.achieved.toFixed(0), 10)}  ${(s.holds ? 'holds' : 'FAILS').padEnd(7)} ${pad(s.cpuMsPerCall.toFixed(3), 11)} ${pad(s.sysMsPerCall.toFixed(3), 9)}`;
+  `  ${s.target.padEnd(8)} ${pad(s.rate, 6)} ${pad(s.offered, 7)} ${pad(s.ok, 6)} ${pad(s.failed, 6)} ${pad(s.unexpected, 5)} ${pad(s.retransmissions, 7)} ${pad(s.elapsed.toFixed(2), 6)} ${pad(s.achieved.toFixed(0), 10)}  ${(s.holds ? 'holds' : 'FAILS').padEnd(7)} ${pad(s.cpuMsPerCall.toFixed(3), 11)} ${pad(s.sysMsPerCall.toFixed(3), 9)} ${pad(s.loopMsPerCall === undefined ? '' : s.loopMsPerCall.toFixed(3), 10)}`;
 
 /** Every target through the same steps, interleaved rate by rate; each stops at its first step that does not hold. */
 async function ramp(targets: Target[]): Promise<Step[]> {
@@ -125,6 +127,7 @@ async function ramp(targets: Target[]): Promise<Step[]> {
     const order = live.map((_, k) => live[(k + i) % live.length]!);
     for (const t of order) {
       const cpuBefore = t.cpuTimes();
+      const loopBefore = t.mainThreadCpuTimes?.();
       const r = await runCaller(join(tmp, 'ramp', `${t.name}-${rate}`), {
         target: t.address,
         scenario: t.scenario,
@@ -135,10 +138,12 @@ async function ramp(targets: Target[]): Promise<Step[]> {
         timeoutSeconds: STEP_SECONDS + HOLD_MS / 1000 + 40,
       });
       const cpuAfter = t.cpuTimes();
+      const loopAfter = t.mainThreadCpuTimes?.();
+      const loopMsPerCall = loopBefore && loopAfter ? ((loopAfter.user + loopAfter.sys - loopBefore.user - loopBefore.sys) * 1000) / Math.max(r.ok, 1) : undefined;
       const sysMsPerCall = ((cpuAfter.sys - cpuBefore.sys) * 1000) / Math.max(r.ok, 1);
       const cpuMsPerCall = ((cpuAfter.user - cpuBefore.user) * 1000) / Math.max(r.ok, 1) + sysMsPerCall;
       const achieved = r.ok / Math.max(r.elapsed - HOLD_MS / 1000, 1e-3);
-      const s: Step = { ...r, target: t.name, rate, achieved, holds: r.failed === 0 && achieved >= 0.95 * rate, cpuMsPerCall, sysMsPerCall };
+      const s: Step = { ...r, target: t.name, rate, achieved, holds: r.failed === 0 && achieved >= 0.95 * rate, cpuMsPerCall, sysMsPerCall, loopMsPerCall };
       steps.push(s);
       console.log(stepRow(s));
       if (!s.holds && on('BENCH_RAMP_STOP')) live.splice(live.indexOf(t), 1);

@@ -13,6 +13,13 @@ export interface ListenConfig {
   transport: 'udp' | 'tcp' | 'tls';
   host: string;
   port: number;
+  /**
+   * udp: make the send system calls on a worker thread (default true; UdpTransportOptions.sendThread),
+   * which lifts the trunk's call rate by the quarter of its event loop they took. Its socket shares
+   * the port through SO_REUSEADDR, which lets another local process bind the port too (as
+   * Kamailio's sockets do): false on a host shared with untrusted users.
+   */
+  sendThread?: boolean;
   /** tls: the certificate chain (PEM file, leaf first) and its private key, as absolute paths. */
   cert?: string;
   key?: string;
@@ -553,6 +560,11 @@ function validateListen(l: unknown, f: string, baseDir: string): ListenConfig {
   const o = obj(l, f);
   const transport = oneOf(o.transport, `${f}.transport`, ['udp', 'tcp', 'tls'] as const);
   const listen: ListenConfig = { transport, host: str(o.host, `${f}.host`), port: int(o.port, `${f}.port`, 0, 65535) };
+  if (o.sendThread !== undefined) {
+    if (transport !== 'udp') throw new ConfigError(`${f}.sendThread`, 'only a udp listener has a send thread');
+    if (typeof o.sendThread !== 'boolean') throw new ConfigError(`${f}.sendThread`, 'must be true or false');
+    listen.sendThread = o.sendThread;
+  }
   if (transport !== 'tls') {
     for (const k of ['cert', 'key']) if (o[k] !== undefined) throw new ConfigError(`${f}.${k}`, 'only a tls listener has a certificate');
     return listen;

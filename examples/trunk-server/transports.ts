@@ -14,7 +14,7 @@ import { PemError, readKeyPair } from './pem.js';
 async function bind(l: ListenConfig, field: string, tls: TlsConfig, log: Logger | undefined, t1: number | undefined): Promise<Transport> {
   // A new INVITE waits in the UDP inbox at most T1 (then the caller has retransmitted it): the T1 the trunk is configured
   // with when raised for slow networks, never less than RFC 3261's 500 ms, which callers use whatever the trunk's own is.
-  if (l.transport === 'udp') return UdpTransport.bind({ host: l.host, port: l.port, inboxMaxAgeMs: t1 !== undefined && t1 > 500 ? t1 : undefined });
+  if (l.transport === 'udp') return UdpTransport.bind({ host: l.host, port: l.port, inboxMaxAgeMs: t1 !== undefined && t1 > 500 ? t1 : undefined, sendThread: l.sendThread ?? true });
   if (l.transport === 'tcp') return TcpTransport.listen({ host: l.host, port: l.port });
   let pair: { cert: string; key: string };
   let ca: string | undefined;

@@ -10,7 +10,7 @@ export {
   type TransportReceiver,
   type TransportErrorCode,
 } from './types.js';
-export { UdpTransport, type UdpTransportOptions, type UdpInboxLimit, type UdpInboxStats } from './udp.js';
+export { UdpTransport, type UdpTransportOptions, type UdpInboxLimit, type UdpInboxStats, type UdpSendThreadStats } from './udp.js';
 export { TcpTransport, type TcpTransportOptions } from './tcp.js';
 export type { StreamTransportOptions } from './connection-pool.js';
 export { TlsTransport, type TlsTransportOptions, type TlsTarget, type TlsPeerIdentity } from './tls.js';

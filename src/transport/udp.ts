@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP, isIPv6 } from 'node:net';
@@ -5,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Clock } from './clock.js';
 import { TransportError, type Transport, type TransportAddress, type TransportReceiver } from './types.js';
 import { UdpInbox, type UdpInboxLimit, type UdpInboxStats } from './udp-inbox.js';
+import { DEFAULT_RING_BYTES, UdpSendThread } from './udp-send-thread.js';
 
 export type { UdpInboxLimit, UdpInboxStats };
 
@@ -60,6 +62,61 @@ export interface UdpTransportOptions {
    * `monotonicNow()` is used when it has one, else `now()` (a FakeClock in tests).
    */
   clock?: Pick<Clock, 'now' | 'monotonicNow'>;
+  /**
+   * Make the send system calls on a worker thread (default false). The event loop then copies
+   * each datagram into a shared ring instead of paying the kernel's cost of sending it (5–20 µs
+   * a datagram, a quarter of a busy B2BUA's event loop). The worker's socket shares the port
+   * (both bound with SO_REUSEADDR, the transport's last, so the transport receives everything
+   * and replies leave from its port); a probe at bind checks that the OS delivers that way, and
+   * where it does not, or the ring is full, or the thread ends, the transport sends by itself.
+   * SO_REUSEADDR lets another local process bind the same port too (as with Kamailio's sockets):
+   * keep it off on a host shared with untrusted users. `ringBytes`: the ring's size (default 4 MiB).
+   */
+  sendThread?: boolean | { ringBytes?: number };
+}
+
+/** What {@link UdpTransport.sendThreadStats} reports. */
+export interface UdpSendThreadStats {
+  /** Whether the worker thread sends now. */
+  readonly active: boolean;
+  /** Datagrams handed to the thread. */
+  readonly posted: number;
+  /** Datagrams the transport sent itself while the thread was on (ring full, too many in flight). */
+  readonly refused: number;
+}
+
+
+/**
+ * Whether a datagram sent to the port reaches `socket`, bound last, rather than the send
+ * thread's socket bound first to the same port (see udp-send-thread.ts): Linux delivers to the
+ * last; an OS that does otherwise gets a transport that sends by itself.
+ */
+async function receivesItsOwnPort(socket: Socket, type: 'udp4' | 'udp6', address: string, port: number, thread: UdpSendThread): Promise<boolean> {
+  const probe = createSocket({ type });
+  const target = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
+  const token = Buffer.from(`sipkit send-thread probe ${randomBytes(8).toString('hex')}`);
+  try {
+    return await new Promise<boolean>((resolve) => {
+      const onMessage = (msg: Buffer): void => {
+        if (msg.equals(token)) done(true);
+      };
+      const timer = setTimeout(() => done(false), 1000);
+      const poll = setInterval(() => {
+        if (thread.stray > 0) done(false);
+      }, 2);
+      const done = (received: boolean): void => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        socket.off('message', onMessage);
+        resolve(received);
+      };
+      socket.on('message', onMessage);
+      probe.on('error', () => done(false));
+      probe.send(token, port, target);
+    });
+  } finally {
+    probe.close();
+  }
 }
 
 /** performance.now, as the inbox's default clock. */
@@ -82,6 +139,7 @@ export class UdpTransport implements Transport {
     private readonly socket: Socket,
     readonly local: TransportAddress,
     options: UdpTransportOptions,
+    private thread: UdpSendThread | undefined,
   ) {
     const clock = options.clock;
     const now = clock === undefined ? monotonicNow : clock.monotonicNow !== undefined ? () => clock.monotonicNow!() : () => clock.now();
@@ -100,23 +158,56 @@ export class UdpTransport implements Transport {
     });
   }
 
-  static bind(options: UdpTransportOptions = {}): Promise<UdpTransport> {
+  static async bind(options: UdpTransportOptions = {}): Promise<UdpTransport> {
     const host = options.host ?? '127.0.0.1';
-    const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false, lookup: literalLookup });
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new TransportError('SOCKET', `cannot bind UDP ${host}:${options.port ?? 0}: ${err.message}`, undefined, err));
-      socket.once('error', onError);
-      socket.bind(options.port ?? 0, host, () => {
-        socket.off('error', onError);
-        try {
-          socket.setRecvBufferSize(options.recvBufferSize ?? 4 * 1024 * 1024);
-        } catch {
-          // The OS may refuse the size; its default still works.
-        }
-        const a = socket.address();
-        resolve(new UdpTransport(socket, { address: a.address, port: a.port }, options));
+    const type = isIPv6(host) ? 'udp6' : 'udp4';
+    let port = options.port ?? 0;
+    let thread: UdpSendThread | undefined;
+    // Reports of the thread's that no send is waiting for, forwarded once the transport exists.
+    let strayFailure: (error: TransportError) => void = () => {};
+    if (options.sendThread) {
+      const ringBytes = typeof options.sendThread === 'object' && options.sendThread.ringBytes !== undefined ? options.sendThread.ringBytes : DEFAULT_RING_BYTES;
+      try {
+        // The worker's socket binds first: the one bound last receives (see udp-send-thread.ts).
+        thread = await UdpSendThread.start(type, host, port, Math.max(64 * 1024, ringBytes), (f) => strayFailure(f));
+      } catch (err) {
+        throw new TransportError('SOCKET', `cannot bind UDP ${host}:${port}: ${(err as Error).message}`, undefined, err);
+      }
+      port = thread.port;
+    }
+    const socket = createSocket({ type, reuseAddr: thread !== undefined, lookup: literalLookup });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error) => reject(new TransportError('SOCKET', `cannot bind UDP ${host}:${port}: ${err.message}`, undefined, err));
+        socket.once('error', onError);
+        socket.bind(port, host, () => {
+          socket.off('error', onError);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      await thread?.close();
+      throw err;
+    }
+    try {
+      socket.setRecvBufferSize(options.recvBufferSize ?? 4 * 1024 * 1024);
+    } catch {
+      // The OS may refuse the size; its default still works.
+    }
+    const a = socket.address();
+    if (thread !== undefined && (!(await receivesItsOwnPort(socket, type, a.address, a.port, thread)) || !thread.active)) {
+      await thread.close();
+      thread = undefined;
+    }
+    const transport = new UdpTransport(socket, { address: a.address, port: a.port }, options, thread);
+    strayFailure = (error) => transport.receiver?.onError?.(error, transport);
+    return transport;
+  }
+
+  /** The send thread's counters; undefined when the transport was bound without `sendThread`. */
+  get sendThreadStats(): UdpSendThreadStats | undefined {
+    const t = this.thread;
+    return t === undefined ? undefined : { active: t.active, posted: t.posted, refused: t.refused };
   }
 
   /** Inbox counters: datagrams queued now, the most ever queued, those dropped (full lane, or queued at close()) and those shed as stale. */
@@ -130,7 +221,10 @@ export class UdpTransport implements Transport {
 
   send(bytes: Uint8Array, to: TransportAddress): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.post(bytes, to, reject, resolve);
+      if (this.closed) queueMicrotask(() => reject(new TransportError('CLOSED', 'transport is closed', to)));
+      else if (bytes.length > 65_507) queueMicrotask(() => reject(new TransportError('MESSAGE_TOO_LARGE', `${bytes.length} bytes do not fit a datagram`, to)));
+      // Here, not on the thread: the promise says when the datagram has left.
+      else this.sendHere(bytes, to, reject, resolve);
     });
   }
 
@@ -143,6 +237,21 @@ export class UdpTransport implements Transport {
       queueMicrotask(() => onError(new TransportError('MESSAGE_TOO_LARGE', `${bytes.length} bytes do not fit a datagram`, to)));
       return;
     }
+    const thread = this.thread;
+    if (thread !== undefined) {
+      if (thread.post(bytes, to, onError)) return;
+      if (!thread.active) this.leaveThread(thread);
+    }
+    this.sendHere(bytes, to, onError, onSent);
+  }
+
+  /** The thread ended by itself: what it had not taken leaves from here, and so does all that follows. */
+  private leaveThread(thread: UdpSendThread): void {
+    this.thread = undefined;
+    thread.takeUnsent((bytes, port, address) => this.sendHere(bytes, { address, port }, () => {}));
+  }
+
+  private sendHere(bytes: Uint8Array, to: TransportAddress, onError: (error: TransportError) => void, onSent?: () => void): void {
     try {
       // With literalLookup the datagram leaves here; the callback comes on a later tick.
       this.socket.send(bytes, to.port, to.address, (err) => {
@@ -160,6 +269,9 @@ export class UdpTransport implements Transport {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     this.inbox.close();
-    return new Promise((resolve) => this.socket.close(() => resolve()));
+    const thread = this.thread;
+    this.thread = undefined;
+    // The thread first: what it has queued leaves before the port is given up.
+    return (thread === undefined ? Promise.resolve() : thread.close()).then(() => new Promise<void>((resolve) => this.socket.close(() => resolve())));
   }
 }

@@ -18,4 +18,21 @@ describe('bindListeners', () => {
       await Promise.all([slow!.close(), plain!.close(), quick!.close()]);
     }
   });
+
+  it('sends UDP from a worker thread unless the listener says sendThread: false', async () => {
+    const tls = { ca: null, verify: true } as const;
+    const [threaded, plain] = await bindListeners(
+      [
+        { transport: 'udp', host: '127.0.0.1', port: 0 },
+        { transport: 'udp', host: '127.0.0.1', port: 0, sendThread: false },
+      ],
+      tls,
+    );
+    try {
+      expect((threaded as UdpTransport).sendThreadStats?.active).toBe(process.platform === 'linux');
+      expect((plain as UdpTransport).sendThreadStats).toBeUndefined();
+    } finally {
+      await Promise.all([threaded!.close(), plain!.close()]);
+    }
+  });
 });

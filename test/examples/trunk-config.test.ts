@@ -30,9 +30,15 @@ describe('trunk config', () => {
     expect(a.auth.secret).not.toBe(b.auth.secret);
   });
 
+  it('takes sendThread on a udp listener', () => {
+    expect(validateConfig({ sip: { listen: [{ transport: 'udp', host: '127.0.0.1', port: 1, sendThread: false }] } }).sip.listen[0]).toMatchObject({ sendThread: false });
+  });
+
   it.each([
     [{ sip: { listen: [] } }, 'sip.listen'],
     [{ sip: { listen: [{ transport: 'sctp', host: 'h', port: 1 }] } }, 'sip.listen[0].transport'],
+    [{ sip: { listen: [{ transport: 'tcp', host: 'h', port: 1, sendThread: true }] } }, 'sip.listen[0].sendThread'],
+    [{ sip: { listen: [{ transport: 'udp', host: 'h', port: 1, sendThread: 'yes' }] } }, 'sip.listen[0].sendThread'],
     [{ http: { host: 'h', port: 99999, token: 't' } }, 'http.port'],
     [{ auth: { algorithms: ['SHA-1'] } }, 'auth.algorithms[0]'],
     [{ auth: { secret: 'short' } }, 'auth.secret'],
