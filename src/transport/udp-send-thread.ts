@@ -29,6 +29,7 @@ const READ = 2; // records the worker has taken (wraps at 2^32 like the sequence
 const SLEEP = 3; // 1 while the worker waits for HEAD to move
 const CLOSING = 4; // 1: send what is queued, close, exit
 const STRAY = 5; // datagrams the worker's socket received (a probe that went to the wrong socket)
+const SENT = 6; // sends the kernel took (their callbacks have run without error)
 const CONTROL_BYTES = 32;
 const HEADER = 12;
 const WRAP = 0xffff;
@@ -55,10 +56,16 @@ const ctl = new Int32Array(sab, 0, ${CONTROL_BYTES / 4});
 const ring = new Uint8Array(sab, ${CONTROL_BYTES}, ringBytes);
 const ringBuffer = Buffer.from(sab, ${CONTROL_BYTES}, ringBytes);
 const socket = createSocket({ type, reuseAddr: true, lookup(h, o, cb) { const f = isIP(h); if (f !== 0) cb(null, h, f); else lookup(h, o, cb); } });
+// All state first: bind's callback (which starts the polling) can run inside socket.bind().
 let tail = 0;
 let read = 0;
 let closed = false;
 let idlePolls = 0;
+// Sends the kernel has not taken yet (libuv queues one it cannot take at once): closing the
+// socket before they leave would cancel them.
+let unsent = 0;
+// Set once the ring has been drained after CLOSING: the last send's callback may then close.
+let lastDrained = false;
 socket.on('message', () => Atomics.add(ctl, ${STRAY}, 1));
 socket.on('error', (err) => parentPort.postMessage({ kind: 'socket-error', message: err.message }));
 socket.bind(port, host, () => {
@@ -66,7 +73,17 @@ socket.bind(port, host, () => {
   cycle();
 });
 function report(seq) {
-  return (err) => { if (err) parentPort.postMessage({ kind: 'failed', seq, code: err.code, message: err.message }); };
+  return (err) => {
+    unsent--;
+    if (!err) Atomics.add(ctl, ${SENT}, 1);
+    if (err) parentPort.postMessage({ kind: 'failed', seq, code: err.code, message: err.message });
+    if (unsent === 0 && lastDrained) closeSocket();
+  };
+}
+function closeSocket() {
+  if (closed) return;
+  closed = true;
+  socket.close(() => parentPort.postMessage({ kind: 'closed' }));
 }
 function drain() {
   const head = Atomics.load(ctl, ${HEAD});
@@ -86,6 +103,7 @@ function drain() {
     read = (read + 1) | 0;
     try {
       socket.send(bytes, to, address, report(seq));
+      unsent++;
     } catch (err) {
       parentPort.postMessage({ kind: 'failed', seq, code: err.code, message: err.message });
     }
@@ -100,7 +118,10 @@ function drain() {
 function cycle() {
   drain();
   if (Atomics.load(ctl, ${CLOSING}) === 1) {
-    if (!closed) { closed = true; socket.close(() => parentPort.postMessage({ kind: 'closed' })); }
+    // CLOSING is stored after the last HEAD: what this pass did not see is there now.
+    drain();
+    lastDrained = true;
+    if (unsent === 0) closeSocket(); // else the last send's callback closes it
     return;
   }
   if (Atomics.load(ctl, ${HEAD}) !== tail) idlePolls = 0;
@@ -195,6 +216,11 @@ export class UdpSendThread {
   /** Datagrams the worker's own socket received: a probe sent to the port that it, not the transport, got. */
   get stray(): number {
     return Atomics.load(this.control, STRAY);
+  }
+
+  /** Datagrams the worker has sent. */
+  get sent(): number {
+    return Atomics.load(this.control, SENT);
   }
 
   /** Whether the worker still sends. */

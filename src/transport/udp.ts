@@ -81,6 +81,8 @@ export interface UdpSendThreadStats {
   readonly active: boolean;
   /** Datagrams handed to the thread. */
   readonly posted: number;
+  /** Of those, the ones the kernel has taken. */
+  readonly sent: number;
   /** Datagrams the transport sent itself while the thread was on (ring full, too many in flight). */
   readonly refused: number;
 }
@@ -207,7 +209,7 @@ export class UdpTransport implements Transport {
   /** The send thread's counters; undefined when the transport was bound without `sendThread`. */
   get sendThreadStats(): UdpSendThreadStats | undefined {
     const t = this.thread;
-    return t === undefined ? undefined : { active: t.active, posted: t.posted, refused: t.refused };
+    return t === undefined ? undefined : { active: t.active, posted: t.posted, sent: t.sent, refused: t.refused };
   }
 
   /** Inbox counters: datagrams queued now, the most ever queued, those dropped (full lane, or queued at close()) and those shed as stale. */

@@ -124,6 +124,18 @@ describe.skipIf(!linux)('UdpTransport sendThread (integration)', () => {
     expect(p.got[0]).toEqual({ text: 'promised', port: t.local.port });
   });
 
+  it('sends by itself once the thread has ended unexpectedly, losing nothing', async () => {
+    const t = await threaded();
+    const p = await peer();
+    open.push(p.socket);
+    // The worker is private: ended from outside here, as a crash would end it.
+    await (t as unknown as { thread: { worker: { terminate(): Promise<number> } } }).thread.worker.terminate();
+    for (let i = 0; i < 50; i++) t.post(Buffer.from(`after ${i}`), p.address, () => {});
+    await p.until(50);
+    expect(new Set(p.got.map((g) => g.port))).toEqual(new Set([t.local.port]));
+    expect(t.sendThreadStats).toBeUndefined();
+  });
+
   it('fails to bind, as SOCKET, a port a socket without SO_REUSEADDR holds', async () => {
     const plain = await UdpTransport.bind();
     open.push(plain);
