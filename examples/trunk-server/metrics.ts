@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { B2buaStats, CallRecord } from 'sipkit/b2bua';
-import type { UdpInboxStats } from 'sipkit/transport';
+import type { UdpInboxStats, UdpSendThreadStats } from 'sipkit/transport';
 import { ApiError, type HttpRoute } from './http-api.js';
 import type { Logger } from './log.js';
 
@@ -36,6 +36,8 @@ export interface MetricsOptions {
   throttledSources?: () => number;
   /** The inboxes of the UDP listeners (`UdpTransport.stats`): datagrams queued, dropped when full, and new requests shed as stale. */
   udpInboxes?: () => readonly UdpInboxStats[];
+  /** The send threads of the UDP listeners that have one (`UdpTransport.sendThreadStats`). */
+  udpSendThreads?: () => readonly UdpSendThreadStats[];
 }
 
 /** A label value as the text format writes it: backslash, double quote and newline escaped. */
@@ -377,6 +379,24 @@ export function createMetrics(b2bua: MetricsSource, options: MetricsOptions = {}
       ]);
       // Apart from the drops: shedding is the inbox working as meant under overload (the sender has retransmitted).
       family('sipkit_trunk_udp_inbox_shed_total', 'counter', 'INVITE/CANCEL dropped unparsed after waiting in a UDP inbox longer than T1 (their senders have retransmitted them).', one(shed));
+    }
+    if (options.udpSendThreads) {
+      let active = 0;
+      let posted = 0;
+      let sent = 0;
+      let refused = 0;
+      for (const t of options.udpSendThreads()) {
+        if (t.active) active++;
+        posted += t.posted;
+        sent += t.sent;
+        refused += t.refused;
+      }
+      family('sipkit_trunk_udp_send_threads', 'gauge', 'UDP listeners whose datagrams a worker thread sends now.', one(active));
+      family('sipkit_trunk_udp_send_thread_datagrams_total', 'counter', 'Datagrams handed to the UDP send threads, and of them sent; refused: sent by the event loop itself (ring full).', [
+        ['state="posted"', posted],
+        ['state="sent"', sent],
+        ['state="refused"', refused],
+      ]);
     }
     family('sipkit_trunk_heap_used_bytes', 'gauge', 'V8 heap in use.', one(getHeapStatistics().used_heap_size));
     return out.join('\n') + '\n';

@@ -138,7 +138,11 @@ export async function startTrunk(config: TrunkConfig, options: TrunkOptions = {}
     },
   });
   const udp = transports.filter((t): t is UdpTransport => t instanceof UdpTransport);
-  const metrics = createMetrics(b2bua, { throttledSources: () => auth.digest.throttledSources(), udpInboxes: () => udp.map((t) => t.stats) });
+  const metrics = createMetrics(b2bua, {
+    throttledSources: () => auth.digest.throttledSources(),
+    udpInboxes: () => udp.map((t) => t.stats),
+    udpSendThreads: () => udp.flatMap((t) => t.sendThreadStats ?? []),
+  });
   traces.push(metrics.trace);
   authLog = metrics.countAuth(log);
   let capture: CallCapture | undefined;

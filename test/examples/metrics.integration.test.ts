@@ -24,7 +24,7 @@ describe('trunk /metrics and /healthz over HTTP', () => {
     expect(ok.status).toBe(200);
     expect(ok.type).toBe('text/plain; version=0.0.4; charset=utf-8');
     const { types, help } = parsePrometheus(ok.text);
-    for (const name of ['sipkit_trunk_active_calls', 'sipkit_trunk_calls_started_total', 'sipkit_trunk_transactions', 'sipkit_trunk_dialogs', 'sipkit_trunk_sip_retransmissions_total', 'sipkit_trunk_parse_errors_total', 'sipkit_trunk_event_loop_lag_seconds', 'sipkit_trunk_heap_used_bytes', 'sipkit_trunk_auth_challenges_total', 'sipkit_trunk_udp_inbox_queued', 'sipkit_trunk_udp_inbox_dropped_total', 'sipkit_trunk_udp_inbox_shed_total']) {
+    for (const name of ['sipkit_trunk_active_calls', 'sipkit_trunk_calls_started_total', 'sipkit_trunk_transactions', 'sipkit_trunk_dialogs', 'sipkit_trunk_sip_retransmissions_total', 'sipkit_trunk_parse_errors_total', 'sipkit_trunk_event_loop_lag_seconds', 'sipkit_trunk_heap_used_bytes', 'sipkit_trunk_auth_challenges_total', 'sipkit_trunk_udp_inbox_queued', 'sipkit_trunk_udp_inbox_dropped_total', 'sipkit_trunk_udp_inbox_shed_total', 'sipkit_trunk_udp_send_threads', 'sipkit_trunk_udp_send_thread_datagrams_total']) {
       expect(types.has(name), name).toBe(true);
       expect(help.get(name)).toBeTruthy();
     }
@@ -38,6 +38,11 @@ describe('trunk /metrics and /healthz over HTTP', () => {
     expect(valueOf(m, 'sipkit_trunk_active_calls')).toBe(1);
     expect(valueOf(m, 'sipkit_trunk_calls_started_total', { trunk: DOMAIN })).toBe(1);
     expect(valueOf(m, 'sipkit_trunk_calls_answered_total', { trunk: DOMAIN })).toBe(1);
+    // The trunk's UDP listener sends through its worker thread: the 407, the INVITE out, the 200 back.
+    if (process.platform === 'linux') {
+      expect(valueOf(m, 'sipkit_trunk_udp_send_threads')).toBe(1);
+      expect(valueOf(m, 'sipkit_trunk_udp_send_thread_datagrams_total', { state: 'posted' })).toBeGreaterThanOrEqual(3);
+    }
     expect(valueOf(m, 'sipkit_trunk_auth_challenges_total', { reason: 'MISSING_CREDENTIALS' })).toBe(1);
     // The challenge went out statelessly (no transaction): counted by status.
     expect(valueOf(m, 'sipkit_trunk_stateless_rejections_total', { status: '407' })).toBe(1);

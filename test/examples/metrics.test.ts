@@ -204,6 +204,24 @@ describe('metrics on a plain B2bua', () => {
     metrics.close();
   });
 
+  it('reads the UDP send threads when scraped: threads sending now, datagrams posted, sent and refused (summed)', () => {
+    const s = setup({ route: () => [] });
+    let threads = [
+      { active: true, posted: 10, sent: 9, refused: 2 },
+      { active: false, posted: 5, sent: 5, refused: 7 },
+    ];
+    const metrics = createMetrics(s.b2bua, { eventLoop: false, udpSendThreads: () => threads });
+    let m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_udp_send_threads')).toBe(1);
+    expect(valueOf(m, 'sipkit_trunk_udp_send_thread_datagrams_total', { state: 'posted' })).toBe(15);
+    expect(valueOf(m, 'sipkit_trunk_udp_send_thread_datagrams_total', { state: 'sent' })).toBe(14);
+    expect(valueOf(m, 'sipkit_trunk_udp_send_thread_datagrams_total', { state: 'refused' })).toBe(9);
+    threads = [];
+    m = parsePrometheus(metrics.render()).samples;
+    expect(valueOf(m, 'sipkit_trunk_udp_send_threads')).toBe(0);
+    metrics.close();
+  });
+
   it("counts the auth part's challenges, rejections and throttling from its log events, and still logs them", () => {
     const s = setup({ route: () => [] });
     let throttledNow = 3;
