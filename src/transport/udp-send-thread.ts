@@ -37,8 +37,12 @@ const WRAP = 0xffff;
 const POLL_MS = 1;
 /** Empty polls in a row after which the worker sleeps until the event loop wakes it. */
 const IDLE_POLLS = 50;
-/** Sends in flight at most (a power of two): what a failure report can be traced back to. */
-const IN_FLIGHT = 4096;
+/**
+ * Sends in flight at most (a power of two): what a failure report can be traced back to. Also
+ * how many failure callbacks (each holding its transaction) the slots keep after their sends:
+ * ~50 ms of a loaded trunk's sends, while the worker drains the ring every millisecond.
+ */
+const IN_FLIGHT = 1024;
 /** Default ring size: ~7 000 datagrams of 600 bytes, a few hundred ms of a loaded trunk's sends. */
 export const DEFAULT_RING_BYTES = 4 * 1024 * 1024;
 
