@@ -353,11 +353,7 @@ export class TransactionLayer {
     return t === undefined ? undefined : targetOf(t);
   }
 
-  /**
-   * Send a message outside any transaction (ACK for 2xx, stateless responses). Over a
-   * transport with `post` the promise resolves once the message is handed on and a later
-   * failure is only counted (`transportErrors`): nothing waits for a stateless message.
-   */
+  /** Send a message outside any transaction (ACK for 2xx, stateless responses). */
   sendStateless(message: SipRequest | SipResponse, target: Target): Promise<void> {
     const transport = this.transportFor(target.transport);
     if (message.type === 'request' && transport.protocol !== 'tls') {
@@ -370,21 +366,11 @@ export class TransactionLayer {
     const bytes = message.toBytes();
     const address = destinationAddress(target);
     this.opts.trace?.('out', bytes, address, transport);
-    if (transport.post !== undefined) {
-      // Promise-free where the transport allows (a UDP send thread reports a failure later, if
-      // at all): the promise says the message was handed on, and a failure is counted.
-      transport.post(bytes, address, this.statelessSendFailed);
-      return Promise.resolve();
-    }
     return transport.send(bytes, address).catch((err: TransportError) => {
       this.counters.transportErrors++;
       throw err;
     });
   }
-
-  private readonly statelessSendFailed = (): void => {
-    this.counters.transportErrors++;
-  };
 
   private transmit(bytes: Uint8Array, dest: Destination, onError: (err: TransportError) => void): void {
     if (this.opts.trace) this.opts.trace('out', bytes, dest.address, dest.transport);

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Clock } from './clock.js';
 import { TransportError, type Transport, type TransportAddress, type TransportReceiver } from './types.js';
 import { UdpInbox, type UdpInboxLimit, type UdpInboxStats } from './udp-inbox.js';
-import { DEFAULT_RING_BYTES, UdpSendThread } from './udp-send-thread.js';
+import { FULL, NEVER, ringBytesOf, TAKEN, UdpSendThread, type SendThreadCounters } from './udp-send-thread.js';
 
 export type { UdpInboxLimit, UdpInboxStats };
 
@@ -89,37 +89,32 @@ export interface UdpSendThreadStats {
 
 
 /**
- * Whether a datagram sent to the port reaches `socket`, bound last, rather than the send
- * thread's socket bound first to the same port (see udp-send-thread.ts): Linux delivers to the
- * last; an OS that does otherwise gets a transport that sends by itself.
+ * Fails as a port in use would without SO_REUSEADDR. The send thread's sockets share their
+ * port through SO_REUSEADDR, which would otherwise bind beside another socket that set it too
+ * (another transport with a send thread, Kamailio's sockets) and take all its traffic.
  */
-async function receivesItsOwnPort(socket: Socket, type: 'udp4' | 'udp6', address: string, port: number, thread: UdpSendThread): Promise<boolean> {
-  const probe = createSocket({ type });
-  const target = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
-  const token = Buffer.from(`sipkit send-thread probe ${randomBytes(8).toString('hex')}`);
-  try {
-    return await new Promise<boolean>((resolve) => {
-      const onMessage = (msg: Buffer): void => {
-        if (msg.equals(token)) done(true);
-      };
-      const timer = setTimeout(() => done(false), 1000);
-      const poll = setInterval(() => {
-        if (thread.stray > 0) done(false);
-      }, 2);
-      const done = (received: boolean): void => {
-        clearTimeout(timer);
-        clearInterval(poll);
-        socket.off('message', onMessage);
-        resolve(received);
-      };
-      socket.on('message', onMessage);
-      probe.on('error', () => done(false));
-      probe.send(token, port, target);
+function refuseBusyPort(type: 'udp4' | 'udp6', host: string, port: number): Promise<void> {
+  const check = createSocket({ type, reuseAddr: false });
+  return new Promise<void>((resolve, reject) => {
+    check.once('error', (err) => {
+      check.close();
+      reject(new TransportError('SOCKET', `cannot bind UDP ${host}:${port}: ${err.message}`, undefined, err));
     });
-  } finally {
-    probe.close();
-  }
+    check.bind(port, host, () => check.close(() => resolve()));
+  });
 }
+
+/** A datagram that waits, in order, for room in the send thread's ring. */
+interface Waiting {
+  bytes: Uint8Array;
+  to: TransportAddress;
+  onError: (error: TransportError) => void;
+}
+
+/** Datagrams that may wait for room in the ring; past this the event loop sends them itself (order may then change). */
+const MAX_WAITING = 10_000;
+
+const ignore = (): void => {};
 
 /** performance.now, as the inbox's default clock. */
 const monotonicNow = (): number => performance.now();
@@ -136,12 +131,21 @@ export class UdpTransport implements Transport {
   private readonly inbox: UdpInbox;
   /** How long (ms) a request may wait in the inbox's low lane before it is shed (see {@link UdpTransportOptions.inboxMaxAgeMs}). */
   readonly inboxMaxAgeMs: number;
+  private thread: UdpSendThread | undefined;
+  /** The send thread's counters when it was let go (probe failed, thread ended, transport closed). */
+  private threadCounters: SendThreadCounters | undefined;
+  /** The bind's probe datagram while it is awaited (see probeThread). */
+  private probeToken: Buffer | undefined;
+  private probeReceived = false;
+  /** Datagrams waiting, in order, for room in the send thread's ring (from `waitingHead` on). */
+  private waiting: (Waiting | undefined)[] = [];
+  private waitingHead = 0;
+  private waitingTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly socket: Socket,
     readonly local: TransportAddress,
     options: UdpTransportOptions,
-    private thread: UdpSendThread | undefined,
   ) {
     const clock = options.clock;
     const now = clock === undefined ? monotonicNow : clock.monotonicNow !== undefined ? () => clock.monotonicNow!() : () => clock.now();
@@ -153,7 +157,9 @@ export class UdpTransport implements Transport {
       maxAgeMs: this.inboxMaxAgeMs,
     });
     socket.on('message', (msg, rinfo) => {
-      this.inbox.push(msg, { address: rinfo.address, port: rinfo.port });
+      const probe = this.probeToken;
+      if (probe !== undefined && msg.length === probe.length && msg.equals(probe)) this.probeReceived = true;
+      else this.inbox.push(msg, { address: rinfo.address, port: rinfo.port });
     });
     socket.on('error', (err) => {
       this.receiver?.onError?.(new TransportError('SOCKET', `UDP socket error: ${err.message}`, undefined, err), this);
@@ -165,13 +171,17 @@ export class UdpTransport implements Transport {
     const type = isIPv6(host) ? 'udp6' : 'udp4';
     let port = options.port ?? 0;
     let thread: UdpSendThread | undefined;
-    // Reports of the thread's that no send is waiting for, forwarded once the transport exists.
-    let strayFailure: (error: TransportError) => void = () => {};
+    let transport: UdpTransport | undefined;
+    const probe = `sipkit send-thread probe ${randomBytes(8).toString('hex')}`;
     if (options.sendThread) {
-      const ringBytes = typeof options.sendThread === 'object' && options.sendThread.ringBytes !== undefined ? options.sendThread.ringBytes : DEFAULT_RING_BYTES;
+      if (port !== 0) await refuseBusyPort(type, host, port);
+      const ringBytes = ringBytesOf(typeof options.sendThread === 'object' ? options.sendThread.ringBytes : undefined);
       try {
         // The worker's socket binds first: the one bound last receives (see udp-send-thread.ts).
-        thread = await UdpSendThread.start(type, host, port, Math.max(64 * 1024, ringBytes), (f) => strayFailure(f));
+        thread = await UdpSendThread.start(type, host, port, ringBytes, probe, {
+          onStrayFailure: (error) => transport?.receiver?.onError?.(error, transport),
+          onStopped: (error) => transport?.threadStopped(error),
+        });
       } catch (err) {
         throw new TransportError('SOCKET', `cannot bind UDP ${host}:${port}: ${(err as Error).message}`, undefined, err);
       }
@@ -197,19 +207,54 @@ export class UdpTransport implements Transport {
       // The OS may refuse the size; its default still works.
     }
     const a = socket.address();
-    if (thread !== undefined && (!(await receivesItsOwnPort(socket, type, a.address, a.port, thread)) || !thread.active)) {
-      await thread.close();
-      thread = undefined;
-    }
-    const transport = new UdpTransport(socket, { address: a.address, port: a.port }, options, thread);
-    strayFailure = (error) => transport.receiver?.onError?.(error, transport);
+    // Listening from here on: what arrives while the probe is awaited goes to the inbox.
+    transport = new UdpTransport(socket, { address: a.address, port: a.port }, options);
+    if (thread !== undefined) await transport.probeThread(thread, probe, type);
     return transport;
   }
 
-  /** The send thread's counters; undefined when the transport was bound without `sendThread`. */
+  /**
+   * Keeps the send thread if a datagram sent to the port reaches this transport's socket,
+   * bound last, not the thread's bound first to the same port (see udp-send-thread.ts): Linux
+   * delivers to the last; on an OS that does otherwise the transport sends by itself, and
+   * `sendThreadStats.active` says so.
+   */
+  private async probeThread(thread: UdpSendThread, token: string, type: 'udp4' | 'udp6'): Promise<void> {
+    const address = this.local.address;
+    const target = address === '0.0.0.0' ? '127.0.0.1' : address === '::' ? '::1' : address;
+    const probe = createSocket({ type });
+    this.probeToken = Buffer.from(token, 'latin1');
+    this.thread = thread;
+    let received: boolean;
+    try {
+      received = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => done(false), 1000);
+        const poll = setInterval(() => {
+          if (this.probeReceived) done(true);
+          else if (thread.probed > 0 || !thread.active) done(false);
+        }, 1);
+        const done = (ok: boolean): void => {
+          clearTimeout(timer);
+          clearInterval(poll);
+          resolve(ok);
+        };
+        probe.on('error', () => done(false));
+        probe.send(this.probeToken!, this.local.port, target);
+      });
+    } finally {
+      probe.close();
+      this.probeToken = undefined;
+    }
+    if (!received || !thread.active) {
+      this.thread = undefined;
+      await thread.close();
+      this.threadCounters = thread.counters;
+    }
+  }
+
+  /** The send thread's counters; undefined when bound without `sendThread` (`active` false once it no longer sends). */
   get sendThreadStats(): UdpSendThreadStats | undefined {
-    const t = this.thread;
-    return t === undefined ? undefined : { active: t.active, posted: t.posted, sent: t.sent, refused: t.refused };
+    return this.thread?.counters ?? this.threadCounters;
   }
 
   /** Inbox counters: datagrams queued now, the most ever queued, those dropped (full lane, or queued at close()) and those shed as stale. */
@@ -221,14 +266,22 @@ export class UdpTransport implements Transport {
     this.receiver = receiver;
   }
 
+  /**
+   * Send one datagram. With a send thread the promise resolves once the thread has it, and a
+   * failure after that goes to the receiver's `onError` (nothing awaits a datagram's leaving).
+   */
   send(bytes: Uint8Array, to: TransportAddress): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.closed) queueMicrotask(() => reject(new TransportError('CLOSED', 'transport is closed', to)));
       else if (bytes.length > 65_507) queueMicrotask(() => reject(new TransportError('MESSAGE_TOO_LARGE', `${bytes.length} bytes do not fit a datagram`, to)));
-      // Here, not on the thread: the promise says when the datagram has left.
+      else if (this.thread !== undefined && this.toThread(bytes, to, this.strayFailure)) resolve();
       else this.sendHere(bytes, to, reject, resolve);
     });
   }
+
+  private readonly strayFailure = (error: TransportError): void => {
+    this.receiver?.onError?.(error, this);
+  };
 
   post(bytes: Uint8Array, to: TransportAddress, onError: (error: TransportError) => void, onSent?: () => void): void {
     if (this.closed) {
@@ -239,18 +292,69 @@ export class UdpTransport implements Transport {
       queueMicrotask(() => onError(new TransportError('MESSAGE_TOO_LARGE', `${bytes.length} bytes do not fit a datagram`, to)));
       return;
     }
-    const thread = this.thread;
-    if (thread !== undefined) {
-      if (thread.post(bytes, to, onError)) return;
-      if (!thread.active) this.leaveThread(thread);
-    }
+    // onSent wants to hear when the datagram has left: only the event loop's own send says so.
+    if (onSent === undefined && this.thread !== undefined && this.toThread(bytes, to, onError)) return;
     this.sendHere(bytes, to, onError, onSent);
   }
 
-  /** The thread ended by itself: what it had not taken leaves from here, and so does all that follows. */
-  private leaveThread(thread: UdpSendThread): void {
+  /**
+   * Hands a datagram to the send thread, or keeps it in order behind those waiting for room in
+   * the ring. False: the thread will not take it (a name to look up, a port dgram refuses):
+   * the caller sends it itself.
+   */
+  private toThread(bytes: Uint8Array, to: TransportAddress, onError: (error: TransportError) => void): boolean {
+    const thread = this.thread!;
+    if (this.waitingHead === this.waiting.length) {
+      const r = thread.post(bytes, to, onError);
+      if (r === TAKEN) return true;
+      if (r === NEVER) {
+        thread.refused++;
+        return false;
+      }
+    }
+    if (this.waiting.length - this.waitingHead >= MAX_WAITING) {
+      thread.refused++;
+      return false;
+    }
+    // A copy: the caller's bytes are its own once this returns.
+    this.waiting.push({ bytes: Uint8Array.from(bytes), to, onError });
+    this.waitingTimer ??= setTimeout(this.postWaiting, 1);
+    return true;
+  }
+
+  /** Moves waiting datagrams into the ring as it empties, in order. */
+  private readonly postWaiting = (): void => {
+    this.waitingTimer = undefined;
+    const thread = this.thread;
+    while (this.waitingHead < this.waiting.length) {
+      const w = this.waiting[this.waitingHead]!;
+      if (thread !== undefined) {
+        const r = thread.post(w.bytes, w.to, w.onError);
+        if (r === FULL) {
+          this.waitingTimer = setTimeout(this.postWaiting, 1);
+          return;
+        }
+        if (r === NEVER) {
+          thread.refused++;
+          this.sendHere(w.bytes, w.to, w.onError);
+        }
+      } else this.sendHere(w.bytes, w.to, w.onError);
+      this.waiting[this.waitingHead++] = undefined;
+    }
+    this.waiting = [];
+    this.waitingHead = 0;
+  };
+
+  /** The thread ended by itself: what it had not taken, then what waited, leave from here, and so does all that follows. */
+  private threadStopped(error: TransportError): void {
+    const thread = this.thread;
+    if (thread === undefined) return;
     this.thread = undefined;
-    thread.takeUnsent((bytes, port, address) => this.sendHere(bytes, { address, port }, () => {}));
+    this.threadCounters = thread.counters;
+    thread.takeUnsent((bytes, to, onFailed) => this.sendHere(bytes, to, onFailed ?? ignore));
+    if (this.waitingTimer !== undefined) clearTimeout(this.waitingTimer);
+    this.postWaiting();
+    this.receiver?.onError?.(error, this);
   }
 
   private sendHere(bytes: Uint8Array, to: TransportAddress, onError: (error: TransportError) => void, onSent?: () => void): void {
@@ -273,7 +377,19 @@ export class UdpTransport implements Transport {
     this.inbox.close();
     const thread = this.thread;
     this.thread = undefined;
-    // The thread first: what it has queued leaves before the port is given up.
-    return (thread === undefined ? Promise.resolve() : thread.close()).then(() => new Promise<void>((resolve) => this.socket.close(() => resolve())));
+    if (this.waitingTimer !== undefined) clearTimeout(this.waitingTimer);
+    // The thread first: what it has queued leaves before the port is given up; then what still
+    // waited for room in its ring, from here, after it.
+    const threadDone =
+      thread === undefined
+        ? Promise.resolve()
+        : thread.close().then(() => {
+            this.threadCounters = thread.counters;
+            thread.takeUnsent((bytes, to, onFailed) => this.sendHere(bytes, to, onFailed ?? ignore));
+          });
+    return threadDone.then(() => {
+      this.postWaiting();
+      return new Promise<void>((resolve) => this.socket.close(() => resolve()));
+    });
   }
 }

@@ -78,27 +78,60 @@ describe.skipIf(!linux)('UdpTransport sendThread (integration)', () => {
     expect(received).toHaveLength(20);
   });
 
-  it('reports a send the kernel refuses to the caller, asynchronously, as SEND_FAILED', async () => {
+  it('reports a send the kernel refuses to the caller, asynchronously, as SEND_FAILED with the errno as cause', async () => {
     const t = await threaded();
     // Broadcast without SO_BROADCAST: refused locally (EACCES), nothing leaves the host.
     const error = await new Promise<TransportError>((resolve) => t.post(Buffer.from('x'), { address: '255.255.255.255', port: 9 }, resolve));
     expect(error).toBeInstanceOf(TransportError);
     expect(error.code).toBe('SEND_FAILED');
     expect(error.remote).toEqual({ address: '255.255.255.255', port: 9 });
+    expect((error.cause as NodeJS.ErrnoException).code).toBe('EACCES');
     expect(t.sendThreadStats!.posted).toBe(1);
   });
 
-  it('sends by itself what a full ring cannot take, and loses nothing', async () => {
+  it('send() resolves once the thread has the datagram; a later failure goes to the receiver', async () => {
+    const t = await threaded();
+    const errors: TransportError[] = [];
+    t.setReceiver({ onMessage: () => {}, onError: (e) => errors.push(e) });
+    await t.send(Buffer.from('x'), { address: '255.255.255.255', port: 9 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(errors.map((e) => e.code)).toEqual(['SEND_FAILED']);
+  });
+
+  it('keeps datagrams that find the ring full waiting, in order, and loses none', async () => {
     const t = await threaded({ ringBytes: 64 * 1024 });
     const p = await peer();
     open.push(p.socket);
     const body = 'x'.repeat(1000);
     for (let i = 0; i < 400; i++) t.post(Buffer.from(`${i} ${body}`), p.address, () => {});
     await p.until(400);
-    const stats = t.sendThreadStats!;
-    expect(stats.refused).toBeGreaterThan(0);
-    expect(stats.posted + stats.refused).toBe(400);
-    expect(new Set(p.got.map((g) => g.text.split(' ')[0]))).toHaveProperty('size', 400);
+    expect(p.got.map((g) => Number(g.text.split(' ')[0]))).toEqual(Array.from({ length: 400 }, (_, i) => i));
+    expect(t.sendThreadStats).toMatchObject({ posted: 400, refused: 0 });
+  });
+
+  it('lets go of the failure callbacks of sends that completed (they hold their transactions)', async () => {
+    const t = await threaded();
+    const p = await peer();
+    open.push(p.socket);
+    for (let i = 0; i < 100; i++) t.post(Buffer.from(`d ${i}`), p.address, () => {});
+    await p.until(100);
+    await new Promise((r) => setTimeout(r, 250));
+    const slots = (t as unknown as { thread: { slotCallbacks: unknown[] } }).thread.slotCallbacks;
+    expect(slots.filter((c) => c !== undefined)).toEqual([]);
+  });
+
+  it('refuses a port another SO_REUSEADDR socket holds (it would take that socket’s traffic)', async () => {
+    const first = await threaded();
+    const err = await UdpTransport.bind({ port: first.local.port, sendThread: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransportError);
+    expect((err as TransportError).code).toBe('SOCKET');
+  });
+
+  it('takes any ring size: out of range or not a number gives a working ring', async () => {
+    for (const ringBytes of [Number.NaN, 1, 2 ** 40]) {
+      const t = await threaded({ ringBytes });
+      expect(t.sendThreadStats?.active).toBe(true);
+    }
   });
 
   it('sends what is queued before close, then gives the port up', async () => {
@@ -124,16 +157,21 @@ describe.skipIf(!linux)('UdpTransport sendThread (integration)', () => {
     expect(p.got[0]).toEqual({ text: 'promised', port: t.local.port });
   });
 
-  it('sends by itself once the thread has ended unexpectedly, losing nothing', async () => {
+  it('sends what the ring held when the thread ended unexpectedly, and says so to the receiver', async () => {
     const t = await threaded();
     const p = await peer();
     open.push(p.socket);
-    // The worker is private: ended from outside here, as a crash would end it.
-    await (t as unknown as { thread: { worker: { terminate(): Promise<number> } } }).thread.worker.terminate();
+    const errors: TransportError[] = [];
+    t.setReceiver({ onMessage: () => {}, onError: (e) => errors.push(e) });
+    // The worker is private: ended from outside here, as a crash would end it, while datagrams are queued.
+    void (t as unknown as { thread: { worker: { terminate(): Promise<number> } } }).thread.worker.terminate();
+    for (let i = 0; i < 50; i++) t.post(Buffer.from(`before ${i}`), p.address, () => {});
+    await new Promise((r) => setTimeout(r, 100));
     for (let i = 0; i < 50; i++) t.post(Buffer.from(`after ${i}`), p.address, () => {});
-    await p.until(50);
+    await p.until(100);
     expect(new Set(p.got.map((g) => g.port))).toEqual(new Set([t.local.port]));
-    expect(t.sendThreadStats).toBeUndefined();
+    expect(t.sendThreadStats?.active).toBe(false);
+    expect(errors.map((e) => e.code)).toEqual(['SOCKET']);
   });
 
   it('fails to bind, as SOCKET, a port a socket without SO_REUSEADDR holds', async () => {
