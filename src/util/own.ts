@@ -6,7 +6,7 @@
  * These make a copy of just what is kept, once, when it starts to be kept.
  */
 
-/** A string that holds only its own characters (not a view of a larger one, nor a tree of concatenations). */
+/** A string that holds only its own characters (not a view of a larger one, nor a concatenation of pieces of others). */
 export function ownText(s: string): string {
   // Shorter ones are always copied by V8 when cut out. A longer one is joined again from its
   // first character and the rest: a concatenation (V8 makes a cons string of 13 characters or
