@@ -18,6 +18,20 @@ const CONTENT_LENGTH = '\r\nContent-Length: ';
 /** Header lines a message being built usually gains after its arrays are made (a response: To, Contact, Content-Type, …). */
 const ROOM = 4;
 
+/** `a.splice(at, 0, v)` without the array of removed elements splice allocates. */
+function insertAt<T>(a: T[], at: number, v: T): void {
+  for (let k = a.length; k > at; k--) a[k] = a[k - 1]!;
+  a[at] = v;
+}
+
+/** `a.splice(at, n)` without the array of removed elements splice allocates. */
+function removeAt<T>(a: T[], at: number, n: number): void {
+  const len = a.length;
+  if (at + n > len) n = len - at;
+  for (let k = at + n; k < len; k++) a[k - n] = a[k]!;
+  a.length = len - n;
+}
+
 /**
  * An array of length `n` (holes) with room for ROOM more lines of `per` slots each: lines
  * appended then fill the room instead of regrowing the array (to 1.5 times its length
@@ -197,12 +211,19 @@ export abstract class SipMessage {
       if (spans) this.spans?.push(-1, -1, -1, -1);
       return;
     }
-    if (this.names !== undefined) this.names.splice(at, 0, wire);
-    else if (wire !== wireName(key)) (this.names = this.keys.map(wireName)).splice(at, 0, wire);
-    if (this.values !== undefined) this.values.splice(at, 0, value);
-    else if (value !== undefined) (this.values = new Array<string | undefined>(this.keys.length)).splice(at, 0, value);
-    this.keys.splice(at, 0, key);
-    if (spans) this.spans?.splice(4 * at, 0, -1, -1, -1, -1);
+    // Inserting (a Via or Record-Route on top) moves the lines after it by hand, for the same reason.
+    if (this.names !== undefined) insertAt(this.names, at, wire);
+    else if (wire !== wireName(key)) insertAt((this.names = this.keys.map(wireName)), at, wire);
+    if (this.values !== undefined) insertAt(this.values, at, value);
+    else if (value !== undefined) insertAt((this.values = new Array<string | undefined>(this.keys.length)), at, value);
+    insertAt(this.keys, at, key);
+    const sp = spans ? this.spans : undefined;
+    if (sp !== undefined) {
+      const n = sp.length;
+      sp.push(-1, -1, -1, -1);
+      for (let k = n - 1; k >= 4 * at; k--) sp[k + 4] = sp[k]!;
+      sp[4 * at] = sp[4 * at + 1] = sp[4 * at + 2] = sp[4 * at + 3] = -1;
+    }
   }
 
   /** @internal The parser's body: bytes [from, to) of the received buffer, not cut out until read. */
@@ -443,10 +464,11 @@ export abstract class SipMessage {
   }
 
   private spliceAt(i: number, n: number): void {
-    this.names?.splice(i, n);
-    this.keys.splice(i, n);
-    this.values?.splice(i, n);
-    this.spans?.splice(4 * i, 4 * n);
+    // By hand: splice allocates an array of what it removes.
+    if (this.names !== undefined) removeAt(this.names, i, n);
+    removeAt(this.keys, i, n);
+    if (this.values !== undefined) removeAt(this.values, i, n);
+    if (this.spans !== undefined) removeAt(this.spans, 4 * i, 4 * n);
   }
 
   /** A header changed: drop the received-bytes copy and the cached view of that header. */

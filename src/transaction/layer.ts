@@ -24,9 +24,9 @@ import type { Destination, MessageSource, Transaction, TransactionHost, Transact
 import type { ClientTransaction, ClientTransactionUser } from './client.js';
 import { InviteClientTransaction } from './invite-client.js';
 import { InviteServerTransaction } from './invite-server.js';
-import { clientKey, serverKey } from './keys.js';
+import { clientTableKey, serverKey } from './keys.js';
 import { Destinations } from './destinations.js';
-import { flatText } from '../util/own.js';
+import { flatText, ownText } from '../util/own.js';
 import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
 import { OutboundRequest, type OutboundUser, type PrepareAttempt } from './outbound.js';
@@ -299,7 +299,7 @@ export class TransactionLayer {
     // Shared with every transaction to the same peer (a TLS target with a server name has its own).
     const dest = this.destinations.of(transport, target);
     // Kept for the transaction's life (64·T1 in a wait state): flat, not holding the request's text.
-    const key = flatText(clientKey(branch, request.method));
+    const key = request.method === 'INVITE' ? ownText(branch) : flatText(clientTableKey(branch, request.method));
     bytes ??= request.toBytes();
     const tx =
       request.method === 'INVITE'
@@ -524,8 +524,10 @@ export class TransactionLayer {
       return;
     }
     const branch = res.topVia?.branch;
-    const tx = branch ? this.clients.get(clientKey(branch, res.cseq.method)) : undefined;
-    if (tx) {
+    const method = res.cseq.method;
+    const tx = branch ? this.clients.get(clientTableKey(branch, method)) : undefined;
+    // (See clientTableKey: the kind is checked, a branch's text alone could name another method's key.)
+    if (tx !== undefined && (tx.kind === 'invite-client') === (method === 'INVITE')) {
       tx.receive(res);
       return;
     }

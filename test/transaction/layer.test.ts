@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createResponse, parseMessage, type SipResponse } from '../../src/parser/index.js';
+import { createResponse, parseMessage, type SipRequest, type SipResponse } from '../../src/parser/index.js';
 import { FakeClock, TestNetwork, TransportError } from '../../src/transport/index.js';
 import { TransactionLayer } from '../../src/transaction/index.js';
 import { loadManifest, loadMessage } from '../support/conformance.js';
@@ -150,6 +150,36 @@ describe('TransactionLayer', () => {
     p.clock.advance(10);
     expect(p.aUser.strays.map((r) => r.status)).toEqual([200]);
     expect(p.a.stats.malformedResponses).toBe(2);
+  });
+
+  it('matches a response to its client transaction by branch and CSeq method (§17.1.3): the same branch with another method is a stray', () => {
+    const p = pair();
+    const invite = send(p, 'INVITE');
+    const bye = send(p, 'BYE');
+    // Answers forged by the other side: each transaction's branch with the other's method, and a
+    // branch that reads as the BYE's table entry (its branch, `;`, the method) under an INVITE CSeq.
+    const answer = (req: SipRequest, branch: string, method: string) => {
+      const res = createResponse(req, 200, { toTag: 't' });
+      res.set('CSeq', `1 ${method}`);
+      res.remove('via');
+      res.prepend('Via', `SIP/2.0/UDP 10.0.0.1:5060;branch=${branch}`);
+      void p.bT.send(res.toBytes(), { address: '10.0.0.1', port: 5060 });
+    };
+    const inviteBranch = invite.req.topVia!.branch!;
+    const byeBranch = bye.req.topVia!.branch!;
+    answer(invite.req, inviteBranch, 'BYE');
+    answer(bye.req, byeBranch, 'INVITE');
+    answer(bye.req, `"${byeBranch};BYE"`, 'INVITE');
+    p.clock.advance(1);
+    expect(invite.rec.responses).toHaveLength(0);
+    expect(bye.rec.responses).toHaveLength(0);
+    expect(p.a.stats.strayResponses).toBe(3);
+    // Their own answers still match.
+    answer(invite.req, inviteBranch, 'INVITE');
+    answer(bye.req, byeBranch, 'BYE');
+    p.clock.advance(1);
+    expect(invite.rec.statuses).toEqual([200]);
+    expect(bye.rec.statuses).toEqual([200]);
   });
 
   it('matches RFC 2543 requests (no magic cookie) by the fallback key', () => {
