@@ -26,7 +26,7 @@ import { TransportError, type TransportAddress } from './types.js';
 
 // Control words (Int32Array indexes).
 const HEAD = 0; // byte offset the event loop writes next (published after the record is written)
-const TAIL = 1; // byte offset the worker takes next (published per record)
+const TAIL = 1; // byte offset up to which the worker's sends have completed (the ring's bytes are free)
 const SLEEP = 2; // 1 while the worker sleeps until woken
 const CLOSING = 3; // 1: send what is queued, close, exit
 const PROBED = 4; // probe datagrams the worker's socket received (the OS delivers to it, not to the transport)
@@ -51,8 +51,11 @@ const IDLE_POLLS = 50;
  * drains the ring every millisecond.
  */
 const IN_FLIGHT = 1024;
-/** Default ring size: room for ~7 000 datagrams of 600 bytes (IN_FLIGHT bounds how many wait). */
-export const DEFAULT_RING_BYTES = 4 * 1024 * 1024;
+/**
+ * Default ring size: room for IN_FLIGHT datagrams of 1 KB, more than a SIP datagram usually is
+ * (IN_FLIGHT bounds how many wait; a larger one waits its turn in the transport).
+ */
+export const DEFAULT_RING_BYTES = 1024 * 1024;
 const MIN_RING_BYTES = 64 * 1024;
 const MAX_RING_BYTES = 1024 * 1024 * 1024;
 
@@ -92,6 +95,8 @@ let idlePolls = 0;
 let unsent = 0;
 // Set once the ring has been drained after CLOSING: the last send's callback may then close.
 let lastDrained = false;
+// Where each record in flight ends, by sequence: TAIL moves there when its send completes.
+const ends = new Int32Array(${IN_FLIGHT});
 const socket = createSocket({ type, reuseAddr: true, lookup(h, o, cb) { const f = isIP(h); if (f !== 0) cb(null, h, f); else lookup(h, o, cb); } });
 // Only the probe is counted: a peer's datagram reaching this socket before the transport's is bound proves nothing.
 socket.on('message', (m) => { if (m.equals(probeToken)) Atomics.add(ctl, ${PROBED}, 1); });
@@ -102,6 +107,7 @@ socket.bind(port, host, () => {
 });
 function completed(seq, err) {
   unsent--;
+  Atomics.store(ctl, ${TAIL}, ends[seq & ${IN_FLIGHT - 1}]);
   if (err) {
     // The entry before DONE moves past seq, so the event loop keeps this send's callback for the report.
     const w = Atomics.load(ctl, ${FAIL_W});
@@ -127,12 +133,11 @@ function drain() {
     const seq = ring[tail + 8] | (ring[tail + 9] << 8) | (ring[tail + 10] << 16) | (ring[tail + 11] << 24);
     const at = tail + ${HEADER};
     const address = ringBuffer.latin1Slice(at, at + addressLength);
-    // A copy: a send the kernel cannot take at once is queued by libuv, pointing at its bytes,
-    // and the ring's are overwritten once TAIL moves past them.
-    const bytes = Buffer.allocUnsafe(length);
-    ringBuffer.copy(bytes, 0, at + addressLength, at + addressLength + length);
+    // Sent from the ring itself: a send the kernel cannot take at once is queued by libuv,
+    // pointing at these bytes, so TAIL passes a record only when its send has completed.
+    const bytes = ringBuffer.subarray(at + addressLength, at + addressLength + length);
     tail = at + addressLength + length;
-    Atomics.store(ctl, ${TAIL}, tail);
+    ends[seq & ${IN_FLIGHT - 1}] = tail;
     took = true;
     unsent++;
     try {
@@ -249,8 +254,18 @@ export class UdpSendThread {
    */
   static start(type: 'udp4' | 'udp6', host: string, port: number, ringBytes: number, probe: string, owner: SendThreadOwner): Promise<UdpSendThread> {
     const sab = new SharedArrayBuffer(RING_OFFSET + ringBytes);
-    // No execArgv: the eval'd source is CommonJS whatever flags (--input-type, --import loaders) the process has.
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { sab, ringBytes, type, host, port, probe } });
+    // Touched now, so the ring's pages are part of what a transport costs from its start, not
+    // memory that appears under the first few seconds of traffic.
+    new Uint8Array(sab).fill(0);
+    // No execArgv: the eval'd source is CommonJS whatever flags (--input-type, --import loaders)
+    // the process has. A small young generation: nothing the worker allocates outlives a send,
+    // and V8's default would let it grow to tens of MB under load.
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      execArgv: [],
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+      workerData: { sab, ringBytes, type, host, port, probe },
+    });
     return new Promise((resolve, reject) => {
       const onMessage = (m: WorkerMessage): void => {
         if (m.kind === 'bound') {
@@ -436,9 +451,9 @@ export class UdpSendThread {
   }
 
   /**
-   * After the worker has stopped: the records it had not taken, each with its failure
-   * callback, for the caller to send itself — a thread that dies loses nothing it had not
-   * started. (A record taken but not sent when it died is lost, as a datagram may be.)
+   * After the worker has stopped: the records whose sends had not completed, each with its
+   * failure callback, for the caller to send itself — a thread that dies loses nothing (one it
+   * had handed to the kernel just before may leave twice, as a retransmission would).
    */
   takeUnsent(send: (bytes: Uint8Array, to: TransportAddress, onFailed: FailureCallback | undefined) => void): void {
     const ring = this.ring;

@@ -70,7 +70,7 @@ export interface UdpTransportOptions {
    * and replies leave from its port); a probe at bind checks that the OS delivers that way, and
    * where it does not, or the ring is full, or the thread ends, the transport sends by itself.
    * SO_REUSEADDR lets another local process bind the same port too (as with Kamailio's sockets):
-   * keep it off on a host shared with untrusted users. `ringBytes`: the ring's size (default 4 MiB).
+   * keep it off on a host shared with untrusted users. `ringBytes`: the ring's size (default 1 MiB, touched at bind).
    */
   sendThread?: boolean | { ringBytes?: number };
 }
