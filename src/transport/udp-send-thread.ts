@@ -190,11 +190,19 @@ function causeOf(m: WorkerMessage): Error {
   return Object.assign(new Error(m.message ?? 'send failed'), { code: m.code, errno: m.errno, syscall: m.syscall });
 }
 
-/** The counters of a send thread (what UdpTransport.sendThreadStats reports). */
-export interface SendThreadCounters {
+/** What {@link UdpTransport.sendThreadStats} reports. */
+export interface UdpSendThreadStats {
+  /** Whether the worker thread sends now. */
   readonly active: boolean;
+  /** Datagrams handed to the thread. */
   readonly posted: number;
+  /** Of those, the ones the kernel has taken. */
   readonly sent: number;
+  /**
+   * Datagrams the transport sent itself while the thread was on: ones the thread cannot send
+   * (a name to look up, a port dgram refuses) and, past 10 000 waiting for room in the ring, the
+   * overflow.
+   */
   readonly refused: number;
 }
 
@@ -302,7 +310,7 @@ export class UdpSendThread {
     return Atomics.load(this.control, PROBED);
   }
 
-  get counters(): SendThreadCounters {
+  get counters(): UdpSendThreadStats {
     return { active: this.running, posted: this.posted, sent: Atomics.load(this.control, SENT), refused: this.refused };
   }
 

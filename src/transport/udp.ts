@@ -6,9 +6,10 @@ import { performance } from 'node:perf_hooks';
 import type { Clock } from './clock.js';
 import { TransportError, type Transport, type TransportAddress, type TransportReceiver } from './types.js';
 import { UdpInbox, type UdpInboxLimit, type UdpInboxStats } from './udp-inbox.js';
-import { FULL, NEVER, ringBytesOf, TAKEN, UdpSendThread, type SendThreadCounters } from './udp-send-thread.js';
+import { FULL, NEVER, ringBytesOf, TAKEN, UdpSendThread, type UdpSendThreadStats } from './udp-send-thread.js';
+import { Fifo } from '../util/fifo.js';
 
-export type { UdpInboxLimit, UdpInboxStats };
+export type { UdpInboxLimit, UdpInboxStats, UdpSendThreadStats };
 
 /**
  * The socket's address lookup. dgram resolves the destination of every send through its
@@ -68,25 +69,13 @@ export interface UdpTransportOptions {
    * a datagram, a quarter of a busy B2BUA's event loop). The worker's socket shares the port
    * (both bound with SO_REUSEADDR, the transport's last, so the transport receives everything
    * and replies leave from its port); a probe at bind checks that the OS delivers that way, and
-   * where it does not, or the ring is full, or the thread ends, the transport sends by itself.
+   * where it does not, or the thread ends, the transport sends by itself. A datagram that finds
+   * the ring full waits, in order, for room.
    * SO_REUSEADDR lets another local process bind the same port too (as with Kamailio's sockets):
    * keep it off on a host shared with untrusted users. `ringBytes`: the ring's size (default 1 MiB, touched at bind).
    */
   sendThread?: boolean | { ringBytes?: number };
 }
-
-/** What {@link UdpTransport.sendThreadStats} reports. */
-export interface UdpSendThreadStats {
-  /** Whether the worker thread sends now. */
-  readonly active: boolean;
-  /** Datagrams handed to the thread. */
-  readonly posted: number;
-  /** Of those, the ones the kernel has taken. */
-  readonly sent: number;
-  /** Datagrams the transport sent itself while the thread was on (ring full, too many in flight). */
-  readonly refused: number;
-}
-
 
 /**
  * Fails as a port in use would without SO_REUSEADDR. The send thread's sockets share their
@@ -133,13 +122,12 @@ export class UdpTransport implements Transport {
   readonly inboxMaxAgeMs: number;
   private thread: UdpSendThread | undefined;
   /** The send thread's counters when it was let go (probe failed, thread ended, transport closed). */
-  private threadCounters: SendThreadCounters | undefined;
+  private threadCounters: UdpSendThreadStats | undefined;
   /** The bind's probe datagram while it is awaited (see probeThread). */
   private probeToken: Buffer | undefined;
   private probeReceived = false;
-  /** Datagrams waiting, in order, for room in the send thread's ring (from `waitingHead` on). */
-  private waiting: (Waiting | undefined)[] = [];
-  private waitingHead = 0;
+  /** Datagrams waiting, in order, for room in the send thread's ring. */
+  private readonly waiting = new Fifo<Waiting>();
   private waitingTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -179,7 +167,7 @@ export class UdpTransport implements Transport {
       try {
         // The worker's socket binds first: the one bound last receives (see udp-send-thread.ts).
         thread = await UdpSendThread.start(type, host, port, ringBytes, probe, {
-          onStrayFailure: (error) => transport?.receiver?.onError?.(error, transport),
+          onStrayFailure: (error) => transport?.strayFailure(error),
           onStopped: (error) => transport?.threadStopped(error),
         });
       } catch (err) {
@@ -272,11 +260,18 @@ export class UdpTransport implements Transport {
    */
   send(bytes: Uint8Array, to: TransportAddress): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.closed) queueMicrotask(() => reject(new TransportError('CLOSED', 'transport is closed', to)));
-      else if (bytes.length > 65_507) queueMicrotask(() => reject(new TransportError('MESSAGE_TOO_LARGE', `${bytes.length} bytes do not fit a datagram`, to)));
+      const refused = this.refusal(bytes, to);
+      if (refused !== undefined) queueMicrotask(() => reject(refused));
       else if (this.thread !== undefined && this.toThread(bytes, to, this.strayFailure)) resolve();
       else this.sendHere(bytes, to, reject, resolve);
     });
+  }
+
+  /** Why a datagram cannot be sent at all (closed, too large for UDP), or undefined. */
+  private refusal(bytes: Uint8Array, to: TransportAddress): TransportError | undefined {
+    if (this.closed) return new TransportError('CLOSED', 'transport is closed', to);
+    if (bytes.length > 65_507) return new TransportError('MESSAGE_TOO_LARGE', `${bytes.length} bytes do not fit a datagram`, to);
+    return undefined;
   }
 
   private readonly strayFailure = (error: TransportError): void => {
@@ -284,12 +279,9 @@ export class UdpTransport implements Transport {
   };
 
   post(bytes: Uint8Array, to: TransportAddress, onError: (error: TransportError) => void, onSent?: () => void): void {
-    if (this.closed) {
-      queueMicrotask(() => onError(new TransportError('CLOSED', 'transport is closed', to)));
-      return;
-    }
-    if (bytes.length > 65_507) {
-      queueMicrotask(() => onError(new TransportError('MESSAGE_TOO_LARGE', `${bytes.length} bytes do not fit a datagram`, to)));
+    const refused = this.refusal(bytes, to);
+    if (refused !== undefined) {
+      queueMicrotask(() => onError(refused));
       return;
     }
     // onSent wants to hear when the datagram has left: only the event loop's own send says so.
@@ -304,7 +296,7 @@ export class UdpTransport implements Transport {
    */
   private toThread(bytes: Uint8Array, to: TransportAddress, onError: (error: TransportError) => void): boolean {
     const thread = this.thread!;
-    if (this.waitingHead === this.waiting.length) {
+    if (this.waiting.length === 0) {
       const r = thread.post(bytes, to, onError);
       if (r === TAKEN) return true;
       if (r === NEVER) {
@@ -312,7 +304,7 @@ export class UdpTransport implements Transport {
         return false;
       }
     }
-    if (this.waiting.length - this.waitingHead >= MAX_WAITING) {
+    if (this.waiting.length >= MAX_WAITING) {
       thread.refused++;
       return false;
     }
@@ -326,8 +318,7 @@ export class UdpTransport implements Transport {
   private readonly postWaiting = (): void => {
     this.waitingTimer = undefined;
     const thread = this.thread;
-    while (this.waitingHead < this.waiting.length) {
-      const w = this.waiting[this.waitingHead]!;
+    for (let w = this.waiting.peek(); w !== undefined; w = this.waiting.peek()) {
       if (thread !== undefined) {
         const r = thread.post(w.bytes, w.to, w.onError);
         if (r === FULL) {
@@ -339,10 +330,8 @@ export class UdpTransport implements Transport {
           this.sendHere(w.bytes, w.to, w.onError);
         }
       } else this.sendHere(w.bytes, w.to, w.onError);
-      this.waiting[this.waitingHead++] = undefined;
+      this.waiting.shift();
     }
-    this.waiting = [];
-    this.waitingHead = 0;
   };
 
   /** The thread ended by itself: what it had not taken, then what waited, leave from here, and so does all that follows. */

@@ -20,6 +20,11 @@ export class Fifo<T> {
     this.items.push(item);
   }
 
+  /** The oldest item, left in the queue; undefined when empty. */
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
+
   /** The oldest item, or undefined when empty. */
   shift(): T | undefined {
     const items = this.items;

@@ -22,8 +22,8 @@ export function ownText(s: string): string {
 /**
  * A concatenation (a key built of parts cut from a message) as one flat string of its own:
  * reading a character makes V8 copy the chain of parts into one sequential string, letting go
- * of the texts the parts were sliced from — without ownText's copy through UTF-8 (a transaction
- * key is made for every request). Only for a string built with `+`: a plain slice stays a slice.
+ * of the texts the parts were sliced from, in one copy (ownText on a concatenation would flatten
+ * it and then copy it again). Only for a string built with `+`: a plain slice stays a slice.
  */
 export function flatText(concatenation: string): string {
   concatenation.charCodeAt(0);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Fifo } from '../../src/util/fifo.js';
 
-// The queue behind the UDP inbox's lanes and the B2BUA's keepRecords: first in, first out, with
+// The queue behind the UDP inbox's lanes, the B2BUA's keepRecords and the UDP send thread's waiting datagrams: first in, first out, with
 // passed slots neither kept nor piling up however many items pass through.
 describe('Fifo', () => {
   it('hands items out in the order they came, undefined once empty; clear() says how many it dropped', () => {
@@ -16,6 +16,18 @@ describe('Fifo', () => {
     q.push('e');
     expect(q.clear()).toBe(2);
     expect([q.length, q.shift()]).toEqual([0, undefined]);
+  });
+
+  it('peek() shows the oldest without taking it (the UDP send thread\'s waiting datagrams)', () => {
+    const q = new Fifo<string>();
+    expect(q.peek()).toBeUndefined();
+    q.push('a');
+    q.push('b');
+    expect([q.peek(), q.length]).toEqual(['a', 2]);
+    q.shift();
+    expect([q.peek(), q.length]).toEqual(['b', 1]);
+    q.shift();
+    expect(q.peek()).toBeUndefined();
   });
 
   it('keeps no reference to what it handed out, and compacts: 100 000 items through a queue ~3 000 long', () => {
